@@ -1,0 +1,5 @@
+"""Allow ``python -m sftlens``."""
+
+from sftlens.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,149 @@
+"""Typed configs: pydantic models loaded from YAML with ``key=value`` overrides.
+
+Every stage defines its config as a subclass of :class:`StageConfig` in
+``sftlens/<stage>/config.py`` (no heavy imports there, so ``--help`` is fast).
+
+Example::
+
+    cfg = load_config(ProbeConfig, "configs/probe.yaml", ["samples=5", "sampling.temperature=0.5"])
+
+Unknown keys fail with a suggestion (``unknown key 'sampels'; did you mean 'samples'?``);
+values are validated by pydantic and errors name the dotted key.
+"""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from sftlens.errors import ConfigError
+from sftlens.registry import suggest
+
+C = TypeVar("C", bound="StageConfig")
+
+
+class StageConfig(BaseModel):
+    """Base class of all configs: strict keys, validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside ``annotation`` (``X``, ``X | None``), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def check_keys(cls: type[BaseModel], data: Any, prefix: str = "") -> None:
+    """Reject keys that ``cls`` does not define, recursively, with a suggestion."""
+    if not isinstance(data, dict):
+        return
+    fields = cls.model_fields
+    for key, value in data.items():
+        if key not in fields:
+            where = f" in '{prefix.rstrip('.')}'" if prefix else ""
+            raise ConfigError(f"unknown key '{prefix}{key}'{where}{suggest(str(key), list(fields))}")
+        sub = _model_of(fields[key].annotation)
+        if sub is not None:
+            check_keys(sub, value, prefix=f"{prefix}{key}.")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"a.b=3"`` → (["a", "b"], 3); the value is parsed as YAML (``1,2`` → "1,2")."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' is not of the form key=value")
+    key, raw = text.split("=", 1)
+    if not key.strip():
+        raise ConfigError(f"override '{text}' has an empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, str) and "," in value and not raw.strip().startswith(("'", '"')):
+        value = [yaml.safe_load(v) for v in value.split(",")]
+    return key.strip().split("."), value
+
+
+def set_key(data: dict[str, Any], path: list[str], value: Any) -> None:
+    """Set ``data[a][b]... = value`` for ``path = [a, b, ...]``, copying nested dicts."""
+    node = data
+    for part in path[:-1]:
+        child = node.get(part)
+        child = dict(child) if isinstance(child, dict) else {}
+        node[part] = child
+        node = child
+    node[path[-1]] = value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of ``data`` with each ``key=value`` override set."""
+    out: dict[str, Any] = dict(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        set_key(out, path, value)
+    return out
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "<root>"
+    more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{source}: key '{loc}': {first['msg']}{more}"
+
+
+def build_config(cls: type[C], data: dict[str, Any], source: str = "config") -> C:
+    """Validate ``data`` into ``cls`` with one-line errors."""
+    check_keys(cls, data)
+    try:
+        return cls.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_error(err, source)) from None
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; one-line error naming the file on failure."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{p}{line}: invalid YAML ({getattr(err, 'problem', err)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def load_config(
+    cls: type[C],
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    base: dict[str, Any] | None = None,
+    values: dict[str, Any] | None = None,
+) -> C:
+    """Build ``cls`` from ``base`` ← YAML file ← ``values`` (dotted keys) ← overrides."""
+    data: dict[str, Any] = dict(base or {})
+    source = "config"
+    if path is not None:
+        data.update(read_yaml(path))
+        source = str(path)
+    for key, value in (values or {}).items():
+        set_key(data, key.split("."), value)
+    data = apply_overrides(data, overrides or [])
+    return build_config(cls, data, source=source)
+
+
+def dump_config(cfg: BaseModel) -> dict[str, Any]:
+    """Plain JSON-able dict of a config (for manifests and hashes)."""
+    return cfg.model_dump(mode="json")

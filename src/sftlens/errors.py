@@ -1,0 +1,25 @@
+"""Errors that users can cause.
+
+Raising :class:`SftlensError` (or a subclass) anywhere makes the CLI print one
+line ``sftlens: error: <message>`` and exit with status 2, with no traceback
+unless ``--debug`` is given.  Messages should name the file and line, record id
+or tensor at fault.
+"""
+
+from __future__ import annotations
+
+
+class SftlensError(Exception):
+    """An error caused by the user's input, config or environment."""
+
+
+class ConfigError(SftlensError):
+    """A config that fails validation (unknown key, bad value, contradiction)."""
+
+
+class DataError(SftlensError):
+    """Malformed or inconsistent input data (names file:line or record id)."""
+
+
+class NotImplementedStageError(SftlensError):
+    """A stage that exists on the CLI but has not been built yet."""

@@ -1,0 +1,125 @@
+"""Load and save Hugging Face causal LMs and tokenizers (by hub id or local path).
+
+Example::
+
+    model = load_model("meta-llama/Meta-Llama-3-8B", dtype="auto", device="auto")
+    tok = load_tokenizer("meta-llama/Meta-Llama-3-8B")
+    save_model(model, tok, "runs/x/model")   # sharded safetensors + index, atomic
+
+``dtype="auto"`` means bfloat16 on CUDA and float32 on CPU.  Tokenizers without
+a pad token get ``pad_token = eos_token``.  A model that is neither a local
+directory nor reachable gives one line that says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sftlens.errors import SftlensError
+from sftlens.runstore import atomic_path
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` → ``cuda`` when available, else ``cpu``."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise SftlensError(f"device '{device}' requested but CUDA is not available")
+    return device
+
+
+def resolve_dtype(dtype: str, device: str) -> torch.dtype:
+    """``auto`` → bf16 on CUDA, fp32 on CPU; else ``float32|bfloat16|float16``."""
+    import torch
+
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    table = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if dtype not in table:
+        raise SftlensError(f"unknown dtype '{dtype}'; choose auto, float32, bfloat16, float16")
+    return table[dtype]
+
+
+def _dtype_kwarg() -> str:
+    """transformers ≥4.56 names it ``dtype``; older releases ``torch_dtype``."""
+    import transformers
+
+    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+
+
+def _load_error(name: str, err: Exception) -> SftlensError:
+    local = Path(name).expanduser()
+    if local.exists():
+        return SftlensError(f"cannot load model from {local}: {type(err).__name__}: {err}".splitlines()[0])
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    hint = "offline mode is on" if offline else "not a local path and not downloadable here"
+    return SftlensError(f"cannot load '{name}': {hint} ({type(err).__name__})")
+
+
+def load_model(
+    name_or_path: str | Path, dtype: str = "auto", device: str = "auto", **kwargs: Any
+) -> PreTrainedModel:
+    """Load a causal LM with ``AutoModelForCausalLM`` onto ``device`` in eval mode."""
+    from transformers import AutoModelForCausalLM
+
+    dev = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
+    name = str(name_or_path)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(name, **{_dtype_kwarg(): torch_dtype}, **kwargs)
+    except (OSError, ValueError, EnvironmentError) as err:
+        raise _load_error(name, err) from None
+    model.to(dev)  # type: ignore[arg-type]
+    model.eval()
+    log.info("loaded %s (%s, %s)", name, torch_dtype, dev)
+    return model
+
+
+def load_tokenizer(name_or_path: str | Path, padding_side: str = "left") -> PreTrainedTokenizerBase:
+    """Load a tokenizer and make sure it has a pad token."""
+    from transformers import AutoTokenizer
+
+    name = str(name_or_path)
+    try:
+        tok = AutoTokenizer.from_pretrained(name)
+    except (OSError, ValueError, EnvironmentError) as err:
+        raise _load_error(name, err) from None
+    fix_pad_token(tok)
+    tok.padding_side = padding_side
+    return tok
+
+
+def fix_pad_token(tok: PreTrainedTokenizerBase) -> None:
+    """Give a tokenizer without a pad token its EOS (or UNK) as pad."""
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
+    if tok.pad_token is None:
+        raise SftlensError("tokenizer has neither pad, eos nor unk token; cannot pad batches")
+
+
+def save_model(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase | None,
+    out: str | Path,
+    max_shard_size: str = "2GB",
+) -> Path:
+    """Save as a standard HF checkpoint (sharded safetensors + index), atomically."""
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        model.save_pretrained(tmp, max_shard_size=max_shard_size, safe_serialization=True)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+    log.info("saved model to %s", out)
+    return out
