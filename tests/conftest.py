@@ -22,7 +22,9 @@ TINY_TEXT = [
 ]
 
 
-def build_tiny_llama(out: Path, vocab_size: int = 256, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
+def build_tiny_llama(
+    out: Path, vocab_size: int = 256, hidden: int = 32, layers: int = 2, seed: int = 0
+) -> Path:
     """Save a random-weight LlamaForCausalLM and a BPE tokenizer to ``out``."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -38,7 +40,11 @@ def build_tiny_llama(out: Path, vocab_size: int = 256, hidden: int = 32, layers:
     )
     tok.train_from_iterator(TINY_TEXT * 20, trainer=trainer)
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>"
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
     )
     torch.manual_seed(seed)
     config = LlamaConfig(

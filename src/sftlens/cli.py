@@ -88,7 +88,12 @@ STAGES: dict[str, Stage] = {
             _o("--levels", key="levels", help="comma list of levels, mixes (0+1) or random"),
             _o("--sizes", key="sizes", help="comma list of sizes or 'all'"),
             _o("--seeds", key="seeds", help="number of seeds", type=int),
-            _o("--allow-smaller", key="allow_smaller", help="shrink sets the pool cannot fill", action="store_true"),
+            _o(
+                "--allow-smaller",
+                key="allow_smaller",
+                help="shrink sets the pool cannot fill",
+                action="store_true",
+            ),
         ),
     ),
     "finetune": Stage(
@@ -99,7 +104,12 @@ STAGES: dict[str, Stage] = {
         (
             MODEL,
             _o("--train", key="train", help="SFT set (.jsonl) from `sftlens select`"),
-            _o("--lora", key="lora.enabled", help="train LoRA adapters (merged on save)", action="store_true"),
+            _o(
+                "--lora",
+                key="lora.enabled",
+                help="train LoRA adapters (merged on save)",
+                action="store_true",
+            ),
             _o("--lr", key="lr", help="learning rate", type=float),
             DEVICE,
             SEED,
@@ -110,7 +120,12 @@ STAGES: dict[str, Stage] = {
         "Greedy-decode answers to test questions and report accuracy per base-model mastery level.",
         "sftlens.evaluation.config:EvaluateConfig",
         "sftlens.evaluation.stage:run",
-        (MODEL, DATA, _o("--mastery", key="mastery", help="the BASE model's mastery table"), DEVICE),
+        (
+            MODEL,
+            DATA,
+            _o("--mastery", key="mastery", help="the BASE model's mastery table"),
+            DEVICE,
+        ),
     ),
     "token-kl": Stage(
         "KL divergence between fine-tuned and base next-token distributions",
@@ -136,7 +151,11 @@ STAGES: dict[str, Stage] = {
             _o("--tuned", key="tuned", help="fine-tuned checkpoint dir"),
             _o("--k", key="k", help="percent of region elements to restore (0, 100]", type=float),
             _o("--strategy", key="strategy", help="top | bottom | random"),
-            _o("--region", key="region", help="transformer | embedding | attention | mlp | all | layers=A-B | glob"),
+            _o(
+                "--region",
+                key="region",
+                help="transformer | embedding | attention | mlp | all | layers=A-B | glob",
+            ),
             SEED,
         ),
     ),
@@ -152,7 +171,11 @@ STAGES: dict[str, Stage] = {
             _o("--strategy", key="strategies", help="comma list of strategies"),
             _o("--region", key="region", help="region to restore"),
             DATA,
-            _o("--mastery", key="mastery", help="evaluate each restored model against this mastery table"),
+            _o(
+                "--mastery",
+                key="mastery",
+                help="evaluate each restored model against this mastery table",
+            ),
         ),
     ),
     "diff-stats": Stage(
@@ -228,7 +251,9 @@ def _add_stage_args(p: argparse.ArgumentParser, stage: Stage) -> None:
             kwargs.setdefault("metavar", opt.flags[0].lstrip("-").upper().replace("-", "_"))
         help_ = opt.help.replace("%", "%%")
         p.add_argument(*opt.flags, dest="opt__" + opt.key, help=help_, **kwargs)
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (dotted keys)")
+    p.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="config overrides (dotted keys)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -245,7 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    world = sub.add_parser("world", help="build or check the knowledge world (the embedded base model)")
+    world = sub.add_parser(
+        "world", help="build or check the knowledge world (the embedded base model)"
+    )
     wsub = world.add_subparsers(dest="world_command", metavar="ACTION")
     wsub.required = True
     for name, stage in (("build", WORLD_BUILD), ("check", WORLD_CHECK)):
@@ -254,9 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
         wp.set_defaults(stage=stage)
 
     for name, stage in STAGES.items():
-        sp = sub.add_parser(
-            name, help=stage.help.replace("%", "%%"), description=stage.description
-        )
+        sp = sub.add_parser(name, help=stage.help.replace("%", "%%"), description=stage.description)
         _add_stage_args(sp, stage)
         sp.set_defaults(stage=stage)
     return parser
@@ -282,7 +307,9 @@ def run_stage(stage: Stage, args: argparse.Namespace) -> Any:
     cls = _import(stage.config)
     func = _import(stage.func)
     values = {
-        k[len("opt__") :]: v for k, v in vars(args).items() if k.startswith("opt__") and v is not None
+        k[len("opt__") :]: v
+        for k, v in vars(args).items()
+        if k.startswith("opt__") and v is not None
     }
     config_file = args.config
     positional = {name: getattr(args, name) for name, _, _ in stage.positional}

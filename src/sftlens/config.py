@@ -51,7 +51,9 @@ def check_keys(cls: type[BaseModel], data: Any, prefix: str = "") -> None:
     for key, value in data.items():
         if key not in fields:
             where = f" in '{prefix.rstrip('.')}'" if prefix else ""
-            raise ConfigError(f"unknown key '{prefix}{key}'{where}{suggest(str(key), list(fields))}")
+            raise ConfigError(
+                f"unknown key '{prefix}{key}'{where}{suggest(str(key), list(fields))}"
+            )
         sub = _model_of(fields[key].annotation)
         if sub is not None:
             check_keys(sub, value, prefix=f"{prefix}{key}.")

@@ -62,7 +62,9 @@ def _dtype_kwarg() -> str:
 def _load_error(name: str, err: Exception) -> SftlensError:
     local = Path(name).expanduser()
     if local.exists():
-        return SftlensError(f"cannot load model from {local}: {type(err).__name__}: {err}".splitlines()[0])
+        return SftlensError(
+            f"cannot load model from {local}: {type(err).__name__}: {err}".splitlines()[0]
+        )
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
     hint = "offline mode is on" if offline else "not a local path and not downloadable here"
     return SftlensError(f"cannot load '{name}': {hint} ({type(err).__name__})")
@@ -78,8 +80,10 @@ def load_model(
     torch_dtype = resolve_dtype(dtype, dev)
     name = str(name_or_path)
     try:
-        model = AutoModelForCausalLM.from_pretrained(name, **{_dtype_kwarg(): torch_dtype}, **kwargs)
-    except (OSError, ValueError, EnvironmentError) as err:
+        model = AutoModelForCausalLM.from_pretrained(
+            name, **{_dtype_kwarg(): torch_dtype}, **kwargs
+        )
+    except (OSError, ValueError) as err:
         raise _load_error(name, err) from None
     model.to(dev)  # type: ignore[arg-type]
     model.eval()
@@ -94,7 +98,7 @@ def load_tokenizer(name_or_path: str | Path, padding_side: str = "left") -> PreT
     name = str(name_or_path)
     try:
         tok = AutoTokenizer.from_pretrained(name)
-    except (OSError, ValueError, EnvironmentError) as err:
+    except (OSError, ValueError) as err:
         raise _load_error(name, err) from None
     fix_pad_token(tok)
     tok.padding_side = padding_side

@@ -147,9 +147,9 @@ def ensure_out_dir(path: str | Path, force: bool = False, marker: str | None = N
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise SftlensError(f"--out {p} exists and is not a directory")
-    if p.is_dir() and any(p.iterdir()) and not force:
-        if marker is None or not (p / marker).exists():
-            raise SftlensError(f"--out {p} is not empty; pass --force to write into it")
+    ours = marker is not None and (p / marker).exists()
+    if p.is_dir() and any(p.iterdir()) and not force and not ours:
+        raise SftlensError(f"--out {p} is not empty; pass --force to write into it")
     p.mkdir(parents=True, exist_ok=True)
     return p
 

@@ -33,7 +33,9 @@ def write_table(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:
         with atomic_path(p) as tmp:
             pq.write_table(table, tmp)
     elif p.suffix == ".jsonl":
-        atomic_write_text(p, "".join(json.dumps(r, ensure_ascii=False, default=_plain) + "\n" for r in rows))
+        atomic_write_text(
+            p, "".join(json.dumps(r, ensure_ascii=False, default=_plain) + "\n" for r in rows)
+        )
     elif p.suffix == ".csv":
         buf = io.StringIO()
         fields: list[str] = []

@@ -1,0 +1,26 @@
+"""Token-level analysis: KL between the fine-tuned and base models at the first answer token.
+
+Example::
+
+    from sftlens.analysis import TokenKLConfig, token_kl
+    result = token_kl(base, tuned, tok, facts, relations, levels, mastery_rows, TokenKLConfig())
+"""
+
+from sftlens.analysis.config import TokenKLConfig
+from sftlens.analysis.divergence import full_kl, kl_from_logits, rank_of, topk_kl
+from sftlens.analysis.prompts import best_templates, prompt_for
+from sftlens.analysis.token_kl import KLResult, check_same_tokenizer, summarize_kl, token_kl
+
+__all__ = [
+    "KLResult",
+    "TokenKLConfig",
+    "best_templates",
+    "check_same_tokenizer",
+    "full_kl",
+    "kl_from_logits",
+    "prompt_for",
+    "rank_of",
+    "summarize_kl",
+    "token_kl",
+    "topk_kl",
+]

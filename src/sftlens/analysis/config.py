@@ -1,0 +1,81 @@
+"""Config of the token-level KL analysis (no torch import here).
+
+Example::
+
+    sftlens token-kl --base runs/world/model --tuned runs/ft/model --data world:runs/world \
+        --mastery runs/probe/mastery.parquet --out runs/kl levels=3,4 base_prompt=qa
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from sftlens.config import StageConfig
+
+
+class TokenKLConfig(StageConfig):
+    """KL between the tuned and the base model's first-answer-token distributions.
+
+    Attributes:
+        base: base model id or path.
+        tuned: fine-tuned model id or path (must share the base model's tokenizer).
+        data: data spec.
+        split_preset: which relations are in-domain / out-of-domain.
+        mastery: the BASE model's ``mastery.parquet`` (levels and best templates).
+        split: which split's facts to analyse.
+        domains: which domains to analyse.
+        levels: test levels of the facts to analyse (paper: level 4 only).
+        base_prompt: ``statement`` = each relation's best statement template for the base
+            model (the paper's choice) or ``qa`` = the QA prompt.
+        tuned_prompt: prompt of the tuned model (``qa``, the SFT format, or ``statement``).
+        top_k: number of the tuned model's top tokens in the paper's KL (10).
+        batch_size: facts per forward pass.
+        device: ``auto | cpu | cuda[:N]``.
+        dtype: ``auto | float32 | bfloat16 | float16``.
+        limit: analyse only the first ``limit`` selected facts.
+    """
+
+    base: str | None = None
+    tuned: str | None = None
+    data: str | None = None
+    split_preset: str = "paper-2025"
+    mastery: str | None = None
+    split: Literal["train", "dev", "test"] = "test"
+    domains: list[Literal["in", "ood"]] = Field(default_factory=lambda: ["in", "ood"])
+    levels: list[int] = Field(default_factory=lambda: [4])
+    base_prompt: Literal["statement", "qa"] = "statement"
+    tuned_prompt: Literal["statement", "qa"] = "qa"
+    top_k: int = Field(default=10, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    device: str = "auto"
+    dtype: str = "auto"
+    limit: int | None = Field(default=None, ge=1)
+
+    @field_validator("levels", mode="before")
+    @classmethod
+    def _levels_as_list(cls, value: object) -> object:
+        return [value] if isinstance(value, (int, str)) else value
+
+    @field_validator("levels")
+    @classmethod
+    def _levels_in_range(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("at least one level is needed")
+        bad = [v for v in value if not 0 <= v <= 4]
+        if bad:
+            raise ValueError(f"levels must be in 0..4, got {bad}")
+        return sorted(set(value))
+
+    @field_validator("domains", mode="before")
+    @classmethod
+    def _domains_as_list(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("domains")
+    @classmethod
+    def _domains_not_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one domain is needed")
+        return list(dict.fromkeys(value))

@@ -1,0 +1,75 @@
+"""The ``sftlens token-kl`` stage: load both models, data and mastery; write per-fact KL values.
+
+Example::
+
+    sftlens token-kl --base runs/world/model --tuned runs/ft/model --data world:runs/world \
+        --mastery runs/probe/mastery.parquet --out runs/kl
+
+Writes ``per_fact.parquet``, ``summary.json`` (per test level means), ``table.txt`` and
+``manifest.json`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sftlens.analysis.config import TokenKLConfig
+from sftlens.analysis.token_kl import KLResult, check_same_tokenizer, token_kl
+from sftlens.config import dump_config
+from sftlens.errors import ConfigError
+from sftlens.evaluation.levels import levels_for
+from sftlens.evaluation.stage import require
+from sftlens.runstore import RunDir, atomic_write_json, atomic_write_text, ensure_out_dir
+from sftlens.tableio import read_table, write_table
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TokenKLRun:
+    """What ``sftlens token-kl`` computed and wrote."""
+
+    kl: KLResult
+    cfg: TokenKLConfig
+    seconds: float
+    files: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        text = self.kl.table()
+        text += f"\nprompts: base={self.cfg.base_prompt}, tuned={self.cfg.tuned_prompt}; top_k={self.cfg.top_k}"
+        text += f"\n{len(self.kl.per_fact)} facts in {self.seconds:.1f}s"
+        return text + "".join(f"\n{k}: {v}" for k, v in self.files.items())
+
+
+def run(cfg: TokenKLConfig, out: Path, *, force: bool = False) -> TokenKLRun:
+    """Compare ``cfg.tuned`` with ``cfg.base`` on the selected facts; write the artifacts."""
+    from sftlens.data import load_dataset
+    from sftlens.models import load_model, load_tokenizer
+
+    require(cfg, "base", "tuned", "data", "mastery")
+    assert cfg.base and cfg.tuned and cfg.data and cfg.mastery
+    dataset = load_dataset(cfg.data, split_preset=cfg.split_preset)
+    facts = [f for f in dataset.facts if f.split == cfg.split and f.role != "pretrain_qa" and f.domain in cfg.domains]
+    if not facts:
+        raise ConfigError(f"{cfg.data}: no {cfg.split} facts in domains {cfg.domains}")
+    mastery = read_table(cfg.mastery)
+    levels = levels_for(facts, mastery, cfg.mastery)
+    tok = load_tokenizer(cfg.base, padding_side="left")
+    check_same_tokenizer(tok, load_tokenizer(cfg.tuned, padding_side="left"))
+    ensure_out_dir(out, force=force)
+    RunDir.create(out, config=dump_config(cfg))
+    base = load_model(cfg.base, dtype=cfg.dtype, device=cfg.device)
+    tuned = load_model(cfg.tuned, dtype=cfg.dtype, device=cfg.device)
+    start = time.perf_counter()
+    kl = token_kl(base, tuned, tok, facts, dataset.relations, levels, mastery, cfg)
+    result = TokenKLRun(kl, cfg, time.perf_counter() - start)
+    files = {
+        "per_fact": write_table(out / "per_fact.parquet", kl.per_fact),
+        "summary": atomic_write_json(out / "summary.json", {"levels": kl.summary, "top_k": cfg.top_k}),
+        "table": atomic_write_text(out / "table.txt", result.summary() + "\n"),
+    }
+    result.files = {k: str(v) for k, v in files.items()}
+    return result

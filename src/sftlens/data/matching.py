@@ -1,0 +1,167 @@
+"""Answer matching: is a model output correct, and which accepted name did it hit?
+
+Three modes live in :data:`MATCHERS` (a registry with did-you-mean errors):
+
+- ``contains`` (the paper's rule, default): some accepted name is a substring of
+  the output, after light normalisation of both (Unicode NFKC, case folding,
+  typographic quotes/dashes to ASCII, whitespace collapsed).  An alias inside a
+  longer word counts ("Iran" in "Iranian").
+- ``token``: the accepted name's token sequence appears in the output's token
+  sequence, normalised like the DPR / EntityQuestions scorers: lower-case, strip
+  accents and punctuation, split on whitespace.  "Iran" does not match "Iranian".
+- ``exact``: SQuAD-style exact match (lower-case, punctuation and articles removed)
+  of the answer span: the output up to its first newline, then up to a period.
+  Every period is tried as the span's end, so "St. Petersburg." still matches.
+
+Every matcher is ``(output, accepted) -> matched name or None``; the name returned
+is the first accepted string (in the given order) that matches.
+
+Example::
+
+    python -c "from sftlens.data import get_matcher; print(get_matcher('token')(' Paris, France', ['Paris']))"
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+from sftlens.registry import Registry
+
+Matcher = Callable[[str, Sequence[str]], "str | None"]
+
+MATCHERS: Registry[Matcher] = Registry("matching mode")
+
+_ASCII_PUNCT = {
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
+}  # fmt: skip
+_ASCII_TABLE = str.maketrans(_ASCII_PUNCT)
+_WS = re.compile(r"\s+")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def _fixpoint(func: Callable[[str], str], text: str) -> str:
+    """Apply ``func`` until the text stops changing (Unicode casing and compatibility
+    forms can interact, e.g. a compatibility letter that decomposes to upper case)."""
+    for _ in range(4):
+        nxt = func(text)
+        if nxt == text:
+            return nxt
+        text = nxt
+    return text
+
+
+def _light(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).casefold().translate(_ASCII_TABLE)
+    return _WS.sub(" ", text).strip()
+
+
+def normalize_light(text: str) -> str:
+    """The ``contains`` normalisation: NFKC, casefold, ASCII quotes/dashes, collapsed spaces."""
+    return _fixpoint(_light, text)
+
+
+def _is_punct(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "PS"
+
+
+def _token(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text.casefold())
+    text = "".join(" " if _is_punct(c) else c for c in text if not unicodedata.combining(c))
+    return _WS.sub(" ", text).strip()
+
+
+def normalize_tokens(text: str) -> str:
+    """The ``token`` normalisation (DPR-style): casefold, strip accents, punctuation
+    becomes a word break, words joined by single spaces."""
+    return _fixpoint(_token, text)
+
+
+def tokens(text: str) -> tuple[str, ...]:
+    """Words of :func:`normalize_tokens`."""
+    norm = normalize_tokens(text)
+    return tuple(norm.split(" ")) if norm else ()
+
+
+def _squad(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).casefold().translate(_ASCII_TABLE)
+    text = "".join(c for c in text if c not in string.punctuation and not _is_punct(c))
+    text = _ARTICLES.sub(" ", text)
+    return _WS.sub(" ", text).strip()
+
+
+def normalize_squad(text: str) -> str:
+    """SQuAD ``normalize_answer``: lower-case, drop punctuation and articles, fix spaces
+    (plus NFKC, so composed and decomposed accents compare equal)."""
+    return _fixpoint(_squad, text)
+
+
+@lru_cache(maxsize=65536)
+def _light_cached(text: str) -> str:
+    return normalize_light(text)
+
+
+@lru_cache(maxsize=65536)
+def _tokens_cached(text: str) -> tuple[str, ...]:
+    return tokens(text)
+
+
+@lru_cache(maxsize=65536)
+def _squad_cached(text: str) -> str:
+    return normalize_squad(text)
+
+
+@MATCHERS.register("contains")
+def match_contains(output: str, accepted: Sequence[str]) -> str | None:
+    """The paper's rule: an accepted name is a substring of the normalised output."""
+    out = normalize_light(output)
+    for name in accepted:
+        norm = _light_cached(name)
+        if norm and norm in out:
+            return name
+    return None
+
+
+def _contains_seq(hay: tuple[str, ...], needle: tuple[str, ...]) -> bool:
+    n = len(needle)
+    first = needle[0]
+    return any(hay[i] == first and hay[i : i + n] == needle for i in range(len(hay) - n + 1))
+
+
+@MATCHERS.register("token")
+def match_token(output: str, accepted: Sequence[str]) -> str | None:
+    """DPR / EntityQuestions ``has_answer``: token-sequence containment."""
+    out = tokens(output)
+    for name in accepted:
+        needle = _tokens_cached(name)
+        if needle and _contains_seq(out, needle):
+            return name
+    return None
+
+
+def answer_spans(output: str) -> list[str]:
+    """Candidate answer spans: the first line, cut at each of its periods (and whole)."""
+    line = output.split("\n", 1)[0]
+    cuts = [i for i, c in enumerate(line) if c == "."]
+    return [line[:i] for i in cuts] + [line]
+
+
+@MATCHERS.register("exact")
+def match_exact(output: str, accepted: Sequence[str]) -> str | None:
+    """SQuAD exact match of the answer span (first line, up to a period)."""
+    spans = {normalize_squad(s) for s in answer_spans(output)}
+    spans.discard("")
+    for name in accepted:
+        if _squad_cached(name) in spans:
+            return name
+    return None
+
+
+def get_matcher(name: str) -> Matcher:
+    """The matcher registered as ``name`` (``contains``, ``token``, ``exact``)."""
+    return MATCHERS.get(name)

@@ -1,0 +1,1 @@
+"""Data sources that turn files into :class:`~sftlens.data.records.Fact` records."""

@@ -1,0 +1,28 @@
+"""CBQA evaluation: per-level accuracy of a model's greedy answers, in-domain and OOD.
+
+Example::
+
+    from sftlens.evaluation import EvaluateConfig, evaluate_model, levels_for
+    result = evaluate_model(model, tok, facts, levels_for(facts, mastery_rows), EvaluateConfig())
+"""
+
+from sftlens.evaluation.config import EvaluateConfig
+from sftlens.evaluation.evaluate import EvalResult, evaluate_model
+from sftlens.evaluation.levels import levels_for, levels_from_rows
+from sftlens.evaluation.prompts import QA_TEMPLATE, qa_prompt
+from sftlens.evaluation.scoring import accuracy_rows, format_table, macro, score_outputs, summarize
+
+__all__ = [
+    "QA_TEMPLATE",
+    "EvalResult",
+    "EvaluateConfig",
+    "accuracy_rows",
+    "evaluate_model",
+    "format_table",
+    "levels_for",
+    "levels_from_rows",
+    "macro",
+    "qa_prompt",
+    "score_outputs",
+    "summarize",
+]

@@ -1,0 +1,98 @@
+"""Closed-book QA evaluation of a loaded model: greedy answers through the shared engine.
+
+Example::
+
+    from sftlens.evaluation import EvaluateConfig, evaluate_model
+    result = evaluate_model(model, tok, test_facts, levels, EvaluateConfig())
+    print(result.summary())
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sftlens.data.records import Fact
+from sftlens.evaluation.config import EvaluateConfig
+from sftlens.evaluation.levels import check_covered
+from sftlens.evaluation.prompts import qa_prompt
+from sftlens.evaluation.scoring import accuracy_rows, format_table, score_outputs, summarize
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalResult:
+    """Metrics (``metrics.json``), one prediction row per question, and the study's accuracy rows."""
+
+    metrics: dict[str, Any]
+    predictions: list[dict[str, Any]]
+    rows: list[dict[str, Any]]
+    seconds: float = 0.0
+    files: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        text = format_table(self.metrics)
+        if self.seconds > 0 and self.predictions:
+            text += f"\n{len(self.predictions)} questions in {self.seconds:.1f}s"
+            text += f" ({len(self.predictions) / self.seconds:.1f} questions/s)"
+        if self.files:
+            text += "\n" + "\n".join(f"{k}: {v}" for k, v in self.files.items())
+        return text
+
+
+def select_facts(facts: Sequence[Fact], cfg: EvaluateConfig) -> list[Fact]:
+    """The facts of ``cfg.domains``, in input order, cut to ``cfg.limit``."""
+    chosen = [f for f in facts if f.domain in cfg.domains]
+    return chosen[: cfg.limit] if cfg.limit is not None else chosen
+
+
+def evaluate_model(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    facts: Sequence[Fact],
+    levels: Mapping[str, int],
+    cfg: EvaluateConfig,
+    progress: bool = True,
+) -> EvalResult:
+    """Answer each fact's question greedily and score it against the base model's levels.
+
+    Args:
+        model: the (fine-tuned) causal LM, already on its device.
+        tokenizer: its tokenizer.
+        facts: the test facts (filtered to ``cfg.domains`` and cut to ``cfg.limit`` here).
+        levels: ``{fact id: level}`` from the BASE model's mastery table.
+        cfg: matching mode, decoding length, batch size.
+        progress: show a progress bar.
+
+    Raises:
+        DataError: a fact has no level.
+        SftlensError: an unknown matching mode.
+    """
+    from sftlens.data import get_matcher
+    from sftlens.generation import GenerationConfig, generate
+
+    matcher = get_matcher(cfg.matching)
+    chosen = select_facts(facts, cfg)
+    check_covered(chosen, levels, "levels")
+    prompts = [qa_prompt(f.question) for f in chosen]
+    gen = GenerationConfig(
+        max_new_tokens=cfg.max_new_tokens,
+        temperature=0.0,
+        stop_at_newline=True,
+        batch_size=cfg.batch_size,
+    )
+    start = time.perf_counter()
+    outputs = [c[0] for c in generate(model, tokenizer, prompts, gen, progress=progress)] if prompts else []
+    seconds = time.perf_counter() - start
+    preds = score_outputs(chosen, prompts, outputs, levels, matcher)
+    metrics = summarize(preds, cfg.domains, cfg.matching)
+    metrics["seconds"] = seconds
+    log.info("evaluated %d questions in %.1fs", len(preds), seconds)
+    return EvalResult(metrics, preds, accuracy_rows(preds, cfg.domains), seconds)

@@ -1,0 +1,72 @@
+"""The ``sftlens evaluate`` stage: load model, data and mastery; evaluate; write the artifacts.
+
+Example::
+
+    sftlens evaluate --model runs/ft/model --data world:runs/world \
+        --mastery runs/probe/mastery.parquet --out runs/eval
+
+Writes ``metrics.json``, ``predictions.parquet``, ``accuracy.csv`` (the study's rows),
+``table.txt`` and ``manifest.json`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sftlens.config import dump_config
+from sftlens.data.records import Fact
+from sftlens.errors import ConfigError
+from sftlens.evaluation.config import EvaluateConfig
+from sftlens.evaluation.evaluate import EvalResult, evaluate_model, select_facts
+from sftlens.evaluation.levels import levels_for
+from sftlens.runstore import RunDir, atomic_write_json, atomic_write_text, ensure_out_dir
+from sftlens.tableio import read_table, write_table
+
+log = logging.getLogger(__name__)
+
+
+def require(cfg: Any, *keys: str) -> None:
+    """Raise ``ConfigError`` naming the first of ``keys`` that is unset."""
+    for key in keys:
+        if getattr(cfg, key) in (None, ""):
+            raise ConfigError(f"'{key}' is required (flag --{key} or {key}=...)")
+
+
+def load_test_facts(data: str, split_preset: str, split: str) -> list[Fact]:
+    """The facts of ``split`` from data spec ``data`` (world pretraining-QA facts excluded)."""
+    from sftlens.data import load_dataset
+
+    dataset = load_dataset(data, split_preset=split_preset)
+    return [f for f in dataset.facts if f.split == split and f.role != "pretrain_qa"]
+
+
+def run(cfg: EvaluateConfig, out: Path, *, force: bool = False) -> EvalResult:
+    """Evaluate ``cfg.model`` on the test facts of ``cfg.data``; write the artifacts into ``out``."""
+    from sftlens.models import load_model, load_tokenizer
+
+    require(cfg, "model", "data", "mastery")
+    assert cfg.model is not None and cfg.data is not None and cfg.mastery is not None
+    facts = select_facts(load_test_facts(cfg.data, cfg.split_preset, cfg.split), cfg)
+    if not facts:
+        raise ConfigError(f"{cfg.data}: no {cfg.split} facts in domains {cfg.domains}")
+    levels = levels_for(facts, read_table(cfg.mastery), cfg.mastery)
+    ensure_out_dir(out, force=force)
+    RunDir.create(out, config=dump_config(cfg))
+    tok = load_tokenizer(cfg.model)
+    model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
+    result = evaluate_model(model, tok, facts, levels, cfg)
+    write_results(result, out)
+    return result
+
+
+def write_results(result: EvalResult, out: Path) -> None:
+    """Write metrics, predictions, accuracy rows and the table atomically; record the paths."""
+    files = {
+        "metrics": atomic_write_json(out / "metrics.json", result.metrics),
+        "predictions": write_table(out / "predictions.parquet", result.predictions),
+        "accuracy": write_table(out / "accuracy.csv", result.rows),
+        "table": atomic_write_text(out / "table.txt", result.summary() + "\n"),
+    }
+    result.files = {k: str(v) for k, v in files.items()}

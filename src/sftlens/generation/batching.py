@@ -1,0 +1,61 @@
+"""Batch planning: length-sorted prompt groups and a batch size from free memory.
+
+Example::
+
+    rows = auto_batch_size(model, prompt_len=16, max_new=32, n_samples=10, device=dev)  # e.g. 1600
+    for group in length_batches(lengths, prompts_per_batch=rows // 10): ...
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+log = logging.getLogger(__name__)
+
+CPU_ROWS = 64  # rows decoded at once on CPU: larger batches gain little there
+MAX_ROWS = 4096  # a cap on GPU: beyond it decoding is compute-bound anyway
+MEMORY_SHARE = 0.7  # share of free GPU memory the engine plans to use
+
+
+def length_batches(lengths: Sequence[int], prompts_per_batch: int) -> list[list[int]]:
+    """Prompt indices grouped into batches, longest prompts first (little padding)."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    step = max(1, prompts_per_batch)
+    return [order[i : i + step] for i in range(0, len(order), step)]
+
+
+def _bytes_per_row(model: Any, prompt_len: int, max_new: int, n_samples: int) -> int:
+    """Memory one decoded row needs: its KV cache, sampling buffers, its prefill share."""
+    cfg = model.config
+    cfg = getattr(cfg, "text_config", cfg)
+    heads = cfg.num_attention_heads
+    kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
+    elem = next(model.parameters()).element_size()
+    kv = 2 * cfg.num_hidden_layers * kv_heads * head_dim * elem * (prompt_len + max_new)
+    sampling = cfg.vocab_size * 4 * 4  # logits, probabilities, cdf, scratch (float32)
+    prefill = prompt_len * (cfg.hidden_size * 8 + cfg.intermediate_size * 3) * elem
+    return kv * 2 + sampling + prefill // n_samples  # x2: the cache is copied on append/compact
+
+
+def auto_batch_size(
+    model: Any, prompt_len: int, max_new: int, n_samples: int, device: torch.device
+) -> int:
+    """Rows (prompts x samples) to decode at once.
+
+    On CUDA: ``MEMORY_SHARE`` of free memory divided by the per-row need (KV cache
+    for the longest sequence, sampling buffers, prefill activations), capped at
+    ``MAX_ROWS`` and rounded to a multiple of ``n_samples``.  On CPU: ``CPU_ROWS``.
+    """
+    if device.type != "cuda":
+        rows = CPU_ROWS
+    else:
+        free, _total = torch.cuda.mem_get_info(device)
+        need = _bytes_per_row(model, prompt_len, max_new, n_samples)
+        rows = max(1, min(MAX_ROWS, int(free * MEMORY_SHARE) // need))
+        log.info("auto batch size: %d rows (%.1f GiB free)", rows, free / 2**30)
+    return max(n_samples, rows // n_samples * n_samples)

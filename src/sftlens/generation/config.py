@@ -1,0 +1,65 @@
+"""Settings of one generation call (the engine shared by probing, evaluation and analysis).
+
+Example::
+
+    cfg = GenerationConfig(max_new_tokens=32, n_samples=10, temperature=0.7)
+    outs = generate(model, tok, ["Alice was born in"], cfg)   # [[10 completions]]
+
+A plain frozen dataclass (no torch import), so stage configs can build one cheaply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sftlens.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """What to generate for each prompt.
+
+    Attributes:
+        max_new_tokens: the most tokens generated per completion.
+        n_samples: completions per prompt (all share one prefill of the prompt).
+        temperature: 0 means greedy (then the ``n_samples`` completions are identical).
+        top_p: nucleus sampling mass (1.0 = off).
+        top_k: keep only the k most likely tokens (0 = off).
+        stop_at_newline: end a completion at the first token whose text holds a newline.
+        batch_size: most sequences (prompts x samples) decoded at once; ``None`` = from free
+            GPU memory (on CPU a constant).
+        seed: sampling seed; a completion depends only on (seed, prompt text, sample index).
+        ignore_eos: keep generating after EOS (benchmarks with random weights).
+        backend: ``hf`` (this engine) or ``vllm`` (optional extra).
+    """
+
+    max_new_tokens: int = 32
+    n_samples: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    stop_at_newline: bool = True
+    batch_size: int | None = None
+    seed: int = 0
+    ignore_eos: bool = False
+    backend: str = "hf"
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.n_samples < 1:
+            raise ConfigError(f"n_samples must be >= 1, got {self.n_samples}")
+        if self.temperature < 0:
+            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ConfigError(f"top_k must be >= 0, got {self.top_k}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1 or None, got {self.batch_size}")
+        if self.backend not in ("hf", "vllm"):
+            raise ConfigError(f"unknown generation backend '{self.backend}'; choose hf or vllm")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0

@@ -1,0 +1,128 @@
+"""The batched HF generation engine: shared prefill, KV cache, early-leaving rows.
+
+For each batch of prompts (sorted by length, left-padded) the prompt is encoded
+once; its KV cache is repeated for the ``n_samples`` rows; the decode loop feeds
+one token per row per step through the cache; rows that hit a stop token
+(newline / EOS) leave the batch (their cache rows are dropped) once enough of
+them have finished.
+
+Example::
+
+    python -c "from sftlens.generation import *; ..."   # see sftlens.generation.generate
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import torch
+
+from sftlens.generation.config import GenerationConfig
+from sftlens.generation.sampling import pick_tokens, row_uniforms
+
+COMPACT_SHARE = 8  # drop finished rows once 1/8 of the batch has finished
+CUDA_CHECK_EVERY = 4  # on CUDA look at finished rows every few steps (each look syncs)
+
+
+@lru_cache(maxsize=32)
+def _forward_kwargs(cls: type) -> tuple[str, str | None]:
+    """(cache kwarg, logits-to-keep kwarg) for this model class across transformers versions."""
+    params = inspect.signature(cls.forward).parameters
+    cache_kw = "cache" if "cache" in params else "past_key_values"
+    for name in ("logits_to_keep", "num_logits_to_keep"):
+        if name in params:
+            return cache_kw, name
+    return cache_kw, None
+
+
+def _new_cache(model: Any) -> Any:
+    from transformers import DynamicCache
+
+    try:
+        return DynamicCache(config=model.config)
+    except TypeError:  # transformers < 4.56
+        return DynamicCache()
+
+
+def _forward(model: Any, cache: Any, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """One forward pass through the cache → logits of the last position, (rows, V)."""
+    cache_kw, keep_kw = _forward_kwargs(type(model))
+    kwargs: dict[str, Any] = {cache_kw: cache, "use_cache": True}
+    if keep_kw is not None:
+        kwargs[keep_kw] = 1
+    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, **kwargs)
+    return out.logits[:, -1, :]
+
+
+def _left_pad(
+    seqs: Sequence[Sequence[int]], pad: int, extra: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids (P, L), mask (P, L + extra)) with prompts right-aligned; mask has room to grow."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width + extra), dtype=torch.long)
+    for r, seq in enumerate(seqs):
+        ids[r, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
+        mask[r, width - len(seq) : width] = 1
+    return ids.to(device), mask.to(device)
+
+
+def decode_batch(
+    model: Any,
+    seqs: Sequence[Sequence[int]],
+    keys: Any,
+    cfg: GenerationConfig,
+    is_stop: torch.Tensor,
+    pad: int,
+) -> torch.Tensor:
+    """Generate for one batch of encoded prompts.
+
+    Args:
+        seqs: P token-id lists.
+        keys: (P * n,) uint64 row keys (``None`` for greedy, then n = 1).
+        is_stop: (V,) bool, True for ids that end a row.
+    Returns:
+        (P * n, max_new_tokens) int64 on CPU; entries after a row's first stop are junk.
+    """
+    device = next(model.parameters()).device
+    n = 1 if keys is None else len(keys) // len(seqs)
+    steps = cfg.max_new_tokens
+    ids, mask = _left_pad(seqs, pad, steps, device)  # (P, L), (P, L + steps)
+    width = ids.shape[1]
+    pos = (mask[:, :width].cumsum(-1) - 1).clamp_(min=0)  # (P, L)
+    cache = _new_cache(model)
+    logits = _forward(model, cache, ids, mask[:, :width], pos)  # (P, V)
+    next_pos = pos[:, -1] + 1  # (P,)
+    if n > 1:  # share the prefill: repeat cache rows instead of re-encoding
+        cache.batch_repeat_interleave(n)
+        logits, mask, next_pos = (t.repeat_interleave(n, dim=0) for t in (logits, mask, next_pos))
+    rows = logits.shape[0]
+    uniforms = None
+    if keys is not None:
+        uniforms = torch.from_numpy(row_uniforms(keys, steps)).to(device, torch.float32)  # (R, steps)
+    tokens = torch.zeros((rows, steps), dtype=torch.long, device=device)  # (R, steps)
+    alive = torch.arange(rows, device=device)  # batch row → original row
+    done = torch.zeros(rows, dtype=torch.bool, device=device)
+    every = CUDA_CHECK_EVERY if device.type == "cuda" else 1
+    for t in range(steps):
+        u = uniforms[alive, t] if uniforms is not None else None
+        nxt = pick_tokens(logits, u, cfg.temperature, cfg.top_p, cfg.top_k)  # (b,)
+        tokens[alive, t] = nxt
+        if t == steps - 1:
+            break
+        done |= is_stop[nxt]
+        if (t + 1) % every == 0:
+            n_done = int(done.sum())
+            if n_done == done.shape[0]:
+                break
+            if n_done and n_done * COMPACT_SHARE >= done.shape[0]:
+                keep = (~done).nonzero().squeeze(1)  # (b',)
+                cache.batch_select_indices(keep)
+                alive, mask, next_pos, nxt, done = (x[keep] for x in (alive, mask, next_pos, nxt, done))
+        mask[:, width + t] = 1
+        logits = _forward(model, cache, nxt[:, None], mask[:, : width + t + 1], next_pos[:, None])
+        next_pos = next_pos + 1
+    return tokens.cpu()

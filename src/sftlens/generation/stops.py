@@ -1,0 +1,60 @@
+"""Which token ids end a completion: EOS ids and every token whose text holds a newline.
+
+Computed once per tokenizer (decoding the whole vocabulary takes about a second for
+128k tokens) and cached on the tokenizer object.
+
+Example::
+
+    stops = stop_ids(tok, model, stop_at_newline=True)   # sorted list of ids
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_CACHE_ATTR = "_sftlens_newline_ids"
+
+
+def newline_ids(tokenizer: Any) -> list[int]:
+    """Ids of every vocabulary token whose decoded text contains ``"\\n"`` (cached)."""
+    cached = getattr(tokenizer, _CACHE_ATTR, None)
+    if cached is not None:
+        return list(cached)
+    size = len(tokenizer)
+    texts = tokenizer.batch_decode([[i] for i in range(size)], skip_special_tokens=False)
+    found = [i for i, text in enumerate(texts) if "\n" in text]
+    try:
+        setattr(tokenizer, _CACHE_ATTR, tuple(found))
+    except AttributeError:  # a tokenizer that refuses new attributes: recompute next time
+        pass
+    return found
+
+
+def eos_ids(tokenizer: Any, model: Any = None) -> list[int]:
+    """EOS ids of the tokenizer and of the model's generation config (may be a list)."""
+    found: set[int] = set()
+    if tokenizer.eos_token_id is not None:
+        found.add(int(tokenizer.eos_token_id))
+    gen_cfg = getattr(model, "generation_config", None)
+    extra = getattr(gen_cfg, "eos_token_id", None)
+    if isinstance(extra, int):
+        found.add(extra)
+    elif isinstance(extra, (list, tuple)):
+        found.update(int(e) for e in extra)
+    return sorted(found)
+
+
+def stop_ids(tokenizer: Any, model: Any, stop_at_newline: bool, ignore_eos: bool = False) -> list[int]:
+    """All ids that finish a row."""
+    ids = set() if ignore_eos else set(eos_ids(tokenizer, model))
+    if stop_at_newline:
+        ids.update(newline_ids(tokenizer))
+    return sorted(ids)
+
+
+def pad_id(tokenizer: Any) -> int:
+    """The pad id; a tokenizer without one pads with EOS (or 0): padding is masked anyway."""
+    for tid in (tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id):
+        if tid is not None:
+            return int(tid)
+    return 0

@@ -1,0 +1,31 @@
+"""Config of ``sftlens report`` (no torch import).
+
+Example::
+
+    sftlens report runs/demo swing_points=5 restore_max_k=20
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from sftlens.config import StageConfig
+
+
+class ReportConfig(StageConfig):
+    """Report settings and the thresholds of the four findings.
+
+    Attributes:
+        title: page title.
+        swing_points: finding 2 holds when the training level swings accuracy by more than
+            this many points (mean − spread over seeds > threshold).
+        restore_max_k: finding 4 looks at restoring k ≤ this percent of the top updates.
+        spread_sigmas: a difference counts when |mean| exceeds this many seed std-devs.
+        domain: domain of the headline numbers in findings 1, 2 and 4 (``in``: the paper's).
+    """
+
+    title: str = "sftlens study report"
+    swing_points: float = Field(default=5.0, ge=0)
+    restore_max_k: float = Field(default=20.0, gt=0, le=100)
+    spread_sigmas: float = Field(default=1.0, ge=0)
+    domain: str = "in"

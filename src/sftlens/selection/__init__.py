@@ -1,0 +1,11 @@
+"""Selection of SFT training sets by mastery level × size × seed.
+
+Example::
+
+    from sftlens.selection import select_set
+    train = select_set(dataset.facts, levels, level="0+1", size=240, seed=0)
+"""
+
+from sftlens.selection.core import parse_level, pool_of, select_set, set_name, water_fill
+
+__all__ = ["parse_level", "pool_of", "select_set", "set_name", "water_fill"]

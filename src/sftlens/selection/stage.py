@@ -1,0 +1,106 @@
+"""``sftlens select``: write SFT sets (``sets/<name>.jsonl``) and their manifest.
+
+Example::
+
+    sftlens select --mastery runs/probe/mastery.parquet --data world:runs/world --out runs/sets
+
+Every set is computed (and every size checked) before anything is written, so a
+failing selection leaves no output directory behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sftlens.config import dump_config
+from sftlens.errors import ConfigError, DataError
+from sftlens.runstore import RunDir, atomic_write_json, ensure_out_dir, file_hash
+from sftlens.selection.config import SelectConfig
+from sftlens.selection.core import counts_by, pool_of, select_set, set_name, set_row
+from sftlens.tableio import read_table, write_table
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SelectResult:
+    """What ``run`` wrote: the out dir and ``{set name: row count}``."""
+
+    out: Path
+    sets: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        sizes = ", ".join(f"{k}={v}" for k, v in list(self.sets.items())[:6])
+        more = f", ... ({len(self.sets)} sets)" if len(self.sets) > 6 else ""
+        return f"wrote {len(self.sets)} SFT sets to {self.out / 'sets'}: {sizes}{more}"
+
+
+def read_levels(path: Path) -> dict[str, int]:
+    """Fact id → level from a mastery table (rows need ``id`` and ``level``)."""
+    rows = read_table(path)
+    if not rows:
+        raise DataError(f"{path}: the mastery table is empty")
+    levels: dict[str, int] = {}
+    for n, row in enumerate(rows, start=1):
+        if row.get("id") is None or row.get("level") is None:
+            raise DataError(f"{path}: row {n} has no 'id' or 'level'")
+        levels[str(row["id"])] = int(row["level"])
+    return levels
+
+
+def data_spec(cfg: SelectConfig, mastery: Path) -> str:
+    """``cfg.data``, or the data spec recorded in the probe run's manifest."""
+    if cfg.data:
+        return cfg.data
+    manifest = mastery.parent / "manifest.json"
+    if manifest.is_file():
+        spec = (json.loads(manifest.read_text()).get("config") or {}).get("data")
+        if spec:
+            return str(spec)
+    raise ConfigError("select needs --data (no data spec recorded beside the mastery table)")
+
+
+def build_sets(facts: list[Any], levels: dict[str, int], cfg: SelectConfig) -> dict[str, list[dict]]:
+    """All sets of the grid, as rows, keyed by name (pure)."""
+    sets: dict[str, list[dict]] = {}
+    for level in cfg.levels:
+        for size in cfg.sizes:
+            n = None if size == "all" else int(size)
+            for seed in range(cfg.seeds):
+                chosen = select_set(facts, levels, level, n, seed, allow_smaller=cfg.allow_smaller)
+                sets[set_name(level, size, seed)] = [set_row(f, levels) for f in chosen]
+    return sets
+
+
+def run(cfg: SelectConfig, out: Path, *, force: bool = False) -> SelectResult:
+    """Select every (level, size, seed) set and write them with a manifest."""
+    from sftlens.data import load_dataset
+
+    if not cfg.mastery:
+        raise ConfigError("select needs --mastery (the base model's mastery table)")
+    mastery = Path(cfg.mastery)
+    levels = read_levels(mastery)
+    dataset = load_dataset(data_spec(cfg, mastery), split_preset=cfg.split_preset)
+    sets = build_sets(dataset.facts, levels, cfg)
+    pools = {lv: len(pool_of(dataset.facts, levels, lv)) for lv in cfg.levels}
+    ensure_out_dir(out, force=force)
+    entries: dict[str, Any] = {}
+    for name, rows in sets.items():
+        path = write_table(out / "sets" / f"{name}.jsonl", rows)
+        entries[name] = {
+            "file": f"sets/{name}.jsonl",
+            "sha256": file_hash(path),
+            "n": len(rows),
+            "by_relation": counts_by(rows, "relation"),
+            "by_level": counts_by(rows, "level"),
+        }
+    run_dir = RunDir.create(out, config=dump_config(cfg))
+    manifest = run_dir.manifest()
+    manifest.update({"sets": entries, "pools": pools, "mastery_sha256": file_hash(mastery)})
+    atomic_write_json(out / RunDir.MANIFEST, manifest)
+    log.info("wrote %d sets to %s", len(entries), out / "sets")
+    return SelectResult(out, {k: v["n"] for k, v in entries.items()})

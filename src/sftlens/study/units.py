@@ -1,0 +1,327 @@
+"""The study's unit graph: probe base → select sets → per set: fine-tune → evaluate, token-KL,
+diff-stats, restore-sweep + evaluate.  Everything is handed on in memory.
+
+The base model and tokenizer are loaded once (lazily: a fully finished study loads
+nothing).  Each fine-tune deep-copies the base, trains, and lives in memory while its
+consumers (evaluation, KL, diff statistics, restoration) run; it is saved only when
+``save_checkpoints`` is set.  Each unit writes its rows under ``units/<name>/``.
+
+Example::
+
+    ctx = StudyContext(cfg, RunDir("runs/x"))
+    Scheduler(ctx.run_dir).run(build_units(ctx))
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sftlens.config import StageConfig, build_config, dump_config
+from sftlens.errors import ConfigError
+from sftlens.runstore import RunDir, atomic_write_json, content_hash
+from sftlens.study.config import STAGE_SECTIONS, StudyConfig, stage_config_class
+from sftlens.study.scheduler import Unit
+from sftlens.tableio import read_table, write_table
+
+log = logging.getLogger(__name__)
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One fine-tune of the grid."""
+
+    level: str
+    size: int | str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"L{self.level}-n{self.size}-s{self.seed}"
+
+
+def model_fingerprint(model: str) -> dict[str, Any]:
+    """What identifies the base model in unit keys: the hub id, or a local dir's files."""
+    p = Path(model)
+    if not p.is_dir():
+        return {"id": model}
+    files = sorted(f for f in p.iterdir() if f.is_file())
+    return {"files": {f.name: [f.stat().st_size, int(f.stat().st_mtime)] for f in files}}
+
+
+class StudyContext:
+    """Lazily loaded shared state of one study run (base model, data, mastery, sets)."""
+
+    def __init__(self, cfg: StudyConfig, run_dir: RunDir) -> None:
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self._cache: dict[str, Any] = {}
+
+    # --------------------------------------------------------------- stage configs
+    def stage_config(self, section: str, **fixed: Any) -> StageConfig:
+        """The stage's config: the study section, plus the values the study sets itself."""
+        cls = stage_config_class(section)
+        if cls is None:
+            raise ConfigError(f"stage config {STAGE_SECTIONS[section][0]} is not available")
+        common = {"device": self.cfg.device, "dtype": self.cfg.dtype, "split_preset": self.cfg.split_preset}
+        data = dict(getattr(self.cfg, section))
+        for key, value in {**common, **fixed}.items():
+            if key in cls.model_fields:
+                data[key] = value
+        return build_config(cls, data, source=f"study section '{section}'")
+
+    # --------------------------------------------------------------- lazy loads
+    def _get(self, name: str, make: Any) -> Any:
+        if name not in self._cache:
+            self._cache[name] = make()
+        return self._cache[name]
+
+    def base(self) -> Any:
+        from sftlens.models import load_model
+
+        return self._get("base", lambda: load_model(self.cfg.base_model(), self.cfg.dtype, self.cfg.device))
+
+    def tokenizer(self) -> Any:
+        from sftlens.models import load_tokenizer
+
+        return self._get("tok", lambda: load_tokenizer(self.cfg.base_model()))
+
+    def dataset(self) -> Any:
+        from sftlens.data import load_dataset
+
+        spec, preset = self.cfg.data_spec(), self.cfg.split_preset
+        return self._get("data", lambda: load_dataset(spec, split_preset=preset))
+
+    def mastery_rows(self) -> list[dict[str, Any]]:
+        path = self.run_dir.unit_dir("probe") / "mastery.parquet"
+        return self._get("mastery", lambda: read_table(path))  # type: ignore[no-any-return]
+
+    def levels(self) -> dict[str, int]:
+        return self._get("levels", lambda: {r["id"]: int(r["level"]) for r in self.mastery_rows()})  # type: ignore[no-any-return]
+
+    def probed_facts(self) -> list[Any]:
+        """In-domain train facts (the SFT pool) and every fact of the evaluation splits."""
+        wanted = set(self.cfg.eval_sets)
+        return [
+            f
+            for f in self.dataset().facts
+            if f.role != "pretrain_qa" and ((f.domain == "in" and f.split == "train") or f.split in wanted)
+        ]
+
+    def eval_facts(self, split: str) -> list[Any]:
+        return [f for f in self.dataset().facts if f.split == split and f.role != "pretrain_qa"]
+
+    def set_examples(self, cell: Cell) -> list[dict[str, Any]]:
+        return read_table(self.run_dir.unit_dir("select") / "sets" / f"{cell.name}.jsonl")
+
+
+# ------------------------------------------------------------------- unit bodies
+def run_probe(ctx: StudyContext, out: Path) -> dict[str, Any]:
+    from sftlens.probing import probe_facts
+
+    cfg = ctx.stage_config("probe", model=ctx.cfg.base_model(), data=ctx.cfg.data_spec(), backend=ctx.cfg.backend)
+    data = ctx.dataset()
+    rows = probe_facts(ctx.base(), ctx.tokenizer(), ctx.probed_facts(), data.relations, cfg, progress=True)
+    write_table(out / "mastery.parquet", rows)
+    ctx._cache.pop("mastery", None)
+    ctx._cache.pop("levels", None)
+    return {"facts": len(rows)}
+
+
+def run_select(ctx: StudyContext, cells: Sequence[Cell], out: Path) -> dict[str, Any]:
+    from sftlens.selection import select_set
+
+    allow_smaller = bool(ctx.cfg.select.get("allow_smaller", False))
+    levels = ctx.levels()
+    pool = [f for f in ctx.probed_facts() if f.domain == "in" and f.split == "train"]
+    counts = {}
+    for cell in cells:
+        size = None if cell.size == "all" else int(cell.size)
+        chosen = select_set(pool, levels, cell.level, size, cell.seed, allow_smaller=allow_smaller)
+        rows = [
+            {"id": f.id, "relation": f.relation, "level": levels[f.id], "question": f.question, "answer": f.object}
+            for f in chosen
+        ]
+        write_table(out / "sets" / f"{cell.name}.jsonl", rows)
+        counts[cell.name] = len(rows)
+    atomic_write_json(out / "sets.json", counts)
+    return {"sets": len(counts)}
+
+
+def run_finetune(ctx: StudyContext, cell: Cell, out: Path) -> Any:
+    """Deep-copy the base and fine-tune it; the tuned model is the unit's in-memory value."""
+    from sftlens.finetuning import finetune
+
+    cfg = ctx.stage_config("finetune", model=ctx.cfg.base_model(), seed=cell.seed)
+    model = copy.deepcopy(ctx.base())
+    result = finetune(model, ctx.tokenizer(), ctx.set_examples(cell), cfg, progress=True)
+    tuned = result.model
+    tuned.eval()
+    write_table(out / "log.jsonl", result.log)
+    if ctx.cfg.save_checkpoints:
+        from sftlens.models import save_model
+
+        save_model(tuned, ctx.tokenizer(), out / "model")
+    return tuned
+
+
+def cell_columns(cell: Cell, size: int) -> dict[str, Any]:
+    return {"train_level": cell.level, "size": size, "seed": cell.seed}
+
+
+def accuracy_rows(
+    ctx: StudyContext, model: Any, cell: Cell, size: int, restore: tuple[float, str, str]
+) -> list[dict[str, Any]]:
+    """Evaluate ``model`` on every evaluation split; rows in the study's accuracy schema."""
+    from sftlens.evaluation import evaluate_model
+
+    k, strategy, region = restore
+    rows = []
+    for split in ctx.cfg.eval_sets:
+        cfg = ctx.stage_config("evaluate", split=split)
+        result = evaluate_model(model, ctx.tokenizer(), ctx.eval_facts(split), ctx.levels(), cfg, progress=False)
+        for r in result.rows:
+            rows.append(
+                {
+                    **cell_columns(cell, size),
+                    "restore_k": float(k),
+                    "strategy": strategy,
+                    "region": region,
+                    "test_set": split,
+                    "domain": r["domain"],
+                    "test_level": int(r["test_level"]),
+                    "n": int(r["n"]),
+                    "correct": int(r["correct"]),
+                    "accuracy": float(r["accuracy"]),
+                }
+            )
+    return rows
+
+
+def run_eval(ctx: StudyContext, cell: Cell, tuned: Any, out: Path) -> dict[str, Any]:
+    size = len(ctx.set_examples(cell))
+    rows = accuracy_rows(ctx, tuned, cell, size, (0.0, "none", "none"))
+    write_table(out / "accuracy.parquet", rows)
+    return {"rows": len(rows)}
+
+
+def run_kl(ctx: StudyContext, cell: Cell, tuned: Any, out: Path) -> dict[str, Any]:
+    from sftlens.analysis import token_kl
+
+    split = ctx.cfg.eval_sets[0]
+    cfg = ctx.stage_config("token_kl", split=split)
+    data = ctx.dataset()
+    result = token_kl(
+        ctx.base(), tuned, ctx.tokenizer(), ctx.eval_facts(split), data.relations,
+        ctx.levels(), ctx.mastery_rows(), cfg,
+    )  # fmt: skip
+    size = len(ctx.set_examples(cell))
+    rows = [{**cell_columns(cell, size), **r} for r in result.summary]
+    write_table(out / "kl.parquet", rows)
+    return {"rows": len(rows)}
+
+
+def run_diff(ctx: StudyContext, cell: Cell, tuned: Any, out: Path) -> dict[str, Any]:
+    from sftlens.restoration import diff_stats, source_from_model
+
+    stats = diff_stats(source_from_model(ctx.base()), source_from_model(tuned), ctx.cfg.diff_stats.region)
+    size = len(ctx.set_examples(cell))
+    share_rows, group_rows = diff_tables(stats)
+    write_table(out / "diff_stats.parquet", [{**cell_columns(cell, size), **r} for r in share_rows])
+    write_table(out / "diff_groups.parquet", [{**cell_columns(cell, size), **r} for r in group_rows])
+    return {"rows": len(share_rows)}
+
+
+def diff_tables(stats: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(``top_pct, share`` rows, ``kind, group, value`` rows) from a ``DiffStats``."""
+    conc = getattr(stats, "concentration", None)
+    if isinstance(conc, dict):
+        share_rows = [{"top_pct": float(k), "share": float(v)} for k, v in sorted(conc.items())]
+    else:
+        share_rows = [{"top_pct": float(r["top_pct"]), "share": float(r["share"])} for r in conc or []]
+    groups = []
+    for kind in ("layer", "module"):
+        found = getattr(stats, f"per_{kind}", None) or {}
+        items = found.items() if isinstance(found, dict) else ((r[kind], r) for r in found)
+        for group, value in items:
+            v = value.get("mean_r", value.get("share")) if isinstance(value, dict) else value
+            groups.append({"kind": kind, "group": str(group), "value": float(v)})
+    return share_rows, groups
+
+
+def run_restore(
+    ctx: StudyContext, cell: Cell, tuned: Any, strategy: str, region: str, out: Path
+) -> dict[str, Any]:
+    from sftlens.restoration import source_from_model, sweep_inplace
+
+    size = len(ctx.set_examples(cell))
+    ks = [float(k) for k in ctx.cfg.restore.ks]
+
+    def evaluate(k: float, model: Any) -> list[dict[str, Any]]:
+        return accuracy_rows(ctx, model, cell, size, (k, strategy, region))
+
+    found = sweep_inplace(tuned, source_from_model(ctx.base()), ks, strategy, region, ctx.cfg.restore.seed, evaluate)
+    rows = [r for k in ks for r in found[k]]
+    write_table(out / "accuracy.parquet", rows)
+    return {"rows": len(rows)}
+
+
+# ------------------------------------------------------------------- the graph
+def cells_of(cfg: StudyConfig) -> list[Cell]:
+    return [Cell(lv, size, seed) for lv in cfg.grid.levels for size in cfg.grid.sizes for seed in cfg.grid.seeds]
+
+
+def build_units(ctx: StudyContext) -> list[Unit]:
+    """Every unit of the study in execution order; keys chain through their inputs."""
+    cfg = ctx.cfg
+    cells = cells_of(cfg)
+    probe_key = content_hash(
+        {"v": SCHEMA_VERSION, "model": model_fingerprint(cfg.base_model()), "data": cfg.data_spec(),
+         "preset": cfg.split_preset, "eval_sets": cfg.eval_sets, "probe": cfg.probe, "dtype": cfg.dtype}
+    )  # fmt: skip
+    select_key = content_hash({"probe": probe_key, "grid": dump_config(cfg.grid), "select": cfg.select})
+    units = [
+        Unit("probe", probe_key, lambda out, _: run_probe(ctx, out)),
+        Unit("select", select_key, lambda out, _: run_select(ctx, cells, out)),
+    ]
+    restored = {str(s) for s in cfg.restored_sizes()}
+    for cell in cells:
+        units.extend(cell_units(ctx, cell, select_key, str(cell.size) in restored))
+    return units
+
+
+def cell_units(ctx: StudyContext, cell: Cell, select_key: str, restore: bool) -> list[Unit]:
+    cfg = ctx.cfg
+    ft = f"{cell.name}/finetune"
+    ft_key = content_hash({"select": select_key, "cell": cell.name, "finetune": cfg.finetune})
+    ev_key = content_hash({"ft": ft_key, "evaluate": cfg.evaluate, "sets": cfg.eval_sets})
+    units = [
+        Unit(ft, ft_key, lambda out, _: run_finetune(ctx, cell, out), memory=True),
+        Unit(f"{cell.name}/eval", ev_key, lambda out, v: run_eval(ctx, cell, v[ft], out), needs=(ft,)),
+    ]
+    if cfg.kl_enabled:
+        key = content_hash({"ft": ft_key, "kl": cfg.token_kl, "sets": cfg.eval_sets})
+        units.append(Unit(f"{cell.name}/kl", key, lambda out, v: run_kl(ctx, cell, v[ft], out), needs=(ft,)))
+    if cfg.diff_stats.enabled:
+        key = content_hash({"ft": ft_key, "diff": dump_config(cfg.diff_stats)})
+        units.append(Unit(f"{cell.name}/diff", key, lambda out, v: run_diff(ctx, cell, v[ft], out), needs=(ft,)))
+    if restore:
+        for strategy in cfg.restore.strategies:
+            for region in cfg.restore.regions:
+                key = content_hash(
+                    {"ev": ev_key, "ks": cfg.restore.ks, "strategy": strategy, "region": region, "seed": cfg.restore.seed}
+                )
+                units.append(
+                    Unit(
+                        f"{cell.name}/restore-{strategy}-{region}".replace("=", "").replace("*", "x"),
+                        key,
+                        lambda out, v, s=strategy, r=region: run_restore(ctx, cell, v[ft], s, r, out),
+                        needs=(ft,),
+                    )
+                )
+    return units

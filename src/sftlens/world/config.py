@@ -1,0 +1,73 @@
+"""Configs of ``sftlens world build`` and ``sftlens world check`` (no torch import here).
+
+Example::
+
+    sftlens world build --preset tiny --out runs/world --seed 0 layers=3 epochs=40
+
+A preset (``micro``, ``tiny``, ``small``, ``gpu``; see :mod:`sftlens.world.presets`) fills
+every knob; any knob set here overrides the preset's value.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from sftlens.config import StageConfig
+
+
+class WorldConfig(StageConfig):
+    """Build a knowledge world: preset + seed + optional overrides of preset knobs."""
+
+    preset: str = "tiny"
+    seed: int = 0
+    device: str = "auto"
+
+    # world generation (None = preset value)
+    relations: list[str] | None = None
+    facts_per_relation: int | None = Field(default=None, ge=1)
+    object_pool: int | None = Field(default=None, ge=2)
+    qa_frac: float | None = Field(default=None, ge=0.0, lt=1.0)
+    qa_repeats: int | None = Field(default=None, ge=1)
+    zero_frac: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_exposure: int | None = Field(default=None, ge=1)
+    alias_frac: float | None = Field(default=None, ge=0.0, le=1.0)
+    filler_frac: float | None = Field(default=None, ge=0.0)
+    test_frac: float | None = Field(default=None, ge=0.0, le=1.0)
+    syllables: int | None = Field(default=None, ge=2)
+
+    # tokenizer and model
+    vocab_size: int | None = Field(default=None, ge=300)
+    hidden: int | None = Field(default=None, ge=8)
+    layers: int | None = Field(default=None, ge=1)
+    heads: int | None = Field(default=None, ge=1)
+    intermediate: int | None = Field(default=None, ge=8)
+
+    # pretraining
+    epochs: float | None = Field(default=None, gt=0)
+    batch_size: int | None = Field(default=None, ge=1)
+    seq_len: int | None = Field(default=None, ge=16)
+    lr: float | None = Field(default=None, gt=0)
+    warmup_frac: float | None = Field(default=None, ge=0.0, lt=1.0)
+    weight_decay: float | None = Field(default=None, ge=0.0)
+    dtype: str | None = None  # auto | float32 | bfloat16
+    compile: bool | None = None
+    threads: int | None = Field(default=None, ge=1)
+
+
+class WorldCheckConfig(StageConfig):
+    """Check a built world: greedy completion accuracy vs exposure, and probe levels."""
+
+    device: str = "auto"
+    batch_size: int = Field(default=256, ge=1)
+    max_new_tokens: int = Field(default=12, ge=1)
+    probe: bool = True  # run the paper's sampled probe for level coverage
+    samples: int = Field(default=10, ge=1)
+    temperature: float = Field(default=0.7, ge=0.0)
+    max_facts: int | None = Field(default=None, ge=1)  # subsample pool facts (seeded) for speed
+    seed: int = 0
+    # requirements (issue 3)
+    min_spearman: float = 0.6
+    max_zero_over_chance: float = 0.05
+    min_high_accuracy: float = 0.8
+    high_exposure: int = 10
+    min_level_share: float = 0.05
