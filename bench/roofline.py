@@ -62,7 +62,9 @@ def main() -> None:
         "matmul_dtype": str(dtype),
         "copy_gbps": copy_gbps(args.device, (4 << 30) if gpu else (256 << 20), 10 if gpu else 3),
     }
-    print(f"| {res['device']} | matmul {res["matmul_tflops"]:.3f} TFLOP/s ({dtype}) | copy {res['copy_gbps']:.0f} GB/s |")
+    print(
+        f"| {res['device']} | matmul {res['matmul_tflops']:.3f} TFLOP/s ({dtype}) | copy {res['copy_gbps']:.0f} GB/s |"
+    )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(res, fh, indent=2)
