@@ -43,7 +43,7 @@ class TokenKLConfig(StageConfig):
     split_preset: str = "paper-2025"
     mastery: str | None = None
     split: Literal["train", "dev", "test"] = "test"
-    domains: list[Literal["in", "ood"]] = Field(default_factory=lambda: ["in", "ood"])
+    domains: list[Literal["in", "ood"]] = ["in", "ood"]
     levels: list[int] = Field(default_factory=lambda: [4])
     base_prompt: Literal["statement", "qa"] = "statement"
     tuned_prompt: Literal["statement", "qa"] = "qa"
@@ -56,7 +56,9 @@ class TokenKLConfig(StageConfig):
     @field_validator("levels", mode="before")
     @classmethod
     def _levels_as_list(cls, value: object) -> object:
-        return [value] if isinstance(value, (int, str)) else value
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return [value] if isinstance(value, int) else value
 
     @field_validator("levels")
     @classmethod
@@ -71,7 +73,7 @@ class TokenKLConfig(StageConfig):
     @field_validator("domains", mode="before")
     @classmethod
     def _domains_as_list(cls, value: object) -> object:
-        return [value] if isinstance(value, str) else value
+        return [v.strip() for v in value.split(",")] if isinstance(value, str) else value
 
     @field_validator("domains")
     @classmethod

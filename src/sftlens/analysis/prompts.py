@@ -3,7 +3,8 @@
 ``qa``: the SFT prompt ``<|question|> {question} <|answer|>``.
 ``statement``: the relation's best statement template *for the base model*, i.e. the
 template with the most correct probe completions summed over the relation's facts in the
-base model's mastery table (ties: the lower index).
+base model's mastery table (ties: the lower index).  A probe that used the first ``n``
+templates gives ``n`` counts per fact; the choice is among those ``n``.
 
 Example::
 
@@ -22,36 +23,55 @@ from sftlens.evaluation import qa_prompt
 
 
 def best_templates(
-    rows: Iterable[Mapping[str, Any]], relations: Mapping[str, Relation], source: str = "mastery table"
+    rows: Iterable[Mapping[str, Any]],
+    relations: Mapping[str, Relation],
+    source: str = "mastery table",
 ) -> dict[str, int]:
     """Index of each relation's best statement template from ``per_template_correct`` sums."""
     sums: dict[str, list[float]] = {}
     for row in rows:
         counts = row.get("per_template_correct")
         rel = row.get("relation")
-        if counts is None or rel is None:
+        if counts is None or rel is None or row.get("scheme", "paper") != "paper":
             raise DataError(
-                f"{source}: fact {row.get('id')!r} has no per_template_correct/relation; "
-                "use base_prompt=qa or a mastery table of the statement-template probe"
+                f"{source}: fact {row.get('id')!r} has no per-template counts of the paper's "
+                "statement-template probe; use base_prompt=qa"
             )
         if rel not in relations:
             continue
         n_templates = len(relations[rel].statement_templates)
-        if len(counts) != n_templates:
+        if not 0 < len(counts) <= n_templates:  # the probe may use the first n templates
             raise DataError(
                 f"{source}: fact {row.get('id')!r} has {len(counts)} per-template counts, "
                 f"relation {rel} has {n_templates} statement templates"
             )
-        acc = sums.setdefault(rel, [0.0] * n_templates)
+        acc = sums.setdefault(rel, [0.0] * len(counts))
+        if len(acc) != len(counts):
+            raise DataError(
+                f"{source}: fact {row.get('id')!r}: relation {rel} rows disagree on the template count"
+            )
         for i, c in enumerate(counts):
             acc[i] += float(c)
-    return {rel: max(range(len(s)), key=lambda i, s=s: (s[i], -i)) for rel, s in sums.items()}
+    return {rel: argmax_first(s) for rel, s in sums.items()}
 
 
-def prompt_for(fact: Fact, kind: str, relations: Mapping[str, Relation], best: Mapping[str, int]) -> str:
+def argmax_first(values: list[float]) -> int:
+    """Index of the largest value; the first one on ties."""
+    best = 0
+    for i, v in enumerate(values):
+        if v > values[best]:
+            best = i
+    return best
+
+
+def prompt_for(
+    fact: Fact, kind: str, relations: Mapping[str, Relation], best: Mapping[str, int]
+) -> str:
     """The prompt of ``kind`` (``qa`` or ``statement``) for ``fact``."""
     if kind == "qa":
         return qa_prompt(fact.question)
     if fact.relation not in best:
-        raise DataError(f"fact {fact.id!r}: no best statement template for relation {fact.relation}")
+        raise DataError(
+            f"fact {fact.id!r}: no best statement template for relation {fact.relation}"
+        )
     return relations[fact.relation].statement(fact.subject, best[fact.relation])

@@ -52,7 +52,11 @@ def run(cfg: TokenKLConfig, out: Path, *, force: bool = False) -> TokenKLRun:
     require(cfg, "base", "tuned", "data", "mastery")
     assert cfg.base and cfg.tuned and cfg.data and cfg.mastery
     dataset = load_dataset(cfg.data, split_preset=cfg.split_preset)
-    facts = [f for f in dataset.facts if f.split == cfg.split and f.role != "pretrain_qa" and f.domain in cfg.domains]
+    facts = [
+        f
+        for f in dataset.facts
+        if f.split == cfg.split and f.role != "pretrain_qa" and f.domain in cfg.domains
+    ]
     if not facts:
         raise ConfigError(f"{cfg.data}: no {cfg.split} facts in domains {cfg.domains}")
     mastery = read_table(cfg.mastery)
@@ -68,7 +72,9 @@ def run(cfg: TokenKLConfig, out: Path, *, force: bool = False) -> TokenKLRun:
     result = TokenKLRun(kl, cfg, time.perf_counter() - start)
     files = {
         "per_fact": write_table(out / "per_fact.parquet", kl.per_fact),
-        "summary": atomic_write_json(out / "summary.json", {"levels": kl.summary, "top_k": cfg.top_k}),
+        "summary": atomic_write_json(
+            out / "summary.json", {"levels": kl.summary, "top_k": cfg.top_k}
+        ),
         "table": atomic_write_text(out / "table.txt", result.summary() + "\n"),
     }
     result.files = {k: str(v) for k, v in files.items()}

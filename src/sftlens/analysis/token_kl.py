@@ -69,7 +69,9 @@ def check_same_vocab(base: PreTrainedModel, tuned: PreTrainedModel) -> None:
     vb = base.get_output_embeddings().weight.shape[0]
     vt = tuned.get_output_embeddings().weight.shape[0]
     if vb != vt:
-        raise SftlensError(f"base and tuned models have different vocabularies ({vb} vs {vt} tokens); token-kl needs one tokenizer")
+        raise SftlensError(
+            f"base and tuned models have different vocabularies ({vb} vs {vt} tokens); token-kl needs one tokenizer"
+        )
 
 
 def check_same_tokenizer(base: PreTrainedTokenizerBase, tuned: PreTrainedTokenizerBase) -> None:
@@ -83,7 +85,9 @@ def check_same_tokenizer(base: PreTrainedTokenizerBase, tuned: PreTrainedTokeniz
         )
     mb, mt = _merges(base), _merges(tuned)
     if mb != mt:
-        raise SftlensError("base and tuned tokenizers have the same vocabulary but different merges; token-kl needs one tokenizer")
+        raise SftlensError(
+            "base and tuned tokenizers have the same vocabulary but different merges; token-kl needs one tokenizer"
+        )
 
 
 def _merges(tok: PreTrainedTokenizerBase) -> Any:
@@ -129,13 +133,21 @@ def encode(
 
 
 @torch.inference_mode()
-def answer_logits(model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tensor, P: int) -> torch.Tensor:
+def answer_logits(
+    model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tensor, P: int
+) -> torch.Tensor:
     """Logits at the positions that predict the answer tokens: ``[B, P+A] -> [B, A, V]``."""
     device = next(model.parameters()).device
     ids, mask = ids.to(device), mask.to(device)
     pos = (mask.cumsum(-1) - 1).clamp_min(0)  # [B, T]: positions restart after left padding
     A = ids.shape[1] - P
-    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False, **_keep_kwargs(model, A + 1))
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=pos,
+        use_cache=False,
+        **_keep_kwargs(model, A + 1),
+    )
     logits = out.logits  # [B, A+1, V] or [B, T, V]
     return logits[:, logits.shape[1] - (A + 1) : logits.shape[1] - 1, :]  # [B, A, V]
 
@@ -176,7 +188,9 @@ def batch_measures(
     return {name: v.cpu().tolist() for name, v in cols.items()}
 
 
-def select_kl_facts(facts: Sequence[Fact], levels: Mapping[str, int], cfg: TokenKLConfig) -> list[Fact]:
+def select_kl_facts(
+    facts: Sequence[Fact], levels: Mapping[str, int], cfg: TokenKLConfig
+) -> list[Fact]:
     """Facts of ``cfg.domains`` whose level is in ``cfg.levels``, cut to ``cfg.limit``."""
     check_covered([f for f in facts if f.domain in cfg.domains], levels, "levels")
     chosen = [f for f in facts if f.domain in cfg.domains and levels[f.id] in cfg.levels]
@@ -218,7 +232,9 @@ def token_kl(
     for start in tqdm(starts, desc="token-kl", unit="batch", disable=not progress):
         idx = order[start : start + cfg.batch_size]
         answers = [chosen[i].object for i in idx]
-        b_ids, b_mask, ans, ans_mask, b_len = encode(tokenizer, [base_prompts[i] for i in idx], answers)
+        b_ids, b_mask, ans, ans_mask, b_len = encode(
+            tokenizer, [base_prompts[i] for i in idx], answers
+        )
         t_ids, t_mask, _, _, t_len = encode(tokenizer, [tuned_prompts[i] for i in idx], answers)
         measures = batch_measures(
             answer_logits(base_model, b_ids, b_mask, b_len),
@@ -243,7 +259,9 @@ def token_kl(
     return KLResult(per_fact, summarize_kl(per_fact, cfg.levels))
 
 
-def summarize_kl(per_fact: Sequence[Mapping[str, Any]], levels: Sequence[int]) -> list[dict[str, Any]]:
+def summarize_kl(
+    per_fact: Sequence[Mapping[str, Any]], levels: Sequence[int]
+) -> list[dict[str, Any]]:
     """Per test level: ``n``, the means of :data:`MEAN_KEYS`, the median base rank and top-1 agreement."""
     out = []
     for lv in levels:

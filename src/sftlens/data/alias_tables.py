@@ -36,10 +36,14 @@ class AliasTable:
     def __init__(self, entries: Mapping[str, Iterable[str]] | None = None) -> None:
         self.entries: dict[str, tuple[str, ...]] = {}
         self._by_norm: dict[str, str] = {}
+        self._cache: dict[str, tuple[str, ...]] = {}
+        self._expanded: dict[tuple[str, ...], tuple[str, ...]] = {}
         if entries:
             self.update(entries)
 
     def update(self, entries: Mapping[str, Iterable[str]]) -> None:
+        self._cache.clear()
+        self._expanded.clear()
         for key, names in entries.items():
             merged = dict.fromkeys(self.entries.get(key, ()))
             merged.update(dict.fromkeys(names))
@@ -50,12 +54,24 @@ class AliasTable:
         """Accepted names for object ``name`` (empty when the table does not list it)."""
         if name in self.entries:
             return self.entries[name]
-        key = self._by_norm.get(normalize_tokens(name))
-        return self.entries[key] if key is not None else ()
+        found = self._cache.get(name)
+        if found is None:
+            key = self._by_norm.get(normalize_tokens(name))
+            found = self._cache[name] = self.entries[key] if key is not None else ()
+        return found
 
     def expand(self, answers: Iterable[str], aliases: Iterable[str] = ()) -> tuple[str, ...]:
         """``aliases`` plus the table's names for each answer, deduplicated, answers excluded."""
         answers = tuple(answers)
+        aliases = tuple(aliases)
+        if not aliases:
+            cached = self._expanded.get(answers)
+            if cached is None:
+                cached = self._expanded[answers] = self._expand(answers, ())
+            return cached
+        return self._expand(answers, aliases)
+
+    def _expand(self, answers: tuple[str, ...], aliases: tuple[str, ...]) -> tuple[str, ...]:
         out = dict.fromkeys(aliases)
         for ans in answers:
             out.update(dict.fromkeys(self.lookup(ans)))
@@ -65,6 +81,10 @@ class AliasTable:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def fingerprint(self) -> int:
+        """A hash of the table's content (for caches keyed on it)."""
+        return hash(tuple(sorted(self.entries.items())))
 
 
 def parse_aliases(data: Any, where: str) -> dict[str, tuple[str, ...]]:

@@ -47,7 +47,10 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 def _fixpoint(func: Callable[[str], str], text: str) -> str:
     """Apply ``func`` until the text stops changing (Unicode casing and compatibility
-    forms can interact, e.g. a compatibility letter that decomposes to upper case)."""
+    forms can interact, e.g. a compatibility letter that decomposes to upper case).
+    ASCII input needs one pass: the result is already stable."""
+    if text.isascii():
+        return func(text)
     for _ in range(4):
         nxt = func(text)
         if nxt == text:
@@ -70,9 +73,21 @@ def _is_punct(ch: str) -> bool:
     return unicodedata.category(ch)[0] in "PS"
 
 
+class _TokenChars(dict):  # type: ignore[type-arg]
+    """``str.translate`` table, filled lazily: accents dropped, punctuation → space."""
+
+    def __missing__(self, code: int) -> str | None:
+        ch = chr(code)
+        value = None if unicodedata.combining(ch) else " " if _is_punct(ch) else ch
+        self[code] = value
+        return value
+
+
+_TOKEN_TABLE = _TokenChars()
+
+
 def _token(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text.casefold())
-    text = "".join(" " if _is_punct(c) else c for c in text if not unicodedata.combining(c))
+    text = unicodedata.normalize("NFKD", text.casefold()).translate(_TOKEN_TABLE)
     return _WS.sub(" ", text).strip()
 
 

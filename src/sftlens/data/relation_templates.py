@@ -119,7 +119,9 @@ def resolve_templates(
     """``base`` with the user's override file (if any) applied."""
     if override_path is None:
         return dict(base)
-    return merge_templates(base, load_template_file(override_path, partial=True), str(override_path))
+    return merge_templates(
+        base, load_template_file(override_path, partial=True), str(override_path)
+    )
 
 
 def fit_subject(question: str, template: str) -> str | None:

@@ -38,7 +38,7 @@ class EvaluateConfig(StageConfig):
     split_preset: str = "paper-2025"
     mastery: str | None = None
     split: Literal["train", "dev", "test"] = "test"
-    domains: list[Literal["in", "ood"]] = Field(default_factory=lambda: ["in", "ood"])
+    domains: list[Literal["in", "ood"]] = ["in", "ood"]
     matching: str = "contains"
     max_new_tokens: int = Field(default=16, ge=1)
     batch_size: int | None = Field(default=None, ge=1)
@@ -49,7 +49,7 @@ class EvaluateConfig(StageConfig):
     @field_validator("domains", mode="before")
     @classmethod
     def _domains_as_list(cls, value: object) -> object:
-        return [value] if isinstance(value, str) else value
+        return [v.strip() for v in value.split(",")] if isinstance(value, str) else value
 
     @field_validator("domains")
     @classmethod

@@ -89,7 +89,11 @@ def evaluate_model(
         batch_size=cfg.batch_size,
     )
     start = time.perf_counter()
-    outputs = [c[0] for c in generate(model, tokenizer, prompts, gen, progress=progress)] if prompts else []
+    outputs = (
+        [c[0] for c in generate(model, tokenizer, prompts, gen, progress=progress)]
+        if prompts
+        else []
+    )
     seconds = time.perf_counter() - start
     preds = score_outputs(chosen, prompts, outputs, levels, matcher)
     metrics = summarize(preds, cfg.domains, cfg.matching)

@@ -14,7 +14,9 @@ from sftlens.data.records import Fact
 from sftlens.errors import DataError
 
 
-def levels_from_rows(rows: Iterable[Mapping[str, Any]], source: str = "mastery table") -> dict[str, int]:
+def levels_from_rows(
+    rows: Iterable[Mapping[str, Any]], source: str = "mastery table"
+) -> dict[str, int]:
     """``{id: level}`` from mastery rows; a row without id/level or with a bad level is an error."""
     levels: dict[str, int] = {}
     for n, row in enumerate(rows, start=1):

@@ -68,7 +68,9 @@ def macro(level_accuracies: Sequence[float]) -> float:
     return sum(present) / len(present) if present else math.nan
 
 
-def accuracy_rows(preds: Sequence[Mapping[str, Any]], domains: Sequence[str]) -> list[dict[str, Any]]:
+def accuracy_rows(
+    preds: Sequence[Mapping[str, Any]], domains: Sequence[str]
+) -> list[dict[str, Any]]:
     """The study's rows: per domain, test levels 0..4 and ``-1`` (macro mean of the levels).
 
     A level without questions has ``n = 0`` and accuracy NaN and is left out of the macro mean.
@@ -77,17 +79,31 @@ def accuracy_rows(preds: Sequence[Mapping[str, Any]], domains: Sequence[str]) ->
     for domain in domains:
         in_domain = [p for p in preds if p["domain"] == domain]
         level_rows = [
-            {"domain": domain, "test_level": lv, **_count([p for p in in_domain if p["level"] == lv])}
+            {
+                "domain": domain,
+                "test_level": lv,
+                **_count([p for p in in_domain if p["level"] == lv]),
+            }
             for lv in LEVELS
         ]
         total = _count(in_domain)
         mean = macro([r["accuracy"] for r in level_rows])
         rows.extend(level_rows)
-        rows.append({"domain": domain, "test_level": MACRO_LEVEL, "n": total["n"], "correct": total["correct"], "accuracy": mean})
+        rows.append(
+            {
+                "domain": domain,
+                "test_level": MACRO_LEVEL,
+                "n": total["n"],
+                "correct": total["correct"],
+                "accuracy": mean,
+            }
+        )
     return rows
 
 
-def summarize(preds: Sequence[Mapping[str, Any]], domains: Sequence[str], matching: str) -> dict[str, Any]:
+def summarize(
+    preds: Sequence[Mapping[str, Any]], domains: Sequence[str], matching: str
+) -> dict[str, Any]:
     """``metrics.json`` content: per domain macro, micro, per level and per relation counts."""
     out: dict[str, Any] = {"matching": matching, "n": len(preds), "domains": {}}
     by_level = {(r["domain"], r["test_level"]): r for r in accuracy_rows(preds, domains)}
@@ -101,7 +117,9 @@ def summarize(preds: Sequence[Mapping[str, Any]], domains: Sequence[str], matchi
             "macro": by_level[(domain, MACRO_LEVEL)]["accuracy"],
             "micro": micro["accuracy"],
             "levels": {str(lv): _strip(by_level[(domain, lv)]) for lv in LEVELS},
-            "relations": {r: _count([p for p in in_domain if p["relation"] == r]) for r in relations},
+            "relations": {
+                r: _count([p for p in in_domain if p["relation"] == r]) for r in relations
+            },
         }
     return out
 

@@ -79,10 +79,13 @@ def per_level_table(acc: pd.DataFrame, size: int | None = None) -> pd.DataFrame:
     """Table 2: train level × (domain, test level) at the largest size, "mean ± spread"."""
     rows = plain(acc)
     size = int(rows["size"].max()) if size is None else size
-    stats = mean_spread(rows[rows["size"] == size], ["train_level", "domain", "test_level"], "accuracy")
+    stats = mean_spread(
+        rows[rows["size"] == size], ["train_level", "domain", "test_level"], "accuracy"
+    )
     stats["cell"] = [fmt(m, s) for m, s in zip(stats["mean"], stats["spread"], strict=True)]
     stats["column"] = [
-        f"{d} {'mean' if t == -1 else f'L{t}'}" for d, t in zip(stats["domain"], stats["test_level"], strict=True)
+        f"{d} {'mean' if t == -1 else f'L{t}'}"
+        for d, t in zip(stats["domain"], stats["test_level"], strict=True)
     ]
     table = stats.pivot(index="train_level", columns="column", values="cell")
     table.index = [f"train L{x} (n={size})" for x in table.index]
@@ -116,12 +119,24 @@ def restoration_table(acc: pd.DataFrame) -> pd.DataFrame:
     base = plain(acc)
     base = base[(base["size"].isin(sizes)) & (base["test_level"] == -1)]
     rows = []
-    for (strategy, region), part in restored[restored["test_level"] == -1].groupby(["strategy", "region"]):
+    for (strategy, region), part in restored[restored["test_level"] == -1].groupby(
+        ["strategy", "region"]
+    ):
         both = pd.concat([base.assign(strategy=strategy, region=region), part])
-        rows.append(mean_spread(both, ["strategy", "region", "train_level", "size", "restore_k", "domain"], "accuracy"))
+        rows.append(
+            mean_spread(
+                both,
+                ["strategy", "region", "train_level", "size", "restore_k", "domain"],
+                "accuracy",
+            )
+        )
     stats = pd.concat(rows)
     stats["cell"] = [fmt(m, s) for m, s in zip(stats["mean"], stats["spread"], strict=True)]
-    table = stats.pivot(index=["strategy", "region", "train_level", "size", "domain"], columns="restore_k", values="cell")
+    table = stats.pivot(
+        index=["strategy", "region", "train_level", "size", "domain"],
+        columns="restore_k",
+        values="cell",
+    )
     table.columns = ["SFT" if k == 0 else f"k={k:g}%" for k in table.columns]
     return table
 
@@ -137,7 +152,9 @@ def restore_curves(acc: pd.DataFrame) -> pd.DataFrame:
     for (strategy, region), _ in restored.groupby(["strategy", "region"]):
         parts.append(base.assign(strategy=strategy, region=region))
     both = pd.concat(parts)
-    return mean_spread(both, ["strategy", "region", "domain", "train_level", "restore_k"], "accuracy")
+    return mean_spread(
+        both, ["strategy", "region", "domain", "train_level", "restore_k"], "accuracy"
+    )
 
 
 def concentration_table(diff: pd.DataFrame) -> pd.DataFrame:
@@ -157,7 +174,11 @@ def group_distribution(groups: pd.DataFrame, kind: str) -> pd.DataFrame:
 
 def data_distribution(mastery: pd.DataFrame) -> pd.DataFrame:
     """Table 1: number of facts per mastery level, by domain and split."""
-    table = mastery.groupby(["level", "domain", "split"]).size().unstack(["domain", "split"], fill_value=0)
+    table = (
+        mastery.groupby(["level", "domain", "split"])
+        .size()
+        .unstack(["domain", "split"], fill_value=0)
+    )
     table.columns = [f"{d} {s}" for d, s in table.columns]
     table.index = [f"level {i}" for i in table.index]
     table.loc["total"] = table.sum()

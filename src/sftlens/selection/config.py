@@ -18,6 +18,15 @@ LEVEL_SPEC = re.compile(r"^(random|[0-4](\+[0-4])*)$")
 DEFAULT_SIZES: list[int | str] = [60, 120, 240, 480, 960, 1920, "all"]
 
 
+def _as_list(value: object) -> list[object]:
+    """A list as given, or a comma-separated string / scalar (CLI flags) split into one."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [value]
+
+
 class SelectConfig(StageConfig):
     """Settings of the selection stage.
 
@@ -44,7 +53,7 @@ class SelectConfig(StageConfig):
     @field_validator("levels", mode="before")
     @classmethod
     def _levels(cls, value: object) -> object:
-        items = value if isinstance(value, list) else [value]
+        items = _as_list(value)
         out = [str(v).strip().removeprefix("L") for v in items]
         for item in out:
             if not LEVEL_SPEC.match(item):
@@ -56,7 +65,7 @@ class SelectConfig(StageConfig):
     @field_validator("sizes", mode="before")
     @classmethod
     def _sizes(cls, value: object) -> object:
-        items = value if isinstance(value, list) else [value]
+        items = _as_list(value)
         out: list[int | str] = []
         for item in items:
             if isinstance(item, str) and item.strip().lower() == "all":

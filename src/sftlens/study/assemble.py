@@ -16,7 +16,17 @@ from sftlens.runstore import RunDir
 from sftlens.study.scheduler import Unit
 from sftlens.tableio import read_table, write_table
 
-ACCURACY_KEYS = ("train_level", "size", "seed", "restore_k", "strategy", "region", "test_set", "domain", "test_level")
+ACCURACY_KEYS = (
+    "train_level",
+    "size",
+    "seed",
+    "restore_k",
+    "strategy",
+    "region",
+    "test_set",
+    "domain",
+    "test_level",
+)
 CELL_KEYS = ("train_level", "size", "seed")
 #: results file → (unit file, sort keys)
 TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -29,7 +39,10 @@ TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
 
 def _sort_key(keys: Sequence[str]) -> Any:
     def key(row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple((0, row[k]) if isinstance(row.get(k), (int, float)) else (1, str(row.get(k))) for k in keys)
+        return tuple(
+            (0, row[k]) if isinstance(row.get(k), (int, float)) else (1, str(row.get(k)))
+            for k in keys
+        )
 
     return key
 

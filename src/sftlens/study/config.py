@@ -26,13 +26,31 @@ log = logging.getLogger(__name__)
 
 #: stage section → (config class path, keys the study fills in itself)
 STAGE_SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "probe": ("sftlens.probing.config:ProbeConfig", ("model", "data", "device", "dtype", "backend", "split_preset")),
-    "select": ("sftlens.selection.config:SelectConfig", ("mastery", "data", "levels", "sizes", "seeds", "split_preset")),
-    "finetune": ("sftlens.finetuning.config:FinetuneConfig", ("model", "train", "device", "dtype", "seed")),
-    "evaluate": ("sftlens.evaluation.config:EvaluateConfig", ("model", "data", "mastery", "device", "dtype", "split", "split_preset")),
-    "token_kl": ("sftlens.analysis.config:TokenKLConfig", ("base", "tuned", "data", "mastery", "device", "dtype", "split", "split_preset")),
+    "probe": (
+        "sftlens.probing.config:ProbeConfig",
+        ("model", "data", "device", "dtype", "backend", "split_preset"),
+    ),
+    "select": (
+        "sftlens.selection.config:SelectConfig",
+        ("mastery", "data", "levels", "sizes", "seeds", "split_preset"),
+    ),
+    "finetune": (
+        "sftlens.finetuning.config:FinetuneConfig",
+        ("model", "train", "device", "dtype", "seed"),
+    ),
+    "evaluate": (
+        "sftlens.evaluation.config:EvaluateConfig",
+        ("model", "data", "mastery", "device", "dtype", "split", "split_preset"),
+    ),
+    "token_kl": (
+        "sftlens.analysis.config:TokenKLConfig",
+        ("base", "tuned", "data", "mastery", "device", "dtype", "split", "split_preset"),
+    ),
 }
 LEVELS = ("0", "1", "2", "3", "4")
+PAPER_SIZES: list[int | Literal["all"]] = [60, 120, 240, 480, 960, 1920]
+PAPER_KS: list[float] = [1, 3, 5, 10, 20, 40, 60]
+EVAL_SETS: list[Literal["test", "dev"]] = ["test"]
 #: LoRA target module names → the restoration regions that hold them
 LORA_REGION_OF = {
     "q_proj": "attention", "k_proj": "attention", "v_proj": "attention", "o_proj": "attention",
@@ -44,7 +62,7 @@ class GridConfig(StageConfig):
     """Training levels × SFT sizes × seeds: one fine-tune per cell."""
 
     levels: list[str] = Field(default_factory=lambda: list(LEVELS))
-    sizes: list[int | Literal["all"]] = Field(default_factory=lambda: [60, 120, 240, 480, 960, 1920])
+    sizes: list[int | Literal["all"]] = Field(default_factory=lambda: list(PAPER_SIZES))
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
 
     @field_validator("levels", mode="before")
@@ -70,7 +88,7 @@ class RestoreSection(StageConfig):
     """Which fine-tunes to restore, and how (k list in percent, strategies, regions)."""
 
     enabled: bool = True
-    ks: list[float] = Field(default_factory=lambda: [1, 3, 5, 10, 20, 40, 60])
+    ks: list[float] = Field(default_factory=lambda: list(PAPER_KS))
     strategies: list[str] = Field(default_factory=lambda: ["top"])
     regions: list[str] = Field(default_factory=lambda: ["transformer"])
     which: Literal["largest", "all"] | list[int] = "largest"
@@ -91,6 +109,7 @@ class DiffSection(StageConfig):
 
     enabled: bool = True
     region: str = "transformer"
+    top_pcts: list[float] = Field(default_factory=lambda: list(PAPER_KS))
 
 
 class StudyConfig(StageConfig):
@@ -109,13 +128,14 @@ class StudyConfig(StageConfig):
     dtype: str = "auto"
     backend: Literal["hf", "vllm"] = "hf"
     grid: GridConfig = Field(default_factory=GridConfig)
-    eval_sets: list[Literal["test", "dev"]] = Field(default_factory=lambda: ["test"])
+    eval_sets: list[Literal["test", "dev"]] = Field(default_factory=lambda: list(EVAL_SETS))
     probe: dict[str, Any] = Field(default_factory=dict)
     select: dict[str, Any] = Field(default_factory=dict)
     finetune: dict[str, Any] = Field(default_factory=dict)
     evaluate: dict[str, Any] = Field(default_factory=dict)
     token_kl: dict[str, Any] = Field(default_factory=dict)
     kl_enabled: bool = True
+    test_per_relation: int | None = Field(default=None, ge=1)
     restore: RestoreSection = Field(default_factory=RestoreSection)
     diff_stats: DiffSection = Field(default_factory=DiffSection)
     save_checkpoints: bool = False
@@ -130,7 +150,9 @@ class StudyConfig(StageConfig):
         if self.backend == "vllm" and self.device == "cpu":
             raise ValueError("backend 'vllm' needs a GPU; use backend: hf with device: cpu")
         if isinstance(self.restore.which, list) and self.restore.enabled:
-            missing = sorted(set(self.restore.which) - {s for s in self.grid.sizes if isinstance(s, int)})
+            missing = sorted(
+                set(self.restore.which) - {s for s in self.grid.sizes if isinstance(s, int)}
+            )
             if missing:
                 raise ValueError(f"restore.which names sizes {missing} that are not in grid.sizes")
         self._check_lora()
@@ -143,7 +165,9 @@ class StudyConfig(StageConfig):
         targets = lora.get("target_modules") or ["q_proj", "k_proj", "v_proj", "o_proj"]
         trained = {LORA_REGION_OF.get(str(t).split(".")[-1], "?") for t in targets}
         for region in self.restore.regions:
-            if region in ("embedding", "all") or (region in ("attention", "mlp") and region not in trained):
+            if region in ("embedding", "all") or (
+                region in ("attention", "mlp") and region not in trained
+            ):
                 raise ValueError(
                     f"restore region '{region}' holds tensors that LoRA (targets {targets}) never "
                     "trains: restoring them is a no-op; restrict restore.regions to the LoRA targets"

@@ -76,7 +76,8 @@ class Scheduler:
         self.run_dir = run_dir
         self.on_progress = on_progress or log.info
         self.values: dict[str, Any] = {}
-        self.executed: list[str] = []
+        self.executed: list[str] = []  # units run (not memory units)
+        self.computed: list[str] = []  # memory units computed (e.g. fine-tunes)
 
     def is_done(self, unit: Unit) -> bool:
         return not unit.memory and self.run_dir.unit_done(unit.name, unit.key)
@@ -111,6 +112,6 @@ class Scheduler:
             start = time.monotonic()
             self.on_progress(f"  computing {unit.name}")
             self.values[unit.name] = unit.run(self.run_dir.unit_dir(unit.name), {})
-            self.executed.append(unit.name)
+            self.computed.append(unit.name)
             log.info("  %s took %.1fs", unit.name, time.monotonic() - start)
         return self.values[unit.name]

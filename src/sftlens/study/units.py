@@ -18,10 +18,11 @@ import copy
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sftlens.config import StageConfig, build_config, dump_config
+from sftlens.config import build_config, dump_config
 from sftlens.errors import ConfigError
 from sftlens.runstore import RunDir, atomic_write_json, content_hash
 from sftlens.study.config import STAGE_SECTIONS, StudyConfig, stage_config_class
@@ -63,12 +64,16 @@ class StudyContext:
         self._cache: dict[str, Any] = {}
 
     # --------------------------------------------------------------- stage configs
-    def stage_config(self, section: str, **fixed: Any) -> StageConfig:
+    def stage_config(self, section: str, **fixed: Any) -> Any:
         """The stage's config: the study section, plus the values the study sets itself."""
         cls = stage_config_class(section)
         if cls is None:
             raise ConfigError(f"stage config {STAGE_SECTIONS[section][0]} is not available")
-        common = {"device": self.cfg.device, "dtype": self.cfg.dtype, "split_preset": self.cfg.split_preset}
+        common = {
+            "device": self.cfg.device,
+            "dtype": self.cfg.dtype,
+            "split_preset": self.cfg.split_preset,
+        }
         data = dict(getattr(self.cfg, section))
         for key, value in {**common, **fixed}.items():
             if key in cls.model_fields:
@@ -84,7 +89,9 @@ class StudyContext:
     def base(self) -> Any:
         from sftlens.models import load_model
 
-        return self._get("base", lambda: load_model(self.cfg.base_model(), self.cfg.dtype, self.cfg.device))
+        return self._get(
+            "base", lambda: load_model(self.cfg.base_model(), self.cfg.dtype, self.cfg.device)
+        )
 
     def tokenizer(self) -> Any:
         from sftlens.models import load_tokenizer
@@ -105,28 +112,55 @@ class StudyContext:
         return self._get("levels", lambda: {r["id"]: int(r["level"]) for r in self.mastery_rows()})  # type: ignore[no-any-return]
 
     def probed_facts(self) -> list[Any]:
-        """In-domain train facts (the SFT pool) and every fact of the evaluation splits."""
-        wanted = set(self.cfg.eval_sets)
+        """In-domain train facts (the SFT pool) and the facts of the evaluation splits."""
+        wanted = {f.id for split in self.cfg.eval_sets for f in self.eval_facts(split)}
         return [
             f
             for f in self.dataset().facts
-            if f.role != "pretrain_qa" and ((f.domain == "in" and f.split == "train") or f.split in wanted)
+            if f.id in wanted
+            or (f.domain == "in" and f.split == "train" and f.role != "pretrain_qa")
         ]
 
     def eval_facts(self, split: str) -> list[Any]:
-        return [f for f in self.dataset().facts if f.split == split and f.role != "pretrain_qa"]
+        """The facts of an evaluation split (at most ``test_per_relation`` per relation, in order)."""
+        cap = self.cfg.test_per_relation
+        seen: dict[str, int] = {}
+        chosen = []
+        for f in self.dataset().facts:
+            if f.split != split or f.role == "pretrain_qa":
+                continue
+            seen[f.relation] = seen.get(f.relation, 0) + 1
+            if cap is None or seen[f.relation] <= cap:
+                chosen.append(f)
+        return chosen
 
     def set_examples(self, cell: Cell) -> list[dict[str, Any]]:
         return read_table(self.run_dir.unit_dir("select") / "sets" / f"{cell.name}.jsonl")
 
 
 # ------------------------------------------------------------------- unit bodies
-def run_probe(ctx: StudyContext, out: Path) -> dict[str, Any]:
+def probe_chunks(ctx: StudyContext) -> list[list[Any]]:
+    """The probed facts in chunks of ``probe.chunk_size`` (one resumable unit each)."""
+    facts = ctx.probed_facts()
+    size = int(ctx.cfg.probe.get("chunk_size", 2000))
+    return [facts[i : i + size] for i in range(0, len(facts), size)] or [[]]
+
+
+def run_probe_chunk(ctx: StudyContext, chunk: list[Any], out: Path) -> dict[str, Any]:
     from sftlens.probing import probe_facts
 
-    cfg = ctx.stage_config("probe", model=ctx.cfg.base_model(), data=ctx.cfg.data_spec(), backend=ctx.cfg.backend)
+    fixed = {"model": ctx.cfg.base_model(), "data": ctx.cfg.data_spec(), "backend": ctx.cfg.backend}
+    cfg = ctx.stage_config("probe", **fixed)
     data = ctx.dataset()
-    rows = probe_facts(ctx.base(), ctx.tokenizer(), ctx.probed_facts(), data.relations, cfg, progress=True)
+    rows = probe_facts(
+        ctx.base(), ctx.tokenizer(), chunk, data.relations, cfg, progress=True, pool=data.facts
+    )
+    write_table(out / "mastery.parquet", rows)
+    return {"facts": len(rows)}
+
+
+def run_probe_merge(ctx: StudyContext, names: list[str], out: Path) -> dict[str, Any]:
+    rows = [r for name in names for r in read_table(ctx.run_dir.unit_dir(name) / "mastery.parquet")]
     write_table(out / "mastery.parquet", rows)
     ctx._cache.pop("mastery", None)
     ctx._cache.pop("levels", None)
@@ -135,6 +169,7 @@ def run_probe(ctx: StudyContext, out: Path) -> dict[str, Any]:
 
 def run_select(ctx: StudyContext, cells: Sequence[Cell], out: Path) -> dict[str, Any]:
     from sftlens.selection import select_set
+    from sftlens.selection.core import set_row
 
     allow_smaller = bool(ctx.cfg.select.get("allow_smaller", False))
     levels = ctx.levels()
@@ -143,10 +178,7 @@ def run_select(ctx: StudyContext, cells: Sequence[Cell], out: Path) -> dict[str,
     for cell in cells:
         size = None if cell.size == "all" else int(cell.size)
         chosen = select_set(pool, levels, cell.level, size, cell.seed, allow_smaller=allow_smaller)
-        rows = [
-            {"id": f.id, "relation": f.relation, "level": levels[f.id], "question": f.question, "answer": f.object}
-            for f in chosen
-        ]
+        rows = [set_row(f, levels) for f in chosen]
         write_table(out / "sets" / f"{cell.name}.jsonl", rows)
         counts[cell.name] = len(rows)
     atomic_write_json(out / "sets.json", counts)
@@ -184,7 +216,9 @@ def accuracy_rows(
     rows = []
     for split in ctx.cfg.eval_sets:
         cfg = ctx.stage_config("evaluate", split=split)
-        result = evaluate_model(model, ctx.tokenizer(), ctx.eval_facts(split), ctx.levels(), cfg, progress=False)
+        result = evaluate_model(
+            model, ctx.tokenizer(), ctx.eval_facts(split), ctx.levels(), cfg, progress=False
+        )
         for r in result.rows:
             rows.append(
                 {
@@ -229,28 +263,35 @@ def run_kl(ctx: StudyContext, cell: Cell, tuned: Any, out: Path) -> dict[str, An
 def run_diff(ctx: StudyContext, cell: Cell, tuned: Any, out: Path) -> dict[str, Any]:
     from sftlens.restoration import diff_stats, source_from_model
 
-    stats = diff_stats(source_from_model(ctx.base()), source_from_model(tuned), ctx.cfg.diff_stats.region)
+    stats = diff_stats(
+        source_from_model(ctx.base()), source_from_model(tuned), ctx.cfg.diff_stats.region,
+        top_pcts=ctx.cfg.diff_stats.top_pcts, location_ks=(10.0,), device=ctx.cfg.device, progress=False,
+    )  # fmt: skip
     size = len(ctx.set_examples(cell))
     share_rows, group_rows = diff_tables(stats)
     write_table(out / "diff_stats.parquet", [{**cell_columns(cell, size), **r} for r in share_rows])
-    write_table(out / "diff_groups.parquet", [{**cell_columns(cell, size), **r} for r in group_rows])
+    write_table(
+        out / "diff_groups.parquet", [{**cell_columns(cell, size), **r} for r in group_rows]
+    )
     return {"rows": len(share_rows)}
 
 
 def diff_tables(stats: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(``top_pct, share`` rows, ``kind, group, value`` rows) from a ``DiffStats``."""
-    conc = getattr(stats, "concentration", None)
-    if isinstance(conc, dict):
-        share_rows = [{"top_pct": float(k), "share": float(v)} for k, v in sorted(conc.items())]
-    else:
-        share_rows = [{"top_pct": float(r["top_pct"]), "share": float(r["share"])} for r in conc or []]
+    """(``top_pct, share`` rows, ``kind, group, value, top_share`` rows) from a ``DiffStats``.
+
+    ``value`` is the mean relative update r of the layer/module; ``top_share`` the share of
+    the top-10% elements (by r) that fall into it (the paper's Tables 9–10).
+    """
+    share_rows = [
+        {"top_pct": float(r["top_pct"]), "share": float(r["share"])} for r in stats.rows()
+    ]
     groups = []
-    for kind in ("layer", "module"):
-        found = getattr(stats, f"per_{kind}", None) or {}
-        items = found.items() if isinstance(found, dict) else ((r[kind], r) for r in found)
-        for group, value in items:
-            v = value.get("mean_r", value.get("share")) if isinstance(value, dict) else value
-            groups.append({"kind": kind, "group": str(group), "value": float(v)})
+    for kind, rows in (("layer", stats.layer_rows()), ("module", stats.module_rows())):
+        for r in rows:
+            groups.append(
+                {"kind": kind, "group": str(r[kind]), "value": float(r["mean_r"]),
+                 "top_share": float(r.get("share_sel_k10", float("nan")))}
+            )  # fmt: skip
     return share_rows, groups
 
 
@@ -265,7 +306,10 @@ def run_restore(
     def evaluate(k: float, model: Any) -> list[dict[str, Any]]:
         return accuracy_rows(ctx, model, cell, size, (k, strategy, region))
 
-    found = sweep_inplace(tuned, source_from_model(ctx.base()), ks, strategy, region, ctx.cfg.restore.seed, evaluate)
+    base = source_from_model(ctx.base())
+    found = sweep_inplace(
+        tuned, base, ks, strategy, region, ctx.cfg.restore.seed, evaluate, progress=False
+    )
     rows = [r for k in ks for r in found[k]]
     write_table(out / "accuracy.parquet", rows)
     return {"rows": len(rows)}
@@ -273,7 +317,12 @@ def run_restore(
 
 # ------------------------------------------------------------------- the graph
 def cells_of(cfg: StudyConfig) -> list[Cell]:
-    return [Cell(lv, size, seed) for lv in cfg.grid.levels for size in cfg.grid.sizes for seed in cfg.grid.seeds]
+    return [
+        Cell(lv, size, seed)
+        for lv in cfg.grid.levels
+        for size in cfg.grid.sizes
+        for seed in cfg.grid.seeds
+    ]
 
 
 def build_units(ctx: StudyContext) -> list[Unit]:
@@ -282,16 +331,43 @@ def build_units(ctx: StudyContext) -> list[Unit]:
     cells = cells_of(cfg)
     probe_key = content_hash(
         {"v": SCHEMA_VERSION, "model": model_fingerprint(cfg.base_model()), "data": cfg.data_spec(),
-         "preset": cfg.split_preset, "eval_sets": cfg.eval_sets, "probe": cfg.probe, "dtype": cfg.dtype}
+         "preset": cfg.split_preset, "eval_sets": cfg.eval_sets, "probe": cfg.probe, "dtype": cfg.dtype,
+         "test_per_relation": cfg.test_per_relation}
     )  # fmt: skip
-    select_key = content_hash({"probe": probe_key, "grid": dump_config(cfg.grid), "select": cfg.select})
-    units = [
-        Unit("probe", probe_key, lambda out, _: run_probe(ctx, out)),
-        Unit("select", select_key, lambda out, _: run_select(ctx, cells, out)),
-    ]
+    select_key = content_hash(
+        {"probe": probe_key, "grid": dump_config(cfg.grid), "select": cfg.select}
+    )
+    units = probe_units(ctx, probe_key)
+    units.append(Unit("select", select_key, lambda out, _: run_select(ctx, cells, out)))
     restored = {str(s) for s in cfg.restored_sizes()}
     for cell in cells:
         units.extend(cell_units(ctx, cell, select_key, str(cell.size) in restored))
+    return units
+
+
+def _chunk_body(
+    ctx: StudyContext, chunk: list[Any], out: Path, _: dict[str, Any]
+) -> dict[str, Any]:
+    return run_probe_chunk(ctx, chunk, out)
+
+
+def _restore_body(
+    ctx: StudyContext, cell: Cell, ft: str, strategy: str, region: str, out: Path, v: dict[str, Any]
+) -> dict[str, Any]:
+    return run_restore(ctx, cell, v[ft], strategy, region, out)
+
+
+def probe_units(ctx: StudyContext, probe_key: str) -> list[Unit]:
+    """One unit per chunk of facts (so a long probe resumes), then ``probe`` merges them."""
+    chunks = probe_chunks(ctx)
+    units, names = [], []
+    for i, chunk in enumerate(chunks):
+        name = f"probe/chunk-{i:04d}"
+        key = content_hash({"probe": probe_key, "ids": [f.id for f in chunk]})
+        body = partial(_chunk_body, ctx, chunk)
+        units.append(Unit(name, key, body))
+        names.append(name)
+    units.append(Unit("probe", probe_key, lambda out, _: run_probe_merge(ctx, names, out)))
     return units
 
 
@@ -302,25 +378,44 @@ def cell_units(ctx: StudyContext, cell: Cell, select_key: str, restore: bool) ->
     ev_key = content_hash({"ft": ft_key, "evaluate": cfg.evaluate, "sets": cfg.eval_sets})
     units = [
         Unit(ft, ft_key, lambda out, _: run_finetune(ctx, cell, out), memory=True),
-        Unit(f"{cell.name}/eval", ev_key, lambda out, v: run_eval(ctx, cell, v[ft], out), needs=(ft,)),
+        Unit(
+            f"{cell.name}/eval", ev_key, lambda out, v: run_eval(ctx, cell, v[ft], out), needs=(ft,)
+        ),
     ]
     if cfg.kl_enabled:
         key = content_hash({"ft": ft_key, "kl": cfg.token_kl, "sets": cfg.eval_sets})
-        units.append(Unit(f"{cell.name}/kl", key, lambda out, v: run_kl(ctx, cell, v[ft], out), needs=(ft,)))
+        units.append(
+            Unit(f"{cell.name}/kl", key, lambda out, v: run_kl(ctx, cell, v[ft], out), needs=(ft,))
+        )
     if cfg.diff_stats.enabled:
         key = content_hash({"ft": ft_key, "diff": dump_config(cfg.diff_stats)})
-        units.append(Unit(f"{cell.name}/diff", key, lambda out, v: run_diff(ctx, cell, v[ft], out), needs=(ft,)))
+        units.append(
+            Unit(
+                f"{cell.name}/diff",
+                key,
+                lambda out, v: run_diff(ctx, cell, v[ft], out),
+                needs=(ft,),
+            )
+        )
     if restore:
         for strategy in cfg.restore.strategies:
             for region in cfg.restore.regions:
                 key = content_hash(
-                    {"ev": ev_key, "ks": cfg.restore.ks, "strategy": strategy, "region": region, "seed": cfg.restore.seed}
+                    {
+                        "ev": ev_key,
+                        "ks": cfg.restore.ks,
+                        "strategy": strategy,
+                        "region": region,
+                        "seed": cfg.restore.seed,
+                    }
                 )
                 units.append(
                     Unit(
-                        f"{cell.name}/restore-{strategy}-{region}".replace("=", "").replace("*", "x"),
+                        f"{cell.name}/restore-{strategy}-{region}".replace("=", "").replace(
+                            "*", "x"
+                        ),
                         key,
-                        lambda out, v, s=strategy, r=region: run_restore(ctx, cell, v[ft], s, r, out),
+                        partial(_restore_body, ctx, cell, ft, strategy, region),
                         needs=(ft,),
                     )
                 )

@@ -1,0 +1,42 @@
+"""``DataConfig``: the data settings a stage config can embed (no heavy imports).
+
+Example (in a stage's YAML)::
+
+    data:
+      spec: entityquestions:../shared/data/entityquestions
+      split_preset: paper-2025
+      aliases: [my_aliases.yaml]
+      skip_invalid: true
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sftlens.config import StageConfig
+
+if TYPE_CHECKING:
+    from sftlens.data.dataset import Dataset
+
+
+class DataConfig(StageConfig):
+    """Arguments of :func:`sftlens.data.load_dataset`, as a validated config."""
+
+    spec: str
+    split_preset: str = "paper-2025"
+    templates: str | None = None
+    aliases: list[str] = []
+    skip_invalid: bool = False
+    n_templates: int | None = None
+
+    def load(self) -> Dataset:
+        from sftlens.data.loading import load_dataset
+
+        return load_dataset(
+            self.spec,
+            self.split_preset,
+            self.templates,
+            self.aliases,
+            self.skip_invalid,
+            n_templates=self.n_templates,
+        )

@@ -1,0 +1,115 @@
+"""Config of ``sftlens finetune``: the paper's SFT defaults, LoRA as an option.
+
+Example::
+
+    sftlens finetune --model runs/world/model --train runs/sets/sets/L0-n240-s0.jsonl \
+        --out runs/ft lr=1e-4 lora.enabled=true lora.r=16
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import field_validator
+
+from sftlens.config import StageConfig
+
+
+class LoraSettings(StageConfig):
+    """LoRA adapters (PEFT); merged into the base weights on save / on return.
+
+    Attributes:
+        enabled: train LoRA adapters instead of all weights.
+        r: adapter rank.
+        alpha: scaling numerator (``alpha / r``).
+        dropout: dropout on the adapter input.
+        target_modules: module name suffixes to adapt; each must exist in the model.
+        merge: merge adapters into the base weights when training ends (a plain HF model).
+    """
+
+    enabled: bool = False
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.0
+    target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    merge: bool = True
+
+    @field_validator("target_modules", mode="before")
+    @classmethod
+    def _modules(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list) and not value:
+            raise ValueError("LoRA needs at least one target module")
+        return value
+
+
+class FinetuneConfig(StageConfig):
+    """Settings of one supervised fine-tune (defaults: the paper's).
+
+    Attributes:
+        model: base model (hub id or checkpoint dir).
+        train: SFT set (``.jsonl`` rows with ``question`` and ``answer``).
+        lr: peak learning rate (paper 1e-5; world presets ship larger, see docs/finetuning.md).
+        batch_size: samples per micro-step, over all processes.
+        epochs: passes over the set.
+        grad_accum: micro-steps per optimizer step.
+        warmup_ratio: share of optimizer steps with linear warm-up.
+        weight_decay: AdamW weight decay.
+        max_grad_norm: gradient clipping norm (0 turns it off).
+        scheduler: ``cosine`` | ``linear`` | ``constant``.
+        seed: seed of shuffling, LoRA init and dropout.
+        device: ``auto`` | ``cpu`` | ``cuda[:N]``.
+        dtype: ``auto`` (bf16 on GPU, fp32 on CPU) | float32 | bfloat16 | float16.
+        packing: concatenate a micro-batch's samples into one row (no padding).
+        prompt_format: ``paper`` (``<|question|> q <|answer|>``) or ``chat`` (tokenizer's template).
+        max_length: longest sample in tokens (prompts are cut from the left).
+        shuffle: shuffle the samples every epoch.
+        lora: LoRA settings.
+        save: write an HF checkpoint to ``<out>/model``.
+        max_shard_size: safetensors shard size of the checkpoint.
+        log_every: optimizer steps between progress-bar loss updates (GPU syncs).
+    """
+
+    model: str | None = None
+    train: str | None = None
+    lr: float = 1e-5
+    batch_size: int = 8
+    epochs: int = 1
+    grad_accum: int = 1
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    scheduler: Literal["cosine", "linear", "constant"] = "cosine"
+    seed: int = 0
+    device: str = "auto"
+    dtype: str = "auto"
+    packing: bool = True
+    prompt_format: Literal["paper", "chat"] = "paper"
+    max_length: int = 256
+    shuffle: bool = True
+    lora: LoraSettings = LoraSettings()
+    save: bool = True
+    max_shard_size: str = "2GB"
+    log_every: int = 10
+
+    @field_validator("lr")
+    @classmethod
+    def _lr(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError("lr must be positive")
+        return value
+
+    @field_validator("batch_size", "epochs", "grad_accum", "max_length", "log_every")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+    @field_validator("warmup_ratio")
+    @classmethod
+    def _ratio(cls, value: float) -> float:
+        if not 0.0 <= value < 1.0:
+            raise ValueError("warmup_ratio must be in [0, 1)")
+        return value

@@ -1,0 +1,123 @@
+"""``sftlens finetune``: load a model, fine-tune it on an SFT set, save an HF checkpoint.
+
+Example::
+
+    sftlens finetune --model runs/world/model --train runs/sets/sets/L0-n240-s0.jsonl \
+        --out runs/ft-L0 lr=1e-4
+
+Writes ``<out>/model/`` (sharded safetensors + tokenizer, when ``save``),
+``<out>/train_log.jsonl`` (step, loss, lr, grad_norm, tokens) and ``manifest.json``.
+Inputs are checked (train file, records, LoRA targets, ``--out``) before anything is
+written; a run that fails midway removes the ``--out`` it created.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sftlens.config import dump_config
+from sftlens.errors import ConfigError, DataError, SftlensError
+from sftlens.finetuning.config import FinetuneConfig
+from sftlens.runstore import RunDir, atomic_write_json, ensure_out_dir, file_hash
+from sftlens.tableio import iter_jsonl, write_table
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FinetuneStageResult:
+    """What ``run`` wrote."""
+
+    out: Path
+    steps: int
+    final_loss: float
+    seconds: float
+    tokens: int
+    model_dir: Path | None
+
+    def summary(self) -> str:
+        saved = f", model in {self.model_dir}" if self.model_dir else " (model not saved)"
+        return (
+            f"fine-tuned {self.steps} steps in {self.seconds:.1f}s "
+            f"({self.tokens / max(self.seconds, 1e-9):.0f} tokens/s), final loss {self.final_loss:.4f}{saved}"
+        )
+
+
+def read_examples(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of an SFT set; each needs a non-empty ``question`` and ``answer`` (file:line errors)."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"train file not found: {p}")
+    rows = []
+    for line, rec in iter_jsonl(p):
+        for key in ("question", "answer"):
+            value = rec.get(key)
+            if key == "answer" and value is None and rec.get("answers"):
+                value = rec["answers"][0]
+                rec["answer"] = value
+            if not isinstance(value, str) or not value.strip():
+                rid = f" (id {rec['id']})" if "id" in rec else ""
+                raise DataError(f"{p}:{line}: record{rid} has no '{key}'")
+        rows.append(rec)
+    if not rows:
+        raise DataError(f"{p}: the train file holds no records")
+    return rows
+
+
+def check_out(out: Path, model: str, force: bool) -> None:
+    """Refuse an ``--out`` that is a model checkpoint or holds a fine-tune of another model."""
+    if (out / "config.json").is_file() or (out / "model.safetensors.index.json").is_file():
+        raise SftlensError(f"--out {out} holds a model checkpoint; refusing to write into it")
+    manifest = out / RunDir.MANIFEST
+    if manifest.is_file():
+        try:
+            previous = (json.loads(manifest.read_text()).get("config") or {}).get("model")
+        except (OSError, json.JSONDecodeError):
+            previous = None
+        if previous is not None and str(previous) != str(model):
+            raise SftlensError(
+                f"--out {out} already holds a model fine-tuned from {previous}, not {model}; "
+                "choose another --out or remove it"
+            )
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise SftlensError(f"--out {out} is not empty; pass --force to write into it")
+
+
+def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStageResult:
+    """Fine-tune ``cfg.model`` on ``cfg.train`` and write the outputs to ``out``."""
+    from sftlens.finetuning.formatting import encode_examples
+    from sftlens.finetuning.trainer import check_lora_targets, finetune
+    from sftlens.models import load_model, load_tokenizer, save_model
+
+    if not cfg.model or not cfg.train:
+        raise ConfigError("finetune needs --model and --train")
+    out = Path(out)
+    examples = read_examples(cfg.train)
+    check_out(out, cfg.model, force)
+    model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
+    tok = load_tokenizer(cfg.model, padding_side="right")
+    encode_examples(tok, examples, cfg.prompt_format, cfg.max_length, source=str(cfg.train))
+    if cfg.lora.enabled:
+        check_lora_targets(model, cfg.lora.target_modules)
+    created = not out.exists()
+    ensure_out_dir(out, force=True)
+    try:
+        run_dir = RunDir.create(out, config=dump_config(cfg), seed=cfg.seed)
+        result = finetune(model, tok, examples, cfg)
+        write_table(out / "train_log.jsonl", result.log)
+        model_dir = save_model(result.model, tok, out / "model", cfg.max_shard_size) if cfg.save else None
+        manifest = run_dir.manifest()
+        manifest["train_sha256"] = file_hash(cfg.train)
+        manifest["result"] = {"steps": len(result.log), "seconds": result.seconds, "tokens": result.tokens}
+        atomic_write_json(out / RunDir.MANIFEST, manifest)
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    final = result.log[-1]["loss"] if result.log else float("nan")
+    return FinetuneStageResult(out, len(result.log), final, result.seconds, result.tokens, model_dir)

@@ -1,0 +1,293 @@
+"""The one SFT loop: full or LoRA fine-tuning on accelerate, with padding-free packing.
+
+Example::
+
+    result = finetune(model, tok, [{"question": "Where was Alice born?", "answer": "Paris"}], cfg)
+    tuned = result.model            # trained in place; LoRA adapters merged (a plain HF model)
+
+Run data-parallel with ``accelerate launch --num_processes N -m sftlens finetune ...``:
+every process builds the same batch plan, takes its share of each micro-batch, and
+scales its summed loss by ``world / global target tokens`` so the gradient equals a
+single process's on the same global batch.  Logits are computed only at target
+positions (the loss ignores the rest), which saves the LM-head matmul on prompts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sftlens.errors import ConfigError
+from sftlens.finetuning.config import FinetuneConfig, LoraSettings
+from sftlens.finetuning.formatting import (
+    IGNORE,
+    Encoded,
+    block_causal_mask,
+    collate_packed,
+    collate_padded,
+    encode_examples,
+)
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FinetuneResult:
+    """The tuned model (merged if LoRA), per-step log rows and wall seconds."""
+
+    model: Any
+    log: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    tokens: int = 0
+
+    def summary(self) -> str:
+        last = self.log[-1]["loss"] if self.log else float("nan")
+        return f"{len(self.log)} steps, final loss {last:.4f}, {self.tokens / max(self.seconds, 1e-9):.0f} tokens/s"
+
+
+class SFTLoss(nn.Module):
+    """Wraps a causal LM; ``forward(batch)`` is the summed target-token cross-entropy.
+
+    Wrapping (instead of calling the LM's submodules from outside) lets DDP/FSDP hook
+    the forward.  The LM head runs only on target positions when the model allows it.
+    """
+
+    def __init__(self, lm: nn.Module) -> None:
+        super().__init__()
+        self.lm = lm
+        cfg = getattr(lm, "config", None)
+        scaled = any(getattr(cfg, k, None) not in (None, 1.0) for k in ("final_logit_softcapping", "logit_scale", "logits_scaling"))
+        decoder = lm.get_decoder() if hasattr(lm, "get_decoder") else None
+        head = lm.get_output_embeddings() if hasattr(lm, "get_output_embeddings") else None
+        self.fast = decoder is not None and decoder is not lm and head is not None and not scaled
+
+    def token_losses(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Cross-entropy of every target token, in sample order: (N,)."""
+        index, labels = batch.get("target_index"), batch.get("target_ids")
+        if index is None or labels is None:
+            index, labels = target_positions(batch["targets"])
+        kwargs = {k: batch[k] for k in ("attention_mask", "position_ids") if k in batch}
+        if self.fast:
+            hidden = self.lm.get_decoder()(input_ids=batch["input_ids"], use_cache=False, **kwargs)[0]  # (B, T, H)
+            logits = self.lm.get_output_embeddings()(hidden.flatten(0, 1)[index])  # (N, V)
+        else:
+            logits = self.lm(input_ids=batch["input_ids"], use_cache=False, **kwargs).logits.flatten(0, 1)[index]
+        return F.cross_entropy(logits.float(), labels, reduction="none")  # (N,)
+
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return self.token_losses(batch).sum()
+
+
+def target_positions(targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat indices (N,) of the positions with a loss, and their target ids (N,)."""
+    flat = targets.reshape(-1)  # (B*T,)
+    index = (flat != IGNORE).nonzero().squeeze(1)  # (N,)
+    return index, flat[index]
+
+
+def packing_mode(model: nn.Module, packing: bool) -> str:
+    """``varlen`` (flash-attn reads position ids), ``block`` (4D mask) or ``pad``."""
+    if not packing:
+        return "pad"
+    impl = str(getattr(getattr(model, "config", None), "_attn_implementation", "") or "")
+    return "varlen" if impl.startswith("flash_attention") else "block"
+
+
+def make_batch(
+    encs: Sequence[Encoded], mode: str, pad_id: int, device: torch.device, dtype: torch.dtype
+) -> dict[str, torch.Tensor]:
+    """Collate ``encs`` for ``mode`` and move to ``device`` (the 4D mask is built there)."""
+    raw = collate_padded(encs, pad_id) if mode == "pad" else collate_packed(encs)
+    raw["target_index"], raw["target_ids"] = target_positions(raw["targets"])  # on CPU: no GPU sync
+    pin = device.type == "cuda"
+    batch = {k: (v.pin_memory() if pin else v).to(device, non_blocking=pin) for k, v in raw.items()}
+    seq = batch.pop("seq_ids", None)
+    if mode == "block" and seq is not None:
+        batch["attention_mask"] = block_causal_mask(seq, dtype)  # (1, 1, T, T)
+    return batch
+
+
+def plan_batches(n: int, cfg: FinetuneConfig) -> list[list[int]]:
+    """Micro-batches of sample indices for all epochs (same on every process)."""
+    rng = random.Random(cfg.seed)
+    plan: list[list[int]] = []
+    for _ in range(cfg.epochs):
+        order = list(range(n))
+        if cfg.shuffle:
+            rng.shuffle(order)
+        plan.extend(order[i : i + cfg.batch_size] for i in range(0, n, cfg.batch_size))
+    return plan
+
+
+def check_lora_targets(model: nn.Module, targets: Sequence[str]) -> None:
+    """Every target must name (the suffix of) at least one Linear module of ``model``."""
+    linear = {name for name, mod in model.named_modules() if isinstance(mod, nn.Linear)}
+    suffixes = {name.rsplit(".", 1)[-1] for name in linear}
+    missing = [t for t in targets if t not in suffixes and not any(n.endswith("." + t) or n == t for n in linear)]
+    if missing:
+        raise ConfigError(
+            f"LoRA target modules not in the model: {', '.join(missing)}; "
+            f"its linear modules are: {', '.join(sorted(suffixes))}"
+        )
+
+
+def add_lora(model: nn.Module, lora: LoraSettings) -> nn.Module:
+    """Wrap ``model`` with PEFT LoRA adapters (only adapter weights train)."""
+    from peft import LoraConfig, get_peft_model
+
+    check_lora_targets(model, lora.target_modules)
+    config = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=list(lora.target_modules),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)  # type: ignore[arg-type]
+
+
+def make_optimizer(model: nn.Module, cfg: FinetuneConfig, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW without decay on 1-D tensors (norms, biases); fused on CUDA."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    fused = device.type == "cuda"
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr, fused=fused)
+
+
+def make_scheduler(opt: torch.optim.Optimizer, cfg: FinetuneConfig, steps: int) -> Any:
+    """HF's schedulers (so the benchmark's Trainer baseline matches), warm-up by ratio."""
+    from transformers import get_scheduler
+
+    name = {"constant": "constant_with_warmup"}.get(cfg.scheduler, cfg.scheduler)
+    warmup = math.ceil(cfg.warmup_ratio * steps)
+    return get_scheduler(name, opt, num_warmup_steps=warmup, num_training_steps=steps)
+
+
+class _Single:
+    """The one-process stand-in for an ``Accelerator`` (no accelerate state is created)."""
+
+    num_processes, process_index = 1, 0
+
+
+def _accelerator(device: torch.device) -> Any:
+    """An ``Accelerator`` under ``accelerate launch`` with several processes, else ``_Single``."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return _Single()
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=device.type == "cpu")
+
+
+def _share(idxs: list[int], rank: int, world: int) -> tuple[list[int], float]:
+    """This process's part of a micro-batch; an empty part reuses one sample with weight 0."""
+    part = idxs[rank::world]
+    return (part, 1.0) if part else (idxs[:1], 0.0)
+
+
+def finetune(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    examples: Sequence[Mapping[str, Any]],
+    cfg: FinetuneConfig,
+    progress: bool = True,
+) -> FinetuneResult:
+    """Fine-tune ``model`` in place on QA ``examples``; return it (LoRA merged unless ``lora.merge`` is off)."""
+    from tqdm.auto import tqdm
+
+    encs = encode_examples(tokenizer, examples, cfg.prompt_format, cfg.max_length, source="train")
+    torch.manual_seed(cfg.seed)
+    grad_flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    lm: nn.Module = add_lora(model, cfg.lora) if cfg.lora.enabled else model
+    device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    mode = packing_mode(model, cfg.packing)
+    plan = plan_batches(len(encs), cfg)
+    steps = math.ceil(len(plan) / cfg.grad_accum)
+    acc = _accelerator(device)
+    world, rank = acc.num_processes, acc.process_index
+    loss_mod: nn.Module = SFTLoss(lm)
+    if world > 1:
+        loss_mod = acc.prepare_model(loss_mod)
+        device = acc.device
+    opt = make_optimizer(loss_mod, cfg, device)
+    if world > 1:
+        opt = acc.prepare_optimizer(opt)
+    sched = make_scheduler(opt, cfg, steps)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    losses = torch.zeros(steps, device=device)
+    norms = torch.full((steps,), float("nan"), device=device)
+    rows: list[dict[str, Any]] = []
+    loss_mod.train()
+    start = time.perf_counter()
+    bar = tqdm(total=steps, desc="finetune", unit="step", disable=not progress or rank != 0)
+    for step in range(steps):
+        window = plan[step * cfg.grad_accum : (step + 1) * cfg.grad_accum]
+        n_targets = sum(encs[i].n_targets for idxs in window for i in idxs)
+        rows.append(
+            {
+                "step": step + 1,
+                "epoch": (step * cfg.grad_accum) // max(1, math.ceil(len(encs) / cfg.batch_size)) + 1,
+                "lr": sched.get_last_lr()[0],
+                "samples": sum(len(idxs) for idxs in window),
+                "tokens": sum(len(encs[i].input_ids) for idxs in window for i in idxs),
+                "target_tokens": n_targets,
+            }
+        )
+        for j, idxs in enumerate(window):
+            part, weight = _share(idxs, rank, world)
+            batch = make_batch([encs[i] for i in part], mode, pad_id, device, dtype)
+            sync = j == len(window) - 1 or world == 1
+            with contextlib.nullcontext() if sync else acc.no_sync(loss_mod):
+                loss = loss_mod(batch) * (weight * world / max(n_targets, 1))
+                loss.backward()
+            losses[step] += loss.detach() / world
+        if cfg.max_grad_norm > 0:
+            params = [p for p in loss_mod.parameters() if p.requires_grad]
+            norms[step] = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        bar.update(1)
+        if (step + 1) % cfg.log_every == 0 or step + 1 == steps:
+            bar.set_postfix(loss=f"{losses[step].item():.4f}", lr=f"{rows[-1]['lr']:.2e}")
+    bar.close()
+    if world > 1:
+        losses = acc.reduce(losses, reduction="sum")
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    for row, loss_v, norm_v in zip(rows, losses.tolist(), norms.tolist(), strict=True):
+        row["loss"] = loss_v
+        row["grad_norm"] = None if math.isnan(norm_v) else norm_v
+    del opt, sched
+    tuned = _finish(acc.unwrap_model(loss_mod).lm if world > 1 else lm, cfg, grad_flags)
+    tokens = sum(r["tokens"] for r in rows)
+    log.info("fine-tuned %d samples in %d steps, %.1fs (%.0f tokens/s)", len(encs), steps, seconds, tokens / max(seconds, 1e-9))
+    return FinetuneResult(model=tuned, log=rows, seconds=seconds, tokens=tokens)
+
+
+def _finish(lm: nn.Module, cfg: FinetuneConfig, grad_flags: dict[str, bool]) -> nn.Module:
+    """Eval mode; LoRA merged into a plain model with the original ``requires_grad`` flags."""
+    if cfg.lora.enabled and cfg.lora.merge:
+        lm = lm.merge_and_unload()  # type: ignore[operator]
+        for name, p in lm.named_parameters():
+            p.requires_grad_(grad_flags.get(name, True))
+    lm.eval()
+    return lm

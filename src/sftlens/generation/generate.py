@@ -1,0 +1,96 @@
+"""``generate``: prompts in, completions out (plans batches, calls the engine, decodes).
+
+Example::
+
+    outs = generate(model, tok, ["Alice was born in", "Bob works for"],
+                    GenerationConfig(n_samples=10, temperature=0.7), progress=True)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from sftlens.errors import SftlensError
+from sftlens.generation.batching import auto_batch_size, length_batches
+from sftlens.generation.config import GenerationConfig
+from sftlens.generation.engine import decode_batch
+from sftlens.generation.sampling import row_keys
+from sftlens.generation.stops import newline_ids, pad_id, stop_ids
+
+log = logging.getLogger(__name__)
+
+
+def encode_prompts(tokenizer: Any, prompts: Sequence[str]) -> list[list[int]]:
+    """Token ids per prompt (with the tokenizer's special tokens, e.g. BOS); never empty."""
+    encoded = tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
+    fallback = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else pad_id(tokenizer)
+    return [list(ids) if len(ids) else [fallback] for ids in encoded]
+
+
+def cut_completion(ids: list[int], stops: set[int], newlines: set[int]) -> list[int]:
+    """Ids up to the first stop; a newline token is kept (its text before "\\n" counts)."""
+    for i, tid in enumerate(ids):
+        if tid in stops:
+            return ids[: i + 1] if tid in newlines else ids[:i]
+    return ids
+
+
+def generate(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    cfg: GenerationConfig,
+    progress: bool = False,
+) -> list[list[str]]:
+    """Generate ``cfg.n_samples`` completions per prompt.
+
+    Returns:
+        One list of ``n_samples`` strings per prompt, in prompt order: the text after
+        the prompt, cut at the first newline (when ``stop_at_newline``) and at EOS.
+    """
+    if cfg.backend == "vllm":
+        from sftlens.generation.vllm_backend import generate_vllm
+
+        return generate_vllm(model, tokenizer, prompts, cfg)
+    if not prompts:
+        return []
+    if isinstance(model, (str, bytes)) or not hasattr(model, "parameters"):
+        raise SftlensError(f"generate needs a loaded model, got {type(model).__name__}")
+    n = 1 if cfg.greedy else cfg.n_samples
+    device = next(model.parameters()).device
+    encoded = encode_prompts(tokenizer, prompts)
+    lengths = [len(e) for e in encoded]
+    stops = stop_ids(tokenizer, model, cfg.stop_at_newline, cfg.ignore_eos)
+    newlines = set(newline_ids(tokenizer)) if cfg.stop_at_newline else set()
+    vocab = model.get_output_embeddings().weight.shape[0]
+    is_stop = torch.zeros(max(vocab, len(tokenizer)), dtype=torch.bool)
+    is_stop[stops] = True
+    is_stop = is_stop.to(device)
+    rows = cfg.batch_size or auto_batch_size(model, max(lengths), cfg.max_new_tokens, n, device)
+    batches = length_batches(lengths, max(1, rows // n))
+    results: list[list[str]] = [[] for _ in prompts]
+    was_training = model.training
+    model.eval()
+    bar = tqdm(total=len(prompts), disable=not progress, desc="generate", unit="prompt")
+    try:
+        with torch.inference_mode():
+            for idx in batches:
+                keys = None if cfg.greedy else row_keys([prompts[i] for i in idx], n, cfg.seed)
+                tokens = decode_batch(model, [encoded[i] for i in idx], keys, cfg, is_stop, pad_id(tokenizer))
+                cut = [cut_completion(row, set(stops), newlines) for row in tokens.tolist()]
+                texts = tokenizer.batch_decode(cut, skip_special_tokens=True)
+                if cfg.stop_at_newline:
+                    texts = [t.split("\n", 1)[0] for t in texts]
+                for j, i in enumerate(idx):
+                    chunk = texts[j * n : (j + 1) * n]
+                    results[i] = chunk * cfg.n_samples if n == 1 else chunk
+                bar.update(len(idx))
+    finally:
+        bar.close()
+        model.train(was_training)
+    return results

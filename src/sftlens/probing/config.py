@@ -1,0 +1,87 @@
+"""Config of ``sftlens probe`` (knowledge-mastery probing); no torch import.
+
+Example::
+
+    sftlens probe --model runs/world/model --data world:runs/world --out runs/probe samples=5 scheme=slick
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sftlens.config import StageConfig
+
+
+class SlickConfig(BaseModel):
+    """SliCK (Gekhman et al. 2024): greedy and sampled answers under few-shot exemplar sets.
+
+    Attributes:
+        exemplar_sets: exemplar sets per fact (P_correct averages over them).
+        shots: exemplars per set (from the same relation's dev split).
+        samples: sampled answers per set for P_correct(T > 0).
+        temperature: sampling temperature for P_correct(T > 0).
+        top_k: top-k for the sampled answers.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    exemplar_sets: int = Field(10, ge=1)
+    shots: int = Field(4, ge=0)
+    samples: int = Field(16, ge=1)
+    temperature: float = Field(0.5, gt=0)
+    top_k: int = Field(40, ge=0)
+
+
+class ProbeConfig(StageConfig):
+    """How to probe a model's knowledge of each fact.
+
+    Defaults are the paper's: every statement template of the fact's relation,
+    10 samples at temperature 0.7, at most 32 new tokens, ``contains`` matching.
+
+    Attributes:
+        model: HF hub id or local checkpoint dir.
+        data: data spec (``entityquestions:DIR``, ``world:DIR``, ``jsonl:PATH``).
+        split_preset: in-domain / OOD assignment.
+        splits: splits to probe (``None`` = all).
+        aliases: extra alias files for matching.
+        scheme: ``paper`` (R over templates x samples) or ``slick``.
+        templates: use the first n statement templates per relation (``None`` = all).
+        samples: completions per template.
+        temperature / top_p / top_k / max_new_tokens: sampling.
+        matching: answer matching mode (``contains``, ``token``, ``exact``).
+        greedy: quick mode: 1 greedy completion per template.
+        backend: ``hf`` (sftlens engine) or ``vllm``.
+        device / dtype: where and how to load the model.
+        seed: sampling seed (a completion depends on seed, prompt and sample index only).
+        batch_size: sequences decoded at once (``None`` = from free memory).
+        chunk_size: facts per resumable chunk.
+        save_completions: also store the raw completions in the mastery table.
+        limit: probe only the first n facts (quick looks).
+        slick: SliCK settings.
+    """
+
+    model: str
+    data: str
+    split_preset: str = "paper-2025"
+    splits: list[Literal["train", "dev", "test"]] | None = None
+    aliases: list[str] = Field(default_factory=list)
+    scheme: str = "paper"
+    templates: int | None = Field(None, ge=1)
+    samples: int = Field(10, ge=1)
+    temperature: float = Field(0.7, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    top_k: int = Field(0, ge=0)
+    max_new_tokens: int = Field(32, ge=1)
+    matching: str = "contains"
+    greedy: bool = False
+    backend: Literal["hf", "vllm"] = "hf"
+    device: str = "auto"
+    dtype: str = "auto"
+    seed: int = 0
+    batch_size: int | None = Field(None, ge=1)
+    chunk_size: int = Field(2000, ge=1)
+    save_completions: bool = False
+    limit: int | None = Field(None, ge=1)
+    slick: SlickConfig = Field(default_factory=SlickConfig)

@@ -1,0 +1,133 @@
+"""``sftlens probe``: probe every fact of a data spec, resumably, and write the mastery table.
+
+Example::
+
+    sftlens probe --model runs/world/model --data world:runs/world --out runs/probe chunk_size=500
+
+Writes ``chunks/chunk-NNNNN.parquet`` (one per ``chunk_size`` facts, atomically), then
+``mastery.parquet`` and ``summary.json`` (level counts per split x domain).  Rerunning
+the same command after a kill probes only the missing chunks; because sampling is
+seeded per (seed, prompt, sample), the result is identical to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from sftlens.config import dump_config
+from sftlens.data import get_matcher, load_dataset
+from sftlens.data.records import Fact
+from sftlens.errors import DataError, SftlensError
+from sftlens.probing.config import ProbeConfig
+from sftlens.probing.mastery import SCHEMES
+from sftlens.probing.protocols import check_inputs
+from sftlens.probing.summary import format_table, summarize
+from sftlens.runstore import RunDir, atomic_write_json, content_hash, ensure_out_dir
+from sftlens.tableio import read_table, write_table
+
+log = logging.getLogger(__name__)
+
+STATE = "probe-state.json"
+UNKEYED = ("batch_size",)  # settings that do not change the output
+
+
+@dataclass
+class ProbeResult:
+    """What ``sftlens probe`` did."""
+
+    out: Path
+    n_facts: int
+    n_chunks: int
+    resumed_chunks: int
+    seconds: float
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        resumed = f", {self.resumed_chunks} chunks reused" if self.resumed_chunks else ""
+        head = f"probed {self.n_facts} facts in {self.seconds:.1f}s ({self.n_chunks} chunks{resumed})"
+        return f"{head}\n{format_table(self.stats)}\nwrote {self.out / 'mastery.parquet'}"
+
+
+def probe_key(cfg: ProbeConfig) -> str:
+    """Hash of every setting that decides the output."""
+    data = {k: v for k, v in dump_config(cfg).items() if k not in UNKEYED}
+    return content_hash({"stage": "probe", "config": data})
+
+
+def _prepare_out(out: Path, key: str, force: bool) -> bool:
+    """Create ``out``; True when it holds a probe with the same key (resume)."""
+    state = out / STATE
+    if state.is_file():
+        same = json.loads(state.read_text()).get("key") == key
+        if same:
+            return True
+        if not force:
+            raise SftlensError(f"{out} holds a probe with other settings; pass --force to start over")
+    ensure_out_dir(out, force=force, marker=STATE)
+    shutil.rmtree(out / "chunks", ignore_errors=True)
+    atomic_write_json(state, {"key": key})
+    return False
+
+
+def select_facts(cfg: ProbeConfig) -> tuple[list[Fact], Any]:
+    """The facts to probe and the whole dataset (for relations and SliCK exemplars)."""
+    ds = load_dataset(cfg.data, split_preset=cfg.split_preset, aliases=cfg.aliases)
+    facts = ds.select(split=cfg.splits).facts if cfg.splits else list(ds.facts)
+    if cfg.limit is not None:
+        facts = facts[: cfg.limit]
+    if not facts:
+        where = f" in splits {','.join(cfg.splits)}" if cfg.splits else ""
+        raise DataError(f"data spec '{cfg.data}' has no facts{where} to probe")
+    check_inputs(facts, ds.relations, cfg.templates if cfg.scheme == "paper" else None)
+    return facts, ds
+
+
+def run(cfg: ProbeConfig, out: Path, *, force: bool = False) -> ProbeResult:
+    """Probe ``cfg.data`` with ``cfg.model``; write the mastery table and summary to ``out``."""
+    start = time.monotonic()
+    out = Path(out)
+    SCHEMES.get(cfg.scheme)
+    get_matcher(cfg.matching)
+    facts, ds = select_facts(cfg)
+    resuming = _prepare_out(out, probe_key(cfg), force)
+    RunDir.create(out, config=dump_config(cfg), seed=cfg.seed)
+    size = cfg.chunk_size
+    chunks = [facts[i : i + size] for i in range(0, len(facts), size)]
+    paths = [out / "chunks" / f"chunk-{i:05d}.parquet" for i in range(len(chunks))]
+    todo = [i for i, p in enumerate(paths) if not p.is_file()]
+    if resuming and len(todo) < len(chunks):
+        log.info("resuming: %d of %d chunks already done", len(chunks) - len(todo), len(chunks))
+    if todo:
+        _probe_chunks(cfg, ds, [chunks[i] for i in todo], [paths[i] for i in todo])
+    rows = [row for p in paths for row in read_table(p)]
+    write_table(out / "mastery.parquet", rows)
+    stats = summarize(rows, cfg.scheme)
+    atomic_write_json(out / "summary.json", stats)
+    return ProbeResult(out, len(rows), len(chunks), len(chunks) - len(todo), time.monotonic() - start, stats)
+
+
+def _probe_chunks(cfg: ProbeConfig, ds: Any, chunks: list[list[Fact]], paths: list[Path]) -> None:
+    """Load the model and probe each chunk, writing each chunk file atomically."""
+    from sftlens.models import load_model, load_tokenizer
+    from sftlens.probing.probe import probe_facts
+
+    tok = load_tokenizer(cfg.model)
+    model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device) if cfg.backend == "hf" else cfg.model
+    bar = tqdm(total=sum(len(c) for c in chunks), desc="probe", unit="fact")
+    try:
+        for chunk, path in zip(chunks, paths, strict=True):
+            t0 = time.monotonic()
+            rows = probe_facts(model, tok, chunk, ds.relations, cfg, progress=False, pool=ds.facts)
+            write_table(path, rows)
+            bar.update(len(chunk))
+            log.info("%s: %d facts, %.1f facts/s", path.name, len(chunk), len(chunk) / (time.monotonic() - t0))
+    finally:
+        bar.close()

@@ -1,0 +1,142 @@
+"""``sftlens report RUN_DIR``: tables, figures and the four findings of a study run.
+
+Writes ``RUN_DIR/report/index.html`` (self-contained; PNGs beside it) and
+``RUN_DIR/report/findings.md``.
+
+Example::
+
+    sftlens report runs/demo
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from sftlens.reporting import plots, tables
+from sftlens.reporting.config import ReportConfig
+from sftlens.reporting.findings import Finding, judge
+from sftlens.reporting.html import Section, render_page
+from sftlens.runstore import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReportResult:
+    """Where the report went and what it found."""
+
+    index: Path
+    findings_md: Path
+    findings: list[Finding]
+
+    def summary(self) -> str:
+        lines = [f"report: {self.index}", f"findings: {self.findings_md}"]
+        lines += [f"  {f.number}. {f.claim}: {f.verdict}" for f in self.findings]
+        return "\n".join(lines)
+
+
+def accuracy_sections(res: tables.Results, out: Path) -> list[Section]:
+    acc = res.accuracy
+    stats = tables.accuracy_vs_size(acc)
+    level4 = tables.accuracy_vs_size(acc, test_level=4)
+    level4 = level4[level4["domain"] == "in"]
+    kl = tables.kl_vs_size(res.kl) if res.kl is not None and not res.kl.empty else None
+    sections = [
+        Section(
+            "Accuracy against SFT data size (Fig. 2)",
+            "Macro mean of the five test levels; one line per training level; error bars = spread over seeds.",
+            images=[plots.accuracy_vs_size(stats, out / "fig_accuracy_vs_size.png").name],
+        ),
+        Section(
+            "Per-level accuracy at the largest size (Table 2)",
+            "Accuracy in points, mean ± spread over seeds; columns are the base model's mastery levels of the test facts.",
+            tables=[("accuracy by training level and test level", tables.per_level_table(acc))],
+        ),
+        Section(
+            "Token KL against SFT size (Fig. 5) and test-level-4 accuracy (Fig. 4)",
+            images=[plots.kl_and_level4(kl, level4, out / "fig_kl_vs_size.png").name],
+            tables=[("KL (top-10) per training level", _pivot(kl, 1.0, 3))]
+            if kl is not None
+            else [],
+        ),
+    ]
+    restore = tables.restoration_table(acc)
+    if not restore.empty:
+        curves = tables.restore_curves(acc)
+        sections.append(
+            Section(
+                "Restoring the top updates (Table 4)",
+                "Macro accuracy after restoring k% of the fine-tune's elements to the base values.",
+                tables=[("accuracy after restoration", restore)],
+                images=[plots.restore_curves(curves, out / "fig_restore_vs_k.png").name],
+            )
+        )
+    return sections
+
+
+def _pivot(stats: pd.DataFrame, scale: float, digits: int) -> pd.DataFrame:
+    cells = [
+        tables.fmt(m, s, scale, digits) for m, s in zip(stats["mean"], stats["spread"], strict=True)
+    ]
+    table = stats.assign(cell=cells).pivot(index="train_level", columns="size", values="cell")
+    table.columns = [f"n={c}" for c in table.columns]
+    return table
+
+
+def parameter_sections(res: tables.Results, out: Path) -> list[Section]:
+    sections = []
+    if res.diff_stats is not None and not res.diff_stats.empty:
+        sec = Section(
+            "Concentration of the updates (Table 3) and where they are (Tables 9–10)",
+            "Share of the summed relative update r=|t−b|/(|b|+1e-8) held by the top p% of elements.",
+            tables=[("share held by the top p%", tables.concentration_table(res.diff_stats))],
+        )
+        groups = res.diff_groups
+        if groups is not None and not groups.empty:
+            layers = tables.group_distribution(groups, "layer")
+            modules = tables.group_distribution(groups, "module")
+            sec.images.append(
+                plots.group_bars(layers, modules, out / "fig_layers_modules.png").name
+            )
+            sec.tables.append(("per module (mean ± spread)", _flat(modules)))
+        sections.append(sec)
+    if res.mastery is not None and not res.mastery.empty:
+        sec = Section("Data distribution per mastery level (Table 1)",
+                      tables=[("facts per level", tables.data_distribution(res.mastery))])  # fmt: skip
+        exposure = tables.mastery_vs_exposure(res.mastery)
+        if exposure is not None:
+            sec.title += " and mastery against exposure (world ground truth)"
+            sec.images.append(
+                plots.mastery_vs_exposure(exposure, out / "fig_mastery_vs_exposure.png").name
+            )
+        sections.append(sec)
+    return sections
+
+
+def _flat(stats: pd.DataFrame) -> pd.DataFrame:
+    cells = [f"{m:.4g} ± {s:.2g}" for m, s in zip(stats["mean"], stats["spread"], strict=True)]
+    return pd.DataFrame({"value": cells}, index=stats["group"].astype(str))
+
+
+def findings_markdown(findings: list[Finding], run_dir: Path) -> str:
+    lines = [f"# Findings of {run_dir}", ""] + [f.markdown() for f in findings]
+    return "\n".join(lines) + "\n"
+
+
+def run(cfg: ReportConfig, run_dir: Path, *, force: bool = False) -> ReportResult:
+    """Read ``run_dir/results`` and write ``run_dir/report/`` (overwritten: it is derived)."""
+    res = tables.load_results(Path(run_dir))
+    out = Path(run_dir) / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    findings = judge(res.accuracy, res.kl, cfg)
+    sections = accuracy_sections(res, out) + parameter_sections(res, out)
+    seeds = res.accuracy["seed"].nunique()
+    meta = f"run {Path(run_dir).resolve().name}: {seeds} seed(s); numbers are mean ± spread (std over seeds)"
+    index = atomic_write_text(out / "index.html", render_page(cfg.title, findings, sections, meta))
+    md = atomic_write_text(out / "findings.md", findings_markdown(findings, Path(run_dir)))
+    log.info("report written to %s", index)
+    return ReportResult(index, md, findings)

@@ -1,0 +1,35 @@
+"""Parameter-level analysis: relative-update statistics and exact global k% restoration.
+
+Streams safetensors checkpoints tensor by tensor; never builds a flat array of
+the model.  See docs/restoration.md.
+
+Example::
+
+    from sftlens.restoration import restore_checkpoint
+    restore_checkpoint("runs/base", "runs/ft", "runs/ft-r10", k=10, strategy="top")
+"""
+
+from sftlens.restoration.restore import restore_checkpoint, restore_many, sweep_inplace
+from sftlens.restoration.sparsify import sparsify_checkpoint
+from sftlens.restoration.stats import DiffStats, diff_stats
+from sftlens.restoration.tensors import (
+    DictSource,
+    DirSource,
+    TensorSource,
+    source_from_dir,
+    source_from_model,
+)
+
+__all__ = [
+    "DiffStats",
+    "DictSource",
+    "DirSource",
+    "TensorSource",
+    "diff_stats",
+    "restore_checkpoint",
+    "restore_many",
+    "source_from_dir",
+    "source_from_model",
+    "sparsify_checkpoint",
+    "sweep_inplace",
+]

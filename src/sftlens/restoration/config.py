@@ -1,0 +1,125 @@
+"""Configs of the restoration stages (``restore``, ``restore-sweep``, ``diff-stats``).
+
+No torch import here, so ``sftlens --help`` stays fast.
+
+Example::
+
+    sftlens restore --base runs/base --tuned runs/ft --out runs/r10 --k 10 --strategy top
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from sftlens.config import StageConfig
+
+PAPER_KS = [1.0, 3.0, 5.0, 10.0, 20.0, 40.0, 60.0]
+STRATEGIES = ("top", "bottom", "random")
+
+
+def _check_k(k: float) -> float:
+    if not 0 < k <= 100:
+        raise ValueError(f"k={k} is outside (0, 100]")
+    return float(k)
+
+
+def _as_list(value: Any) -> Any:
+    """Accept ``"1,3,5"`` (a CLI flag) as well as a YAML list."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, (int, float)):
+        return [value]
+    return value
+
+
+def _check_strategy(name: str) -> str:
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy '{name}'; choose {', '.join(STRATEGIES)}")
+    return name
+
+
+class EngineConfig(StageConfig):
+    """Settings shared by the streaming engine."""
+
+    base: str = Field("", description="base checkpoint dir (safetensors shards)")
+    tuned: str = Field("", description="fine-tuned checkpoint dir")
+    region: str = "transformer"
+    device: str = "auto"
+    chunk_elems: int = Field(0, ge=0, le=2**31 - 1, description="0 = auto (2^25 CPU, 2^28 GPU)")
+    seed: int = 0
+
+
+class RestoreConfig(EngineConfig):
+    """``sftlens restore``: one k, one strategy, one output checkpoint."""
+
+    k: float = 10.0
+    strategy: str = "top"
+    max_shard_bytes: int = Field(2_000_000_000, gt=0)
+
+    @field_validator("k")
+    @classmethod
+    def _k_range(cls, v: float) -> float:
+        return _check_k(v)
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy_known(cls, v: str) -> str:
+        return _check_strategy(v)
+
+
+class SweepConfig(EngineConfig):
+    """``sftlens restore-sweep``: several k (and strategies) from one set of statistics.
+
+    With ``data`` and ``mastery`` every restored model is evaluated in memory
+    (restore, evaluate, undo); without them one checkpoint per (strategy, k) is written.
+    """
+
+    ks: list[float] = Field(default_factory=lambda: list(PAPER_KS))
+    strategies: list[str] = Field(default_factory=lambda: ["top"])
+    data: str | None = None
+    mastery: str | None = None
+    split_preset: str = "paper-2025"
+    evaluation: dict[str, Any] = Field(default_factory=dict, description="EvaluateConfig keys")
+    max_shard_bytes: int = Field(2_000_000_000, gt=0)
+
+    @field_validator("ks", mode="before")
+    @classmethod
+    def _ks_list(cls, v: Any) -> Any:
+        return _as_list(v)
+
+    @field_validator("ks")
+    @classmethod
+    def _ks_range(cls, v: list[float]) -> list[float]:
+        if not v:
+            raise ValueError("give at least one k")
+        return sorted({_check_k(k) for k in v})
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _strategies_list(cls, v: Any) -> Any:
+        return _as_list(v)
+
+    @field_validator("strategies")
+    @classmethod
+    def _strategies_known(cls, v: list[str]) -> list[str]:
+        return [_check_strategy(s) for s in v]
+
+
+class DiffStatsConfig(EngineConfig):
+    """``sftlens diff-stats``: concentration curve and where the updates fall."""
+
+    top_pcts: list[float] = Field(default_factory=lambda: list(PAPER_KS))
+    location_ks: list[float] = Field(default_factory=lambda: [1.0, 10.0])
+    plot: bool = True
+
+    @field_validator("top_pcts", "location_ks", mode="before")
+    @classmethod
+    def _pct_list(cls, v: Any) -> Any:
+        return _as_list(v)
+
+    @field_validator("top_pcts", "location_ks")
+    @classmethod
+    def _pct_range(cls, v: list[float]) -> list[float]:
+        return sorted({_check_k(k) for k in v})

@@ -1,0 +1,190 @@
+"""Exact global k% selection without a flat array (pure tensor code, no I/O).
+
+Every element of a region gets a 31-bit integer *key*; selecting k% means taking
+the ``count = floor(n*k/100)`` largest keys over the whole region, ties broken by
+canonical position (tensors in natural name order, then flat index: earlier wins).
+
+- ``top``: key = bits of r (float32, r >= 0, so the bit pattern orders like the value);
+- ``bottom``: key = 0x7FFFFFFF - bits of r (the smallest r first);
+- ``random``: key = a seeded integer hash of (seed, tensor name, flat index),
+  identical on CPU and GPU and for every chunk size.
+
+The cut is found by radix refinement: a 65,536-bin histogram of the key's high
+16 bits, then a 32,768-bin histogram of the low 15 bits inside the one bin that
+holds the threshold.  That gives the exact threshold key ``t`` and how many of
+the elements with key ``t`` to take (the first ones in canonical order).
+
+Example::
+
+    r = relative_update(b_chunk, t_chunk)                # float32, shape [m]
+    h = hist_hi(keys_for("top", r, salt=0, offset=0))    # int64 [65536]
+    cut = cut_from_hists(h, {b: lo_hist}, need)          # exact
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import torch
+
+from sftlens.registry import Registry
+
+HI_BITS, LO_BITS = 16, 15
+N_HI, N_LO = 1 << HI_BITS, 1 << LO_BITS
+LO_MASK = N_LO - 1
+MAX_KEY = (1 << 31) - 1
+EPS = 1e-8
+
+STRATEGIES = Registry[str]("restore strategy")
+for _s in ("top", "bottom", "random"):
+    STRATEGIES.add(_s, _s)
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def select_count(n: int, k: float) -> int:
+    """``floor(n*k/100)``, computed as the reference does (Python float)."""
+    return math.floor(n * k / 100)
+
+
+def relative_update(base: torch.Tensor, tuned: torch.Tensor) -> torch.Tensor:
+    """r = |t - b| / (|b| + 1e-8) in float32 from the stored dtype.  [m] -> [m]"""
+    b = base.float()
+    diff = tuned.float() - b  # new tensor [m]
+    return diff.abs_().div_(b.abs().add_(EPS))
+
+
+def tensor_salt(seed: int, name: str) -> int:
+    """A 32-bit salt from (seed, tensor name) for the random strategy."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:4], "little")
+
+
+def _hash32(x: torch.Tensor) -> torch.Tensor:
+    """A bijective 32-bit integer mix on int64 values in [0, 2^32)."""
+    x = ((x >> 16) ^ x) * 0x45D9F3B & 0xFFFFFFFF
+    x = ((x >> 16) ^ x) * 0x45D9F3B & 0xFFFFFFFF
+    return (x >> 16) ^ x
+
+
+def keys_for(
+    strategy: str, r: torch.Tensor | None, salt: int, offset: int, numel: int | None = None,
+    device: torch.device | None = None,
+) -> torch.Tensor:
+    """int32 keys (larger = selected first) of one chunk; ``offset`` = its flat start."""
+    if strategy == "top":
+        assert r is not None
+        return r.view(torch.int32)
+    if strategy == "bottom":
+        assert r is not None
+        return MAX_KEY - r.view(torch.int32)
+    if strategy == "random":
+        m = numel if numel is not None else r.numel()  # type: ignore[union-attr]
+        dev = device if device is not None else r.device  # type: ignore[union-attr]
+        idx = torch.arange(offset, offset + m, device=dev, dtype=torch.int64)
+        x = _hash32((idx + salt) & 0xFFFFFFFF) ^ salt
+        return (_hash32(x) >> 1).to(torch.int32)
+    STRATEGIES.get(strategy)
+    raise AssertionError("unreachable")
+
+
+def _bincount(values: torch.Tensor, minlength: int) -> torch.Tensor:
+    """bincount, split over threads on CPU (torch's CPU bincount is single-threaded)."""
+    global _POOL
+    n = values.numel()
+    if values.is_cuda or n < (1 << 22) or torch.get_num_threads() < 2:
+        return torch.bincount(values, minlength=minlength)
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=torch.get_num_threads())
+    parts = values.chunk(torch.get_num_threads())
+    hists = list(_POOL.map(lambda p: torch.bincount(p, minlength=minlength), parts))
+    return torch.stack(hists).sum(0)
+
+
+def _count_into(acc: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """``acc += bincount(values)``; small inputs scatter instead of building a full histogram."""
+    if values.numel() * 4 < acc.numel():
+        ones = torch.ones(values.shape, dtype=acc.dtype, device=acc.device)
+        return acc.index_put_((values.long(),), ones, accumulate=True)
+    return acc.add_(_bincount(values, acc.numel()))
+
+
+def hist_hi(keys: torch.Tensor, acc: torch.Tensor | None = None) -> torch.Tensor:
+    """Counts of the key's high 16 bits, added into ``acc``.  [m] int32 -> [65536] int64"""
+    if acc is None:
+        acc = torch.zeros(N_HI, dtype=torch.int64, device=keys.device)
+    return _count_into(acc, keys >> LO_BITS)
+
+
+def hist_lo(keys: torch.Tensor, hi_bin: int, acc: torch.Tensor | None = None) -> torch.Tensor:
+    """Counts of the low 15 bits among keys whose high bits equal ``hi_bin``.  -> [32768]"""
+    if acc is None:
+        acc = torch.zeros(N_LO, dtype=torch.int64, device=keys.device)
+    inside = keys[(keys >> LO_BITS) == hi_bin]
+    return _count_into(acc, inside & LO_MASK)
+
+
+@dataclass(frozen=True)
+class Cut:
+    """Select keys > ``t`` and the first ``ties`` keys == ``t`` (canonical order).
+
+    ``count`` is the number selected; ``empty`` marks a selection of nothing.
+    """
+
+    t: int
+    ties: int
+    count: int
+    empty: bool = False
+
+
+def find_bin(hist: torch.Tensor, need: int) -> tuple[int, int]:
+    """The bin (from the top) where the ``need``-th largest key falls, and the count above it."""
+    h = hist.to("cpu", torch.int64)
+    above = torch.flip(torch.cumsum(torch.flip(h, [0]), 0), [0]) - h  # count strictly above bin
+    # the largest bin index b with above[b] + h[b] >= need
+    ok = torch.nonzero(above + h >= need)
+    b = int(ok[-1])
+    return b, int(above[b])
+
+
+def hi_bin_for(hist: torch.Tensor, need: int) -> int | None:
+    """The high-bits bin to refine for ``need`` (None when nothing is selected)."""
+    return None if need <= 0 else find_bin(hist, need)[0]
+
+
+def cut_from_hists(hi: torch.Tensor, lo: Mapping[int, torch.Tensor], need: int) -> Cut:
+    """The exact cut for the ``need`` largest keys from both histogram levels."""
+    if need <= 0:
+        return Cut(t=MAX_KEY, ties=0, count=0, empty=True)
+    total = int(hi.sum())
+    if need > total:
+        raise ValueError(f"cannot select {need} of {total} elements")
+    b, above_b = find_bin(hi, need)
+    lo_b, above_lo = find_bin(lo[b], need - above_b)
+    t = (b << LO_BITS) | lo_b
+    return Cut(t=t, ties=need - above_b - above_lo, count=need)
+
+
+def apply_cut(keys: torch.Tensor, cut: Cut, ties_taken: int) -> tuple[torch.Tensor, int]:
+    """Boolean mask of selected elements in this chunk and the updated tie count.
+
+    Chunks must be visited in canonical order so that the first ties win.
+    """
+    if cut.empty:
+        return torch.zeros_like(keys, dtype=torch.bool), ties_taken
+    mask = keys > cut.t
+    left = cut.ties - ties_taken
+    if left > 0:
+        eq = keys == cut.t
+        n_eq = int(eq.sum())
+        if n_eq <= left:
+            mask |= eq
+            ties_taken += n_eq
+        elif n_eq:
+            first = torch.nonzero(eq).view(-1)[:left]  # positions of the first `left` ties
+            mask[first] = True
+            ties_taken += left
+    return mask, ties_taken

@@ -1,0 +1,193 @@
+"""CLI entries of the restoration stages: ``restore``, ``restore-sweep``, ``diff-stats``.
+
+Example::
+
+    sftlens restore --base runs/base --tuned runs/ft --out runs/r10 --k 10 --strategy top
+    sftlens restore-sweep --base runs/base --tuned runs/ft --out runs/sweep --k 1,3,5,10,20,40,60 \\
+        --data world:runs/world --mastery runs/probe/mastery.parquet
+    sftlens diff-stats --base runs/base --tuned runs/ft --out runs/stats
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sftlens.config import dump_config
+from sftlens.errors import ConfigError
+from sftlens.restoration.config import DiffStatsConfig, EngineConfig, RestoreConfig, SweepConfig
+from sftlens.runstore import atomic_path, atomic_write_json
+from sftlens.tableio import read_table, write_table
+
+log = logging.getLogger(__name__)
+
+
+def _need_inputs(cfg: EngineConfig) -> None:
+    for key in ("base", "tuned"):
+        if not getattr(cfg, key):
+            raise ConfigError(f"--{key} is required (the {key} checkpoint dir)")
+
+
+@dataclass
+class RestoreResult:
+    out: Path
+    k: float
+    strategy: str
+    region: str
+    count: int
+    n: int
+    seconds: float
+
+    def summary(self) -> str:
+        return (
+            f"restored {self.count:,} of {self.n:,} elements ({self.k:g}% {self.strategy}, "
+            f"region {self.region}) in {self.seconds:.1f}s -> {self.out}"
+        )
+
+
+def run_restore(cfg: RestoreConfig, out: Path, *, force: bool = False) -> RestoreResult:
+    """``sftlens restore``: write one restored checkpoint to ``out``."""
+    from sftlens.restoration.restore import open_pair, restore_checkpoint
+    from sftlens.restoration.select import select_count
+
+    _need_inputs(cfg)
+    start = time.perf_counter()
+    path = restore_checkpoint(
+        cfg.base, cfg.tuned, out, cfg.k, cfg.strategy, cfg.region, cfg.seed, force=force,
+        device=cfg.device, chunk_elems=cfg.chunk_elems, max_shard_bytes=cfg.max_shard_bytes,
+    )
+    n = open_pair(cfg.base, cfg.tuned, cfg.region).n
+    result = RestoreResult(path, cfg.k, cfg.strategy, cfg.region, select_count(n, cfg.k), n,
+                           time.perf_counter() - start)
+    atomic_write_json(path / "restore.json", {"config": dump_config(cfg), "count": result.count, "n": n,
+                                               "seconds": result.seconds})
+    return result
+
+
+@dataclass
+class SweepResult:
+    out: Path
+    mode: str  # "evaluate" or "checkpoints"
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        what = "evaluated in memory" if self.mode == "evaluate" else "checkpoints written"
+        lines = [f"restore-sweep: {len(self.runs)} (strategy, k) {what} in {self.seconds:.1f}s -> {self.out}"]
+        for r in self.runs:
+            acc = f" accuracy {r['accuracy']:.3f}" if r.get("accuracy") is not None else ""
+            lines.append(f"  {r['strategy']:>6} k={r['restore_k']:g}%{acc}")
+        return "\n".join(lines)
+
+
+def run_sweep(cfg: SweepConfig, out: Path, *, force: bool = False) -> SweepResult:
+    """``sftlens restore-sweep``: evaluate each k in memory, or write one checkpoint per k."""
+    from sftlens.restoration.restore import check_out, restore_many
+
+    _need_inputs(cfg)
+    if bool(cfg.data) != bool(cfg.mastery):
+        raise ConfigError("restore-sweep evaluates with both --data and --mastery; give both or neither")
+    out = check_out(Path(out), [Path(cfg.base), Path(cfg.tuned)], force)
+    start = time.perf_counter()
+    if cfg.data:
+        result = SweepResult(out, "evaluate", _sweep_evaluate(cfg, out))
+    else:
+        result = SweepResult(out, "checkpoints")
+        for strategy in cfg.strategies:
+            outs = {k: out / f"{strategy}-k{k:g}" for k in cfg.ks}
+            restore_many(cfg.base, cfg.tuned, outs, strategy, cfg.region, cfg.seed, force=force,
+                         device=cfg.device, chunk_elems=cfg.chunk_elems, max_shard_bytes=cfg.max_shard_bytes)
+            result.runs += [{"strategy": strategy, "restore_k": k, "path": str(p)} for k, p in outs.items()]
+        write_table(out / "sweep.csv", result.runs)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _sweep_evaluate(cfg: SweepConfig, out: Path) -> list[dict[str, Any]]:
+    """Restore into the live tuned model for each k, call ``evaluate_model``, undo."""
+    from sftlens.config import build_config
+    from sftlens.data import load_dataset
+    from sftlens.evaluation import evaluate_model
+    from sftlens.evaluation.config import EvaluateConfig
+    from sftlens.models import load_model, load_tokenizer
+    from sftlens.restoration.restore import sweep_inplace
+    from sftlens.restoration.tensors import source_from_dir
+
+    eval_cfg = build_config(EvaluateConfig, dict(cfg.evaluation), source="evaluation")
+    levels = {str(r["id"]): int(r["level"]) for r in read_table(cfg.mastery)}  # type: ignore[arg-type]
+    dataset = load_dataset(str(cfg.data), split_preset=cfg.split_preset)
+    facts = [f for f in dataset.select(split="test") if f.id in levels]
+    model = load_model(cfg.tuned, dtype="auto", device=cfg.device)
+    tok = load_tokenizer(cfg.tuned)
+    base = source_from_dir(cfg.base)
+    rows: list[dict[str, Any]] = []
+    runs: list[dict[str, Any]] = []
+
+    def evaluate(k: float, live: Any) -> Any:
+        return evaluate_model(live, tok, facts, levels, eval_cfg)
+
+    for strategy in cfg.strategies:
+        results = sweep_inplace(model, base, cfg.ks, strategy, cfg.region, cfg.seed, evaluate,
+                                chunk_elems=cfg.chunk_elems)
+        for k, res in results.items():
+            tag = {"restore_k": k, "strategy": strategy, "region": cfg.region}
+            rows += [{**tag, **row} for row in res.rows]
+            macro = [r for r in res.rows if r.get("test_level") == -1 and r.get("domain") == "in"]
+            runs.append({**tag, "accuracy": macro[0]["accuracy"] if macro else None})
+    write_table(out / "sweep.parquet", rows)
+    write_table(out / "sweep.csv", rows)
+    atomic_write_json(out / "sweep.json", {"config": dump_config(cfg), "runs": runs})
+    return runs
+
+
+@dataclass
+class DiffStatsResult:
+    out: Path
+    text: str
+
+    def summary(self) -> str:
+        return f"{self.text}\nwritten to {self.out}"
+
+
+def run_diff_stats(cfg: DiffStatsConfig, out: Path, *, force: bool = False) -> DiffStatsResult:
+    """``sftlens diff-stats``: concentration curve and per tensor/layer/module tables."""
+    from sftlens.restoration.restore import check_out
+    from sftlens.restoration.stats import diff_stats
+    from sftlens.restoration.tensors import source_from_dir
+
+    _need_inputs(cfg)
+    out = check_out(Path(out), [Path(cfg.base), Path(cfg.tuned)], force)
+    stats = diff_stats(source_from_dir(cfg.base), source_from_dir(cfg.tuned), cfg.region,
+                       top_pcts=cfg.top_pcts, location_ks=cfg.location_ks, device=cfg.device,
+                       chunk_elems=cfg.chunk_elems)
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(out / "concentration.csv", stats.rows())
+    write_table(out / "tensors.csv", stats.tensor_rows())
+    write_table(out / "layers.csv", stats.layer_rows())
+    write_table(out / "modules.csv", stats.module_rows())
+    atomic_write_json(out / "diff_stats.json", {"config": dump_config(cfg), "n": stats.n,
+                                                 "total_r": stats.total_r, "concentration": stats.rows()})
+    if cfg.plot:
+        _plot(stats.rows(), out / "concentration.png")
+    return DiffStatsResult(out, stats.summary())
+
+
+def _plot(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    ax.plot([r["top_pct"] for r in rows], [100 * r["share"] for r in rows], marker="o")
+    ax.set_xlabel("top k% of elements by r")
+    ax.set_ylabel("share of total r (%)")
+    ax.set_title("Concentration of relative updates")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)

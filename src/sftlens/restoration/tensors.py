@@ -1,0 +1,337 @@
+"""Tensor sources (checkpoint dir, state dict, live model) and a streaming sharded writer.
+
+A :class:`TensorSource` lists tensor names, shapes and dtypes without loading
+anything, and hands out one tensor at a time.  :func:`source_from_dir` reads
+safetensors shards lazily, memory-mapped through ``safe_open`` with one shard
+open at a time; :func:`source_from_model` wraps a live model (tied weights appear
+once).  :class:`ShardedWriter` writes a checkpoint tensor by tensor, planning the
+shards up front, so it never holds more than the tensor being written.
+
+Example::
+
+    src = source_from_dir("runs/base")
+    for name in src.names():
+        print(name, src.shape(name), src.dtype(name))
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import struct
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sftlens.errors import SftlensError
+from sftlens.runstore import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+INDEX = "model.safetensors.index.json"
+SINGLE = "model.safetensors"
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".msgpack", ".h5")
+
+ST_DTYPES: dict[str, torch.dtype] = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+ST_NAMES = {v: k for k, v in ST_DTYPES.items()}
+
+
+def natural_key(name: str) -> tuple[Any, ...]:
+    """Sort key that orders ``layers.2`` before ``layers.10`` (the canonical tensor order)."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
+
+
+class TensorSource:
+    """Read-only access to named tensors: ``names()``, ``shape(n)``, ``dtype(n)``, ``get(n)``."""
+
+    arch: str | None = None
+
+    def names(self) -> list[str]:
+        raise NotImplementedError
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def dtype(self, name: str) -> torch.dtype:
+        raise NotImplementedError
+
+    def get(self, name: str) -> torch.Tensor:
+        raise NotImplementedError
+
+    def numel(self, name: str) -> int:
+        n = 1
+        for d in self.shape(name):
+            n *= d
+        return n
+
+    def nbytes(self, name: str) -> int:
+        return self.numel(name) * self.dtype(name).itemsize
+
+
+@dataclass(frozen=True)
+class _Entry:
+    shard: Path
+    dtype: torch.dtype
+    shape: tuple[int, ...]
+
+
+def read_header(path: Path) -> dict[str, Any]:
+    """The JSON header of one safetensors file (reads only its first bytes)."""
+    try:
+        with path.open("rb") as fh:
+            (size,) = struct.unpack("<Q", fh.read(8))
+            header: dict[str, Any] = json.loads(fh.read(size))
+    except (OSError, struct.error, ValueError) as err:
+        raise SftlensError(f"{path}: not a readable safetensors file ({type(err).__name__})") from None
+    header.pop("__metadata__", None)
+    return header
+
+
+def _shard_files(root: Path) -> list[Path]:
+    index = root / INDEX
+    if index.is_file():
+        try:
+            weight_map: dict[str, str] = json.loads(index.read_text())["weight_map"]
+        except (ValueError, KeyError) as err:
+            raise SftlensError(f"{index}: malformed index ({type(err).__name__}: {err})") from None
+        files = [root / f for f in dict.fromkeys(weight_map.values())]
+        for f in files:
+            if not f.is_file():
+                raise SftlensError(f"{root}: missing shard {f.name} (named in {INDEX})")
+        return files
+    if (root / SINGLE).is_file():
+        return [root / SINGLE]
+    files = sorted(root.glob("*.safetensors"))
+    if not files:
+        raise SftlensError(f"{root}: no safetensors weights (model.safetensors or {INDEX})")
+    return files
+
+
+class DirSource(TensorSource):
+    """Tensors of a checkpoint directory of safetensors shards, read lazily."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise SftlensError(f"checkpoint dir not found: {self.path}")
+        self._entries: dict[str, _Entry] = {}
+        for shard in _shard_files(self.path):
+            for name, info in read_header(shard).items():
+                if info["dtype"] not in ST_DTYPES:
+                    raise SftlensError(f"{shard.name}: tensor {name} has unsupported dtype {info['dtype']}")
+                self._entries[name] = _Entry(shard, ST_DTYPES[info["dtype"]], tuple(info["shape"]))
+        self._names = sorted(self._entries, key=natural_key)
+        self._open: tuple[Path, Any] | None = None
+        self.arch = _arch_of_dir(self.path)
+        self.bytes_read = 0
+
+    def names(self) -> list[str]:
+        return list(self._names)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self._entries[name].shape
+
+    def dtype(self, name: str) -> torch.dtype:
+        return self._entries[name].dtype
+
+    def shard_of(self, name: str) -> Path:
+        return self._entries[name].shard
+
+    def get(self, name: str) -> torch.Tensor:
+        """The tensor as stored (CPU); only its shard is open."""
+        from safetensors import safe_open
+
+        shard = self._entries[name].shard
+        if self._open is None or self._open[0] != shard:
+            self._open = None  # close the previous shard first: one open at a time
+            self._open = (shard, safe_open(str(shard), framework="pt", device="cpu"))
+        tensor = self._open[1].get_tensor(name)
+        self.bytes_read += tensor.numel() * tensor.element_size()
+        return tensor
+
+    def close(self) -> None:
+        self._open = None
+
+
+def _arch_of_dir(path: Path) -> str | None:
+    cfg = path / "config.json"
+    if not cfg.is_file():
+        return None
+    try:
+        return json.loads(cfg.read_text()).get("model_type")
+    except ValueError:
+        return None
+
+
+class DictSource(TensorSource):
+    """Tensors of a state dict or live model; tensors sharing storage appear once."""
+
+    def __init__(self, tensors: Mapping[str, torch.Tensor], arch: str | None = None) -> None:
+        seen: dict[tuple[int, int, tuple[int, ...]], str] = {}
+        self._tensors: dict[str, torch.Tensor] = {}
+        self.aliases: dict[str, str] = {}
+        for name in sorted(tensors, key=natural_key):
+            t = tensors[name]
+            key = (t.data_ptr(), t.numel(), tuple(t.shape)) if t.numel() else (id(t), 0, ())
+            if key in seen:
+                self.aliases[name] = seen[key]
+                continue
+            seen[key] = name
+            self._tensors[name] = t
+        self.arch = arch
+
+    def names(self) -> list[str]:
+        return list(self._tensors)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self._tensors[name].shape)
+
+    def dtype(self, name: str) -> torch.dtype:
+        return self._tensors[name].dtype
+
+    def get(self, name: str) -> torch.Tensor:
+        return self._tensors[name]
+
+
+def source_from_dir(path: str | Path) -> DirSource:
+    """A lazy source over a checkpoint directory (``model.safetensors[.index.json]``)."""
+    return DirSource(path)
+
+
+def source_from_model(model: Any) -> DictSource:
+    """A source over a live model's parameters and buffers (no copies; tied weights once)."""
+    if isinstance(model, Mapping):
+        return DictSource(model)
+    sd = model.state_dict(keep_vars=False)
+    arch = getattr(getattr(model, "config", None), "model_type", None)
+    return DictSource({k: v for k, v in sd.items() if not k.endswith("rotary_emb.inv_freq")}, arch)
+
+
+def copy_aux_files(src: Path, dst: Path) -> list[str]:
+    """Copy config, tokenizer and generation config (every non-weight file) from ``src``."""
+    copied = []
+    for f in sorted(src.iterdir()):
+        if f.is_file() and not f.name.endswith(WEIGHT_SUFFIXES) and f.name != INDEX:
+            shutil.copy2(f, dst / f.name)
+            copied.append(f.name)
+    return copied
+
+
+class ShardedWriter:
+    """Write a safetensors checkpoint tensor by tensor in a planned order.
+
+    The shard plan is fixed from ``(name, dtype, shape)`` triples before the
+    first byte is written, so each shard's header is written first and its data
+    streamed after it.  ``write`` must be called in plan order.
+    """
+
+    def __init__(
+        self,
+        out: Path,
+        plan: Iterable[tuple[str, torch.dtype, tuple[int, ...]]],
+        max_shard_bytes: int = 2_000_000_000,
+    ) -> None:
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._order: list[str] = []
+        groups: list[list[tuple[str, torch.dtype, tuple[int, ...], int]]] = [[]]
+        size = 0
+        for name, dtype, shape in plan:
+            nbytes = dtype.itemsize * _prod(shape)
+            if groups[-1] and size + nbytes > max_shard_bytes:
+                groups.append([])
+                size = 0
+            groups[-1].append((name, dtype, shape, nbytes))
+            size += nbytes
+            self._order.append(name)
+        total = len(groups)
+        self._shards: list[tuple[Path, bytes]] = []
+        self.location: dict[str, tuple[Path, int]] = {}  # name -> (file, byte offset of data)
+        for i, group in enumerate(groups):
+            fname = SINGLE if total == 1 else f"model-{i + 1:05d}-of-{total:05d}.safetensors"
+            header, offsets = _header(group)
+            path = self.out / fname
+            for name, begin in offsets.items():
+                self.location[name] = (path, 8 + len(header) + begin)
+            self._shards.append((path, header))
+        self._pos = 0
+        self._fh: Any = None
+        self._current: Path | None = None
+        self.bytes_written = 0
+        self.total_bytes = sum(_prod(s) * d.itemsize for _, d, s in _plan_list(groups))
+
+    def write(self, name: str, tensor: torch.Tensor) -> None:
+        """Append ``tensor`` (any device; copied to CPU) under ``name``."""
+        if self._pos >= len(self._order) or self._order[self._pos] != name:
+            expected = self._order[self._pos] if self._pos < len(self._order) else "nothing"
+            raise RuntimeError(f"writer expected {expected}, got {name}")
+        path = self.location[name][0]
+        if path != self._current:
+            self._switch(path)
+        data = tensor.detach().reshape(-1).contiguous().cpu()
+        if data.numel():
+            self._fh.write(memoryview(data.view(torch.uint8).numpy()))
+        self.bytes_written += data.numel() * data.element_size()
+        self._pos += 1
+
+    def _switch(self, path: Path) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        header = dict(self._shards)[path]
+        self._fh = path.open("wb")
+        self._fh.write(struct.pack("<Q", len(header)) + header)
+        self._current = path
+
+    def finish(self) -> None:
+        """Close the last shard and write the index (when there are several shards)."""
+        if self._pos != len(self._order):
+            raise RuntimeError(f"writer got {self._pos} of {len(self._order)} tensors")
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        if len(self._shards) > 1:
+            weight_map = {n: loc[0].name for n, loc in self.location.items()}
+            atomic_write_json(
+                self.out / INDEX,
+                {"metadata": {"total_size": self.total_bytes}, "weight_map": weight_map},
+            )
+
+
+def _prod(shape: Iterable[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _plan_list(groups: list[list[tuple[str, torch.dtype, tuple[int, ...], int]]]) -> list[Any]:
+    return [(n, d, s) for g in groups for n, d, s, _ in g]
+
+
+def _header(group: list[tuple[str, torch.dtype, tuple[int, ...], int]]) -> tuple[bytes, dict[str, int]]:
+    """Safetensors header bytes (padded to 8) and each tensor's data offset."""
+    meta: dict[str, Any] = {"__metadata__": {"format": "pt"}}
+    offsets, pos = {}, 0
+    for name, dtype, shape, nbytes in group:
+        meta[name] = {"dtype": ST_NAMES[dtype], "shape": list(shape), "data_offsets": [pos, pos + nbytes]}
+        offsets[name] = pos
+        pos += nbytes
+    raw = json.dumps(meta, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    return raw, offsets

@@ -1,0 +1,78 @@
+"""``sftlens demo --out DIR``: build the tiny world (once), run configs/demo-tiny.yaml on it, write the report.
+
+Layout: ``DIR/world/`` (the built world, reused when ``DIR/world.READY`` exists) and
+``DIR/study/`` (the study run with ``results/`` and ``report/``).  Rerunning resumes.
+
+Example::
+
+    sftlens demo --out runs/demo                  # what `make demo` runs
+    sftlens demo --out runs/demo world=/tmp/sftlens-worlds/tiny
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sftlens.config import dump_config, load_config
+from sftlens.errors import ConfigError
+from sftlens.runstore import atomic_write_json, atomic_write_text, ensure_out_dir
+from sftlens.study.config import DemoConfig, StudyConfig
+from sftlens.study.stage import StudyResult
+from sftlens.study.stage import run as run_study
+
+log = logging.getLogger(__name__)
+DEMO_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "demo-tiny.yaml"
+MARKER = "demo.json"
+
+
+@dataclass
+class DemoResult:
+    world: Path
+    world_seconds: float
+    study: StudyResult
+
+    def summary(self) -> str:
+        built = f"built in {self.world_seconds:.0f}s" if self.world_seconds else "reused"
+        findings = self.study.report.parent / "findings.md" if self.study.report else None
+        text = f"world: {self.world} ({built})\n{self.study.summary()}"
+        if findings is not None and findings.is_file():
+            text += "\n\n" + findings.read_text()
+        return text
+
+
+def ensure_world(cfg: DemoConfig, out: Path) -> tuple[Path, float]:
+    """The world to use: ``cfg.world``, or ``out/world`` built now unless already built."""
+    if cfg.world is not None:
+        return Path(cfg.world), 0.0
+    world, ready = out / "world", out / "world.READY"
+    if ready.is_file() and (world / "model").is_dir():
+        return world, 0.0
+    from sftlens.world import build_world
+    from sftlens.world.config import WorldConfig
+
+    start = time.monotonic()
+    log.info("building the %s world in %s", cfg.preset, world)
+    build_world(
+        load_config(WorldConfig, values={"preset": cfg.preset, "seed": cfg.seed}), world, force=True
+    )
+    atomic_write_text(ready, f"{cfg.preset} seed {cfg.seed}\n")
+    return world, time.monotonic() - start
+
+
+def run(cfg: DemoConfig, out: Path, *, force: bool = False) -> DemoResult:
+    """Build (or reuse) the world, run the demo study in ``out/study``, write its report."""
+    path = Path(cfg.study_config) if cfg.study_config else DEMO_CONFIG
+    if not path.is_file():
+        raise ConfigError(f"demo study config not found: {path}; pass study_config=PATH")
+    # validate the study config before any work (the world path is filled in below)
+    load_config(StudyConfig, path, overrides=cfg.overrides, values={"world": "."})
+    ensure_out_dir(out, force=force, marker=MARKER)
+    atomic_write_json(out / MARKER, dump_config(cfg))
+    world, seconds = ensure_world(cfg, out)
+    study_cfg = load_config(
+        StudyConfig, path, overrides=cfg.overrides, values={"world": str(world)}
+    )
+    return DemoResult(world, seconds, run_study(study_cfg, out / "study", force=True))

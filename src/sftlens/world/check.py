@@ -1,0 +1,135 @@
+"""Check a built world against its ground truth (pure scoring; I/O lives in ``stage.py``).
+
+Example::
+
+    sftlens world check runs/world            # table + pass/fail of each requirement
+
+Per fact: greedy statement-completion accuracy, averaged over the relation's templates.
+Requirements (issue 3): Spearman(exposure, accuracy) ≥ 0.6; zero-exposure accuracy ≤
+chance + 0.05 (chance = always answering the relation's most frequent object); accuracy
+at ≥ 10 exposures ≥ 0.8; every mastery level (paper probe) holds ≥ 5% of the facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sftlens.world.config import WorldCheckConfig
+
+EXPOSURE_BINS = ((0, 0), (1, 3), (4, 10), (11, 10**9))
+
+
+def rank(values: Sequence[float]) -> np.ndarray:
+    """Ranks 1..n with ties averaged."""
+    x = np.asarray(values, dtype=float)
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(1, len(x) + 1)
+    for v in np.unique(x):
+        tie = x == v
+        ranks[tie] = ranks[tie].mean()
+    return ranks
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    """Spearman rank correlation (NaN when either side is constant)."""
+    ra, rb = rank(a), rank(b)
+    if len(ra) < 2 or ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def bin_label(lo: int, hi: int) -> str:
+    return str(lo) if lo == hi else (f">{lo - 1}" if hi >= 10**9 else f"{lo}-{hi}")
+
+
+def exposure_table(exposure: Sequence[int], acc: Sequence[float]) -> list[dict[str, Any]]:
+    """Mean accuracy per exposure bin (0, 1-3, 4-10, >10)."""
+    e, a = np.asarray(exposure), np.asarray(acc, dtype=float)
+    rows = []
+    for lo, hi in EXPOSURE_BINS:
+        mask = (e >= lo) & (e <= hi)
+        n = int(mask.sum())
+        rows.append({"exposure": bin_label(lo, hi), "n": n, "accuracy": float(a[mask].mean()) if n else float("nan")})
+    return rows
+
+
+@dataclass
+class Requirement:
+    name: str
+    value: float
+    target: str
+    passed: bool
+
+
+@dataclass
+class CheckMetrics:
+    """Numbers behind ``sftlens world check``."""
+
+    n_facts: int
+    spearman: float
+    zero_accuracy: float
+    chance: float
+    high_accuracy: float
+    table: list[dict[str, Any]]
+    level_shares: dict[int, float] = field(default_factory=dict)
+    requirements: list[Requirement] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.requirements)
+
+
+def score(
+    exposure: Sequence[int],
+    acc: Sequence[float],
+    chance: Sequence[float],
+    levels: Sequence[int] | None,
+    cfg: WorldCheckConfig,
+) -> CheckMetrics:
+    """Requirements from per-fact exposure, greedy accuracy, chance and (optional) levels."""
+    e, a, c = np.asarray(exposure), np.asarray(acc, dtype=float), np.asarray(chance, dtype=float)
+    zero, high = e == 0, e >= cfg.high_exposure
+    m = CheckMetrics(
+        n_facts=len(e),
+        spearman=spearman(e, a),
+        zero_accuracy=float(a[zero].mean()) if zero.any() else float("nan"),
+        chance=float(c[zero].mean()) if zero.any() else float("nan"),
+        high_accuracy=float(a[high].mean()) if high.any() else float("nan"),
+        table=exposure_table(e, a),
+    )
+    reqs = [
+        Requirement("spearman(exposure, accuracy)", m.spearman, f">= {cfg.min_spearman}",
+                    bool(m.spearman >= cfg.min_spearman)),
+        Requirement("accuracy at exposure 0", m.zero_accuracy,
+                    f"<= chance {m.chance:.3f} + {cfg.max_zero_over_chance}",
+                    bool(m.zero_accuracy <= m.chance + cfg.max_zero_over_chance)),
+        Requirement(f"accuracy at exposure >= {cfg.high_exposure}", m.high_accuracy,
+                    f">= {cfg.min_high_accuracy}", bool(m.high_accuracy >= cfg.min_high_accuracy)),
+    ]
+    if levels is not None:
+        counts = np.bincount(np.asarray(levels, dtype=int), minlength=5)[:5]
+        m.level_shares = {i: float(counts[i] / max(1, len(levels))) for i in range(5)}
+        low = min(m.level_shares.values())
+        reqs.append(Requirement("smallest mastery-level share", low, f">= {cfg.min_level_share}",
+                                bool(low >= cfg.min_level_share)))
+    m.requirements = reqs
+    return m
+
+
+def format_report(m: CheckMetrics, extra: Mapping[str, float] | None = None) -> str:
+    """The table and pass/fail lines printed by ``sftlens world check``."""
+    lines = [f"{'exposure':>9} {'facts':>6} {'greedy acc':>10}"]
+    lines += [f"{r['exposure']:>9} {r['n']:>6} {r['accuracy']:>10.3f}" for r in m.table]
+    if m.level_shares:
+        lines.append("levels (paper probe): " + "  ".join(f"L{k}={v:.1%}" for k, v in m.level_shares.items()))
+    for key, value in (extra or {}).items():
+        lines.append(f"{key}: {value:.3f}")
+    for r in m.requirements:
+        lines.append(f"[{'PASS' if r.passed else 'FAIL'}] {r.name} = {r.value:.3f} (want {r.target})")
+    lines.append(f"world check: {'PASS' if m.passed else 'FAIL'} ({m.n_facts} facts)")
+    return "\n".join(lines)

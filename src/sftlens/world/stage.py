@@ -1,0 +1,129 @@
+"""CLI entries of ``sftlens world build`` and ``sftlens world check``.
+
+Example::
+
+    sftlens world build --preset tiny --out runs/world --seed 0
+    sftlens world check runs/world
+
+``check`` loads the world through ``sftlens.data.load_dataset("world:DIR")``, decodes
+every statement template of every pool fact greedily with the shared generation engine,
+runs the paper's probe (``sftlens.probing.probe_facts``) for level coverage, prints the
+table and writes ``DIR/check/check.json`` + ``DIR/check/facts.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sftlens.errors import SftlensError
+from sftlens.runstore import atomic_write_json
+from sftlens.tableio import write_table
+from sftlens.world.build import WorldResult, build_world
+from sftlens.world.check import CheckMetrics, format_report, score
+from sftlens.world.config import WorldCheckConfig, WorldConfig
+from sftlens.world.corpus import ANSWER_TOKEN, QUESTION_TOKEN
+
+log = logging.getLogger(__name__)
+
+
+def build(cfg: WorldConfig, out: Path, *, force: bool = False) -> WorldResult:
+    """``sftlens world build``."""
+    return build_world(cfg, out, force=force)
+
+
+@dataclass
+class CheckResult:
+    """Outcome of ``check_world``."""
+
+    world_dir: Path
+    metrics: CheckMetrics
+    qa_accuracy: dict[str, float]
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return self.metrics.passed
+
+    def summary(self) -> str:
+        extra = {f"QA-prompt greedy accuracy ({k})": v for k, v in self.qa_accuracy.items()}
+        return format_report(self.metrics, extra) + f"\n({self.seconds:.1f}s)"
+
+
+def check(cfg: WorldCheckConfig, world_dir: Path, *, force: bool = False) -> CheckResult:
+    """``sftlens world check`` (``force`` is accepted for CLI symmetry; results are overwritten)."""
+    return check_world(cfg, world_dir)
+
+
+def _accuracy(outs: list[list[str]], accepted: tuple[str, ...], match: Any) -> list[int]:
+    return [int(match(o[0], accepted) is not None) for o in outs]
+
+
+def check_world(cfg: WorldCheckConfig, world_dir: Path) -> CheckResult:
+    """Score a built world (see module docstring)."""
+    from sftlens.data import get_matcher, load_dataset
+    from sftlens.generation import GenerationConfig, generate
+    from sftlens.models import load_model, load_tokenizer
+
+    t0 = time.perf_counter()
+    world_dir = Path(world_dir)
+    if not (world_dir / "model" / "config.json").is_file():
+        raise SftlensError(f"{world_dir}: no model/config.json; build it with `sftlens world build`")
+    ds = load_dataset(f"world:{world_dir}")
+    facts = [f for f in ds.facts if f.role == "pool"]
+    if cfg.max_facts is not None and len(facts) > cfg.max_facts:
+        facts = sorted(random.Random(cfg.seed).sample(facts, cfg.max_facts), key=lambda f: f.id)
+    qa_facts = [f for f in ds.facts if f.role == "pretrain_qa"][: max(1, cfg.max_facts or 10**9)]
+    chance_by_rel = json.loads((world_dir / "world" / "corpus_stats.json").read_text())["chance"]
+    model = load_model(world_dir / "model", device=cfg.device)
+    tok = load_tokenizer(world_dir / "model")
+    match = get_matcher("contains")
+    gen = GenerationConfig(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size)
+    prompts, owners = [], []
+    for i, fact in enumerate(facts):
+        rel = ds.relations[fact.relation]
+        for t in range(len(rel.statement_templates)):
+            prompts.append(rel.statement(fact.subject, t))
+            owners.append(i)
+    outs = generate(model, tok, prompts, gen, progress=True)
+    hits = [0.0] * len(facts)
+    counts = [0] * len(facts)
+    for owner, out in zip(owners, outs, strict=True):
+        hits[owner] += match(out[0], facts[owner].accepted) is not None
+        counts[owner] += 1
+    acc = [h / max(1, c) for h, c in zip(hits, counts, strict=True)]
+    levels = _levels(model, tok, facts, ds.relations, world_dir, cfg) if cfg.probe else None
+    exposure = [int(f.exposure or 0) for f in facts]
+    metrics = score(exposure, acc, [chance_by_rel[f.relation] for f in facts], levels, cfg)
+    qa = {}
+    for name, group in (("pool", facts), ("pretrain_qa", qa_facts)):
+        qa_prompts = [f"{QUESTION_TOKEN} {f.question} {ANSWER_TOKEN}" for f in group]
+        qa_outs = generate(model, tok, qa_prompts, gen)
+        qa[name] = sum(match(o[0], f.accepted) is not None for o, f in zip(qa_outs, group, strict=True)) / max(1, len(group))
+    rows = [
+        {"id": f.id, "relation": f.relation, "exposure": e, "greedy_accuracy": a,
+         **({"level": levels[i]} if levels is not None else {})}
+        for i, (f, e, a) in enumerate(zip(facts, exposure, acc, strict=True))
+    ]
+    result = CheckResult(world_dir, metrics, qa, time.perf_counter() - t0)
+    write_table(world_dir / "check" / "facts.jsonl", rows)
+    atomic_write_json(world_dir / "check" / "check.json",
+                      {"metrics": asdict(metrics), "qa_accuracy": qa, "config": cfg.model_dump(),
+                       "passed": metrics.passed, "seconds": round(result.seconds, 1)})
+    return result
+
+
+def _levels(model: Any, tok: Any, facts: list[Any], relations: dict[str, Any], world_dir: Path,
+            cfg: WorldCheckConfig) -> list[int]:
+    from sftlens.probing import ProbeConfig, probe_facts
+
+    pcfg = ProbeConfig(model=str(world_dir / "model"), data=f"world:{world_dir}", samples=cfg.samples,
+                       temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens,
+                       batch_size=cfg.batch_size, seed=cfg.seed)
+    rows = probe_facts(model, tok, facts, relations, pcfg, progress=True)
+    return [int(r["level"]) for r in rows]

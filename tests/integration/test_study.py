@@ -1,0 +1,132 @@
+"""A micro study on the micro world, end to end through the CLI; resume after SIGKILL gives identical tables."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sftlens.tableio import read_table
+
+pytestmark = pytest.mark.slow
+
+TABLES = ("accuracy", "kl", "diff_stats", "diff_groups")
+
+
+def micro_config(world: Path, path: Path) -> Path:
+    """2 levels × 2 sizes × 1 seed, 2 k values; probing cut to the bone."""
+    cfg = {
+        "name": "micro",
+        "world": str(world),
+        "device": "cpu",
+        "dtype": "float32",
+        "grid": {"levels": ["0", "4"], "sizes": [4, 8], "seeds": [0]},
+        "probe": {"samples": 2},
+        "select": {"allow_smaller": True},
+        "finetune": {"batch_size": 4},
+        "restore": {"ks": [5, 20], "which": "largest"},
+        "diff_stats": {"top_pcts": [1, 10]},
+    }
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+
+
+def study_cmd(cfg: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "sftlens", "-q", "study", str(cfg), "--out", str(out)]
+
+
+def done_units(out: Path) -> int:
+    return len(list((out / "units").glob("**/unit.json"))) if (out / "units").is_dir() else 0
+
+
+def run_until(cfg: Path, out: Path, kill_at: int | None) -> int:
+    """Run the study; SIGKILL it once ``kill_at`` units are done. Returns the exit code."""
+    proc = subprocess.Popen(
+        study_cmd(cfg, out), env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    while kill_at is not None and proc.poll() is None:
+        if done_units(out) >= kill_at:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    output = proc.communicate(timeout=600)[0].decode()
+    assert proc.returncode in (0, -signal.SIGKILL), output
+    return proc.returncode
+
+
+@pytest.fixture(scope="module")
+def micro_study(micro_world: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("study")
+    cfg = micro_config(micro_world, tmp / "micro.yaml")
+    out = tmp / "clean"
+    assert run_until(cfg, out, None) == 0
+    return cfg, out
+
+
+def test_every_artifact_and_the_report(micro_study: tuple[Path, Path]):
+    _, out = micro_study
+    for name in TABLES:
+        assert (out / "results" / f"{name}.parquet").is_file(), name
+    assert (out / "results" / "accuracy.csv").is_file() and (out / "manifest.json").is_file()
+    acc = read_table(out / "results" / "accuracy.parquet")
+    cells = {(r["train_level"], r["seed"]) for r in acc}
+    assert cells == {("0", 0), ("4", 0)}
+    assert {r["restore_k"] for r in acc} == {0.0, 5.0, 20.0}
+    assert {r["domain"] for r in acc} == {"in", "ood"} and -1 in {r["test_level"] for r in acc}
+    assert all(0 <= r["accuracy"] <= 1 for r in acc)
+    page = (out / "report" / "index.html").read_text()
+    images = re.findall(r'<img src="([^"]+)"', page)
+    assert images and all((out / "report" / name).is_file() for name in images)
+    assert all(f'id="finding-{i}"' in page for i in range(1, 5)) and page.count("<table") >= 3
+    assert "4. **Restoring" in (out / "report" / "findings.md").read_text()
+
+
+def test_rerun_skips_everything(micro_study: tuple[Path, Path]):
+    cfg, out = micro_study
+    before = (out / "results" / "accuracy.parquet").read_bytes()
+    proc = subprocess.run(
+        study_cmd(cfg, out), env=env(), capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"ran 0 ", proc.stdout), proc.stdout
+    assert read_table(out / "results" / "accuracy.parquet") == read_table(
+        out / "results" / "accuracy.parquet"
+    )
+    assert (out / "results" / "accuracy.parquet").read_bytes() == before
+
+
+def test_sigkill_at_several_points_resumes_to_identical_tables(
+    micro_study: tuple[Path, Path], tmp_path: Path
+):
+    cfg, clean = micro_study
+    out = tmp_path / "killed"
+    total = done_units(clean)
+    kills = 0
+    for kill_at in (
+        1,
+        3,
+        total - 1,
+    ):  # during select, during the first cell, during the last restore
+        kills += run_until(cfg, out, kill_at) == -signal.SIGKILL
+    assert kills >= 2, "the study finished before it could be killed"
+    assert run_until(cfg, out, None) == 0
+    for name in TABLES:
+        assert read_table(out / "results" / f"{name}.parquet") == read_table(
+            clean / "results" / f"{name}.parquet"
+        ), name

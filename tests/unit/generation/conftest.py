@@ -1,0 +1,52 @@
+"""Fixtures: the tiny random Llama in float64 with a newline token made likely, so rows end early."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Any:
+    """Tiny models run far faster on one thread than on a busy shared CPU's two."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def model_tok(tiny_llama_dir: Path) -> tuple[Any, Any]:
+    """(model, tokenizer): float64 for exact comparisons; the newline token often wins."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from sftlens.generation.stops import newline_ids
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).to(torch.float64).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    newline = newline_ids(tok)[0]
+    with torch.no_grad():  # newline beats token 70 wherever token 70 would be likely
+        head = model.get_output_embeddings().weight
+        head[newline] = head[70] * 1.05
+    return model, tok
+
+
+PROMPTS = [
+    "Alice was born in",
+    "Bob works for Acme in",
+    "The capital of France is",
+    "x",
+    "the quick brown fox jumps over the lazy dog",
+    "Berlin is located in",
+    "<|question|> Where was Alice born ? <|answer|>",
+]
+
+
+@pytest.fixture
+def prompts() -> list[str]:
+    return list(PROMPTS)

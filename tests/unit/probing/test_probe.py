@@ -1,0 +1,105 @@
+"""probe_facts: prompts per scheme, counting, levels; bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sftlens.data import load_dataset
+from sftlens.data.records import Relation
+from sftlens.errors import DataError
+from sftlens.generation import GenerationConfig
+from sftlens.probing import ProbeConfig, level_of, probe_facts
+from sftlens.probing import probe as probe_mod
+
+
+def cfg(path: Path, **kw: Any) -> ProbeConfig:
+    return ProbeConfig(model="m", data=f"jsonl:{path}", **kw)
+
+
+def test_real_model_rows_are_consistent(model_tok: tuple[Any, Any], facts_jsonl: Path) -> None:
+    model, tok = model_tok
+    ds = load_dataset(f"jsonl:{facts_jsonl}")
+    c = cfg(facts_jsonl, templates=3, samples=2, max_new_tokens=4, save_completions=True)
+    rows = probe_facts(model, tok, ds.facts, ds.relations, c, progress=False)
+    assert [r["id"] for r in rows] == [f.id for f in ds.facts]
+    for r in rows:
+        assert r["n_total"] == 6 and len(r["per_template_correct"]) == 3
+        assert r["R"] == r["n_correct"] / 6 and r["level"] == level_of(r["R"])
+        assert len(r["completions"]) == 3 and all(len(c) == 2 for c in r["completions"])
+    again = probe_facts(model, tok, ds.facts[::-1], ds.relations, c, progress=False)
+    assert again[::-1] == rows  # seeded per prompt: order does not matter
+    quick = probe_facts(model, tok, ds.facts[:2], ds.relations, cfg(facts_jsonl, greedy=True, templates=2), progress=False)
+    assert all(r["n_total"] == 2 for r in quick)
+
+
+def fake_generate(answer_for: dict[str, list[str]]) -> Any:
+    """A stand-in engine returning fixed completions per prompt (counted calls)."""
+    calls: list[GenerationConfig] = []
+
+    def gen(model: Any, tok: Any, prompts: list[str], g: GenerationConfig, progress: bool = False) -> list[list[str]]:
+        calls.append(g)
+        return [(answer_for.get(p) or ["nothing"] * g.n_samples)[: g.n_samples] for p in prompts]
+
+    gen.calls = calls  # type: ignore[attr-defined]
+    return gen
+
+
+def test_counts_r_and_levels_from_completions(
+    facts_jsonl: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ds = load_dataset(f"jsonl:{facts_jsonl}")
+    rel = ds.relations["P19"]
+    alice = ds.facts[0]  # born in Paris
+    answers = {
+        rel.statement("Alice", 0): [" Paris.", " paris", " Rome", " Paris"],  # 3 of 4
+        rel.statement("Alice", 1): ["in Paris"] + ["Oslo"] * 3,  # 1 of 4
+    }
+    monkeypatch.setattr(probe_mod, "generate", fake_generate(answers))
+    rows = probe_facts(None, None, [alice], ds.relations, cfg(facts_jsonl, templates=3, samples=4))
+    assert rows[0]["per_template_correct"] == [3, 1, 0]
+    assert (rows[0]["n_correct"], rows[0]["n_total"], rows[0]["level"]) == (4, 12, 2)
+
+
+def test_slick_prompts_use_dev_exemplars_then_train(
+    facts_jsonl: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ds = load_dataset(f"jsonl:{facts_jsonl}")
+    gen = fake_generate({})
+    seen: list[str] = []
+
+    def spy(model: Any, tok: Any, prompts: list[str], g: GenerationConfig, progress: bool = False) -> Any:
+        seen.extend(prompts)
+        return gen(model, tok, prompts, g)
+
+    monkeypatch.setattr(probe_mod, "generate", spy)
+    c = cfg(facts_jsonl, scheme="slick", slick={"exemplar_sets": 3, "shots": 2, "samples": 4})
+    p19_test = next(f for f in ds.facts if f.relation == "P19" and f.split == "test")
+    p36 = next(f for f in ds.facts if f.relation == "P36")
+    rows = probe_facts(None, None, [p19_test, p36], ds.relations, c, pool=ds.facts)
+    dev_questions = {f.question for f in ds.facts if f.relation == "P19" and f.split == "dev"}
+    p19_prompts = [p for p in seen if p.endswith(f"Q: {p19_test.question}\nA:")]
+    assert p19_prompts and all(p.count("Q: ") == 3 for p in p19_prompts)
+    for p in p19_prompts:
+        shots = {line[3:] for line in p.split("\n") if line.startswith("Q: ")} - {p19_test.question}
+        assert shots <= dev_questions
+    assert any(p.endswith(f"Q: {p36.question}\nA:") and "capital" in p.split("\n")[0] for p in seen)
+    assert [g.temperature for g in gen.calls] == [0.0, 0.5] and gen.calls[1].top_k == 40
+    assert all(r["category"] == "Unknown" and r["n_total"] == 3 for r in rows)
+
+
+def test_bad_input_is_one_line(facts_jsonl: Path) -> None:
+    ds = load_dataset(f"jsonl:{facts_jsonl}")
+    empty = {"P19": Relation("P19", "place of birth", "Where was {subject} born?", ())}
+    with pytest.raises(DataError, match="P19.*no statement templates") as err:
+        probe_facts(None, None, ds.facts[:1], empty, cfg(facts_jsonl))
+    assert "\n" not in str(err.value)
+    with pytest.raises(DataError, match="not among the loaded relations"):
+        probe_facts(None, None, ds.facts[:1], {}, cfg(facts_jsonl))
+    with pytest.raises(DataError, match="fewer than templates=99"):
+        probe_facts(None, None, ds.facts[:1], ds.relations, cfg(facts_jsonl, templates=99))
+    lonely = [f for f in ds.facts if f.relation == "P36"][:1]
+    with pytest.raises(DataError, match="SliCK exemplars"):
+        probe_facts(None, None, lonely, ds.relations, cfg(facts_jsonl, scheme="slick"), pool=lonely)

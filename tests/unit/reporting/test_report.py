@@ -1,0 +1,101 @@
+"""The report: tables carry mean ± spread, every <img> exists, findings are present; optional browser check."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sftlens.errors import DataError
+from sftlens.reporting import tables
+from sftlens.reporting.config import ReportConfig
+from sftlens.reporting.stage import run
+
+from .conftest import synthetic_rows, write_results
+
+
+def test_per_level_table_has_mean_and_spread():
+    acc = pd.DataFrame(synthetic_rows(seeds=2)["accuracy"])
+    acc["train_level"] = acc["train_level"].astype(str)
+    t = tables.per_level_table(acc)
+    assert list(t.index) == ["train L0 (n=960)", "train L2 (n=960)", "train L4 (n=960)"]
+    assert "in mean" in t.columns and "ood L4" in t.columns
+    assert all(re.fullmatch(r"\d+\.\d ± \d+\.\d", c) for c in t["in mean"])
+
+
+def test_mean_spread_over_seeds():
+    df = pd.DataFrame({"g": ["a", "a", "b"], "v": [0.2, 0.4, 0.5]})
+    out = tables.mean_spread(df, ["g"], "v").set_index("g")
+    assert out.loc["a", "mean"] == pytest.approx(0.3)
+    assert out.loc["a", "spread"] == pytest.approx(0.1414, abs=1e-3)
+    assert out.loc["b", "spread"] == 0.0 and out.loc["b", "seeds"] == 1
+
+
+def test_kl_per_seed_weights_levels_by_n():
+    kl = pd.DataFrame([
+        {"train_level": "0", "size": 60, "seed": 0, "test_level": 0, "n": 1, "kl_top10": 1.0},
+        {"train_level": "0", "size": 60, "seed": 0, "test_level": 4, "n": 3, "kl_top10": 3.0},
+    ])  # fmt: skip
+    assert tables.kl_per_seed(kl)["kl"].iloc[0] == pytest.approx(2.5)
+
+
+def check_structure(index: Path) -> str:
+    page = index.read_text()
+    images = re.findall(r'<img src="([^"]+)"', page)
+    assert images, "no figures"
+    for name in images:
+        assert (index.parent / name).is_file(), name
+        assert (index.parent / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for number in range(1, 5):
+        assert f'id="finding-{number}"' in page
+    assert page.count("<table") >= 4
+    return page
+
+
+def test_report_structure(synthetic_run: Path):
+    result = run(ReportConfig(), synthetic_run)
+    page = check_structure(result.index)
+    for title in ("Table 2", "Fig. 5", "Table 4", "Table 3", "Table 1", "exposure"):
+        assert title in page
+    md = result.findings_md.read_text()
+    assert md.count("holds") >= 4 and "4. **Restoring" in md
+    assert "holds" in result.summary()
+
+
+def test_report_without_optional_tables(tmp_path: Path):
+    t = synthetic_rows(seeds=1)
+    only = {"accuracy": [r for r in t["accuracy"] if r["restore_k"] == 0]}
+    result = run(ReportConfig(), write_results(tmp_path / "r", only))
+    page = result.index.read_text()
+    assert "Table 4" not in page and "inconclusive" in page
+
+
+def test_report_on_a_non_run_is_one_line_error(tmp_path: Path):
+    with pytest.raises(DataError, match="accuracy.parquet"):
+        run(ReportConfig(), tmp_path)
+
+
+def find_browser() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome", "headless_shell"):
+        if path := shutil.which(name):
+            return path
+    return None
+
+
+@pytest.mark.slow
+def test_report_renders_in_headless_chromium(synthetic_run: Path, tmp_path: Path):
+    browser = find_browser()
+    if browser is None:
+        pytest.skip("no headless Chromium found")
+    index = run(ReportConfig(), synthetic_run).index
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
+         "--window-size=1200,2000", index.resolve().as_uri()],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert shot.is_file() and shot.stat().st_size > 10_000

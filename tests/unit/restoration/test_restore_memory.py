@@ -1,0 +1,72 @@
+"""Memory stays bounded by a few tensors and chunks, not by the model."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import torch
+from restoration_fixtures import perturb, save_dir, tiny_state
+
+from sftlens.restoration import restore_checkpoint, source_from_dir
+from sftlens.restoration.restore import open_pair, plan_cuts, write_restored
+from sftlens.restoration.scan import Engine
+from sftlens.restoration.tensors import DirSource
+
+
+class Tracked(DirSource):
+    """A DirSource that counts how many fetched tensors are alive at once."""
+
+    alive = 0
+    peak = 0
+    open_shards: set = set()
+
+    def get(self, name: str) -> torch.Tensor:
+        t = super().get(name)
+        Tracked.alive += 1
+        Tracked.peak = max(Tracked.peak, Tracked.alive)
+        weakref.finalize(t, Tracked._gone)
+        return t
+
+    @staticmethod
+    def _gone() -> None:
+        Tracked.alive -= 1
+
+
+def test_streaming_holds_a_few_tensors_and_small_chunks(tmp_path) -> None:
+    base = tiny_state(layers=12, hidden=32)  # ~200k elements, 100 tensors
+    tuned = perturb(base)
+    b, t = save_dir(base, tmp_path / "b", shards=4), save_dir(tuned, tmp_path / "t", shards=5)
+    from sftlens.restoration.scan import check_pair
+
+    pair = check_pair(Tracked(b), Tracked(t), "transformer")
+    chunk = 1000
+    assert pair.n > 100 * chunk
+    engine = Engine.create("cpu", chunk, progress=False)
+    cuts = plan_cuts(pair, [10.0], "top", 0, engine)
+    gc.collect()
+    write_restored(pair, cuts, {10.0: tmp_path / "out"}, "top", 0, engine, 200_000)
+    # the current pair + the prefetched pair, never the model
+    assert Tracked.peak <= 4
+    assert engine.peak_chunk <= chunk
+    assert len(list((tmp_path / "out").glob("*.safetensors"))) > 1
+
+
+def test_one_shard_open_at_a_time(tmp_path) -> None:
+    sd = tiny_state(layers=4)
+    src = source_from_dir(save_dir(sd, tmp_path / "m", shards=3))
+    for name in src.names():
+        src.get(name)
+        assert src._open is not None and src._open[0] == src.shard_of(name)
+    assert src.bytes_read == sum(v.numel() * v.element_size() for v in sd.values())
+
+
+def test_chunked_equals_unchunked(tmp_path) -> None:
+    base = tiny_state()
+    tuned = perturb(base)
+    b, t = save_dir(base, tmp_path / "b"), save_dir(tuned, tmp_path / "t")
+    one = restore_checkpoint(b, t, tmp_path / "one", 10, "bottom", progress=False)
+    many = restore_checkpoint(b, t, tmp_path / "many", 10, "bottom", chunk_elems=5, progress=False)
+    s1, s2 = source_from_dir(one), source_from_dir(many)
+    assert all(torch.equal(s1.get(n), s2.get(n)) for n in s1.names())
+    assert open_pair(b, t, "transformer").n == sum(v.numel() for n, v in base.items() if ".layers." in n and "norm" not in n)

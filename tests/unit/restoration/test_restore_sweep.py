@@ -1,0 +1,71 @@
+"""sweep_inplace: restores like restore_checkpoint for every k, then undoes bit for bit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from sftlens.restoration import restore_many, source_from_dir, sweep_inplace
+
+
+def _tuned_copy(src: Path, dst: Path, tie: bool = False) -> tuple[Path, Path]:
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    if tie:
+        cfg = AutoConfig.from_pretrained(src)
+        cfg.tie_word_embeddings = True
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_config(cfg)
+        src = dst / "base"
+        model.save_pretrained(src)
+    model = AutoModelForCausalLM.from_pretrained(src)
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(1)
+        for p in model.parameters():
+            p.mul_(1 + 0.05 * torch.randn(p.shape, generator=g))
+    model.save_pretrained(dst / "tuned")
+    return src, dst / "tuned"
+
+
+def _state(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.state_dict().items()}
+
+
+@pytest.mark.parametrize(("strategy", "region", "tie"), [("top", "transformer", False),
+                                                          ("random", "all", True)])
+def test_sweep_matches_checkpoints_and_undoes(tiny_llama_dir, tmp_path, strategy, region, tie) -> None:
+    from transformers import AutoModelForCausalLM
+
+    base_dir, tuned_dir = _tuned_copy(tiny_llama_dir, tmp_path, tie=tie)
+    ks = [1.0, 10.0, 60.0]
+    outs = {k: tmp_path / f"k{k:g}" for k in ks}
+    restore_many(base_dir, tuned_dir, outs, strategy, region, seed=5, progress=False)
+    model = AutoModelForCausalLM.from_pretrained(tuned_dir)
+    before = _state(model)
+    seen = sweep_inplace(model, source_from_dir(base_dir), ks, strategy, region, 5,
+                         lambda k, m: _state(m), chunk_elems=50, progress=False)
+    assert list(seen) == ks
+    for k in ks:
+        expected = source_from_dir(outs[k])
+        for name in expected.names():
+            assert torch.equal(seen[k][name], expected.get(name)), (k, name)
+        assert any(not torch.equal(seen[k][n], before[n]) for n in before)
+    after = _state(model)
+    assert all(torch.equal(after[n].view(torch.int32), before[n].view(torch.int32)) for n in before)
+
+
+def test_sweep_undoes_when_callback_raises(tiny_llama_dir, tmp_path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    base_dir, tuned_dir = _tuned_copy(tiny_llama_dir, tmp_path)
+    model = AutoModelForCausalLM.from_pretrained(tuned_dir)
+    before = _state(model)
+
+    def boom(k, m):
+        raise RuntimeError("evaluation failed")
+
+    with pytest.raises(RuntimeError, match="evaluation failed"):
+        sweep_inplace(model, source_from_dir(base_dir), [10], "top", "transformer", 0, boom, progress=False)
+    assert all(torch.equal(model.state_dict()[n], before[n]) for n in before)

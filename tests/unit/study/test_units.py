@@ -1,0 +1,97 @@
+"""The unit graph: names, key chaining, which fine-tunes are restored; assembly is order-stable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sftlens.config import load_config
+from sftlens.data.records import Fact
+from sftlens.runstore import RunDir
+from sftlens.study.assemble import assemble
+from sftlens.study.config import StudyConfig
+from sftlens.study.scheduler import Unit
+from sftlens.study.units import StudyContext, build_units
+from sftlens.tableio import read_table, write_table
+
+BASE = {"world": "w", "grid": {"levels": ["0", "4"], "sizes": [60, 240], "seeds": [0]},
+        "restore": {"ks": [1, 20]}}  # fmt: skip
+
+
+class FakeData:
+    facts = [
+        Fact(f"f{i}", "P19", f"s{i}", "q?", ("a",), domain="in" if i % 3 else "ood", split=split)
+        for i, split in enumerate(["train"] * 6 + ["test"] * 3 + ["dev"] * 2)
+    ]
+    relations: dict = {}
+
+
+@pytest.fixture(autouse=True)
+def fake_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(StudyContext, "dataset", lambda self: FakeData())
+
+
+def units_of(tmp_path: Path, **values) -> dict[str, Unit]:
+    cfg = load_config(StudyConfig, values={**BASE, **values})
+    return {u.name: u for u in build_units(StudyContext(cfg, RunDir(tmp_path)))}
+
+
+def test_graph_shape(tmp_path: Path):
+    units = units_of(tmp_path)
+    assert list(units)[:3] == ["probe/chunk-0000", "probe", "select"]
+    assert "L0-n60-s0/finetune" in units and units["L0-n60-s0/finetune"].memory
+    assert "L4-n240-s0/restore-top-transformer" in units
+    assert "L4-n60-s0/restore-top-transformer" not in units  # only the largest size is restored
+    assert units["L0-n60-s0/kl"].needs == ("L0-n60-s0/finetune",)
+    assert (
+        len(units) == 3 + 4 * 4 + 2
+    )  # probe chunk, probe, select; per cell ft+eval+kl+diff; 2 restores
+
+
+def test_probe_is_chunked_over_the_pool_and_eval_facts(tmp_path: Path):
+    units = units_of(tmp_path, probe={"chunk_size": 2})
+    chunks = [n for n in units if n.startswith("probe/chunk-")]
+    # in-domain train facts (4 of 6) + the 3 test facts; dev is not an eval set
+    assert len(chunks) == 4 and list(units)[4] == "probe"
+    ctx = StudyContext(load_config(StudyConfig, values=BASE), RunDir(tmp_path))
+    ids = [f.id for f in ctx.probed_facts()]
+    assert ids == ["f1", "f2", "f4", "f5", "f6", "f7", "f8"]
+    capped = StudyContext(
+        load_config(StudyConfig, values={**BASE, "test_per_relation": 1}), RunDir(tmp_path)
+    )
+    assert [f.id for f in capped.eval_facts("test")] == ["f6"]
+    assert [f.id for f in capped.probed_facts()] == ["f1", "f2", "f4", "f5", "f6"]
+
+
+def test_keys_chain_through_inputs(tmp_path: Path):
+    a = units_of(tmp_path)
+    b = units_of(tmp_path, finetune={"lr": 1e-3})
+    assert a["probe"].key == b["probe"].key and a["select"].key == b["select"].key
+    assert a["L0-n60-s0/eval"].key != b["L0-n60-s0/eval"].key
+    c = units_of(tmp_path, restore={"ks": [1, 5]})
+    assert a["L0-n60-s0/eval"].key == c["L0-n60-s0/eval"].key
+    assert (
+        a["L0-n240-s0/restore-top-transformer"].key != c["L0-n240-s0/restore-top-transformer"].key
+    )
+
+
+def test_assemble_sorts_rows_whatever_order_units_finished(tmp_path: Path):
+    run = RunDir.create(tmp_path)
+    units = [Unit(n, n, lambda o, v: {}) for n in ("x", "y")]
+    for name, level in (("x", "4"), ("y", "0")):
+        write_table(run.unit_dir(name) / "accuracy.parquet", [
+            {"train_level": level, "size": 60, "seed": 0, "restore_k": 0.0, "strategy": "none", "region": "none",
+             "test_set": "test", "domain": d, "test_level": -1, "n": 1, "correct": 1, "accuracy": 1.0}
+            for d in ("ood", "in")])  # fmt: skip
+    assemble(run, units)
+    first = read_table(tmp_path / "results" / "accuracy.parquet")
+    assert [(r["train_level"], r["domain"]) for r in first] == [
+        ("0", "in"),
+        ("0", "ood"),
+        ("4", "in"),
+        ("4", "ood"),
+    ]
+    assemble(run, units[::-1])
+    assert read_table(tmp_path / "results" / "accuracy.parquet") == first
+    assert (tmp_path / "results" / "accuracy.csv").is_file()

@@ -1,0 +1,42 @@
+"""Every shipped config under configs/ loads and validates (study configs against StudyConfig)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sftlens.config import load_config
+from sftlens.study.config import StudyConfig, check_stage_sections
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+ALL = sorted(CONFIGS.rglob("*.yaml"))
+
+
+def is_study(path: Path) -> bool:
+    data = yaml.safe_load(path.read_text()) or {}
+    return isinstance(data, dict) and "grid" in data and ("world" in data or "model" in data)
+
+
+def test_the_three_study_configs_ship():
+    names = {p.name for p in ALL}
+    assert {"demo-tiny.yaml", "world-gpu.yaml", "paper-llama3-8b.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(CONFIGS)))
+def test_config_is_valid(path: Path):
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict), f"{path}: top level must be a mapping"
+    if not is_study(path):
+        pytest.skip(f"{path.name} is not a study config (e.g. an accelerate config)")
+    cfg = load_config(StudyConfig, path)
+    check_stage_sections(cfg)
+    assert cfg.grid.levels and cfg.grid.sizes and cfg.grid.seeds
+
+
+def test_demo_grid_is_the_reduced_one():
+    cfg = load_config(StudyConfig, CONFIGS / "demo-tiny.yaml")
+    assert cfg.grid.levels == ["0", "2", "4"] and cfg.grid.sizes == [60, 240, 960]
+    assert len(cfg.grid.seeds) == 2 and cfg.restore.ks == [1, 5, 20, 40, 60]
+    assert cfg.restored_sizes() == [960] and cfg.device == "cpu"
