@@ -1,8 +1,8 @@
 """Optional vLLM backend (``backend="vllm"``): imported only when chosen.
 
 UNTESTED here (vLLM is not installed in CI).  ``model`` is a ``vllm.LLM`` or a model
-id / path from which one is built.  Seeds are per request (``seed + prompt index``),
-so results are reproducible for one prompt order but differ from the HF engine's.
+id / path from which one is built.  Seeds are per request, from (seed, prompt text) as in the HF
+engine, so results do not depend on batching, but the samples differ from the HF engine's.
 
 Example::
 
@@ -16,17 +16,25 @@ from typing import Any
 
 from sftlens.errors import SftlensError
 from sftlens.generation.config import GenerationConfig
+from sftlens.generation.sampling import prompt_key
+
+
+def load_vllm(name: str, seed: int = 0, dtype: str = "auto") -> Any:
+    """Build a ``vllm.LLM`` once (reuse it across calls: building one takes minutes)."""
+    try:
+        import vllm
+    except ImportError:
+        raise SftlensError("backend 'vllm' needs vLLM: pip install 'sftlens[vllm]'") from None
+    return vllm.LLM(model=name, seed=seed, dtype=dtype)
 
 
 def generate_vllm(
     model: Any, tokenizer: Any, prompts: Sequence[str], cfg: GenerationConfig
 ) -> list[list[str]]:
     """Generate with vLLM; same return shape as :func:`sftlens.generation.generate`."""
-    try:
-        import vllm
-    except ImportError:
-        raise SftlensError("backend 'vllm' needs vLLM: pip install 'sftlens[vllm]'") from None
-    llm = model if isinstance(model, vllm.LLM) else vllm.LLM(model=str(model), seed=cfg.seed)
+    llm = model if hasattr(model, "generate") and hasattr(model, "llm_engine") else load_vllm(str(model), cfg.seed)
+    import vllm
+
     stop = ["\n"] if cfg.stop_at_newline else None
     params = [
         vllm.SamplingParams(
@@ -37,9 +45,9 @@ def generate_vllm(
             max_tokens=cfg.max_new_tokens,
             stop=stop,
             ignore_eos=cfg.ignore_eos,
-            seed=cfg.seed + i,
+            seed=prompt_key(p, cfg.seed) % (1 << 31),
         )
-        for i in range(len(prompts))
+        for p in prompts
     ]
     outs = llm.generate(list(prompts), params, use_tqdm=False)
     return [[c.text.split("\n", 1)[0] for c in o.outputs] for o in outs]

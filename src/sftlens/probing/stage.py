@@ -120,7 +120,12 @@ def _probe_chunks(cfg: ProbeConfig, ds: Any, chunks: list[list[Fact]], paths: li
     from sftlens.probing.probe import probe_facts
 
     tok = load_tokenizer(cfg.model)
-    model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device) if cfg.backend == "hf" else cfg.model
+    if cfg.backend == "vllm":
+        from sftlens.generation.vllm_backend import load_vllm
+
+        model: Any = load_vllm(cfg.model, cfg.seed, cfg.dtype)
+    else:
+        model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
     bar = tqdm(total=sum(len(c) for c in chunks), desc="probe", unit="fact")
     try:
         for chunk, path in zip(chunks, paths, strict=True):

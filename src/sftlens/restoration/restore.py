@@ -157,7 +157,7 @@ def restore_many(
         tmp_of = dict(zip(paths, tmps, strict=True))
         write_restored(pair, cuts, tmp_of, strategy, seed, engine, max_shard_bytes)
         for tmp in tmps:
-            copy_aux_files(Path(tuned_dir), tmp)
+            copy_aux_files([Path(base_dir), Path(tuned_dir)], tmp)
     for k, cut in cuts.items():
         log.info("k=%g: restored %d of %d elements (%s, %s) -> %s", k, cut.count, pair.n, strategy, region, paths[k])
     return paths
@@ -196,7 +196,7 @@ def restore_checkpoint(
 
 def _live_pair(model: Any, base: TensorSource, region: str) -> Pair:
     """Pair a base source with a live model (names matched; tied aliases skipped)."""
-    live = source_from_model(model)
+    live = source_from_model(model, prefer=base.names())
     names = set(live.names())
     missing = [n for n in base.names() if n not in names and n not in live.aliases]
     if missing:

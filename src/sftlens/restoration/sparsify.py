@@ -123,6 +123,6 @@ def sparsify_checkpoint(
             res = fn(b, t, amount, tensor_salt(seed, name), engine) if name in region_set else t
             writer.write(name, res)
         writer.finish()
-        copy_aux_files(Path(tuned_dir), tmp)
+        copy_aux_files([Path(base_dir), Path(tuned_dir)], tmp)
     log.info("%s(%g) over %d tensors of '%s' -> %s", method, amount, len(pair.region), region, path)
     return path

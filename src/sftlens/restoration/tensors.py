@@ -21,7 +21,7 @@ import logging
 import re
 import shutil
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,6 +126,8 @@ def _shard_files(root: Path) -> list[Path]:
 class DirSource(TensorSource):
     """Tensors of a checkpoint directory of safetensors shards, read lazily."""
 
+    total_bytes_read = 0  # over all instances (benchmarks)
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.is_dir():
@@ -162,7 +164,9 @@ class DirSource(TensorSource):
             self._open = None  # close the previous shard first: one open at a time
             self._open = (shard, safe_open(str(shard), framework="pt", device="cpu"))
         tensor = self._open[1].get_tensor(name)
-        self.bytes_read += tensor.numel() * tensor.element_size()
+        nbytes = tensor.numel() * tensor.element_size()
+        self.bytes_read += nbytes
+        DirSource.total_bytes_read += nbytes
         return tensor
 
     def close(self) -> None:
@@ -182,11 +186,14 @@ def _arch_of_dir(path: Path) -> str | None:
 class DictSource(TensorSource):
     """Tensors of a state dict or live model; tensors sharing storage appear once."""
 
-    def __init__(self, tensors: Mapping[str, torch.Tensor], arch: str | None = None) -> None:
+    def __init__(
+        self, tensors: Mapping[str, torch.Tensor], arch: str | None = None, prefer: Iterable[str] = ()
+    ) -> None:
         seen: dict[tuple[int, int, tuple[int, ...]], str] = {}
         self._tensors: dict[str, torch.Tensor] = {}
         self.aliases: dict[str, str] = {}
-        for name in sorted(tensors, key=natural_key):
+        wanted = set(prefer)  # of tensors sharing storage, keep the name found here
+        for name in sorted(tensors, key=lambda n: (n not in wanted, natural_key(n))):
             t = tensors[name]
             key = (t.data_ptr(), t.numel(), tuple(t.shape)) if t.numel() else (id(t), 0, ())
             if key in seen:
@@ -194,6 +201,7 @@ class DictSource(TensorSource):
                 continue
             seen[key] = name
             self._tensors[name] = t
+        self._tensors = {n: self._tensors[n] for n in sorted(self._tensors, key=natural_key)}
         self.arch = arch
 
     def names(self) -> list[str]:
@@ -214,23 +222,33 @@ def source_from_dir(path: str | Path) -> DirSource:
     return DirSource(path)
 
 
-def source_from_model(model: Any) -> DictSource:
-    """A source over a live model's parameters and buffers (no copies; tied weights once)."""
+def source_from_model(model: Any, prefer: Iterable[str] = ()) -> DictSource:
+    """A source over a live model's parameters and buffers (no copies; tied weights once).
+
+    Of tied tensors the name in ``prefer`` (e.g. the checkpoint's names) is kept.
+    """
     if isinstance(model, Mapping):
-        return DictSource(model)
+        return DictSource(model, prefer=prefer)
     sd = model.state_dict(keep_vars=False)
     arch = getattr(getattr(model, "config", None), "model_type", None)
-    return DictSource({k: v for k, v in sd.items() if not k.endswith("rotary_emb.inv_freq")}, arch)
+    kept = {k: v for k, v in sd.items() if not k.endswith("rotary_emb.inv_freq")}
+    return DictSource(kept, arch, prefer)
 
 
-def copy_aux_files(src: Path, dst: Path) -> list[str]:
-    """Copy config, tokenizer and generation config (every non-weight file) from ``src``."""
-    copied = []
-    for f in sorted(src.iterdir()):
-        if f.is_file() and not f.name.endswith(WEIGHT_SUFFIXES) and f.name != INDEX:
-            shutil.copy2(f, dst / f.name)
-            copied.append(f.name)
-    return copied
+def copy_aux_files(sources: Sequence[Path], dst: Path) -> list[str]:
+    """Copy config, tokenizer, generation config (every non-weight file); later sources win.
+
+    Restoration passes ``[base, tuned]``: the tuned model's config and tokenizer,
+    with the base's files filling in what the tuned dir lacks (a tokenizer, say).
+    """
+    copied: dict[str, Path] = {}
+    for src in sources:
+        for f in sorted(Path(src).iterdir()):
+            if f.is_file() and not f.name.endswith(WEIGHT_SUFFIXES) and f.name != INDEX:
+                copied[f.name] = f
+    for name, f in copied.items():
+        shutil.copy2(f, dst / name)
+    return sorted(copied)
 
 
 class ShardedWriter:
@@ -240,6 +258,8 @@ class ShardedWriter:
     first byte is written, so each shard's header is written first and its data
     streamed after it.  ``write`` must be called in plan order.
     """
+
+    total_bytes_written = 0  # over all instances (benchmarks)
 
     def __init__(
         self,
@@ -288,6 +308,7 @@ class ShardedWriter:
         if data.numel():
             self._fh.write(memoryview(data.view(torch.uint8).numpy()))
         self.bytes_written += data.numel() * data.element_size()
+        ShardedWriter.total_bytes_written += data.numel() * data.element_size()
         self._pos += 1
 
     def _switch(self, path: Path) -> None:

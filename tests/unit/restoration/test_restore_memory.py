@@ -46,8 +46,9 @@ def test_streaming_holds_a_few_tensors_and_small_chunks(tmp_path) -> None:
     cuts = plan_cuts(pair, [10.0], "top", 0, engine)
     gc.collect()
     write_restored(pair, cuts, {10.0: tmp_path / "out"}, "top", 0, engine, 200_000)
-    # the current pair + the prefetched pair, never the model
-    assert Tracked.peak <= 4
+    # the pair being processed, the one the caller still holds and the prefetched one: 3 pairs
+    assert Tracked.peak <= 6
+    assert Tracked.peak < len(pair.names)
     assert engine.peak_chunk <= chunk
     assert len(list((tmp_path / "out").glob("*.safetensors"))) > 1
 

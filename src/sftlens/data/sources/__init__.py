@@ -1,1 +1,9 @@
-"""Data sources that turn files into :class:`~sftlens.data.records.Fact` records."""
+"""Data sources that turn files into :class:`~sftlens.data.records.Fact` records.
+
+One module per spec kind (``entityquestions``, ``world``, ``jsonl``); ``rows`` holds the
+generic JSONL row schema the world and JSONL sources share.
+
+Example::
+
+    python -m sftlens.data jsonl:my_facts.jsonl
+"""

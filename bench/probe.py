@@ -1,0 +1,288 @@
+"""Benchmark probing generation: the sftlens engine vs plain batched ``model.generate``.
+
+Both sample ``--samples`` completions per prompt at T=0.7 (top-p 1, top-k off), same
+prompts.  The baseline is lm-eval's HF backend style: prompts sorted by length,
+left-padded batches, ``generate(num_return_sequences=n)`` (which re-encodes each prompt
+n times); it is swept over ``--baseline-batch-sizes`` (prompts per batch) and compared
+at its best.  The engine runs with its automatic batch size (plus any
+``--engine-batch-sizes``, in rows = prompts x samples).  ``--fixed-tokens`` makes both
+generate exactly ``--max-new-tokens`` tokens (no stop at EOS/newline; needed for random
+weights, which never stop early).  Times include tokenisation and decoding.
+
+Model FLOPs: ``2 * N * tokens`` with N the matmul parameters (embedding lookup excluded).
+"useful" counts each prompt once per prompt (what a shared prefill must do); "per
+completion" counts the prompt once per sample (the anchor's convention).  The roofline
+fraction divides the useful rate by ``--peak-tflops`` (measured with a bf16 matmul on
+GPU when not given).
+
+Shapes: ``world`` (a built knowledge world: ``--world DIR``, its statement prompts) or
+random-weight Llamas from a ``LlamaConfig`` (``tiny``, ``1b`` = Llama-3.2-1B, ``8b`` =
+Llama-3-8B; bf16 on CUDA, fp32 on CPU; a word-level tokenizer, no downloads).
+
+Example::
+
+    python bench/probe.py --device cuda --shape 8b --prompts 512 --fixed-tokens
+    python bench/probe.py --device cpu --shape world --world /tmp/sftlens-worlds/tiny --prompts 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sftlens.generation import GenerationConfig, generate
+
+SHAPES: dict[str, dict[str, Any]] = {
+    "tiny": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+             "num_key_value_heads": 2, "vocab_size": 4096},
+    "1b": {"hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16, "num_attention_heads": 32,
+           "num_key_value_heads": 8, "vocab_size": 128256, "tie_word_embeddings": True, "rope_theta": 500000.0},
+    "8b": {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+           "num_key_value_heads": 8, "vocab_size": 128256, "rope_theta": 500000.0},
+}  # fmt: skip
+TEMPLATES = ["{s} was born in", "The birthplace of {s} is", "{s} is a native of", "{s} hails from",
+             "The city where {s} was born is", "Records show that {s} was born in"]  # fmt: skip
+
+
+def word_tokenizer(vocab_size: int) -> Any:
+    """A word-level tokenizer covering ``vocab_size`` ids (no downloads; no newline token)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = {w for t in TEMPLATES for w in t.split() if w != "{s}"}
+    names = ["<unk>", "<s>", "</s>", *sorted(words)]
+    names += [f"w{i}" for i in range(vocab_size - len(names))]
+    tok = Tokenizer(models.WordLevel({n: i for i, n in enumerate(names)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    fast.pad_token = fast.eos_token
+    fast.padding_side = "left"
+    return fast
+
+
+def random_model(shape: str, device: str, tok: Any) -> Any:
+    """A random-weight Llama of ``shape`` built on ``device`` (bf16 on CUDA, fp32 on CPU)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(**SHAPES[shape], max_position_embeddings=8192, bos_token_id=tok.bos_token_id,
+                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)  # fmt: skip
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16 if device.startswith("cuda") else torch.float32)
+    try:
+        with torch.device(device):
+            model = LlamaForCausalLM(cfg)
+    finally:
+        torch.set_default_dtype(old)
+    return model.eval()
+
+
+def synthetic_prompts(n: int, seed: int) -> list[str]:
+    """Statement prompts with 1..6-word subjects (about 6..14 tokens with BOS)."""
+    rng = random.Random(seed)
+    return [
+        rng.choice(TEMPLATES).replace("{s}", " ".join(f"w{rng.randrange(3000)}" for _ in range(rng.randint(1, 6))))
+        for _ in range(n)
+    ]
+
+
+def world_setup(world: Path, n: int, device: str) -> tuple[Any, Any, list[str]]:
+    """The world's model, tokenizer and its first ``n`` statement prompts."""
+    from sftlens.data import load_dataset
+    from sftlens.models import load_model, load_tokenizer
+
+    ds = load_dataset(f"world:{world}")
+    prompts = [ds.relations[f.relation].statement(f.subject, i) for f in ds.facts for i in range(2)]
+    return load_model(world / "model", "auto", device), load_tokenizer(world / "model"), prompts[:n]
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+class GpuMonitor:
+    """Mean GPU utilisation (nvidia-smi's %) sampled every 0.1 s while active."""
+
+    def __init__(self, device: str) -> None:
+        self.on = device.startswith("cuda")
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> GpuMonitor:
+        if self.on:
+            self._thread = threading.Thread(target=self._poll, daemon=True)
+            self._thread.start()
+        return self
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.1):
+            try:
+                self.samples.append(int(torch.cuda.utilization()))
+            except Exception:  # no pynvml / NVML: report nothing
+                return
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    @property
+    def mean(self) -> float | None:
+        return sum(self.samples) / len(self.samples) if self.samples else None
+
+
+def run_baseline(model: Any, tok: Any, prompts: list[str], batch: int, args: argparse.Namespace) -> tuple[float, int]:
+    """lm-eval HF style: length-sorted, left-padded ``generate(num_return_sequences=n)``."""
+    device = str(next(model.parameters()).device)
+    order = sorted(prompts, key=lambda p: -len(tok(p)["input_ids"]))
+    fixed = {"min_new_tokens": args.max_new_tokens} if args.fixed_tokens else {}
+    n_tokens = 0
+    sync(device)
+    start = time.perf_counter()
+    for b in range(0, len(order), batch):
+        enc = tok(order[b : b + batch], return_tensors="pt", padding=True).to(device)
+        with torch.inference_mode():
+            out = model.generate(**enc, do_sample=True, temperature=args.temperature, top_p=1.0, top_k=0,
+                                 num_return_sequences=args.samples, max_new_tokens=args.max_new_tokens,
+                                 pad_token_id=tok.pad_token_id, **fixed)  # fmt: skip
+        new = out[:, enc["input_ids"].shape[1] :]
+        n_tokens += int((new != tok.pad_token_id).sum()) if not args.fixed_tokens else new.numel()
+        tok.batch_decode(new, skip_special_tokens=True)
+    sync(device)
+    return time.perf_counter() - start, n_tokens
+
+
+def run_engine(model: Any, tok: Any, prompts: list[str], rows: int | None, args: argparse.Namespace) -> float:
+    cfg = GenerationConfig(max_new_tokens=args.max_new_tokens, n_samples=args.samples, temperature=args.temperature,
+                           stop_at_newline=not args.fixed_tokens, ignore_eos=args.fixed_tokens,
+                           batch_size=rows, seed=args.seed)  # fmt: skip
+    device = str(next(model.parameters()).device)
+    sync(device)
+    start = time.perf_counter()
+    generate(model, tok, prompts, cfg)
+    sync(device)
+    return time.perf_counter() - start
+
+
+def matmul_tflops(device: str) -> float:
+    """Measured bf16 (GPU) / fp32 (CPU) matmul rate."""
+    gpu = device.startswith("cuda")
+    n = 8192 if gpu else 1024
+    a = torch.randn(n, n, device=device, dtype=torch.bfloat16 if gpu else torch.float32)
+    for _ in range(3):
+        a @ a
+    sync(device)
+    reps = 20 if gpu else 5
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ a
+    sync(device)
+    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e12
+
+
+def matmul_params(model: Any) -> int:
+    """Parameters used in matmuls per token (all but the input embedding table, unless tied)."""
+    total = sum(p.numel() for p in model.parameters())
+    emb = model.get_input_embeddings().weight
+    tied = emb.data_ptr() == model.get_output_embeddings().weight.data_ptr()
+    return total if tied else total - emb.numel()
+
+
+def report(name: str, seconds: float, n_prompts: int, args: argparse.Namespace, flops: dict[str, float],
+           util: float | None, mem: float | None) -> dict[str, Any]:  # fmt: skip
+    comps = n_prompts * args.samples
+    res = {"engine": name, "seconds": seconds, "facts_per_s": n_prompts / seconds, "completions_per_s": comps / seconds,
+           "useful_tflops": flops["useful"] / seconds / 1e12,
+           "per_completion_tflops": flops["per_completion"] / seconds / 1e12,
+           "gpu_util_pct": util, "peak_mem_gib": mem}  # fmt: skip
+    if args.peak_tflops:
+        res["roofline_useful"] = res["useful_tflops"] / args.peak_tflops
+        res["roofline_per_completion"] = res["per_completion_tflops"] / args.peak_tflops
+    roof = f" roofline {res['roofline_useful']:.1%} (per-completion {res['roofline_per_completion']:.1%})" if args.peak_tflops else ""
+    extra = (f" util {util:.0f}%" if util is not None else "") + (f" mem {mem:.1f} GiB" if mem is not None else "")
+    print(f"{name:<28} {res['facts_per_s']:9.2f} prompts/s {res['completions_per_s']:10.1f} completions/s"
+          f" {seconds:7.2f}s{roof}{extra}", flush=True)  # fmt: skip
+    return res
+
+
+def timed(device: str, fn: Any) -> tuple[Any, float | None, float | None]:
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    with GpuMonitor(device) as mon:
+        out = fn()
+    mem = torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None
+    return out, mon.mean, mem
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--shape", default="tiny", choices=[*SHAPES, "world"])
+    ap.add_argument("--world", type=Path, help="world dir for --shape world")
+    ap.add_argument("--prompts", type=int, default=256)
+    ap.add_argument("--samples", type=int, default=10)
+    ap.add_argument("--temperature", type=float, default=0.7)
+    ap.add_argument("--max-new-tokens", type=int, default=32)
+    ap.add_argument("--fixed-tokens", action="store_true", help="no early stop: exactly max-new-tokens each")
+    ap.add_argument("--baseline-batch-sizes", default="16,32,64,128", help="prompts per generate call")
+    ap.add_argument("--engine-batch-sizes", default="auto", help="rows (prompts x samples); 'auto' = from memory")
+    ap.add_argument("--peak-tflops", type=float, help="roofline peak (default: measured on GPU)")
+    ap.add_argument("--threads", type=int, help="torch CPU threads")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", type=Path, help="write all results here")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    if args.shape == "world":
+        model, tok, prompts = world_setup(args.world, args.prompts, args.device)
+    else:
+        tok = word_tokenizer(SHAPES[args.shape]["vocab_size"])
+        model = random_model(args.shape, args.device, tok)
+        prompts = synthetic_prompts(args.prompts, args.seed)
+    if args.peak_tflops is None and args.device.startswith("cuda"):
+        args.peak_tflops = matmul_tflops(args.device)
+        print(f"measured bf16 matmul peak: {args.peak_tflops:.0f} TFLOP/s")
+    n_mat = matmul_params(model)
+    prompt_tokens = sum(len(tok(p)["input_ids"]) for p in prompts)
+    gen_tokens = len(prompts) * args.samples * args.max_new_tokens  # exact with --fixed-tokens
+    flops = {"useful": 2 * n_mat * (prompt_tokens + gen_tokens),
+             "per_completion": 2 * n_mat * (prompt_tokens * args.samples + gen_tokens)}  # fmt: skip
+    print(f"shape {args.shape} ({n_mat / 1e9:.3f}B matmul params) on {args.device}: {len(prompts)} prompts "
+          f"x {args.samples} samples, {args.max_new_tokens} new tokens{' (fixed)' if args.fixed_tokens else ''}, "
+          f"mean prompt {prompt_tokens / len(prompts):.1f} tokens")  # fmt: skip
+    warm = prompts[: min(8, len(prompts))]
+    run_engine(model, tok, warm, None, args)
+    run_baseline(model, tok, warm, len(warm), args)
+    results = []
+    for rows in args.engine_batch_sizes.split(","):
+        r = None if rows == "auto" else int(rows)
+        sec, util, mem = timed(args.device, lambda r=r: run_engine(model, tok, prompts, r, args))
+        results.append(report(f"sftlens engine rows={rows}", sec, len(prompts), args, flops, util, mem))
+    for batch in (int(b) for b in args.baseline_batch_sizes.split(",")):
+        try:
+            (sec, _), util, mem = timed(args.device, lambda b=batch: run_baseline(model, tok, prompts, b, args))
+        except torch.OutOfMemoryError:
+            print(f"baseline batch={batch}: out of memory")
+            torch.cuda.empty_cache()
+            continue
+        results.append(report(f"generate batch={batch}", sec, len(prompts), args, flops, util, mem))
+    best_engine = max((r for r in results if r["engine"].startswith("sftlens")), key=lambda r: r["completions_per_s"])
+    best_base = max((r for r in results if r["engine"].startswith("generate")), key=lambda r: r["completions_per_s"])
+    ratio = best_engine["completions_per_s"] / best_base["completions_per_s"]
+    print(f"best: {best_engine['engine']} vs {best_base['engine']}: {ratio:.2f}x completions/s")
+    if args.json:
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results,
+                                         "ratio": ratio}, indent=2))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
