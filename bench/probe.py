@@ -61,7 +61,9 @@ def word_tokenizer(vocab_size: int) -> Any:
     names += [f"w{i}" for i in range(vocab_size - len(names))]
     tok = Tokenizer(models.WordLevel({n: i for i, n in enumerate(names)}, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
+    )
     fast.pad_token = fast.eos_token
     fast.padding_side = "left"
     return fast
@@ -87,7 +89,9 @@ def synthetic_prompts(n: int, seed: int) -> list[str]:
     """Statement prompts with 1..6-word subjects (about 6..14 tokens with BOS)."""
     rng = random.Random(seed)
     return [
-        rng.choice(TEMPLATES).replace("{s}", " ".join(f"w{rng.randrange(3000)}" for _ in range(rng.randint(1, 6))))
+        rng.choice(TEMPLATES).replace(
+            "{s}", " ".join(f"w{rng.randrange(3000)}" for _ in range(rng.randint(1, 6)))
+        )
         for _ in range(n)
     ]
 
@@ -139,7 +143,9 @@ class GpuMonitor:
         return sum(self.samples) / len(self.samples) if self.samples else None
 
 
-def run_baseline(model: Any, tok: Any, prompts: list[str], batch: int, args: argparse.Namespace) -> tuple[float, int]:
+def run_baseline(
+    model: Any, tok: Any, prompts: list[str], batch: int, args: argparse.Namespace
+) -> tuple[float, int]:
     """lm-eval HF style: length-sorted, left-padded ``generate(num_return_sequences=n)``."""
     device = str(next(model.parameters()).device)
     order = sorted(prompts, key=lambda p: -len(tok(p)["input_ids"]))
@@ -160,7 +166,9 @@ def run_baseline(model: Any, tok: Any, prompts: list[str], batch: int, args: arg
     return time.perf_counter() - start, n_tokens
 
 
-def run_engine(model: Any, tok: Any, prompts: list[str], rows: int | None, args: argparse.Namespace) -> float:
+def run_engine(
+    model: Any, tok: Any, prompts: list[str], rows: int | None, args: argparse.Namespace
+) -> float:
     cfg = GenerationConfig(max_new_tokens=args.max_new_tokens, n_samples=args.samples, temperature=args.temperature,
                            stop_at_newline=not args.fixed_tokens, ignore_eos=args.fixed_tokens,
                            batch_size=rows, seed=args.seed)  # fmt: skip
@@ -206,8 +214,14 @@ def report(name: str, seconds: float, n_prompts: int, args: argparse.Namespace, 
     if args.peak_tflops:
         res["roofline_useful"] = res["useful_tflops"] / args.peak_tflops
         res["roofline_per_completion"] = res["per_completion_tflops"] / args.peak_tflops
-    roof = f" roofline {res['roofline_useful']:.1%} (per-completion {res['roofline_per_completion']:.1%})" if args.peak_tflops else ""
-    extra = (f" util {util:.0f}%" if util is not None else "") + (f" mem {mem:.1f} GiB" if mem is not None else "")
+    roof = (
+        f" roofline {res['roofline_useful']:.1%} (per-completion {res['roofline_per_completion']:.1%})"
+        if args.peak_tflops
+        else ""
+    )
+    extra = (f" util {util:.0f}%" if util is not None else "") + (
+        f" mem {mem:.1f} GiB" if mem is not None else ""
+    )
     print(f"{name:<28} {res['facts_per_s']:9.2f} prompts/s {res['completions_per_s']:10.1f} completions/s"
           f" {seconds:7.2f}s{roof}{extra}", flush=True)  # fmt: skip
     return res
@@ -231,9 +245,17 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=10)
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--max-new-tokens", type=int, default=32)
-    ap.add_argument("--fixed-tokens", action="store_true", help="no early stop: exactly max-new-tokens each")
-    ap.add_argument("--baseline-batch-sizes", default="16,32,64,128", help="prompts per generate call")
-    ap.add_argument("--engine-batch-sizes", default="auto", help="rows (prompts x samples); 'auto' = from memory")
+    ap.add_argument(
+        "--fixed-tokens", action="store_true", help="no early stop: exactly max-new-tokens each"
+    )
+    ap.add_argument(
+        "--baseline-batch-sizes", default="16,32,64,128", help="prompts per generate call"
+    )
+    ap.add_argument(
+        "--engine-batch-sizes",
+        default="auto",
+        help="rows (prompts x samples); 'auto' = from memory",
+    )
     ap.add_argument("--peak-tflops", type=float, help="roofline peak (default: measured on GPU)")
     ap.add_argument("--threads", type=int, help="torch CPU threads")
     ap.add_argument("--seed", type=int, default=0)
@@ -266,17 +288,27 @@ def main() -> None:
     for rows in args.engine_batch_sizes.split(","):
         r = None if rows == "auto" else int(rows)
         sec, util, mem = timed(args.device, lambda r=r: run_engine(model, tok, prompts, r, args))
-        results.append(report(f"sftlens engine rows={rows}", sec, len(prompts), args, flops, util, mem))
+        results.append(
+            report(f"sftlens engine rows={rows}", sec, len(prompts), args, flops, util, mem)
+        )
     for batch in (int(b) for b in args.baseline_batch_sizes.split(",")):
         try:
-            (sec, _), util, mem = timed(args.device, lambda b=batch: run_baseline(model, tok, prompts, b, args))
+            (sec, _), util, mem = timed(
+                args.device, lambda b=batch: run_baseline(model, tok, prompts, b, args)
+            )
         except torch.OutOfMemoryError:
             print(f"baseline batch={batch}: out of memory")
             torch.cuda.empty_cache()
             continue
         results.append(report(f"generate batch={batch}", sec, len(prompts), args, flops, util, mem))
-    best_engine = max((r for r in results if r["engine"].startswith("sftlens")), key=lambda r: r["completions_per_s"])
-    best_base = max((r for r in results if r["engine"].startswith("generate")), key=lambda r: r["completions_per_s"])
+    best_engine = max(
+        (r for r in results if r["engine"].startswith("sftlens")),
+        key=lambda r: r["completions_per_s"],
+    )
+    best_base = max(
+        (r for r in results if r["engine"].startswith("generate")),
+        key=lambda r: r["completions_per_s"],
+    )
     ratio = best_engine["completions_per_s"] / best_base["completions_per_s"]
     print(f"best: {best_engine['engine']} vs {best_base['engine']}: {ratio:.2f}x completions/s")
     if args.json:

@@ -12,16 +12,17 @@ Writes ``per_fact.parquet``, ``summary.json`` (per test level means), ``table.tx
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sftlens.analysis.config import TokenKLConfig
 from sftlens.analysis.token_kl import KLResult, check_same_tokenizer, token_kl
 from sftlens.config import dump_config
 from sftlens.errors import ConfigError
-from sftlens.evaluation.levels import levels_for
-from sftlens.evaluation.stage import require
+from sftlens.evaluation import levels_for
 from sftlens.runstore import RunDir, atomic_write_json, atomic_write_text, ensure_out_dir
 from sftlens.tableio import read_table, write_table
 
@@ -42,6 +43,24 @@ class TokenKLRun:
         text += f"\nprompts: base={self.cfg.base_prompt}, tuned={self.cfg.tuned_prompt}; top_k={self.cfg.top_k}"
         text += f"\n{len(self.kl.per_fact)} facts in {self.seconds:.1f}s"
         return text + "".join(f"\n{k}: {v}" for k, v in self.files.items())
+
+
+def require(cfg: TokenKLConfig, *keys: str) -> None:
+    """Raise ``ConfigError`` naming the first of ``keys`` that is unset."""
+    for key in keys:
+        if getattr(cfg, key) in (None, ""):
+            raise ConfigError(f"'{key}' is required (flag --{key} or {key}=...)")
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with NaN floats as ``None`` (a level without facts has no means)."""
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [json_safe(v) for v in obj]
+    return obj
 
 
 def run(cfg: TokenKLConfig, out: Path, *, force: bool = False) -> TokenKLRun:
@@ -73,7 +92,7 @@ def run(cfg: TokenKLConfig, out: Path, *, force: bool = False) -> TokenKLRun:
     files = {
         "per_fact": write_table(out / "per_fact.parquet", kl.per_fact),
         "summary": atomic_write_json(
-            out / "summary.json", {"levels": kl.summary, "top_k": cfg.top_k}
+            out / "summary.json", json_safe({"levels": kl.summary, "top_k": cfg.top_k})
         ),
         "table": atomic_write_text(out / "table.txt", result.summary() + "\n"),
     }

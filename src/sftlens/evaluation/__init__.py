@@ -8,7 +8,7 @@ Example::
 
 from sftlens.evaluation.config import EvaluateConfig
 from sftlens.evaluation.evaluate import EvalResult, evaluate_model
-from sftlens.evaluation.levels import levels_for, levels_from_rows
+from sftlens.evaluation.levels import check_covered, levels_for, levels_from_rows
 from sftlens.evaluation.prompts import QA_TEMPLATE, qa_prompt
 from sftlens.evaluation.scoring import accuracy_rows, format_table, macro, score_outputs, summarize
 
@@ -17,6 +17,7 @@ __all__ = [
     "EvalResult",
     "EvaluateConfig",
     "accuracy_rows",
+    "check_covered",
     "evaluate_model",
     "format_table",
     "levels_for",

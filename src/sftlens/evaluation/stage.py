@@ -12,6 +12,7 @@ Writes ``metrics.json``, ``predictions.parquet``, ``accuracy.csv`` (the study's 
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,17 @@ def require(cfg: Any, *keys: str) -> None:
     for key in keys:
         if getattr(cfg, key) in (None, ""):
             raise ConfigError(f"'{key}' is required (flag --{key} or {key}=...)")
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with NaN floats as ``None`` (strict JSON has no NaN; empty levels have none)."""
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [json_safe(v) for v in obj]
+    return obj
 
 
 def load_test_facts(data: str, split_preset: str, split: str) -> list[Fact]:
@@ -64,7 +76,7 @@ def run(cfg: EvaluateConfig, out: Path, *, force: bool = False) -> EvalResult:
 def write_results(result: EvalResult, out: Path) -> None:
     """Write metrics, predictions, accuracy rows and the table atomically; record the paths."""
     files = {
-        "metrics": atomic_write_json(out / "metrics.json", result.metrics),
+        "metrics": atomic_write_json(out / "metrics.json", json_safe(result.metrics)),
         "predictions": write_table(out / "predictions.parquet", result.predictions),
         "accuracy": write_table(out / "accuracy.csv", result.rows),
         "table": atomic_write_text(out / "table.txt", result.summary() + "\n"),

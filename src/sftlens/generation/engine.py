@@ -28,7 +28,7 @@ CUDA_CHECK_EVERY = 4  # on CUDA look at finished rows every few steps (each look
 
 
 @lru_cache(maxsize=32)
-def _forward_kwargs(cls: type) -> tuple[str, str | None]:
+def _forward_kwargs(cls: Any) -> tuple[str, str | None]:
     """(cache kwarg, logits-to-keep kwarg) for this model class across transformers versions."""
     params = inspect.signature(cls.forward).parameters
     cache_kw = "cache" if "cache" in params else "past_key_values"
@@ -47,9 +47,11 @@ def _new_cache(model: Any) -> Any:
         return DynamicCache()
 
 
-def _forward(model: Any, cache: Any, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+def _forward(
+    model: Any, cache: Any, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor
+) -> torch.Tensor:
     """One forward pass through the cache → logits of the last position, (rows, V)."""
-    cache_kw, keep_kw = _forward_kwargs(type(model))
+    cache_kw, keep_kw = _forward_kwargs(type(model))  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {cache_kw: cache, "use_cache": True}
     if keep_kw is not None:
         kwargs[keep_kw] = 1
@@ -102,7 +104,9 @@ def decode_batch(
     rows = logits.shape[0]
     uniforms = None
     if keys is not None:
-        uniforms = torch.from_numpy(row_uniforms(keys, steps)).to(device, torch.float32)  # (R, steps)
+        uniforms = torch.from_numpy(row_uniforms(keys, steps)).to(
+            device, torch.float32
+        )  # (R, steps)
     tokens = torch.zeros((rows, steps), dtype=torch.long, device=device)  # (R, steps)
     alive = torch.arange(rows, device=device)  # batch row → original row
     done = torch.zeros(rows, dtype=torch.bool, device=device)
@@ -121,7 +125,9 @@ def decode_batch(
             if n_done and n_done * COMPACT_SHARE >= done.shape[0]:
                 keep = (~done).nonzero().squeeze(1)  # (b',)
                 cache.batch_select_indices(keep)
-                alive, mask, next_pos, nxt, done = (x[keep] for x in (alive, mask, next_pos, nxt, done))
+                alive, mask, next_pos, nxt, done = (
+                    x[keep] for x in (alive, mask, next_pos, nxt, done)
+                )
         mask[:, width + t] = 1
         logits = _forward(model, cache, nxt[:, None], mask[:, : width + t + 1], next_pos[:, None])
         next_pos = next_pos + 1

@@ -67,7 +67,8 @@ def generate(
     lengths = [len(e) for e in encoded]
     stops = stop_ids(tokenizer, model, cfg.stop_at_newline, cfg.ignore_eos)
     newlines = set(newline_ids(tokenizer)) if cfg.stop_at_newline else set()
-    vocab = model.get_output_embeddings().weight.shape[0]
+    head = model.get_output_embeddings()
+    vocab = head.weight.shape[0] if head is not None else model.config.vocab_size
     is_stop = torch.zeros(max(vocab, len(tokenizer)), dtype=torch.bool)
     is_stop[stops] = True
     is_stop = is_stop.to(device)
@@ -81,7 +82,9 @@ def generate(
         with torch.inference_mode():
             for idx in batches:
                 keys = None if cfg.greedy else row_keys([prompts[i] for i in idx], n, cfg.seed)
-                tokens = decode_batch(model, [encoded[i] for i in idx], keys, cfg, is_stop, pad_id(tokenizer))
+                tokens = decode_batch(
+                    model, [encoded[i] for i in idx], keys, cfg, is_stop, pad_id(tokenizer)
+                )
                 cut = [cut_completion(row, set(stops), newlines) for row in tokens.tolist()]
                 texts = tokenizer.batch_decode(cut, skip_special_tokens=True)
                 if cfg.stop_at_newline:

@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 _CACHE_ATTR = "_sftlens_newline_ids"
@@ -23,10 +24,8 @@ def newline_ids(tokenizer: Any) -> list[int]:
     size = len(tokenizer)
     texts = tokenizer.batch_decode([[i] for i in range(size)], skip_special_tokens=False)
     found = [i for i, text in enumerate(texts) if "\n" in text]
-    try:
+    with contextlib.suppress(AttributeError):  # a tokenizer refusing attributes: recompute
         setattr(tokenizer, _CACHE_ATTR, tuple(found))
-    except AttributeError:  # a tokenizer that refuses new attributes: recompute next time
-        pass
     return found
 
 
@@ -44,7 +43,9 @@ def eos_ids(tokenizer: Any, model: Any = None) -> list[int]:
     return sorted(found)
 
 
-def stop_ids(tokenizer: Any, model: Any, stop_at_newline: bool, ignore_eos: bool = False) -> list[int]:
+def stop_ids(
+    tokenizer: Any, model: Any, stop_at_newline: bool, ignore_eos: bool = False
+) -> list[int]:
     """All ids that finish a row."""
     ids = set() if ignore_eos else set(eos_ids(tokenizer, model))
     if stop_at_newline:

@@ -32,7 +32,11 @@ def generate_vllm(
     model: Any, tokenizer: Any, prompts: Sequence[str], cfg: GenerationConfig
 ) -> list[list[str]]:
     """Generate with vLLM; same return shape as :func:`sftlens.generation.generate`."""
-    llm = model if hasattr(model, "generate") and hasattr(model, "llm_engine") else load_vllm(str(model), cfg.seed)
+    llm = (
+        model
+        if hasattr(model, "generate") and hasattr(model, "llm_engine")
+        else load_vllm(str(model), cfg.seed)
+    )
     import vllm
 
     stop = ["\n"] if cfg.stop_at_newline else None

@@ -84,4 +84,4 @@ class ProbeConfig(StageConfig):
     chunk_size: int = Field(2000, ge=1)
     save_completions: bool = False
     limit: int | None = Field(None, ge=1)
-    slick: SlickConfig = Field(default_factory=SlickConfig)
+    slick: SlickConfig = Field(default_factory=SlickConfig)  # type: ignore[arg-type]

@@ -26,11 +26,15 @@ def complete(
 ) -> list[list[list[str]]]:
     """Completions per fact per prompt; each distinct prompt is generated once."""
     unique = list(dict.fromkeys(p for prompts in per_fact for p in prompts))
-    outs = dict(zip(unique, generate(model, tokenizer, unique, gen, progress=progress), strict=True))
+    outs = dict(
+        zip(unique, generate(model, tokenizer, unique, gen, progress=progress), strict=True)
+    )
     return [[outs[p] for p in prompts] for prompts in per_fact]
 
 
-def count_correct(outputs: Sequence[Sequence[str]], accepted: Sequence[str], match: Matcher) -> list[int]:
+def count_correct(
+    outputs: Sequence[Sequence[str]], accepted: Sequence[str], match: Matcher
+) -> list[int]:
     """Correct completions per prompt."""
     return [sum(match(o, accepted) is not None for o in outs) for outs in outputs]
 
@@ -98,10 +102,15 @@ def _probe_slick(
 ) -> list[dict[str, Any]]:
     prompts = slick_prompts(facts, pool, cfg)
     s = cfg.slick
-    base = {"max_new_tokens": cfg.max_new_tokens, "batch_size": cfg.batch_size, "seed": cfg.seed}
-    greedy = complete(model, tokenizer, prompts, GenerationConfig(**base, backend=cfg.backend), progress)
+    base: dict[str, Any] = {
+        "max_new_tokens": cfg.max_new_tokens,
+        "batch_size": cfg.batch_size,
+        "seed": cfg.seed,
+        "backend": cfg.backend,
+    }
+    greedy = complete(model, tokenizer, prompts, GenerationConfig(**base), progress)
     sampled_cfg = GenerationConfig(
-        **base, n_samples=s.samples, temperature=s.temperature, top_k=s.top_k, backend=cfg.backend
+        **base, n_samples=s.samples, temperature=s.temperature, top_k=s.top_k
     )
     sampled = complete(model, tokenizer, prompts, sampled_cfg, progress)
     rows = []

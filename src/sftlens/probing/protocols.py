@@ -27,7 +27,9 @@ from sftlens.probing.config import ProbeConfig
 from sftlens.runstore import content_hash
 
 
-def check_inputs(facts: Sequence[Fact], relations: Mapping[str, Relation], n_templates: int | None) -> None:
+def check_inputs(
+    facts: Sequence[Fact], relations: Mapping[str, Relation], n_templates: int | None
+) -> None:
     """One-line ``DataError`` for facts whose relation is unknown or has no templates."""
     for rel_id in dict.fromkeys(f.relation for f in facts):
         rel = relations.get(rel_id)
@@ -35,7 +37,9 @@ def check_inputs(facts: Sequence[Fact], relations: Mapping[str, Relation], n_tem
             fact = next(f for f in facts if f.relation == rel_id)
             raise DataError(f"fact {fact.id}: relation {rel_id} is not among the loaded relations")
         if not rel.statement_templates:
-            raise DataError(f"relation {rel_id} ({rel.name}) has no statement templates to probe with")
+            raise DataError(
+                f"relation {rel_id} ({rel.name}) has no statement templates to probe with"
+            )
         if n_templates is not None and n_templates > len(rel.statement_templates):
             raise DataError(
                 f"relation {rel_id} has {len(rel.statement_templates)} statement templates, "
@@ -56,16 +60,22 @@ def paper_prompts(
 
 
 def exemplar_sets(
-    fact: Fact, by_relation: Mapping[tuple[str, str], Sequence[Fact]], sets: int, shots: int, seed: int
+    fact: Fact,
+    by_relation: Mapping[tuple[str, str], Sequence[Fact]],
+    sets: int,
+    shots: int,
+    seed: int,
 ) -> list[list[Fact]]:
     """``sets`` exemplar sets of ``shots`` facts of the same relation (dev split first).
 
     Deterministic per (seed, fact id), so chunking does not change them.
     """
     dev = [f for f in by_relation.get((fact.relation, "dev"), ()) if f.id != fact.id]
-    candidates = dev if len(dev) >= shots else [
-        f for f in by_relation.get((fact.relation, "train"), ()) if f.id != fact.id
-    ]
+    candidates = (
+        dev
+        if len(dev) >= shots
+        else [f for f in by_relation.get((fact.relation, "train"), ()) if f.id != fact.id]
+    )
     if len(candidates) < shots:
         raise DataError(
             f"fact {fact.id}: relation {fact.relation} has {len(candidates)} dev/train facts, "
@@ -88,7 +98,10 @@ def slick_prompts(facts: Sequence[Fact], pool: Sequence[Fact], cfg: ProbeConfig)
         by_relation[(f.relation, f.split)].append(f)
     s = cfg.slick
     return [
-        [slick_prompt(fact, ex) for ex in exemplar_sets(fact, by_relation, s.exemplar_sets, s.shots, cfg.seed)]
+        [
+            slick_prompt(fact, ex)
+            for ex in exemplar_sets(fact, by_relation, s.exemplar_sets, s.shots, cfg.seed)
+        ]
         for fact in facts
     ]
 

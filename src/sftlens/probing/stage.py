@@ -52,7 +52,9 @@ class ProbeResult:
 
     def summary(self) -> str:
         resumed = f", {self.resumed_chunks} chunks reused" if self.resumed_chunks else ""
-        head = f"probed {self.n_facts} facts in {self.seconds:.1f}s ({self.n_chunks} chunks{resumed})"
+        head = (
+            f"probed {self.n_facts} facts in {self.seconds:.1f}s ({self.n_chunks} chunks{resumed})"
+        )
         return f"{head}\n{format_table(self.stats)}\nwrote {self.out / 'mastery.parquet'}"
 
 
@@ -70,7 +72,9 @@ def _prepare_out(out: Path, key: str, force: bool) -> bool:
         if same:
             return True
         if not force:
-            raise SftlensError(f"{out} holds a probe with other settings; pass --force to start over")
+            raise SftlensError(
+                f"{out} holds a probe with other settings; pass --force to start over"
+            )
     ensure_out_dir(out, force=force, marker=STATE)
     shutil.rmtree(out / "chunks", ignore_errors=True)
     atomic_write_json(state, {"key": key})
@@ -111,7 +115,9 @@ def run(cfg: ProbeConfig, out: Path, *, force: bool = False) -> ProbeResult:
     write_table(out / "mastery.parquet", rows)
     stats = summarize(rows, cfg.scheme)
     atomic_write_json(out / "summary.json", stats)
-    return ProbeResult(out, len(rows), len(chunks), len(chunks) - len(todo), time.monotonic() - start, stats)
+    return ProbeResult(
+        out, len(rows), len(chunks), len(chunks) - len(todo), time.monotonic() - start, stats
+    )
 
 
 def _probe_chunks(cfg: ProbeConfig, ds: Any, chunks: list[list[Fact]], paths: list[Path]) -> None:
@@ -133,6 +139,11 @@ def _probe_chunks(cfg: ProbeConfig, ds: Any, chunks: list[list[Fact]], paths: li
             rows = probe_facts(model, tok, chunk, ds.relations, cfg, progress=False, pool=ds.facts)
             write_table(path, rows)
             bar.update(len(chunk))
-            log.info("%s: %d facts, %.1f facts/s", path.name, len(chunk), len(chunk) / (time.monotonic() - t0))
+            log.info(
+                "%s: %d facts, %.1f facts/s",
+                path.name,
+                len(chunk),
+                len(chunk) / (time.monotonic() - t0),
+            )
     finally:
         bar.close()

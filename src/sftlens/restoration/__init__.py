@@ -21,8 +21,8 @@ from sftlens.restoration.tensors import (
 )
 
 __all__ = [
-    "DiffStats",
     "DictSource",
+    "DiffStats",
     "DirSource",
     "TensorSource",
     "diff_stats",

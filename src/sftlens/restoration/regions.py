@@ -107,6 +107,10 @@ def _layers(spec: str) -> Predicate:
     return lambda nm, n: (b := _block(nm, n)) is not None and lo <= (b[0] or 0) <= hi
 
 
+def _glob(pattern: str) -> Predicate:
+    return lambda nm, n: fnmatch.fnmatchcase(n, pattern)
+
+
 def predicate(spec: str) -> Predicate:
     """The membership test of one region spec (a name, ``layers=A-B`` or a glob)."""
     parts = [p.strip() for p in spec.split("+") if p.strip()]
@@ -117,7 +121,7 @@ def predicate(spec: str) -> Predicate:
         if part.startswith("layers="):
             preds.append(_layers(part))
         elif any(c in part for c in "*?["):
-            preds.append(lambda nm, n, g=part: fnmatch.fnmatchcase(n, g))
+            preds.append(_glob(part))
         else:
             preds.append(REGIONS.get(part))
     return lambda nm, n: any(p(nm, n) for p in preds)

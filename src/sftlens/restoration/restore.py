@@ -25,14 +25,13 @@ from sftlens.errors import SftlensError
 from sftlens.restoration.scan import (
     Engine,
     Pair,
-    chunk_keys,
     check_pair,
+    chunk_keys,
     exact_cuts,
     histogram_pass,
 )
 from sftlens.restoration.select import STRATEGIES, Cut, apply_cut, tensor_salt
 from sftlens.restoration.tensors import (
-    DictSource,
     ShardedWriter,
     TensorSource,
     copy_aux_files,
@@ -149,7 +148,10 @@ def restore_many(
 ) -> dict[float, Path]:
     """Restore for several k with shared passes; ``outs`` maps k to its output dir."""
     ks = [check_k(k) for k in outs]
-    paths = {float(k): check_out(Path(p), [Path(base_dir), Path(tuned_dir)], force) for k, p in outs.items()}
+    paths = {
+        float(k): check_out(Path(p), [Path(base_dir), Path(tuned_dir)], force)
+        for k, p in outs.items()
+    }
     pair = open_pair(base_dir, tuned_dir, region)
     engine = Engine.create(device, chunk_elems, progress)
     cuts = plan_cuts(pair, ks, strategy, seed, engine)
@@ -159,7 +161,15 @@ def restore_many(
         for tmp in tmps:
             copy_aux_files([Path(base_dir), Path(tuned_dir)], tmp)
     for k, cut in cuts.items():
-        log.info("k=%g: restored %d of %d elements (%s, %s) -> %s", k, cut.count, pair.n, strategy, region, paths[k])
+        log.info(
+            "k=%g: restored %d of %d elements (%s, %s) -> %s",
+            k,
+            cut.count,
+            pair.n,
+            strategy,
+            region,
+            paths[k],
+        )
     return paths
 
 
@@ -191,7 +201,9 @@ def restore_checkpoint(
 
     Keyword options: ``force``, ``device``, ``chunk_elems``, ``max_shard_bytes``, ``progress``.
     """
-    return restore_many(base_dir, tuned_dir, {check_k(k): out}, strategy, region, seed, **kwargs)[float(k)]
+    return restore_many(base_dir, tuned_dir, {check_k(k): out}, strategy, region, seed, **kwargs)[
+        float(k)
+    ]
 
 
 def _live_pair(model: Any, base: TensorSource, region: str) -> Pair:

@@ -78,7 +78,9 @@ def check_pair(
                 f"tensor {name}: shape {list(base.shape(name))} in base, {list(tuned.shape(name))} in tuned"
             )
         if same_dtypes and base.dtype(name) != tuned.dtype(name):
-            raise SftlensError(f"tensor {name}: dtype {base.dtype(name)} in base, {tuned.dtype(name)} in tuned")
+            raise SftlensError(
+                f"tensor {name}: dtype {base.dtype(name)} in base, {tuned.dtype(name)} in tuned"
+            )
     names = tuned.names()
     chosen = select_names(names, region, arch=tuned.arch or base.arch)
     n = sum(tuned.numel(x) for x in chosen)
@@ -134,7 +136,9 @@ def chunk_keys(
     return keys_for(strategy, r, salt, offset), r
 
 
-def check_finite(name: str, b: torch.Tensor, t: torch.Tensor, r: torch.Tensor | None = None) -> None:
+def check_finite(
+    name: str, b: torch.Tensor, t: torch.Tensor, r: torch.Tensor | None = None
+) -> None:
     """NaN/Inf in either model → error naming the tensor (r may overflow legitimately)."""
     if r is not None and bool(torch.isfinite(r).all()):
         return

@@ -71,7 +71,11 @@ def _hash32(x: torch.Tensor) -> torch.Tensor:
 
 
 def keys_for(
-    strategy: str, r: torch.Tensor | None, salt: int, offset: int, numel: int | None = None,
+    strategy: str,
+    r: torch.Tensor | None,
+    salt: int,
+    offset: int,
+    numel: int | None = None,
     device: torch.device | None = None,
 ) -> torch.Tensor:
     """int32 keys (larger = selected first) of one chunk; ``offset`` = its flat start."""

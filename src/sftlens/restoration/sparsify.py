@@ -62,7 +62,9 @@ def dare(b: torch.Tensor, t: torch.Tensor, p: float, salt: int, engine: Engine) 
 
 
 @METHODS.register("ties")
-def ties_trim(b: torch.Tensor, t: torch.Tensor, k: float, salt: int, engine: Engine) -> torch.Tensor:
+def ties_trim(
+    b: torch.Tensor, t: torch.Tensor, k: float, salt: int, engine: Engine
+) -> torch.Tensor:
     """Keep the top ``k`` % of |delta| of this tensor; the rest takes the base value."""
     if not 0 < k <= 100:
         raise SftlensError(f"TIES keep percentage k={k} is outside (0, 100]")

@@ -56,14 +56,32 @@ def run_restore(cfg: RestoreConfig, out: Path, *, force: bool = False) -> Restor
     _need_inputs(cfg)
     start = time.perf_counter()
     path = restore_checkpoint(
-        cfg.base, cfg.tuned, out, cfg.k, cfg.strategy, cfg.region, cfg.seed, force=force,
-        device=cfg.device, chunk_elems=cfg.chunk_elems, max_shard_bytes=cfg.max_shard_bytes,
+        cfg.base,
+        cfg.tuned,
+        out,
+        cfg.k,
+        cfg.strategy,
+        cfg.region,
+        cfg.seed,
+        force=force,
+        device=cfg.device,
+        chunk_elems=cfg.chunk_elems,
+        max_shard_bytes=cfg.max_shard_bytes,
     )
     n = open_pair(cfg.base, cfg.tuned, cfg.region).n
-    result = RestoreResult(path, cfg.k, cfg.strategy, cfg.region, select_count(n, cfg.k), n,
-                           time.perf_counter() - start)
-    atomic_write_json(path / "restore.json", {"config": dump_config(cfg), "count": result.count, "n": n,
-                                               "seconds": result.seconds})
+    result = RestoreResult(
+        path,
+        cfg.k,
+        cfg.strategy,
+        cfg.region,
+        select_count(n, cfg.k),
+        n,
+        time.perf_counter() - start,
+    )
+    atomic_write_json(
+        path / "restore.json",
+        {"config": dump_config(cfg), "count": result.count, "n": n, "seconds": result.seconds},
+    )
     return result
 
 
@@ -76,7 +94,9 @@ class SweepResult:
 
     def summary(self) -> str:
         what = "evaluated in memory" if self.mode == "evaluate" else "checkpoints written"
-        lines = [f"restore-sweep: {len(self.runs)} (strategy, k) {what} in {self.seconds:.1f}s -> {self.out}"]
+        lines = [
+            f"restore-sweep: {len(self.runs)} (strategy, k) {what} in {self.seconds:.1f}s -> {self.out}"
+        ]
         for r in self.runs:
             acc = f" accuracy {r['accuracy']:.3f}" if r.get("accuracy") is not None else ""
             lines.append(f"  {r['strategy']:>6} k={r['restore_k']:g}%{acc}")
@@ -89,7 +109,9 @@ def run_sweep(cfg: SweepConfig, out: Path, *, force: bool = False) -> SweepResul
 
     _need_inputs(cfg)
     if bool(cfg.data) != bool(cfg.mastery):
-        raise ConfigError("restore-sweep evaluates with both --data and --mastery; give both or neither")
+        raise ConfigError(
+            "restore-sweep evaluates with both --data and --mastery; give both or neither"
+        )
     out = check_out(Path(out), [Path(cfg.base), Path(cfg.tuned)], force)
     start = time.perf_counter()
     if cfg.data:
@@ -98,9 +120,21 @@ def run_sweep(cfg: SweepConfig, out: Path, *, force: bool = False) -> SweepResul
         result = SweepResult(out, "checkpoints")
         for strategy in cfg.strategies:
             outs = {k: out / f"{strategy}-k{k:g}" for k in cfg.ks}
-            restore_many(cfg.base, cfg.tuned, outs, strategy, cfg.region, cfg.seed, force=force,
-                         device=cfg.device, chunk_elems=cfg.chunk_elems, max_shard_bytes=cfg.max_shard_bytes)
-            result.runs += [{"strategy": strategy, "restore_k": k, "path": str(p)} for k, p in outs.items()]
+            restore_many(
+                cfg.base,
+                cfg.tuned,
+                outs,
+                strategy,
+                cfg.region,
+                cfg.seed,
+                force=force,
+                device=cfg.device,
+                chunk_elems=cfg.chunk_elems,
+                max_shard_bytes=cfg.max_shard_bytes,
+            )
+            result.runs += [
+                {"strategy": strategy, "restore_k": k, "path": str(p)} for k, p in outs.items()
+            ]
         write_table(out / "sweep.csv", result.runs)
     result.seconds = time.perf_counter() - start
     return result
@@ -130,8 +164,16 @@ def _sweep_evaluate(cfg: SweepConfig, out: Path) -> list[dict[str, Any]]:
         return evaluate_model(live, tok, facts, levels, eval_cfg)
 
     for strategy in cfg.strategies:
-        results = sweep_inplace(model, base, cfg.ks, strategy, cfg.region, cfg.seed, evaluate,
-                                chunk_elems=cfg.chunk_elems)
+        results = sweep_inplace(
+            model,
+            base,
+            cfg.ks,
+            strategy,
+            cfg.region,
+            cfg.seed,
+            evaluate,
+            chunk_elems=cfg.chunk_elems,
+        )
         for k, res in results.items():
             tag = {"restore_k": k, "strategy": strategy, "region": cfg.region}
             rows += [{**tag, **row} for row in res.rows]
@@ -160,16 +202,29 @@ def run_diff_stats(cfg: DiffStatsConfig, out: Path, *, force: bool = False) -> D
 
     _need_inputs(cfg)
     out = check_out(Path(out), [Path(cfg.base), Path(cfg.tuned)], force)
-    stats = diff_stats(source_from_dir(cfg.base), source_from_dir(cfg.tuned), cfg.region,
-                       top_pcts=cfg.top_pcts, location_ks=cfg.location_ks, device=cfg.device,
-                       chunk_elems=cfg.chunk_elems)
+    stats = diff_stats(
+        source_from_dir(cfg.base),
+        source_from_dir(cfg.tuned),
+        cfg.region,
+        top_pcts=cfg.top_pcts,
+        location_ks=cfg.location_ks,
+        device=cfg.device,
+        chunk_elems=cfg.chunk_elems,
+    )
     out.mkdir(parents=True, exist_ok=True)
     write_table(out / "concentration.csv", stats.rows())
     write_table(out / "tensors.csv", stats.tensor_rows())
     write_table(out / "layers.csv", stats.layer_rows())
     write_table(out / "modules.csv", stats.module_rows())
-    atomic_write_json(out / "diff_stats.json", {"config": dump_config(cfg), "n": stats.n,
-                                                 "total_r": stats.total_r, "concentration": stats.rows()})
+    atomic_write_json(
+        out / "diff_stats.json",
+        {
+            "config": dump_config(cfg),
+            "n": stats.n,
+            "total_r": stats.total_r,
+            "concentration": stats.rows(),
+        },
+    )
     if cfg.plot:
         _plot(stats.rows(), out / "concentration.png")
     return DiffStatsResult(out, stats.summary())

@@ -50,13 +50,17 @@ class DiffStats:
 
     def _group(self, key: str) -> list[dict[str, Any]]:
         acc: dict[Any, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-        for row in self.tensors:
-            g = acc[row[key]]
+        for trow in self.tensors:
+            g = acc[trow[key]]
             for col in ("numel", "sum_r", *(f"sel_k{k:g}" for k in self.location_ks)):
-                g[col] += row[col]
+                g[col] += trow[col]
         out = []
         for value, g in sorted(acc.items(), key=lambda kv: (kv[0] is None, str(kv[0]).zfill(6))):
-            row: dict[str, Any] = {key: value, "numel": int(g["numel"]), "mean_r": g["sum_r"] / max(g["numel"], 1)}
+            row: dict[str, Any] = {
+                key: value,
+                "numel": int(g["numel"]),
+                "mean_r": g["sum_r"] / max(g["numel"], 1),
+            }
             for k in self.location_ks:
                 sel = g[f"sel_k{k:g}"]
                 row[f"sel_k{k:g}"] = sel

@@ -98,7 +98,9 @@ def read_header(path: Path) -> dict[str, Any]:
             (size,) = struct.unpack("<Q", fh.read(8))
             header: dict[str, Any] = json.loads(fh.read(size))
     except (OSError, struct.error, ValueError) as err:
-        raise SftlensError(f"{path}: not a readable safetensors file ({type(err).__name__})") from None
+        raise SftlensError(
+            f"{path}: not a readable safetensors file ({type(err).__name__})"
+        ) from None
     header.pop("__metadata__", None)
     return header
 
@@ -136,7 +138,9 @@ class DirSource(TensorSource):
         for shard in _shard_files(self.path):
             for name, info in read_header(shard).items():
                 if info["dtype"] not in ST_DTYPES:
-                    raise SftlensError(f"{shard.name}: tensor {name} has unsupported dtype {info['dtype']}")
+                    raise SftlensError(
+                        f"{shard.name}: tensor {name} has unsupported dtype {info['dtype']}"
+                    )
                 self._entries[name] = _Entry(shard, ST_DTYPES[info["dtype"]], tuple(info["shape"]))
         self._names = sorted(self._entries, key=natural_key)
         self._open: tuple[Path, Any] | None = None
@@ -187,7 +191,10 @@ class DictSource(TensorSource):
     """Tensors of a state dict or live model; tensors sharing storage appear once."""
 
     def __init__(
-        self, tensors: Mapping[str, torch.Tensor], arch: str | None = None, prefer: Iterable[str] = ()
+        self,
+        tensors: Mapping[str, torch.Tensor],
+        arch: str | None = None,
+        prefer: Iterable[str] = (),
     ) -> None:
         seen: dict[tuple[int, int, tuple[int, ...]], str] = {}
         self._tensors: dict[str, torch.Tensor] = {}
@@ -306,7 +313,7 @@ class ShardedWriter:
             self._switch(path)
         data = tensor.detach().reshape(-1).contiguous().cpu()
         if data.numel():
-            self._fh.write(memoryview(data.view(torch.uint8).numpy()))
+            self._fh.write(data.view(torch.uint8).numpy().data)
         self.bytes_written += data.numel() * data.element_size()
         ShardedWriter.total_bytes_written += data.numel() * data.element_size()
         self._pos += 1
@@ -345,12 +352,18 @@ def _plan_list(groups: list[list[tuple[str, torch.dtype, tuple[int, ...], int]]]
     return [(n, d, s) for g in groups for n, d, s, _ in g]
 
 
-def _header(group: list[tuple[str, torch.dtype, tuple[int, ...], int]]) -> tuple[bytes, dict[str, int]]:
+def _header(
+    group: list[tuple[str, torch.dtype, tuple[int, ...], int]],
+) -> tuple[bytes, dict[str, int]]:
     """Safetensors header bytes (padded to 8) and each tensor's data offset."""
     meta: dict[str, Any] = {"__metadata__": {"format": "pt"}}
     offsets, pos = {}, 0
     for name, dtype, shape, nbytes in group:
-        meta[name] = {"dtype": ST_NAMES[dtype], "shape": list(shape), "data_offsets": [pos, pos + nbytes]}
+        meta[name] = {
+            "dtype": ST_NAMES[dtype],
+            "shape": list(shape),
+            "data_offsets": [pos, pos + nbytes],
+        }
         offsets[name] = pos
         pos += nbytes
     raw = json.dumps(meta, separators=(",", ":")).encode()

@@ -137,6 +137,7 @@ def test_stage_writes_artifacts(tiny_llama_dir: Path, tmp_path: Path) -> None:
         "matched",
     }
     assert metrics["domains"]["in"]["n"] == 2 and metrics["domains"]["ood"]["n"] == 2
+    assert metrics["domains"]["in"]["levels"]["1"]["accuracy"] is None  # empty level: null, not NaN
     assert len(read_table(out / "accuracy.csv")) == 12
     assert "macro" in (out / "table.txt").read_text() and "macro" in res.summary()
     with pytest.raises(SftlensError, match="not empty"):

@@ -73,19 +73,25 @@ def test_samples_do_not_depend_on_batching_or_order(
     model, tok = model_tok
     cfg = GenerationConfig(max_new_tokens=10, n_samples=4, temperature=0.9, batch_size=4)
     small = generate(model, tok, prompts, cfg)
-    big = generate(model, tok, prompts[::-1], GenerationConfig(**{**cfg.__dict__, "batch_size": 64}))
+    big = generate(
+        model, tok, prompts[::-1], GenerationConfig(**{**cfg.__dict__, "batch_size": 64})
+    )
     assert small == big[::-1]
     other_seed = generate(model, tok, prompts, GenerationConfig(**{**cfg.__dict__, "seed": 1}))
     assert other_seed != small
 
 
-def test_outputs_are_cut_at_newline_and_shaped(model_tok: tuple[Any, Any], prompts: list[str]) -> None:
+def test_outputs_are_cut_at_newline_and_shaped(
+    model_tok: tuple[Any, Any], prompts: list[str]
+) -> None:
     model, tok = model_tok
     cfg = GenerationConfig(max_new_tokens=16, n_samples=2, temperature=1.0)
     got = generate(model, tok, prompts, cfg)
     assert len(got) == len(prompts)
     assert all(len(o) == 2 and all("\n" not in s for s in o) for o in got)
-    free_cfg = GenerationConfig(max_new_tokens=16, n_samples=2, temperature=1.0, stop_at_newline=False)
+    free_cfg = GenerationConfig(
+        max_new_tokens=16, n_samples=2, temperature=1.0, stop_at_newline=False
+    )
     free = generate(model, tok, prompts, free_cfg)
     assert any("\n" in s for o in free for s in o)
     assert generate(model, tok, [], cfg) == []

@@ -14,7 +14,17 @@ from sftlens.probing.summary import summarize
 
 @pytest.mark.parametrize(
     ("r", "level"),
-    [(0.0, 0), (1e-9, 1), (0.25, 1), (0.2501, 2), (0.5, 2), (0.51, 3), (0.75, 3), (0.76, 4), (1.0, 4)],
+    [
+        (0.0, 0),
+        (1e-9, 1),
+        (0.25, 1),
+        (0.2501, 2),
+        (0.5, 2),
+        (0.51, 3),
+        (0.75, 3),
+        (0.76, 4),
+        (1.0, 4),
+    ],
 )
 def test_level_boundaries(r: float, level: int) -> None:
     assert level_of(r) == level
@@ -59,7 +69,12 @@ def test_scheme_registry_suggests() -> None:
 def test_summary_counts_every_fact_once() -> None:
     rows = [
         {"split": s, "domain": d, "level": lv, "R": lv / 4}
-        for s, d, lv in [("train", "in", 0), ("train", "in", 4), ("test", "ood", 2), ("train", "in", 4)]
+        for s, d, lv in [
+            ("train", "in", 0),
+            ("train", "in", 4),
+            ("test", "ood", 2),
+            ("train", "in", 4),
+        ]
     ]
     summary = summarize(rows, "paper")
     assert summary["levels"]["train"]["in"] == {"0": 1, "1": 0, "2": 0, "3": 0, "4": 2}

@@ -31,7 +31,14 @@ def test_real_model_rows_are_consistent(model_tok: tuple[Any, Any], facts_jsonl:
         assert len(r["completions"]) == 3 and all(len(c) == 2 for c in r["completions"])
     again = probe_facts(model, tok, ds.facts[::-1], ds.relations, c, progress=False)
     assert again[::-1] == rows  # seeded per prompt: order does not matter
-    quick = probe_facts(model, tok, ds.facts[:2], ds.relations, cfg(facts_jsonl, greedy=True, templates=2), progress=False)
+    quick = probe_facts(
+        model,
+        tok,
+        ds.facts[:2],
+        ds.relations,
+        cfg(facts_jsonl, greedy=True, templates=2),
+        progress=False,
+    )
     assert all(r["n_total"] == 2 for r in quick)
 
 
@@ -39,7 +46,9 @@ def fake_generate(answer_for: dict[str, list[str]]) -> Any:
     """A stand-in engine returning fixed completions per prompt (counted calls)."""
     calls: list[GenerationConfig] = []
 
-    def gen(model: Any, tok: Any, prompts: list[str], g: GenerationConfig, progress: bool = False) -> list[list[str]]:
+    def gen(
+        model: Any, tok: Any, prompts: list[str], g: GenerationConfig, progress: bool = False
+    ) -> list[list[str]]:
         calls.append(g)
         return [(answer_for.get(p) or ["nothing"] * g.n_samples)[: g.n_samples] for p in prompts]
 
@@ -70,7 +79,9 @@ def test_slick_prompts_use_dev_exemplars_then_train(
     gen = fake_generate({})
     seen: list[str] = []
 
-    def spy(model: Any, tok: Any, prompts: list[str], g: GenerationConfig, progress: bool = False) -> Any:
+    def spy(
+        model: Any, tok: Any, prompts: list[str], g: GenerationConfig, progress: bool = False
+    ) -> Any:
         seen.extend(prompts)
         return gen(model, tok, prompts, g)
 

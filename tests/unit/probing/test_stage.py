@@ -75,8 +75,18 @@ def test_cli_probe_prints_summary(
     tiny_llama_dir: Path, facts_jsonl: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "cli"
-    argv = ["probe", "--model", str(tiny_llama_dir), "--data", f"jsonl:{facts_jsonl}", "--out", str(out)]
-    assert main([*argv, "--greedy", "templates=2", "max_new_tokens=2", "limit=5", "device=cpu"]) == 0
+    argv = [
+        "probe",
+        "--model",
+        str(tiny_llama_dir),
+        "--data",
+        f"jsonl:{facts_jsonl}",
+        "--out",
+        str(out),
+    ]
+    assert (
+        main([*argv, "--greedy", "templates=2", "max_new_tokens=2", "limit=5", "device=cpu"]) == 0
+    )
     assert "probed 5 facts" in capsys.readouterr().out
     assert main([*argv, "--scheme", "slik"]) == 2
     assert "did you mean 'slick'" in capsys.readouterr().err

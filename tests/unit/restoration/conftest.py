@@ -10,7 +10,14 @@ from restoration_fixtures import perturb, save_dir, tiny_state
 
 
 @pytest.fixture
-def pair_dirs(tmp_path: Path) -> tuple[Path, Path, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+def pair_dirs(
+    tmp_path: Path,
+) -> tuple[Path, Path, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     base = tiny_state(seed=0)
     tuned = perturb(base, seed=1)
-    return save_dir(base, tmp_path / "base"), save_dir(tuned, tmp_path / "tuned", shards=2), base, tuned
+    return (
+        save_dir(base, tmp_path / "base"),
+        save_dir(tuned, tmp_path / "tuned", shards=2),
+        base,
+        tuned,
+    )

@@ -16,8 +16,14 @@ from sftlens.restoration.tensors import natural_key
 LLAMA_CONFIG = {"model_type": "llama", "architectures": ["LlamaForCausalLM"]}
 
 
-def tiny_state(layers: int = 2, hidden: int = 8, vocab: int = 16, dtype: torch.dtype = torch.float32,
-               seed: int = 0, ties: bool = False) -> dict[str, torch.Tensor]:
+def tiny_state(
+    layers: int = 2,
+    hidden: int = 8,
+    vocab: int = 16,
+    dtype: torch.dtype = torch.float32,
+    seed: int = 0,
+    ties: bool = False,
+) -> dict[str, torch.Tensor]:
     """A Llama-named state dict; with ``ties`` the values come from tiny sets (many equal r)."""
     g = torch.Generator().manual_seed(seed)
 
@@ -27,20 +33,29 @@ def tiny_state(layers: int = 2, hidden: int = 8, vocab: int = 16, dtype: torch.d
             return choices[torch.randint(0, 4, shape, generator=g)].to(dtype)
         return torch.randn(*shape, generator=g).to(dtype)
 
-    sd = {"model.embed_tokens.weight": rnd(vocab, hidden), "lm_head.weight": rnd(vocab, hidden),
-          "model.norm.weight": torch.ones(hidden, dtype=dtype)}
+    sd = {
+        "model.embed_tokens.weight": rnd(vocab, hidden),
+        "lm_head.weight": rnd(vocab, hidden),
+        "model.norm.weight": torch.ones(hidden, dtype=dtype),
+    }
     for i in range(layers):
         p = f"model.layers.{i}."
         for m in ("q", "k", "v", "o"):
             sd[p + f"self_attn.{m}_proj.weight"] = rnd(hidden, hidden)
-        for m, shape in (("gate", (2 * hidden, hidden)), ("up", (2 * hidden, hidden)), ("down", (hidden, 2 * hidden))):
+        for m, shape in (
+            ("gate", (2 * hidden, hidden)),
+            ("up", (2 * hidden, hidden)),
+            ("down", (hidden, 2 * hidden)),
+        ):
             sd[p + f"mlp.{m}_proj.weight"] = rnd(*shape)
         sd[p + "input_layernorm.weight"] = torch.ones(hidden, dtype=dtype)
         sd[p + "post_attention_layernorm.weight"] = torch.ones(hidden, dtype=dtype)
     return sd
 
 
-def perturb(sd: dict[str, torch.Tensor], seed: int = 1, ties: bool = False) -> dict[str, torch.Tensor]:
+def perturb(
+    sd: dict[str, torch.Tensor], seed: int = 1, ties: bool = False
+) -> dict[str, torch.Tensor]:
     """A 'tuned' copy: small relative changes (from a tiny set when ``ties``; some unchanged)."""
     g = torch.Generator().manual_seed(seed)
     out = {}
@@ -66,13 +81,21 @@ def save_dir(sd: dict[str, torch.Tensor], path: Path, shards: int = 1) -> Path:
             fname = f"model-{i + 1:05d}-of-{shards:05d}.safetensors"
             save_file({n: sd[n].contiguous() for n in part}, str(path / fname))
             weight_map.update(dict.fromkeys(part, fname))
-        (path / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+        (path / "model.safetensors.index.json").write_text(
+            json.dumps({"metadata": {}, "weight_map": weight_map})
+        )
     (path / "config.json").write_text(json.dumps(LLAMA_CONFIG))
     return path
 
 
-def reference_mask(base: dict[str, torch.Tensor], tuned: dict[str, torch.Tensor], k: float,
-                   strategy: str, region: str, seed: int = 0) -> dict[str, torch.Tensor]:
+def reference_mask(
+    base: dict[str, torch.Tensor],
+    tuned: dict[str, torch.Tensor],
+    k: float,
+    strategy: str,
+    region: str,
+    seed: int = 0,
+) -> dict[str, torch.Tensor]:
     """Brute force: flat float64 keys of the whole region, full stable sort, first `count`."""
     names = sorted(select_names(sorted(base), region, arch="llama"), key=natural_key)
     flat = []
@@ -94,5 +117,3 @@ def reference_mask(base: dict[str, torch.Tensor], tuned: dict[str, torch.Tensor]
         out[n] = torch.from_numpy(chosen[pos : pos + m].copy()).reshape(base[n].shape)
         pos += m
     return out
-
-

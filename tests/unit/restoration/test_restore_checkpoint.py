@@ -47,7 +47,9 @@ def test_ties_take_the_earliest_positions(tmp_path) -> None:
     base = {f"model.layers.{i}.mlp.up_proj.weight": torch.ones(4, 5) for i in (0, 2, 10)}
     tuned = {n: v * 1.5 for n, v in base.items()}
     b, t = save_dir(base, tmp_path / "b"), save_dir(tuned, tmp_path / "t")
-    out = restore_checkpoint(b, t, tmp_path / "o", 40, "top", "transformer", chunk_elems=3, progress=False)
+    out = restore_checkpoint(
+        b, t, tmp_path / "o", 40, "top", "transformer", chunk_elems=3, progress=False
+    )
     src = source_from_dir(out)
     assert bool((src.get("model.layers.0.mlp.up_proj.weight") == 1).all())  # 20 restored of 24
     layer2 = src.get("model.layers.2.mlp.up_proj.weight").reshape(-1)
@@ -58,7 +60,9 @@ def test_ties_take_the_earliest_positions(tmp_path) -> None:
 def test_layer_range_and_glob_regions(pair_dirs, tmp_path) -> None:
     b, t, base, tuned = pair_dirs
     for region in ("layers=1-1", "*.mlp.down_proj.weight", "attention+mlp", "embedding"):
-        out = restore_checkpoint(b, t, tmp_path / region.replace("*", "x"), 20, "top", region, progress=False)
+        out = restore_checkpoint(
+            b, t, tmp_path / region.replace("*", "x"), 20, "top", region, progress=False
+        )
         _check_against_reference(out, base, tuned, 20, "top", region)
 
 
@@ -70,7 +74,9 @@ def test_output_loads_with_transformers_and_generates(tiny_llama_dir, tmp_path) 
         for p in tuned_model.parameters():
             p.mul_(1 + 0.01 * torch.randn_like(p))
     tuned_model.save_pretrained(tmp_path / "tuned")
-    out = restore_checkpoint(tiny_llama_dir, tmp_path / "tuned", tmp_path / "out", 10, progress=False)
+    out = restore_checkpoint(
+        tiny_llama_dir, tmp_path / "tuned", tmp_path / "out", 10, progress=False
+    )
     model = AutoModelForCausalLM.from_pretrained(out)
     tok = AutoTokenizer.from_pretrained(out)
     ids = tok("Alice was born in", return_tensors="pt").input_ids
@@ -87,20 +93,26 @@ def _expect_error(fn, match: str, out: Path) -> None:
 
 
 def test_bad_inputs_fail_before_writing(pair_dirs, tmp_path) -> None:
-    b, t, base, tuned = pair_dirs
+    b, t, _base, tuned = pair_dirs
     out = tmp_path / "out"
 
     def run(base_dir=b, tuned_dir=t, k=10.0, region="transformer", dest=out):
-        return lambda: restore_checkpoint(base_dir, tuned_dir, dest, k, "top", region, progress=False)
+        return lambda: restore_checkpoint(
+            base_dir, tuned_dir, dest, k, "top", region, progress=False
+        )
 
     for k in (0, -1, 100.5):
         _expect_error(run(k=k), "outside", out)
     _expect_error(run(region="layers=7-9"), "matches no tensor", out)
     _expect_error(run(region="atention"), "did you mean 'attention'", out)
     # names / shapes / dtypes differ
-    for i, changed in enumerate(({**tuned, "extra.weight": torch.ones(2)},
-                                 {**tuned, "model.norm.weight": torch.ones(3)},
-                                 {**tuned, "model.norm.weight": tuned["model.norm.weight"].double()})):
+    for i, changed in enumerate(
+        (
+            {**tuned, "extra.weight": torch.ones(2)},
+            {**tuned, "model.norm.weight": torch.ones(3)},
+            {**tuned, "model.norm.weight": tuned["model.norm.weight"].double()},
+        )
+    ):
         bad = save_dir(changed, tmp_path / f"bad{i}")
         _expect_error(run(tuned_dir=bad), ("different tensor names", "shape", "dtype")[i], out)
     # NaN / Inf name the tensor and the model
@@ -108,7 +120,9 @@ def test_bad_inputs_fail_before_writing(pair_dirs, tmp_path) -> None:
         poisoned = {n: v.clone() for n, v in tuned.items()}
         poisoned["model.layers.1.mlp.up_proj.weight"][0, 0] = value
         bad = save_dir(poisoned, tmp_path / f"nan{i}")
-        _expect_error(run(tuned_dir=bad), "model.layers.1.mlp.up_proj.weight has NaN or Inf.*tuned", out)
+        _expect_error(
+            run(tuned_dir=bad), "model.layers.1.mlp.up_proj.weight has NaN or Inf.*tuned", out
+        )
     # a missing shard
     (next(t.glob("model-00002-*.safetensors"))).rename(t / "moved.bin")
     _expect_error(run(), "missing shard model-00002", out)

@@ -70,4 +70,6 @@ def test_chunked_equals_unchunked(tmp_path) -> None:
     many = restore_checkpoint(b, t, tmp_path / "many", 10, "bottom", chunk_elems=5, progress=False)
     s1, s2 = source_from_dir(one), source_from_dir(many)
     assert all(torch.equal(s1.get(n), s2.get(n)) for n in s1.names())
-    assert open_pair(b, t, "transformer").n == sum(v.numel() for n, v in base.items() if ".layers." in n and "norm" not in n)
+    assert open_pair(b, t, "transformer").n == sum(
+        v.numel() for n, v in base.items() if ".layers." in n and "norm" not in n
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sftlens.errors import SftlensError
-from sftlens.restoration.regions import select_names, split_layer, name_map
+from sftlens.restoration.regions import name_map, select_names, split_layer
 
 LLAMA = [
     "model.embed_tokens.weight",
@@ -51,7 +51,9 @@ def test_llama_family(arch) -> None:
         "model.layers.1.self_attn.o_proj.weight",
         "model.layers.12.mlp.up_proj.weight",
     ]
-    assert select_names(LLAMA, "*.mlp.down_proj.weight", arch) == ["model.layers.0.mlp.down_proj.weight"]
+    assert select_names(LLAMA, "*.mlp.down_proj.weight", arch) == [
+        "model.layers.0.mlp.down_proj.weight"
+    ]
 
 
 def test_gpt_neox() -> None:

@@ -45,7 +45,11 @@ def _reference(keys: torch.Tensor, need: int) -> torch.Tensor:
 
 @settings(max_examples=40, deadline=None)
 @given(
-    values=st.lists(st.integers(0, 2**31 - 1) | st.sampled_from([0, 7, 2**20, 2**31 - 1]), min_size=1, max_size=200),
+    values=st.lists(
+        st.integers(0, 2**31 - 1) | st.sampled_from([0, 7, 2**20, 2**31 - 1]),
+        min_size=1,
+        max_size=200,
+    ),
     frac=st.floats(0, 1),
     chunk=st.integers(1, 64),
 )
@@ -79,7 +83,10 @@ def test_key_orders() -> None:
 
 def test_random_keys_independent_of_chunking_and_seeded() -> None:
     whole = keys_for("random", None, salt=123, offset=0, numel=1000, device=torch.device("cpu"))
-    parts = [keys_for("random", None, 123, off, numel=100, device=torch.device("cpu")) for off in range(0, 1000, 100)]
+    parts = [
+        keys_for("random", None, 123, off, numel=100, device=torch.device("cpu"))
+        for off in range(0, 1000, 100)
+    ]
     assert torch.equal(whole, torch.cat(parts))
     other = keys_for("random", None, salt=124, offset=0, numel=1000, device=torch.device("cpu"))
     assert not torch.equal(whole, other)

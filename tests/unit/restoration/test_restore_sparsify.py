@@ -19,7 +19,9 @@ def dirs(tmp_path):
 
 def test_dare_drops_and_rescales(dirs, tmp_path) -> None:
     b, t, base, tuned = dirs
-    out = sparsify_checkpoint(b, t, tmp_path / "dare", "dare", 0.7, seed=1, chunk_elems=100, progress=False)
+    out = sparsify_checkpoint(
+        b, t, tmp_path / "dare", "dare", 0.7, seed=1, chunk_elems=100, progress=False
+    )
     src = source_from_dir(out)
     dropped = total = 0
     for n in base:
@@ -37,7 +39,9 @@ def test_dare_drops_and_rescales(dirs, tmp_path) -> None:
 
 def test_ties_keeps_top_k_per_tensor(dirs, tmp_path) -> None:
     b, t, base, tuned = dirs
-    out = sparsify_checkpoint(b, t, tmp_path / "ties", "ties", 20, region="mlp", chunk_elems=64, progress=False)
+    out = sparsify_checkpoint(
+        b, t, tmp_path / "ties", "ties", 20, region="mlp", chunk_elems=64, progress=False
+    )
     src = source_from_dir(out)
     for n in base:
         got = src.get(n)

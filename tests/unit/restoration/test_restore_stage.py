@@ -27,18 +27,69 @@ def test_configs_validate() -> None:
 def test_cli_restore_sweep_and_stats(pair_dirs, tmp_path, capsys) -> None:
     b, t, base, tuned = pair_dirs
     out = tmp_path / "r"
-    assert main(["restore", "--base", str(b), "--tuned", str(t), "--out", str(out), "--k", "10",
-                 "--strategy", "bottom", "--region", "mlp"]) == 0
+    assert (
+        main(
+            [
+                "restore",
+                "--base",
+                str(b),
+                "--tuned",
+                str(t),
+                "--out",
+                str(out),
+                "--k",
+                "10",
+                "--strategy",
+                "bottom",
+                "--region",
+                "mlp",
+            ]
+        )
+        == 0
+    )
     assert "restored" in capsys.readouterr().out
     info = json.loads((out / "restore.json").read_text())
     assert info["count"] == int(info["n"] * 0.1)
-    assert main(["restore", "--base", str(b), "--tuned", str(t), "--out", str(out), "--k", "10"]) == 2
+    assert (
+        main(["restore", "--base", str(b), "--tuned", str(t), "--out", str(out), "--k", "10"]) == 2
+    )
     assert "not empty" in capsys.readouterr().err
-    assert main(["restore", "--base", str(b), "--tuned", str(t), "--out", str(tmp_path / "z"), "--k", "0"]) == 2
+    assert (
+        main(
+            [
+                "restore",
+                "--base",
+                str(b),
+                "--tuned",
+                str(t),
+                "--out",
+                str(tmp_path / "z"),
+                "--k",
+                "0",
+            ]
+        )
+        == 2
+    )
 
     sweep = tmp_path / "sweep"
-    assert main(["restore-sweep", "--base", str(b), "--tuned", str(t), "--out", str(sweep),
-                 "--k", "1,10", "--strategy", "top,random"]) == 0
+    assert (
+        main(
+            [
+                "restore-sweep",
+                "--base",
+                str(b),
+                "--tuned",
+                str(t),
+                "--out",
+                str(sweep),
+                "--k",
+                "1,10",
+                "--strategy",
+                "top,random",
+            ]
+        )
+        == 0
+    )
     for name in ("top-k1", "top-k10", "random-k1", "random-k10"):
         assert (sweep / name / "model.safetensors").is_file()
     changed = sum(int((source_from_dir(sweep / "top-k10").get(n) != tuned[n]).sum()) for n in base)
@@ -46,15 +97,37 @@ def test_cli_restore_sweep_and_stats(pair_dirs, tmp_path, capsys) -> None:
 
     stats = tmp_path / "stats"
     assert main(["diff-stats", "--base", str(b), "--tuned", str(t), "--out", str(stats)]) == 0
-    for f in ("concentration.csv", "tensors.csv", "layers.csv", "modules.csv", "diff_stats.json",
-              "concentration.png"):
+    for f in (
+        "concentration.csv",
+        "tensors.csv",
+        "layers.csv",
+        "modules.csv",
+        "diff_stats.json",
+        "concentration.png",
+    ):
         assert (stats / f).is_file(), f
-    shares = [row["share"] for row in json.loads((stats / "diff_stats.json").read_text())["concentration"]]
+    shares = [
+        row["share"] for row in json.loads((stats / "diff_stats.json").read_text())["concentration"]
+    ]
     assert shares == sorted(shares) and 0 < shares[0] < shares[-1] <= 1 + 1e-9
 
 
 def test_sweep_needs_both_data_and_mastery(pair_dirs, tmp_path, capsys) -> None:
     b, t, _, _ = pair_dirs
-    assert main(["restore-sweep", "--base", str(b), "--tuned", str(t), "--out", str(tmp_path / "s"),
-                 "--data", "world:x"]) == 2
+    assert (
+        main(
+            [
+                "restore-sweep",
+                "--base",
+                str(b),
+                "--tuned",
+                str(t),
+                "--out",
+                str(tmp_path / "s"),
+                "--data",
+                "world:x",
+            ]
+        )
+        == 2
+    )
     assert "both --data and --mastery" in capsys.readouterr().err

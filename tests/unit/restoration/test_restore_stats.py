@@ -17,11 +17,23 @@ def test_concentration_and_means_match_brute_force() -> None:
     tuned = perturb(base)
     g = torch.Generator().manual_seed(0)
     # make the update heavy-tailed so the curve is informative
-    tuned = {n: (v + torch.randn(v.shape, generator=g) ** 3 * 0.1) if ".layers." in n else v for n, v in tuned.items()}
-    stats = diff_stats(DictSource(base, "llama"), DictSource(tuned, "llama"), "transformer",
-                       top_pcts=[1, 10, 50, 100], location_ks=[10], chunk_elems=300, progress=False)
+    tuned = {
+        n: (v + torch.randn(v.shape, generator=g) ** 3 * 0.1) if ".layers." in n else v
+        for n, v in tuned.items()
+    }
+    stats = diff_stats(
+        DictSource(base, "llama"),
+        DictSource(tuned, "llama"),
+        "transformer",
+        top_pcts=[1, 10, 50, 100],
+        location_ks=[10],
+        chunk_elems=300,
+        progress=False,
+    )
     names = select_names(sorted(base), "transformer", "llama")
-    r = torch.cat([relative_update(base[n].reshape(-1), tuned[n].reshape(-1)) for n in names]).double()
+    r = torch.cat(
+        [relative_update(base[n].reshape(-1), tuned[n].reshape(-1)) for n in names]
+    ).double()
     srt = torch.sort(r, descending=True).values
     for p, share in stats.concentration:
         count = int(r.numel() * p / 100)
@@ -36,6 +48,12 @@ def test_concentration_and_means_match_brute_force() -> None:
     assert sum(row["sel_k10"] for row in layers) == pytest.approx(int(r.numel() * 0.1), abs=1e-6)
     assert sum(row["share_sel_k10"] for row in stats.module_rows()) == pytest.approx(1.0)
     assert {row["module"] for row in stats.module_rows()} == {
-        "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-        "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"}
+        "self_attn.q_proj",
+        "self_attn.k_proj",
+        "self_attn.v_proj",
+        "self_attn.o_proj",
+        "mlp.gate_proj",
+        "mlp.up_proj",
+        "mlp.down_proj",
+    }
     assert stats.rows()[0] == {"top_pct": 1.0, "share": stats.concentration[0][1]}

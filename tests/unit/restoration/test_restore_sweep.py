@@ -33,9 +33,12 @@ def _state(model) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.state_dict().items()}
 
 
-@pytest.mark.parametrize(("strategy", "region", "tie"), [("top", "transformer", False),
-                                                          ("random", "all", True)])
-def test_sweep_matches_checkpoints_and_undoes(tiny_llama_dir, tmp_path, strategy, region, tie) -> None:
+@pytest.mark.parametrize(
+    ("strategy", "region", "tie"), [("top", "transformer", False), ("random", "all", True)]
+)
+def test_sweep_matches_checkpoints_and_undoes(
+    tiny_llama_dir, tmp_path, strategy, region, tie
+) -> None:
     from transformers import AutoModelForCausalLM
 
     base_dir, tuned_dir = _tuned_copy(tiny_llama_dir, tmp_path, tie=tie)
@@ -44,8 +47,17 @@ def test_sweep_matches_checkpoints_and_undoes(tiny_llama_dir, tmp_path, strategy
     restore_many(base_dir, tuned_dir, outs, strategy, region, seed=5, progress=False)
     model = AutoModelForCausalLM.from_pretrained(tuned_dir)
     before = _state(model)
-    seen = sweep_inplace(model, source_from_dir(base_dir), ks, strategy, region, 5,
-                         lambda k, m: _state(m), chunk_elems=50, progress=False)
+    seen = sweep_inplace(
+        model,
+        source_from_dir(base_dir),
+        ks,
+        strategy,
+        region,
+        5,
+        lambda k, m: _state(m),
+        chunk_elems=50,
+        progress=False,
+    )
     assert list(seen) == ks
     for k in ks:
         expected = source_from_dir(outs[k])
@@ -67,5 +79,7 @@ def test_sweep_undoes_when_callback_raises(tiny_llama_dir, tmp_path) -> None:
         raise RuntimeError("evaluation failed")
 
     with pytest.raises(RuntimeError, match="evaluation failed"):
-        sweep_inplace(model, source_from_dir(base_dir), [10], "top", "transformer", 0, boom, progress=False)
+        sweep_inplace(
+            model, source_from_dir(base_dir), [10], "top", "transformer", 0, boom, progress=False
+        )
     assert all(torch.equal(model.state_dict()[n], before[n]) for n in before)

@@ -1,0 +1,434 @@
+"""Benchmark: streaming exact restore vs the naive full-load baseline, plus the in-memory sweep.
+
+Builds a random-weight Llama-shaped base/tuned pair in bf16 (tuned = base x (1 + 0.01 N(0,1))),
+measures the disk's write / cold-read speed (the floor), then runs, each in its own process
+(peak RSS from wait4):
+
+1. ``restore``  - sftlens.restoration.restore_checkpoint (k, top, transformer);
+2. ``sweep``    - sweep_inplace over k = 1,3,5,10,20,40,60 on the tuned model loaded on --device
+                  (no-op callback; the model load is timed separately);
+3. ``baseline`` - what the reference does: load both models whole, one flat r tensor, torch.topk,
+                  scatter, save.  On CUDA above 2^31 elements torch.topk fails, so it is recorded
+                  as failing; ``--baseline cpu`` runs it on CPU instead (slow, ~75 GB RAM at 8B).
+
+Results are printed as a table and written to --json after every step.
+
+Example::
+
+    python bench/restore.py --shape 8b --device cuda --workdir /data/bench --json results.json
+    python bench/restore.py --shape 1b --device cpu --workdir /tmp/b --baseline cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+KS = [1.0, 3.0, 5.0, 10.0, 20.0, 40.0, 60.0]
+INT32_MAX = 2**31 - 1
+
+SHAPES: dict[str, dict[str, Any]] = {
+    # Llama-3.2-1B
+    "1b": dict(
+        hidden_size=2048,
+        intermediate_size=8192,
+        num_hidden_layers=16,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        vocab_size=128256,
+        tie_word_embeddings=True,
+    ),
+    # Llama-3-8B
+    "8b": dict(
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        vocab_size=128256,
+        tie_word_embeddings=False,
+    ),
+    # for smoke tests of this script
+    "tiny": dict(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=1000,
+        tie_word_embeddings=False,
+    ),
+}
+
+
+# ----------------------------------------------------------------------------- building the pair
+def build_pair(shape: str, workdir: Path, device: str, seed: int = 0) -> tuple[Path, Path]:
+    """Write base/ and tuned/ checkpoints (bf16); reused when already built for this shape."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from sftlens.restoration.tensors import ShardedWriter
+
+    base, tuned = workdir / "base", workdir / "tuned"
+    marker = workdir / f"built-{shape}.json"
+    if marker.is_file() and (base / "config.json").is_file() and (tuned / "config.json").is_file():
+        return base, tuned
+    shutil.rmtree(base, ignore_errors=True)
+    shutil.rmtree(tuned, ignore_errors=True)
+    cfg = LlamaConfig(**SHAPES[shape], max_position_embeddings=8192, rope_theta=500000.0)
+    cfg.torch_dtype = "bfloat16"
+    with torch.device("meta"):
+        meta = LlamaForCausalLM(cfg)
+    specs = {n: tuple(p.shape) for n, p in meta.state_dict().items()}
+    if cfg.tie_word_embeddings:
+        specs.pop("lm_head.weight", None)
+    from sftlens.restoration.tensors import natural_key
+
+    names = sorted(specs, key=natural_key)
+    plan = [(n, torch.bfloat16, specs[n]) for n in names]
+    wb, wt = ShardedWriter(base, plan), ShardedWriter(tuned, plan)
+    gen_dev = torch.device(
+        "cuda" if device.startswith("cuda") and torch.cuda.is_available() else "cpu"
+    )
+    g = torch.Generator(device=gen_dev).manual_seed(seed)
+    t0 = time.perf_counter()
+    for n in names:
+        if "norm" in n:
+            b = torch.ones(specs[n], device=gen_dev, dtype=torch.float32)
+        else:
+            b = torch.randn(specs[n], device=gen_dev, generator=g) * 0.02
+        t = b * (1 + 0.01 * torch.randn(specs[n], device=gen_dev, generator=g))
+        wb.write(n, b.to(torch.bfloat16))
+        wt.write(n, t.to(torch.bfloat16))
+        del b, t
+    wb.finish()
+    wt.finish()
+    for d in (base, tuned):
+        cfg.save_pretrained(d)
+    marker.write_text(json.dumps({"shape": shape, "seconds": time.perf_counter() - t0}))
+    return base, tuned
+
+
+def disk_speed(workdir: Path, size: int = 1 << 30) -> dict[str, float]:
+    """Sequential write (fsync) and cold read (page cache dropped with fadvise) in GB/s."""
+    path = workdir / "disk-speed.tmp"
+    block = os.urandom(1 << 24)
+    t0 = time.perf_counter()
+    with path.open("wb") as fh:
+        for _ in range(size // len(block)):
+            fh.write(block)
+        fh.flush()
+        os.fsync(fh.fileno())
+    write = size / (time.perf_counter() - t0) / 1e9
+    fd = os.open(path, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    t0 = time.perf_counter()
+    while os.read(fd, 1 << 24):
+        pass
+    read = size / (time.perf_counter() - t0) / 1e9
+    os.close(fd)
+    path.unlink()
+    return {"write_GBps": write, "read_GBps": read}
+
+
+# ----------------------------------------------------------------------------- child processes
+def child_restore(a: argparse.Namespace) -> dict[str, Any]:
+    from sftlens.restoration import restore_checkpoint
+    from sftlens.restoration.tensors import DirSource, ShardedWriter
+
+    t0 = time.perf_counter()
+    restore_checkpoint(
+        a.base,
+        a.tuned,
+        a.out,
+        a.k,
+        "top",
+        "transformer",
+        0,
+        device=a.device,
+        force=True,
+        progress=False,
+    )
+    return {
+        "seconds": time.perf_counter() - t0,
+        "bytes_read": DirSource.total_bytes_read,
+        "bytes_written": ShardedWriter.total_bytes_written,
+    }
+
+
+def child_sweep(a: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from sftlens.models import load_model
+    from sftlens.restoration import source_from_dir, sweep_inplace
+    from sftlens.restoration.tensors import DirSource
+
+    t0 = time.perf_counter()
+    model = load_model(a.tuned, dtype="bfloat16", device=a.device)
+    load_s = time.perf_counter() - t0
+    before = DirSource.total_bytes_read
+
+    def noop(k: float, m: Any) -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+
+    t0 = time.perf_counter()
+    sweep_inplace(model, source_from_dir(a.base), KS, "top", "transformer", 0, noop, progress=False)
+    return {
+        "seconds": time.perf_counter() - t0,
+        "load_seconds": load_s,
+        "bytes_read": DirSource.total_bytes_read - before,
+        "bytes_written": 0,
+    }
+
+
+def child_baseline(a: argparse.Namespace) -> dict[str, Any]:
+    """The reference's approach: whole models in memory, one flat r, torch.topk, save."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    dev = torch.device(a.device)
+    t0 = time.perf_counter()
+    loaded: list[dict[str, torch.Tensor]] = []
+    nbytes = 0
+    for d in (a.base, a.tuned):
+        sd: dict[str, torch.Tensor] = {}
+        for f in sorted(Path(d).glob("*.safetensors")):
+            sd.update(load_file(str(f)))
+        nbytes += sum(t.numel() * t.element_size() for t in sd.values())
+        loaded.append(sd)
+    base, tuned = loaded
+    names = [n for n in tuned if "layers" in n and "norm" not in n]
+    flat = torch.cat(
+        [
+            (
+                (tuned[n].to(dev).float() - base[n].to(dev).float()).abs()
+                / (base[n].to(dev).float().abs() + 1e-8)
+            ).reshape(-1)
+            for n in names
+        ]
+    )
+    count = int(flat.numel() * a.k / 100)
+    idx = torch.topk(flat, count, sorted=False).indices
+    del flat
+    mask = torch.zeros(sum(tuned[n].numel() for n in names), dtype=torch.bool, device=dev)
+    mask[idx] = True
+    pos = 0
+    for n in names:
+        m = mask[pos : pos + tuned[n].numel()].view(tuned[n].shape).cpu()
+        tuned[n] = torch.where(m, base[n], tuned[n])
+        pos += tuned[n].numel()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    shard, size, i, written = {}, 0, 0, 0
+    for n, t in tuned.items():
+        shard[n] = t.contiguous()
+        size += t.numel() * t.element_size()
+        if size > 5e9:
+            save_file(shard, str(out / f"model-{i:05d}.safetensors"))
+            written, shard, size, i = written + size, {}, 0, i + 1
+    if shard:
+        save_file(shard, str(out / f"model-{i:05d}.safetensors"))
+        written += size
+    return {"seconds": time.perf_counter() - t0, "bytes_read": nbytes, "bytes_written": written}
+
+
+CHILDREN = {"restore": child_restore, "sweep": child_sweep, "baseline": child_baseline}
+
+
+def run_child(step: str, a: argparse.Namespace, out: Path | None, device: str) -> dict[str, Any]:
+    """Run one step in a fresh process; peak RSS of that process from wait4."""
+    result_file = Path(a.workdir) / f".{step}.result.json"
+    result_file.unlink(missing_ok=True)
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        step,
+        "--base",
+        str(a.base),
+        "--tuned",
+        str(a.tuned),
+        "--out",
+        str(out or ""),
+        "--k",
+        str(a.k),
+        "--device",
+        device,
+        "--result",
+        str(result_file),
+    ]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    res: dict[str, Any] = {
+        "process_wall_s": wall,
+        "peak_rss_GB": usage.ru_maxrss * 1024 / 1e9,
+        "device": device,
+        "exit": os.waitstatus_to_exitcode(status),
+    }
+    if result_file.is_file():
+        res.update(json.loads(result_file.read_text()))
+    return res
+
+
+# ----------------------------------------------------------------------------- driver
+def model_numbers(base: Path) -> dict[str, int]:
+    from sftlens.restoration import source_from_dir
+    from sftlens.restoration.regions import select_names
+
+    src = source_from_dir(base)
+    region = select_names(src.names(), "transformer", src.arch)
+    return {
+        "n_params": sum(src.numel(n) for n in src.names()),
+        "n_region": sum(src.numel(n) for n in region),
+        "model_bytes": sum(src.nbytes(n) for n in src.names()),
+    }
+
+
+def baseline_plan(a: argparse.Namespace, nums: dict[str, int]) -> tuple[str | None, str]:
+    """Where the baseline can run, or why not (None)."""
+    import torch
+
+    need_ram = 2 * nums["model_bytes"] + 4 * nums["n_region"] + 13 * nums["n_region"] * a.k / 100
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    choice = a.baseline if a.baseline != "auto" else a.device
+    if choice == "skip":
+        return None, "skipped (--baseline skip)"
+    if choice.startswith("cuda"):
+        if not torch.cuda.is_available():
+            return None, "skipped: no CUDA"
+        if nums["n_region"] > INT32_MAX:
+            return None, (
+                f"fails on CUDA: torch.topk over {nums['n_region']:,} > 2^31 elements "
+                "(the reference's error); pass --baseline cpu to run it on CPU"
+            )
+        gpu = torch.cuda.get_device_properties(0).total_memory
+        if 4 * nums["n_region"] + nums["model_bytes"] > 0.9 * gpu:
+            return None, "skipped: flat r does not fit in GPU memory"
+    if need_ram > 0.85 * ram:
+        return None, f"skipped: needs ~{need_ram / 1e9:.0f} GB RAM of {ram / 1e9:.0f} GB"
+    return choice, ""
+
+
+def print_table(results: dict[str, Any]) -> None:
+    rows = [
+        (
+            "step",
+            "device",
+            "time (s)",
+            "proc wall (s)",
+            "peak RSS (GB)",
+            "read (GB)",
+            "written (GB)",
+        )
+    ]
+    for step in ("restore", "sweep", "baseline"):
+        r = results.get(step)
+        if not isinstance(r, dict) or "seconds" not in r:
+            note = r if isinstance(r, str) else (r or {}).get("note", "not run")
+            rows.append((step, "-", str(note)[:60], "", "", "", ""))
+            continue
+        rows.append(
+            (
+                step,
+                r["device"],
+                f"{r['seconds']:.1f}",
+                f"{r['process_wall_s']:.1f}",
+                f"{r['peak_rss_GB']:.2f}",
+                f"{r['bytes_read'] / 1e9:.1f}",
+                f"{r['bytes_written'] / 1e9:.1f}",
+            )
+        )
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    for key in ("disk", "ratios", "model"):
+        if key in results:
+            print(f"{key}: {json.dumps(results[key])}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--shape", choices=sorted(SHAPES), default="1b")
+    p.add_argument("--device", default="cpu", help="cpu | cuda")
+    p.add_argument("--workdir", type=Path, default=Path("bench-restore"))
+    p.add_argument(
+        "--json", type=Path, help="write results here (default WORKDIR/results-SHAPE.json)"
+    )
+    p.add_argument("--k", type=float, default=10.0)
+    p.add_argument("--baseline", default="auto", help="auto (same device) | cpu | cuda | skip")
+    p.add_argument("--skip-sweep", action="store_true")
+    p.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    p.add_argument("--base", help=argparse.SUPPRESS)
+    p.add_argument("--tuned", help=argparse.SUPPRESS)
+    p.add_argument("--out", help=argparse.SUPPRESS)
+    p.add_argument("--result", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.child:
+        res = CHILDREN[a.child](a)
+        Path(a.result).write_text(json.dumps(res))
+        return 0
+
+    a.workdir.mkdir(parents=True, exist_ok=True)
+    out_json = a.json or a.workdir / f"results-{a.shape}.json"
+    results: dict[str, Any] = {
+        "shape": a.shape,
+        "k": a.k,
+        "device": a.device,
+        "cpus": os.cpu_count(),
+    }
+
+    def save() -> None:
+        out_json.parent.mkdir(parents=True, exist_ok=True)
+        out_json.write_text(json.dumps(results, indent=2))
+
+    t0 = time.perf_counter()
+    a.base, a.tuned = build_pair(a.shape, a.workdir, a.device)
+    results["build_s"] = time.perf_counter() - t0
+    results["model"] = model_numbers(a.base)
+    results["disk"] = disk_speed(a.workdir)
+    mb = results["model"]["model_bytes"]
+    results["disk"]["floor_s_cold"] = (
+        2 * mb / 1e9 / results["disk"]["read_GBps"] + mb / 1e9 / results["disk"]["write_GBps"]
+    )
+    save()
+
+    out = a.workdir / "out-restore"
+    results["restore"] = run_child("restore", a, out, a.device)
+    shutil.rmtree(out, ignore_errors=True)
+    save()
+    if not a.skip_sweep:
+        results["sweep"] = run_child("sweep", a, None, a.device)
+        save()
+    where, why = baseline_plan(a, results["model"])
+    if where is None:
+        results["baseline"] = {"note": why}
+    else:
+        out = a.workdir / "out-baseline"
+        results["baseline"] = run_child("baseline", a, out, where)
+        shutil.rmtree(out, ignore_errors=True)
+    ratios: dict[str, float] = {}
+    r, s, b = results["restore"], results.get("sweep"), results["baseline"]
+    if "seconds" in r and isinstance(s, dict) and "seconds" in s:
+        ratios["sweep7_over_restore"] = s["seconds"] / r["seconds"]
+    if "seconds" in r and "seconds" in b:
+        ratios["baseline_over_restore_time"] = b["seconds"] / r["seconds"]
+        ratios["baseline_over_restore_rss"] = b["peak_rss_GB"] / r["peak_rss_GB"]
+    results["ratios"] = ratios
+    save()
+    print_table(results)
+    print(f"results: {out_json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
