@@ -106,6 +106,8 @@ def finding_swing(acc: pd.DataFrame, cfg: ReportConfig) -> Finding:
         return Finding(2, claim, INCONCLUSIVE, "Needs at least two training levels.")
     mean = at.mean()
     hi, lo = mean.idxmax(), mean.idxmin()
+    if hi == lo:  # every level ties
+        hi, lo = at.columns[-1], at.columns[0]
     swing = (at[hi] - at[lo]).to_numpy()
     v = verdict(swing * 100, cfg.swing_points, cfg.spread_sigmas)
     return Finding(

@@ -2,8 +2,9 @@
 
 A :class:`TensorSource` lists tensor names, shapes and dtypes without loading
 anything, and hands out one tensor at a time.  :func:`source_from_dir` reads
-safetensors shards lazily, memory-mapped through ``safe_open`` with one shard
-open at a time; :func:`source_from_model` wraps a live model (tied weights appear
+safetensors shards lazily from their headers and reads each tensor with one
+positioned read into a fresh buffer, one shard open at a time (``mmap=True``
+uses ``safe_open`` instead; mapped pages then count towards the process's RSS); :func:`source_from_model` wraps a live model (tied weights appear
 once).  :class:`ShardedWriter` writes a checkpoint tensor by tensor, planning the
 shards up front, so it never holds more than the tensor being written.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import struct
@@ -89,6 +91,8 @@ class _Entry:
     shard: Path
     dtype: torch.dtype
     shape: tuple[int, ...]
+    start: int  # absolute byte offset of the data in the shard file
+    nbytes: int
 
 
 def read_header(path: Path) -> dict[str, Any]:
@@ -130,8 +134,9 @@ class DirSource(TensorSource):
 
     total_bytes_read = 0  # over all instances (benchmarks)
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, mmap: bool = False) -> None:
         self.path = Path(path)
+        self.mmap = mmap
         if not self.path.is_dir():
             raise SftlensError(f"checkpoint dir not found: {self.path}")
         self._entries: dict[str, _Entry] = {}
@@ -161,19 +166,36 @@ class DirSource(TensorSource):
 
     def get(self, name: str) -> torch.Tensor:
         """The tensor as stored (CPU); only its shard is open."""
-        from safetensors import safe_open
-
-        shard = self._entries[name].shard
-        if self._open is None or self._open[0] != shard:
-            self._open = None  # close the previous shard first: one open at a time
-            self._open = (shard, safe_open(str(shard), framework="pt", device="cpu"))
-        tensor = self._open[1].get_tensor(name)
+        e = self._entries[name]
+        if self._open is None or self._open[0] != e.shard:
+            self.close()  # one shard open at a time
+            self._open = (e.shard, self._opener(e.shard))
+        tensor = self._read(self._open[1], name, e)
         nbytes = tensor.numel() * tensor.element_size()
         self.bytes_read += nbytes
         DirSource.total_bytes_read += nbytes
         return tensor
 
+    def _opener(self, shard: Path) -> Any:
+        if self.mmap:
+            from safetensors import safe_open
+
+            return safe_open(str(shard), framework="pt", device="cpu")
+        return shard.open("rb", buffering=0)
+
+    def _read(self, handle: Any, name: str, e: _Entry) -> torch.Tensor:
+        if self.mmap:
+            return handle.get_tensor(name)
+        out = torch.empty(e.shape, dtype=e.dtype)
+        buf = out.reshape(-1).view(torch.uint8).numpy() if e.nbytes else None
+        got = os.preadv(handle.fileno(), [buf], e.start) if buf is not None else 0
+        if got != e.nbytes:
+            raise SftlensError(f"{e.shard}: tensor {name} is truncated ({got} of {e.nbytes} bytes)")
+        return out
+
     def close(self) -> None:
+        if self._open is not None and not self.mmap:
+            self._open[1].close()
         self._open = None
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sftlens.config import build_config, dump_config
-from sftlens.errors import ConfigError
+from sftlens.errors import ConfigError, DataError
 from sftlens.runstore import RunDir, atomic_write_json, content_hash
 from sftlens.study.config import STAGE_SECTIONS, StudyConfig, stage_config_class
 from sftlens.study.scheduler import Unit
@@ -178,6 +178,11 @@ def run_select(ctx: StudyContext, cells: Sequence[Cell], out: Path) -> dict[str,
     for cell in cells:
         size = None if cell.size == "all" else int(cell.size)
         chosen = select_set(pool, levels, cell.level, size, cell.seed, allow_smaller=allow_smaller)
+        if not chosen:
+            raise DataError(
+                f"set {cell.name}: the base model has no in-domain train facts at level "
+                f"{cell.level}; drop it from grid.levels"
+            )
         rows = [set_row(f, levels) for f in chosen]
         write_table(out / "sets" / f"{cell.name}.jsonl", rows)
         counts[cell.name] = len(rows)

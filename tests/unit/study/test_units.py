@@ -95,3 +95,14 @@ def test_assemble_sorts_rows_whatever_order_units_finished(tmp_path: Path):
     assemble(run, units[::-1])
     assert read_table(tmp_path / "results" / "accuracy.parquet") == first
     assert (tmp_path / "results" / "accuracy.csv").is_file()
+
+
+def test_an_empty_level_pool_is_a_clear_error(tmp_path: Path):
+    from sftlens.errors import DataError
+    from sftlens.study.units import Cell, run_select
+
+    ctx = StudyContext(load_config(StudyConfig, values={**BASE, "select": {"allow_smaller": True}}), RunDir(tmp_path))
+    ctx._cache["levels"] = {f.id: 0 for f in FakeData.facts}
+    with pytest.raises(DataError, match=r"L4-n60-s0.*level 4; drop it"):
+        run_select(ctx, [Cell("0", 60, 0), Cell("4", 60, 0)], tmp_path / "select")
+    assert (tmp_path / "select" / "sets" / "L0-n60-s0.jsonl").is_file()
