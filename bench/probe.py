@@ -38,6 +38,7 @@ from typing import Any
 import torch
 
 from sftlens.generation import GenerationConfig, generate
+from sftlens.generation.stops import stop_ids
 
 SHAPES: dict[str, dict[str, Any]] = {
     "tiny": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
@@ -149,7 +150,10 @@ def run_baseline(
     """lm-eval HF style: length-sorted, left-padded ``generate(num_return_sequences=n)``."""
     device = str(next(model.parameters()).device)
     order = sorted(prompts, key=lambda p: -len(tok(p)["input_ids"]))
-    fixed = {"min_new_tokens": args.max_new_tokens} if args.fixed_tokens else {}
+    if args.fixed_tokens:
+        stop: dict[str, Any] = {"min_new_tokens": args.max_new_tokens}
+    else:  # lm-eval's until=["\n"]: EOS or any newline token ends a row
+        stop = {"eos_token_id": stop_ids(tok, model, stop_at_newline=True)}
     n_tokens = 0
     sync(device)
     start = time.perf_counter()
@@ -158,7 +162,7 @@ def run_baseline(
         with torch.inference_mode():
             out = model.generate(**enc, do_sample=True, temperature=args.temperature, top_p=1.0, top_k=0,
                                  num_return_sequences=args.samples, max_new_tokens=args.max_new_tokens,
-                                 pad_token_id=tok.pad_token_id, **fixed)  # fmt: skip
+                                 pad_token_id=tok.pad_token_id, **stop)  # fmt: skip
         new = out[:, enc["input_ids"].shape[1] :]
         n_tokens += int((new != tok.pad_token_id).sum()) if not args.fixed_tokens else new.numel()
         tok.batch_decode(new, skip_special_tokens=True)

@@ -83,7 +83,6 @@ def build_pair(shape: str, workdir: Path, device: str, seed: int = 0) -> tuple[P
     shutil.rmtree(base, ignore_errors=True)
     shutil.rmtree(tuned, ignore_errors=True)
     cfg = LlamaConfig(**SHAPES[shape], max_position_embeddings=8192, rope_theta=500000.0)
-    cfg.torch_dtype = "bfloat16"
     with torch.device("meta"):
         meta = LlamaForCausalLM(cfg)
     specs = {n: tuple(p.shape) for n, p in meta.state_dict().items()}
@@ -171,7 +170,8 @@ def child_sweep(a: argparse.Namespace) -> dict[str, Any]:
     from sftlens.restoration.tensors import DirSource
 
     t0 = time.perf_counter()
-    model = load_model(a.tuned, dtype="bfloat16", device=a.device)
+    direct = {"device_map": a.device} if a.device.startswith("cuda") else {}  # skip the CPU copy
+    model = load_model(a.tuned, dtype="bfloat16", device=a.device, **direct)
     load_s = time.perf_counter() - t0
     before = DirSource.total_bytes_read
 

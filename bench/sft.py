@@ -36,7 +36,28 @@ SHAPES: dict[str, dict[str, Any]] = {
     "1b": {"hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16, "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256, "tie_word_embeddings": True, "rope_theta": 500000.0},
     "8b": {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256, "tie_word_embeddings": False, "rope_theta": 500000.0},
 }  # fmt: skip
-SYLLABLES = "ka lo mi ra ne to su vi da pe zo ru fa ni go le ma ti bo ke".split()
+SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "ra",
+    "ne",
+    "to",
+    "su",
+    "vi",
+    "da",
+    "pe",
+    "zo",
+    "ru",
+    "fa",
+    "ni",
+    "go",
+    "le",
+    "ma",
+    "ti",
+    "bo",
+    "ke",
+]
 QUESTIONS = [
     "Where was {s} born ?", "In what country is {s} ?", "Where did {s} die ?", "What is the capital of {s} ?",
     "Where was {s} educated ?", "Where is the headquarters of {s} located ?", "Where is {s} located ?",
@@ -60,7 +81,11 @@ def synthetic_examples(n: int, seed: int = 0) -> list[dict[str, str]]:
 
 
 def world_examples(world: Path, n: int) -> list[dict[str, str]]:
-    rows = [json.loads(line) for line in (world / "world" / "facts.jsonl").read_text().splitlines() if line.strip()]
+    rows = [
+        json.loads(line)
+        for line in (world / "world" / "facts.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
     rows = [r for r in rows if r.get("domain") == "in" and r.get("role") != "pretrain_qa"]
     random.Random(0).shuffle(rows)
     if len(rows) < n:
@@ -76,9 +101,22 @@ def build_tokenizer(examples: list[dict[str, str]], out: Path) -> Any:
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=2000, special_tokens=["<unk>", "<s>", "</s>", "<pad>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator((f"<|question|> {e['question']} <|answer|> {e['answer']}" for e in examples[:5000]), trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>")
+    trainer = trainers.BpeTrainer(
+        vocab_size=2000,
+        special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(
+        (f"<|question|> {e['question']} <|answer|> {e['answer']}" for e in examples[:5000]),
+        trainer=trainer,
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+    )
     fast.save_pretrained(out)
     return fast
 
@@ -105,7 +143,13 @@ def build_model(args: argparse.Namespace, tok: Any) -> Any:
         return load_model(Path(args.world) / "model", device=args.device)
     shape = dict(SHAPES[args.shape])
     shape["vocab_size"] = shape["vocab_size"] or len(tok)
-    config = LlamaConfig(**shape, max_position_embeddings=2048, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    config = LlamaConfig(
+        **shape,
+        max_position_embeddings=2048,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     config._attn_implementation = attn_impl(args.attn, args.device)
     torch.manual_seed(0)
     dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
@@ -126,15 +170,22 @@ def peak_memory_mb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_sftlens(model: Any, tok: Any, examples: list[dict[str, str]], args: argparse.Namespace) -> dict[str, Any]:
+def run_sftlens(
+    model: Any, tok: Any, examples: list[dict[str, str]], args: argparse.Namespace
+) -> dict[str, Any]:
     from sftlens.finetuning.config import FinetuneConfig
     from sftlens.finetuning.trainer import finetune
 
-    cfg = FinetuneConfig(lr=args.lr, batch_size=args.batch_size, packing=args.packing != "off", log_every=50)
+    cfg = FinetuneConfig(
+        lr=args.lr, batch_size=args.batch_size, packing=args.packing != "off", log_every=50
+    )
     finetune(model, tok, examples[: args.batch_size * 4], cfg, progress=False)  # warm-up
     _reset_peak(args.device)
     result = finetune(model, tok, examples, cfg, progress=False)
-    return {"seconds": result.seconds, "mean_loss": sum(r["loss"] for r in result.log) / len(result.log)}
+    return {
+        "seconds": result.seconds,
+        "mean_loss": sum(r["loss"] for r in result.log) / len(result.log),
+    }
 
 
 def _hf_args(args: argparse.Namespace, out: str, flatten: bool) -> Any:
@@ -153,7 +204,9 @@ def _hf_args(args: argparse.Namespace, out: str, flatten: bool) -> Any:
     return TrainingArguments(**{k: v for k, v in wanted.items() if k in accepted})
 
 
-def run_hf(model: Any, tok: Any, examples: list[dict[str, str]], args: argparse.Namespace) -> dict[str, Any]:
+def run_hf(
+    model: Any, tok: Any, examples: list[dict[str, str]], args: argparse.Namespace
+) -> dict[str, Any]:
     from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening, Trainer
 
     from sftlens.finetuning.formatting import encode_examples
@@ -163,19 +216,35 @@ def run_hf(model: Any, tok: Any, examples: list[dict[str, str]], args: argparse.
         first = next(i for i, t in enumerate(enc.targets) if t != -100) + 1  # first target token
         rows.append({"input_ids": enc.input_ids, "labels": [-100] * first + enc.input_ids[first:]})
     impl = str(getattr(model.config, "_attn_implementation", ""))
-    flatten = args.hf_collator == "flatten" or (args.hf_collator == "auto" and impl.startswith("flash"))
+    flatten = args.hf_collator == "flatten" or (
+        args.hf_collator == "auto" and impl.startswith("flash")
+    )
     cuda = args.device.startswith("cuda")
-    collator = DataCollatorWithFlattening() if flatten else DataCollatorForSeq2Seq(tok, padding=True, pad_to_multiple_of=8 if cuda else None)
+    collator = (
+        DataCollatorWithFlattening()
+        if flatten
+        else DataCollatorForSeq2Seq(tok, padding=True, pad_to_multiple_of=8 if cuda else None)
+    )
     with tempfile.TemporaryDirectory() as out:
         hf_args = _hf_args(args, out, flatten)
-        Trainer(model=model, args=hf_args, train_dataset=rows[: args.batch_size * 4], data_collator=collator).train()
+        Trainer(
+            model=model,
+            args=hf_args,
+            train_dataset=rows[: args.batch_size * 4],
+            data_collator=collator,
+        ).train()
         _reset_peak(args.device)
         trainer = Trainer(model=model, args=hf_args, train_dataset=rows, data_collator=collator)
         start = time.perf_counter()
         metrics = trainer.train().metrics
         wall = time.perf_counter() - start
     # HF's own train_runtime (its loop only) is shorter than the wall time of train(): use it
-    return {"seconds": float(metrics["train_runtime"]), "wall_seconds": wall, "mean_loss": float(metrics["train_loss"]), "collator": "flatten" if flatten else "pad+group_by_length"}
+    return {
+        "seconds": float(metrics["train_runtime"]),
+        "wall_seconds": wall,
+        "mean_loss": float(metrics["train_loss"]),
+        "collator": "flatten" if flatten else "pad+group_by_length",
+    }
 
 
 def _reset_peak(device: str) -> None:
@@ -217,7 +286,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
     p.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
-    p.add_argument("--world", help="use a built world's model and in-domain facts instead of --shape")
+    p.add_argument(
+        "--world", help="use a built world's model and in-domain facts instead of --shape"
+    )
     p.add_argument("--samples", type=int, default=1920)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-5)
@@ -243,14 +314,24 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
             path = fh.name
         env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
-        subprocess.run([sys.executable, __file__, *own, "--worker", name, "--result", path], check=True, env=env)
+        subprocess.run(
+            [sys.executable, __file__, *own, "--worker", name, "--result", path],
+            check=True,
+            env=env,
+        )
         results.append(json.loads(Path(path).read_text()))
         os.unlink(path)
-    print(f"{'trainer':<8} {'tokens':>9} {'seconds':>8} {'tokens/s':>10} {'peak MB':>9} {'mean loss':>10}")
+    print(
+        f"{'trainer':<8} {'tokens':>9} {'seconds':>8} {'tokens/s':>10} {'peak MB':>9} {'mean loss':>10}"
+    )
     for r in results:
-        print(f"{r['trainer']:<8} {r['tokens']:>9} {r['seconds']:>8.2f} {r['tokens_per_s']:>10.0f} {r['peak_memory_mb']:>9.0f} {r['mean_loss']:>10.4f}")
+        print(
+            f"{r['trainer']:<8} {r['tokens']:>9} {r['seconds']:>8.2f} {r['tokens_per_s']:>10.0f} {r['peak_memory_mb']:>9.0f} {r['mean_loss']:>10.4f}"
+        )
     if len(results) == 2:
-        print(f"speed-up sftlens / HF Trainer: {results[0]['tokens_per_s'] / results[1]['tokens_per_s']:.2f}x  (attn {results[0]['attn']}, {results[0]['dtype']}, {results[0]['params_m']:.1f}M params, HF collator {results[1].get('collator')})")
+        print(
+            f"speed-up sftlens / HF Trainer: {results[0]['tokens_per_s'] / results[1]['tokens_per_s']:.2f}x  (attn {results[0]['attn']}, {results[0]['dtype']}, {results[0]['params_m']:.1f}M params, HF collator {results[1].get('collator')})"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
     return 0

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -21,14 +22,18 @@ TABLES = ("accuracy", "kl", "diff_stats", "diff_groups")
 
 
 def micro_config(world: Path, path: Path) -> Path:
-    """2 levels × 2 sizes × 1 seed, 2 k values; probing cut to the bone."""
+    """2 levels × 2 sizes × 1 seed, 2 k values; probing cut to the bone.
+
+    Levels 0 and ``random`` (SFT-Mixed) are non-empty in any world (level 0 holds the
+    unseen facts), whatever the micro model learned.
+    """
     cfg = {
         "name": "micro",
         "world": str(world),
         "device": "cpu",
         "dtype": "float32",
-        "grid": {"levels": ["0", "4"], "sizes": [4, 8], "seeds": [0]},
-        "probe": {"samples": 2},
+        "grid": {"levels": ["0", "random"], "sizes": [4, 8], "seeds": [0]},
+        "probe": {"samples": 2, "templates": 3},
         "select": {"allow_smaller": True},
         "finetune": {"batch_size": 4},
         "restore": {"ks": [5, 20], "which": "largest"},
@@ -86,10 +91,10 @@ def test_every_artifact_and_the_report(micro_study: tuple[Path, Path]):
     assert (out / "results" / "accuracy.csv").is_file() and (out / "manifest.json").is_file()
     acc = read_table(out / "results" / "accuracy.parquet")
     cells = {(r["train_level"], r["seed"]) for r in acc}
-    assert cells == {("0", 0), ("4", 0)}
+    assert cells == {("0", 0), ("random", 0)}
     assert {r["restore_k"] for r in acc} == {0.0, 5.0, 20.0}
     assert {r["domain"] for r in acc} == {"in", "ood"} and -1 in {r["test_level"] for r in acc}
-    assert all(0 <= r["accuracy"] <= 1 for r in acc)
+    assert all(0 <= r["accuracy"] <= 1 for r in acc if r["n"] > 0)
     page = (out / "report" / "index.html").read_text()
     images = re.findall(r'<img src="([^"]+)"', page)
     assert images and all((out / "report" / name).is_file() for name in images)
@@ -99,16 +104,13 @@ def test_every_artifact_and_the_report(micro_study: tuple[Path, Path]):
 
 def test_rerun_skips_everything(micro_study: tuple[Path, Path]):
     cfg, out = micro_study
-    before = (out / "results" / "accuracy.parquet").read_bytes()
+    before = pd.read_parquet(out / "results" / "accuracy.parquet")
     proc = subprocess.run(
         study_cmd(cfg, out), env=env(), capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"ran 0 ", proc.stdout), proc.stdout
-    assert read_table(out / "results" / "accuracy.parquet") == read_table(
-        out / "results" / "accuracy.parquet"
-    )
-    assert (out / "results" / "accuracy.parquet").read_bytes() == before
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "results" / "accuracy.parquet"), before)
 
 
 def test_sigkill_at_several_points_resumes_to_identical_tables(
@@ -117,16 +119,12 @@ def test_sigkill_at_several_points_resumes_to_identical_tables(
     cfg, clean = micro_study
     out = tmp_path / "killed"
     total = done_units(clean)
-    kills = 0
-    for kill_at in (
-        1,
-        3,
-        total - 1,
-    ):  # during select, during the first cell, during the last restore
-        kills += run_until(cfg, out, kill_at) == -signal.SIGKILL
+    # after the first probe chunk, inside the first cell, during the last restore sweep
+    kills = sum(run_until(cfg, out, at) == -signal.SIGKILL for at in (1, 5, total - 1))
     assert kills >= 2, "the study finished before it could be killed"
     assert run_until(cfg, out, None) == 0
-    for name in TABLES:
-        assert read_table(out / "results" / f"{name}.parquet") == read_table(
-            clean / "results" / f"{name}.parquet"
-        ), name
+    for name in TABLES:  # NaN-aware: levels without test facts have accuracy NaN
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(out / "results" / f"{name}.parquet"),
+            pd.read_parquet(clean / "results" / f"{name}.parquet"),
+        )

@@ -17,7 +17,9 @@ def test_build_micro_via_cli_and_load_with_transformers(tmp_path: Path) -> None:
 
     out = tmp_path / "w"
     t0 = time.perf_counter()
-    assert main(["-q", "world", "build", "--preset", "micro", "--out", str(out), "--seed", "0"]) == 0
+    assert (
+        main(["-q", "world", "build", "--preset", "micro", "--out", str(out), "--seed", "0"]) == 0
+    )
     seconds = time.perf_counter() - t0
     assert seconds < 180, f"micro build took {seconds:.0f}s"  # < 60 s on an idle 2-core machine
     model = AutoModelForCausalLM.from_pretrained(out / "model")

@@ -50,19 +50,29 @@ def _ids(tok: PreTrainedTokenizerBase, text: str, special: bool) -> list[int]:
     return list(tok(text, add_special_tokens=special)["input_ids"])
 
 
-def _chat_pair(tok: PreTrainedTokenizerBase, question: str, answer: str) -> tuple[list[int], list[int]]:
+def _chat_pair(
+    tok: PreTrainedTokenizerBase, question: str, answer: str
+) -> tuple[list[int], list[int]]:
     user = [{"role": "user", "content": question}]
     prompt = tok.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
-    full = tok.apply_chat_template(user + [{"role": "assistant", "content": answer}], tokenize=False)
+    full = tok.apply_chat_template(
+        [*user, {"role": "assistant", "content": answer}], tokenize=False
+    )
     p_ids = _ids(tok, str(prompt), special=False)
     f_ids = _ids(tok, str(full), special=False)
     if f_ids[: len(p_ids)] != p_ids or len(f_ids) <= len(p_ids):
-        raise ConfigError("the tokenizer's chat template does not extend the prompt with the answer")
+        raise ConfigError(
+            "the tokenizer's chat template does not extend the prompt with the answer"
+        )
     return p_ids, f_ids[len(p_ids) :]
 
 
 def encode_pair(
-    tok: PreTrainedTokenizerBase, question: str, answer: str, fmt: str = "paper", max_length: int = 256
+    tok: PreTrainedTokenizerBase,
+    question: str,
+    answer: str,
+    fmt: str = "paper",
+    max_length: int = 256,
 ) -> Encoded:
     """Tokenize one QA pair; prompt tokens get no loss, prompts are cut from the left."""
     if fmt == "chat":
@@ -80,14 +90,14 @@ def encode_pair(
     prompt = prompt[-(max_length - len(target)) :]
     ids = prompt + target
     labels = [IGNORE] * len(prompt) + target
-    return Encoded(input_ids=ids, targets=labels[1:] + [IGNORE])
+    return Encoded(input_ids=ids, targets=[*labels[1:], IGNORE])
 
 
 def example_text(example: Mapping[str, Any], key: str, where: str) -> str:
     """``example[key]`` as a non-empty string, else a DataError naming ``where``."""
     value = example.get(key)
     if key == "answer" and value is None and example.get("answers"):
-        value = list(example["answers"])[0]
+        value = next(iter(example["answers"]))
     if not isinstance(value, str) or not value.strip():
         raise DataError(f"{where}: record has no '{key}'")
     return value.strip()

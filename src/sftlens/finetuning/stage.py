@@ -110,14 +110,22 @@ def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStage
         run_dir = RunDir.create(out, config=dump_config(cfg), seed=cfg.seed)
         result = finetune(model, tok, examples, cfg)
         write_table(out / "train_log.jsonl", result.log)
-        model_dir = save_model(result.model, tok, out / "model", cfg.max_shard_size) if cfg.save else None
+        model_dir = (
+            save_model(result.model, tok, out / "model", cfg.max_shard_size) if cfg.save else None
+        )
         manifest = run_dir.manifest()
         manifest["train_sha256"] = file_hash(cfg.train)
-        manifest["result"] = {"steps": len(result.log), "seconds": result.seconds, "tokens": result.tokens}
+        manifest["result"] = {
+            "steps": len(result.log),
+            "seconds": result.seconds,
+            "tokens": result.tokens,
+        }
         atomic_write_json(out / RunDir.MANIFEST, manifest)
     except BaseException:
         if created:
             shutil.rmtree(out, ignore_errors=True)
         raise
     final = result.log[-1]["loss"] if result.log else float("nan")
-    return FinetuneStageResult(out, len(result.log), final, result.seconds, result.tokens, model_dir)
+    return FinetuneStageResult(
+        out, len(result.log), final, result.seconds, result.tokens, model_dir
+    )

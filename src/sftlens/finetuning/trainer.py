@@ -70,10 +70,19 @@ class SFTLoss(nn.Module):
         super().__init__()
         self.lm = lm
         cfg = getattr(lm, "config", None)
-        scaled = any(getattr(cfg, k, None) not in (None, 1.0) for k in ("final_logit_softcapping", "logit_scale", "logits_scaling"))
+        scaled = any(
+            getattr(cfg, k, None) not in (None, 1.0)
+            for k in ("final_logit_softcapping", "logit_scale", "logits_scaling")
+        )
+        decoder, head = self._parts()
+        self.fast = decoder is not None and decoder is not lm and head is not None and not scaled
+
+    def _parts(self) -> tuple[Any, Any]:
+        """The LM's decoder stack and output head (``None`` where the model has none)."""
+        lm: Any = self.lm
         decoder = lm.get_decoder() if hasattr(lm, "get_decoder") else None
         head = lm.get_output_embeddings() if hasattr(lm, "get_output_embeddings") else None
-        self.fast = decoder is not None and decoder is not lm and head is not None and not scaled
+        return decoder, head
 
     def token_losses(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Cross-entropy of every target token, in sample order: (N,)."""
@@ -82,10 +91,13 @@ class SFTLoss(nn.Module):
             index, labels = target_positions(batch["targets"])
         kwargs = {k: batch[k] for k in ("attention_mask", "position_ids") if k in batch}
         if self.fast:
-            hidden = self.lm.get_decoder()(input_ids=batch["input_ids"], use_cache=False, **kwargs)[0]  # (B, T, H)
-            logits = self.lm.get_output_embeddings()(hidden.flatten(0, 1)[index])  # (N, V)
+            decoder, head = self._parts()
+            out = decoder(input_ids=batch["input_ids"], use_cache=False, **kwargs)
+            hidden = out[0]  # (B, T, H)
+            logits = head(hidden.flatten(0, 1)[index])  # (N, V)
         else:
-            logits = self.lm(input_ids=batch["input_ids"], use_cache=False, **kwargs).logits.flatten(0, 1)[index]
+            out = self.lm(input_ids=batch["input_ids"], use_cache=False, **kwargs)
+            logits = out.logits.flatten(0, 1)[index]  # (N, V)
         return F.cross_entropy(logits.float(), labels, reduction="none")  # (N,)
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -137,7 +149,11 @@ def check_lora_targets(model: nn.Module, targets: Sequence[str]) -> None:
     """Every target must name (the suffix of) at least one Linear module of ``model``."""
     linear = {name for name, mod in model.named_modules() if isinstance(mod, nn.Linear)}
     suffixes = {name.rsplit(".", 1)[-1] for name in linear}
-    missing = [t for t in targets if t not in suffixes and not any(n.endswith("." + t) or n == t for n in linear)]
+    missing = [
+        t
+        for t in targets
+        if t not in suffixes and not any(n.endswith("." + t) or n == t for n in linear)
+    ]
     if missing:
         raise ConfigError(
             f"LoRA target modules not in the model: {', '.join(missing)}; "
@@ -160,7 +176,9 @@ def add_lora(model: nn.Module, lora: LoraSettings) -> nn.Module:
     return get_peft_model(model, config)  # type: ignore[arg-type]
 
 
-def make_optimizer(model: nn.Module, cfg: FinetuneConfig, device: torch.device) -> torch.optim.Optimizer:
+def make_optimizer(
+    model: nn.Module, cfg: FinetuneConfig, device: torch.device
+) -> torch.optim.Optimizer:
     """AdamW without decay on 1-D tensors (norms, biases); fused on CUDA."""
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
@@ -243,7 +261,8 @@ def finetune(
         rows.append(
             {
                 "step": step + 1,
-                "epoch": (step * cfg.grad_accum) // max(1, math.ceil(len(encs) / cfg.batch_size)) + 1,
+                "epoch": (step * cfg.grad_accum) // max(1, math.ceil(len(encs) / cfg.batch_size))
+                + 1,
                 "lr": sched.get_last_lr()[0],
                 "samples": sum(len(idxs) for idxs in window),
                 "tokens": sum(len(encs[i].input_ids) for idxs in window for i in idxs),
@@ -279,7 +298,13 @@ def finetune(
     del opt, sched
     tuned = _finish(acc.unwrap_model(loss_mod).lm if world > 1 else lm, cfg, grad_flags)
     tokens = sum(r["tokens"] for r in rows)
-    log.info("fine-tuned %d samples in %d steps, %.1fs (%.0f tokens/s)", len(encs), steps, seconds, tokens / max(seconds, 1e-9))
+    log.info(
+        "fine-tuned %d samples in %d steps, %.1fs (%.0f tokens/s)",
+        len(encs),
+        steps,
+        seconds,
+        tokens / max(seconds, 1e-9),
+    )
     return FinetuneResult(model=tuned, log=rows, seconds=seconds, tokens=tokens)
 
 

@@ -191,7 +191,8 @@ def histogram_pass(
                 hist_hi(keys, th)
                 hi = (r.view(torch.int32) >> 15).long()
                 stats.bin_sum_r.index_add_(0, hi, r.double())
-            total += float(r.sum(dtype=torch.float64))
+            if per_tensor:
+                total += float(r.sum(dtype=torch.float64))
         stats.sum_r[name] = total
         if th is not None:
             stats.tensor_hists[name] = th.cpu()

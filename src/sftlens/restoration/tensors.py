@@ -95,8 +95,8 @@ class _Entry:
     nbytes: int
 
 
-def read_header(path: Path) -> dict[str, Any]:
-    """The JSON header of one safetensors file (reads only its first bytes)."""
+def read_header(path: Path) -> tuple[dict[str, Any], int]:
+    """The JSON header of one safetensors file and where its data starts (reads only the head)."""
     try:
         with path.open("rb") as fh:
             (size,) = struct.unpack("<Q", fh.read(8))
@@ -106,7 +106,7 @@ def read_header(path: Path) -> dict[str, Any]:
             f"{path}: not a readable safetensors file ({type(err).__name__})"
         ) from None
     header.pop("__metadata__", None)
-    return header
+    return header, 8 + size
 
 
 def _shard_files(root: Path) -> list[Path]:
@@ -141,12 +141,15 @@ class DirSource(TensorSource):
             raise SftlensError(f"checkpoint dir not found: {self.path}")
         self._entries: dict[str, _Entry] = {}
         for shard in _shard_files(self.path):
-            for name, info in read_header(shard).items():
+            header, data_start = read_header(shard)
+            for name, info in header.items():
                 if info["dtype"] not in ST_DTYPES:
                     raise SftlensError(
                         f"{shard.name}: tensor {name} has unsupported dtype {info['dtype']}"
                     )
-                self._entries[name] = _Entry(shard, ST_DTYPES[info["dtype"]], tuple(info["shape"]))
+                begin, end = info["data_offsets"]
+                dtype, shape = ST_DTYPES[info["dtype"]], tuple(info["shape"])
+                self._entries[name] = _Entry(shard, dtype, shape, data_start + begin, end - begin)
         self._names = sorted(self._entries, key=natural_key)
         self._open: tuple[Path, Any] | None = None
         self.arch = _arch_of_dir(self.path)
@@ -246,9 +249,9 @@ class DictSource(TensorSource):
         return self._tensors[name]
 
 
-def source_from_dir(path: str | Path) -> DirSource:
+def source_from_dir(path: str | Path, mmap: bool = False) -> DirSource:
     """A lazy source over a checkpoint directory (``model.safetensors[.index.json]``)."""
-    return DirSource(path)
+    return DirSource(path, mmap=mmap)
 
 
 def source_from_model(model: Any, prefer: Iterable[str] = ()) -> DictSource:

@@ -131,7 +131,7 @@ def select_set(
             )
         n = len(pool)
     rng = random.Random(f"sftlens-select:{level}:{seed}")
-    by_rel: dict[object, list[Fact]] = defaultdict(list)
+    by_rel: dict[str, list[Fact]] = defaultdict(list)
     for fact in pool:
         by_rel[fact.relation].append(fact)
     rel_keys = sorted(by_rel)

@@ -64,7 +64,9 @@ def data_spec(cfg: SelectConfig, mastery: Path) -> str:
     raise ConfigError("select needs --data (no data spec recorded beside the mastery table)")
 
 
-def build_sets(facts: list[Any], levels: dict[str, int], cfg: SelectConfig) -> dict[str, list[dict]]:
+def build_sets(
+    facts: list[Any], levels: dict[str, int], cfg: SelectConfig
+) -> dict[str, list[dict]]:
     """All sets of the grid, as rows, keyed by name (pure)."""
     sets: dict[str, list[dict]] = {}
     for level in cfg.levels:

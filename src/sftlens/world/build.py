@@ -68,7 +68,9 @@ def relations_yaml(world: World) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
-def build_world(cfg: WorldConfig, out: Path, force: bool = False, progress: bool = True) -> WorldResult:
+def build_world(
+    cfg: WorldConfig, out: Path, force: bool = False, progress: bool = True
+) -> WorldResult:
     """Generate the world for ``cfg`` and pretrain its model into ``out``."""
     import torch
 
@@ -89,11 +91,19 @@ def build_world(cfg: WorldConfig, out: Path, force: bool = False, progress: bool
     stats = corpus_stats(world, lines, n_tokens)
     model = make_model(spec, tok, cfg.seed)
     n_params = sum(p.numel() for p in model.parameters())
-    log.info("world %s: %d facts, %d lines, %d tokens, %.2fM params", cfg.preset, len(world.facts),
-             len(lines), n_tokens, n_params / 1e6)
+    log.info(
+        "world %s: %d facts, %d lines, %d tokens, %.2fM params",
+        cfg.preset,
+        len(world.facts),
+        len(lines),
+        n_tokens,
+        n_params / 1e6,
+    )
     with atomic_path(out / "world") as tmp:
         tmp.mkdir(parents=True)
-        rows = pretrain(model, encoded, spec, device, cfg.seed, tmp / "pretrain_log.jsonl", progress)
+        rows = pretrain(
+            model, encoded, spec, device, cfg.seed, tmp / "pretrain_log.jsonl", progress
+        )
         stats.update(n_params=n_params, train_seconds=round(time.perf_counter() - t0, 1))
         _write_world(tmp, world, lines, stats)
         model.to("cpu")  # type: ignore[arg-type]
@@ -111,7 +121,9 @@ def _write_world(path: Path, world: World, lines: list[str], stats: dict[str, An
     atomic_write_json(path / "corpus_stats.json", stats)
 
 
-def _write_manifest(out: Path, cfg: WorldConfig, spec: WorldSpec, stats: dict[str, Any], seconds: float) -> None:
+def _write_manifest(
+    out: Path, cfg: WorldConfig, spec: WorldSpec, stats: dict[str, Any], seconds: float
+) -> None:
     atomic_write_json(
         out / "manifest.json",
         {

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from sftlens.world.config import WorldCheckConfig
 
 EXPOSURE_BINS = ((0, 0), (1, 3), (4, 10), (11, 10**9))
 
 
-def rank(values: Sequence[float]) -> np.ndarray:
+def rank(values: ArrayLike) -> np.ndarray:
     """Ranks 1..n with ties averaged."""
     x = np.asarray(values, dtype=float)
     order = np.argsort(x, kind="mergesort")
@@ -35,7 +36,7 @@ def rank(values: Sequence[float]) -> np.ndarray:
     return ranks
 
 
-def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+def spearman(a: ArrayLike, b: ArrayLike) -> float:
     """Spearman rank correlation (NaN when either side is constant)."""
     ra, rb = rank(a), rank(b)
     if len(ra) < 2 or ra.std() == 0 or rb.std() == 0:
@@ -47,14 +48,20 @@ def bin_label(lo: int, hi: int) -> str:
     return str(lo) if lo == hi else (f">{lo - 1}" if hi >= 10**9 else f"{lo}-{hi}")
 
 
-def exposure_table(exposure: Sequence[int], acc: Sequence[float]) -> list[dict[str, Any]]:
+def exposure_table(exposure: ArrayLike, acc: ArrayLike) -> list[dict[str, Any]]:
     """Mean accuracy per exposure bin (0, 1-3, 4-10, >10)."""
     e, a = np.asarray(exposure), np.asarray(acc, dtype=float)
     rows = []
     for lo, hi in EXPOSURE_BINS:
         mask = (e >= lo) & (e <= hi)
         n = int(mask.sum())
-        rows.append({"exposure": bin_label(lo, hi), "n": n, "accuracy": float(a[mask].mean()) if n else float("nan")})
+        rows.append(
+            {
+                "exposure": bin_label(lo, hi),
+                "n": n,
+                "accuracy": float(a[mask].mean()) if n else float("nan"),
+            }
+        )
     return rows
 
 
@@ -103,20 +110,37 @@ def score(
         table=exposure_table(e, a),
     )
     reqs = [
-        Requirement("spearman(exposure, accuracy)", m.spearman, f">= {cfg.min_spearman}",
-                    bool(m.spearman >= cfg.min_spearman)),
-        Requirement("accuracy at exposure 0", m.zero_accuracy,
-                    f"<= chance {m.chance:.3f} + {cfg.max_zero_over_chance}",
-                    bool(m.zero_accuracy <= m.chance + cfg.max_zero_over_chance)),
-        Requirement(f"accuracy at exposure >= {cfg.high_exposure}", m.high_accuracy,
-                    f">= {cfg.min_high_accuracy}", bool(m.high_accuracy >= cfg.min_high_accuracy)),
+        Requirement(
+            "spearman(exposure, accuracy)",
+            m.spearman,
+            f">= {cfg.min_spearman}",
+            bool(m.spearman >= cfg.min_spearman),
+        ),
+        Requirement(
+            "accuracy at exposure 0",
+            m.zero_accuracy,
+            f"<= chance {m.chance:.3f} + {cfg.max_zero_over_chance}",
+            bool(m.zero_accuracy <= m.chance + cfg.max_zero_over_chance),
+        ),
+        Requirement(
+            f"accuracy at exposure >= {cfg.high_exposure}",
+            m.high_accuracy,
+            f">= {cfg.min_high_accuracy}",
+            bool(m.high_accuracy >= cfg.min_high_accuracy),
+        ),
     ]
     if levels is not None:
         counts = np.bincount(np.asarray(levels, dtype=int), minlength=5)[:5]
         m.level_shares = {i: float(counts[i] / max(1, len(levels))) for i in range(5)}
         low = min(m.level_shares.values())
-        reqs.append(Requirement("smallest mastery-level share", low, f">= {cfg.min_level_share}",
-                                bool(low >= cfg.min_level_share)))
+        reqs.append(
+            Requirement(
+                "smallest mastery-level share",
+                low,
+                f">= {cfg.min_level_share}",
+                bool(low >= cfg.min_level_share),
+            )
+        )
     m.requirements = reqs
     return m
 
@@ -126,10 +150,14 @@ def format_report(m: CheckMetrics, extra: Mapping[str, float] | None = None) -> 
     lines = [f"{'exposure':>9} {'facts':>6} {'greedy acc':>10}"]
     lines += [f"{r['exposure']:>9} {r['n']:>6} {r['accuracy']:>10.3f}" for r in m.table]
     if m.level_shares:
-        lines.append("levels (paper probe): " + "  ".join(f"L{k}={v:.1%}" for k, v in m.level_shares.items()))
+        lines.append(
+            "levels (paper probe): " + "  ".join(f"L{k}={v:.1%}" for k, v in m.level_shares.items())
+        )
     for key, value in (extra or {}).items():
         lines.append(f"{key}: {value:.3f}")
     for r in m.requirements:
-        lines.append(f"[{'PASS' if r.passed else 'FAIL'}] {r.name} = {r.value:.3f} (want {r.target})")
+        lines.append(
+            f"[{'PASS' if r.passed else 'FAIL'}] {r.name} = {r.value:.3f} (want {r.target})"
+        )
     lines.append(f"world check: {'PASS' if m.passed else 'FAIL'} ({m.n_facts} facts)")
     return "\n".join(lines)

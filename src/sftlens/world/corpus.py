@@ -62,7 +62,9 @@ def render_corpus(world: World, spec: WorldSpec, seed: int) -> list[str]:
     return lines
 
 
-def _fact_lines(fact: dict[str, Any], world: World, rng: random.Random, alias_frac: float) -> list[str]:
+def _fact_lines(
+    fact: dict[str, Any], world: World, rng: random.Random, alias_frac: float
+) -> list[str]:
     templates = world.relations[fact["relation"]].statements
     order = list(range(len(templates)))
     rng.shuffle(order)

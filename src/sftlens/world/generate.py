@@ -85,7 +85,9 @@ class NameMaker:
             if w not in self.used:
                 self.used.add(w)
                 return w
-        raise ConfigError(f"ran out of distinct names ({len(self.used)} made from {len(self.syllables)} syllables)")
+        raise ConfigError(
+            f"ran out of distinct names ({len(self.used)} made from {len(self.syllables)} syllables)"
+        )
 
 
 def type_sizes(spec: WorldSpec) -> dict[str, int]:
@@ -125,7 +127,9 @@ def make_entities(spec: WorldSpec, rng: random.Random) -> dict[str, list[Entity]
     return out
 
 
-def _entity(etype: str, i: int, names: NameMaker, first: list[str], rng: random.Random, alias_frac: float) -> Entity:
+def _entity(
+    etype: str, i: int, names: NameMaker, first: list[str], rng: random.Random, alias_frac: float
+) -> Entity:
     if etype == "occupation":
         return Entity(OCCUPATIONS[i], etype)
     w = names.word()
@@ -175,7 +179,9 @@ def generate_world(spec: WorldSpec, seed: int) -> World:
     return World(entities=entities, facts=facts, relations=relations, chance=chance)
 
 
-def _qa_subjects(spec: WorldSpec, entities: dict[str, list[Entity]], rng: random.Random) -> set[str]:
+def _qa_subjects(
+    spec: WorldSpec, entities: dict[str, list[Entity]], rng: random.Random
+) -> set[str]:
     """A held-out share (``qa_frac``) of the subject entities of every subject type."""
     subject_types = sorted({CATALOG[r].subject_type for r in spec.relations})
     held: set[str] = set()
@@ -193,7 +199,9 @@ def _relation_facts(
     rng: random.Random,
 ) -> list[dict[str, Any]]:
     subjects = entities[rel.subject_type][: spec.facts_per_relation]
-    objects = rng.sample(entities[rel.object_type], min(spec.object_pool, len(entities[rel.object_type])))
+    objects = rng.sample(
+        entities[rel.object_type], min(spec.object_pool, len(entities[rel.object_type]))
+    )
     rows: list[dict[str, Any]] = []
     for subj in subjects:
         obj = rng.choice(objects)

@@ -106,7 +106,19 @@ PRESETS.add(
         threads=1,
     ),
 )
-PRESETS.add("tiny", _BASE)
+PRESETS.add(
+    "tiny",
+    replace(
+        _BASE,
+        facts_per_relation=250,
+        hidden=128,
+        layers=4,
+        heads=4,
+        intermediate=384,
+        epochs=12,
+        lr=4e-3,
+    ),
+)
 PRESETS.add(
     "small",
     replace(
@@ -118,7 +130,7 @@ PRESETS.add(
         layers=6,
         heads=8,
         intermediate=1376,
-        epochs=30,
+        epochs=8,
         batch_size=64,
         seq_len=128,
         lr=1e-3,
@@ -158,7 +170,9 @@ def resolve_spec(cfg: WorldConfig) -> WorldSpec:
     spec = replace(spec, **changes)
     unknown = [r for r in spec.relations if r not in CATALOG]
     if unknown:
-        raise ConfigError(f"unknown relation '{unknown[0]}'; choose from {', '.join(ALL_RELATIONS)}")
+        raise ConfigError(
+            f"unknown relation '{unknown[0]}'; choose from {', '.join(ALL_RELATIONS)}"
+        )
     if spec.hidden % spec.heads:
         raise ConfigError(f"hidden={spec.hidden} is not divisible by heads={spec.heads}")
     if spec.dtype not in ("auto", "float32", "bfloat16"):

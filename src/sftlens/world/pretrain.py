@@ -50,7 +50,6 @@ def make_model(spec: WorldSpec, tok: PreTrainedTokenizerFast, seed: int) -> Llam
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,
         tie_word_embeddings=False,
-        rope_theta=10000.0,
     )
     return LlamaForCausalLM(config)
 
@@ -101,7 +100,10 @@ def pretrain(
     model.train()
     step_fn = _step_fn(model, device, spec)
     opt = torch.optim.AdamW(
-        model.parameters(), lr=spec.lr, betas=(0.9, 0.95), weight_decay=spec.weight_decay,
+        model.parameters(),
+        lr=spec.lr,
+        betas=(0.9, 0.95),
+        weight_decay=spec.weight_decay,
         fused=device.startswith("cuda"),
     )
     rows: list[dict[str, Any]] = []
@@ -126,8 +128,12 @@ def pretrain(
                 opt.zero_grad(set_to_none=True)
                 step += 1
                 if step % 10 == 0 or step == total:
-                    row = {"step": step, "loss": float(loss.item()), "lr": lr,
-                           "seconds": round(time.perf_counter() - t0, 2)}
+                    row = {
+                        "step": step,
+                        "loss": float(loss.item()),
+                        "lr": lr,
+                        "seconds": round(time.perf_counter() - t0, 2),
+                    }
                     rows.append(row)
                     if fh is not None:
                         fh.write(json.dumps(row) + "\n")
@@ -138,7 +144,9 @@ def pretrain(
         if fh is not None:
             fh.close()
     model.eval()
-    log.info("pretrained %d steps (%d tokens/epoch) in %.1fs", total, n_tokens, time.perf_counter() - t0)
+    log.info(
+        "pretrained %d steps (%d tokens/epoch) in %.1fs", total, n_tokens, time.perf_counter() - t0
+    )
     return rows
 
 

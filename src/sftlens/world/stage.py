@@ -60,10 +60,6 @@ def check(cfg: WorldCheckConfig, world_dir: Path, *, force: bool = False) -> Che
     return check_world(cfg, world_dir)
 
 
-def _accuracy(outs: list[list[str]], accepted: tuple[str, ...], match: Any) -> list[int]:
-    return [int(match(o[0], accepted) is not None) for o in outs]
-
-
 def check_world(cfg: WorldCheckConfig, world_dir: Path) -> CheckResult:
     """Score a built world (see module docstring)."""
     from sftlens.data import get_matcher, load_dataset
@@ -73,7 +69,9 @@ def check_world(cfg: WorldCheckConfig, world_dir: Path) -> CheckResult:
     t0 = time.perf_counter()
     world_dir = Path(world_dir)
     if not (world_dir / "model" / "config.json").is_file():
-        raise SftlensError(f"{world_dir}: no model/config.json; build it with `sftlens world build`")
+        raise SftlensError(
+            f"{world_dir}: no model/config.json; build it with `sftlens world build`"
+        )
     ds = load_dataset(f"world:{world_dir}")
     facts = [f for f in ds.facts if f.role == "pool"]
     if cfg.max_facts is not None and len(facts) > cfg.max_facts:
@@ -104,26 +102,54 @@ def check_world(cfg: WorldCheckConfig, world_dir: Path) -> CheckResult:
     for name, group in (("pool", facts), ("pretrain_qa", qa_facts)):
         qa_prompts = [f"{QUESTION_TOKEN} {f.question} {ANSWER_TOKEN}" for f in group]
         qa_outs = generate(model, tok, qa_prompts, gen)
-        qa[name] = sum(match(o[0], f.accepted) is not None for o, f in zip(qa_outs, group, strict=True)) / max(1, len(group))
+        qa[name] = sum(
+            match(o[0], f.accepted) is not None for o, f in zip(qa_outs, group, strict=True)
+        ) / max(1, len(group))
     rows = [
-        {"id": f.id, "relation": f.relation, "exposure": e, "greedy_accuracy": a,
-         **({"level": levels[i]} if levels is not None else {})}
+        {
+            "id": f.id,
+            "relation": f.relation,
+            "exposure": e,
+            "greedy_accuracy": a,
+            **({"level": levels[i]} if levels is not None else {}),
+        }
         for i, (f, e, a) in enumerate(zip(facts, exposure, acc, strict=True))
     ]
     result = CheckResult(world_dir, metrics, qa, time.perf_counter() - t0)
     write_table(world_dir / "check" / "facts.jsonl", rows)
-    atomic_write_json(world_dir / "check" / "check.json",
-                      {"metrics": asdict(metrics), "qa_accuracy": qa, "config": cfg.model_dump(),
-                       "passed": metrics.passed, "seconds": round(result.seconds, 1)})
+    atomic_write_json(
+        world_dir / "check" / "check.json",
+        {
+            "metrics": asdict(metrics),
+            "qa_accuracy": qa,
+            "config": cfg.model_dump(),
+            "passed": metrics.passed,
+            "seconds": round(result.seconds, 1),
+        },
+    )
     return result
 
 
-def _levels(model: Any, tok: Any, facts: list[Any], relations: dict[str, Any], world_dir: Path,
-            cfg: WorldCheckConfig) -> list[int]:
+def _levels(
+    model: Any,
+    tok: Any,
+    facts: list[Any],
+    relations: dict[str, Any],
+    world_dir: Path,
+    cfg: WorldCheckConfig,
+) -> list[int]:
     from sftlens.probing import ProbeConfig, probe_facts
 
-    pcfg = ProbeConfig(model=str(world_dir / "model"), data=f"world:{world_dir}", samples=cfg.samples,
-                       temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens,
-                       batch_size=cfg.batch_size, seed=cfg.seed)
+    pcfg = ProbeConfig.model_validate(
+        dict(
+            model=str(world_dir / "model"),
+            data=f"world:{world_dir}",
+            samples=cfg.samples,
+            temperature=cfg.temperature,
+            max_new_tokens=cfg.max_new_tokens,
+            batch_size=cfg.batch_size,
+            seed=cfg.seed,
+        )
+    )
     rows = probe_facts(model, tok, facts, relations, pcfg, progress=True)
     return [int(r["level"]) for r in rows]

@@ -42,7 +42,10 @@ def train_tokenizer(lines: Sequence[str], vocab_size: int) -> PreTrainedTokenize
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    clean = (line.replace(EOS_TEXT, "").replace(QUESTION_TOKEN, "").replace(ANSWER_TOKEN, "") for line in lines)
+    clean = (
+        line.replace(EOS_TEXT, "").replace(QUESTION_TOKEN, "").replace(ANSWER_TOKEN, "")
+        for line in lines
+    )
     tok.train_from_iterator(clean, trainer=trainer)
     tok.add_special_tokens([QUESTION_TOKEN, ANSWER_TOKEN])
     bos_id = tok.token_to_id("<s>")

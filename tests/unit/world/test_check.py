@@ -28,7 +28,13 @@ def test_exposure_table_bins():
 def test_score_requirements_pass_and_fail():
     cfg = WorldCheckConfig()
     exposure = [0] * 10 + [2] * 10 + [12] * 10
-    good = score(exposure, [0.0] * 10 + [0.5] * 10 + [1.0] * 10, [0.05] * 30, [0] * 10 + [1, 2, 3] * 3 + [4] * 11, cfg)
+    good = score(
+        exposure,
+        [0.0] * 10 + [0.5] * 10 + [1.0] * 10,
+        [0.05] * 30,
+        [0] * 10 + [1, 2, 3] * 3 + [4] * 11,
+        cfg,
+    )
     assert good.passed and good.spearman > 0.9
     bad = score(exposure, [0.5] * 30, [0.05] * 30, [0] * 30, cfg)
     failed = {r.name for r in bad.requirements if not r.passed}

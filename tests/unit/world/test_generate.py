@@ -36,7 +36,18 @@ def test_other_seed_other_world():
 def test_fact_rows_follow_contract():
     spec = spec_of()
     world = generate_world(spec, 0)
-    keys = {"id", "relation", "subject", "object", "aliases", "question", "exposure", "domain", "role", "split"}
+    keys = {
+        "id",
+        "relation",
+        "subject",
+        "object",
+        "aliases",
+        "question",
+        "exposure",
+        "domain",
+        "role",
+        "split",
+    }
     assert all(set(f) == keys for f in world.facts)
     assert len({f["id"] for f in world.facts}) == len(world.facts)
     for f in world.facts:
@@ -67,12 +78,18 @@ def test_statement_lines_render_each_exposure_with_varied_templates():
     lines = render_corpus(world, spec, 0)
     fact = max((f for f in world.facts if f["role"] == "pool"), key=lambda f: f["exposure"])
     templates = CATALOG[fact["relation"]].statements
-    mine = [line for line in lines if line in {statement_text(t, fact["subject"], fact["object"]) for t in templates}]
+    mine = [
+        line
+        for line in lines
+        if line in {statement_text(t, fact["subject"], fact["object"]) for t in templates}
+    ]
     assert len(mine) == fact["exposure"]
     assert len(set(mine)) == min(fact["exposure"], len(templates))
     assert all(line.endswith(f" {fact['object']}.") and "\n" not in line for line in mine)
     unseen = [f for f in world.facts if f["exposure"] == 0]
-    assert unseen and not any(f"{u['subject']} " in line and u["object"] in line for u in unseen[:20] for line in lines)
+    assert unseen and not any(
+        f"{u['subject']} " in line and u["object"] in line for u in unseen[:20] for line in lines
+    )
 
 
 def test_qa_text_only_for_pretrain_qa_facts():

@@ -8,8 +8,8 @@ import numpy as np
 
 from sftlens.config import load_config
 from sftlens.world.config import WorldConfig
-from sftlens.world.pretrain import encode_lines, epoch_blocks, lr_at, make_model, pretrain
 from sftlens.world.presets import resolve_spec
+from sftlens.world.pretrain import encode_lines, epoch_blocks, lr_at, make_model, pretrain
 from sftlens.world.tokenizer import newline_id, train_tokenizer
 
 LINES = [
@@ -43,14 +43,20 @@ def test_epoch_blocks_and_schedule():
 
 def test_pretrain_lowers_loss_and_is_deterministic(tmp_path):
     spec = resolve_spec(load_config(WorldConfig, values={"preset": "micro"}))
-    spec = replace(spec, hidden=32, layers=1, intermediate=64, epochs=20, batch_size=4, seq_len=32, lr=1e-2)
+    spec = replace(
+        spec, hidden=32, layers=1, intermediate=64, epochs=20, batch_size=4, seq_len=32, lr=1e-2
+    )
     tok = train_tokenizer(LINES, vocab_size=300)
     enc = encode_lines(tok, LINES)
     assert all(x[0] == tok.bos_token_id and x[-1] == newline_id(tok) for x in enc)
     logs = []
     for _ in range(2):
         model = make_model(spec, tok, seed=0)
-        logs.append(pretrain(model, enc, spec, "cpu", seed=0, log_path=tmp_path / "log.jsonl", progress=False))
+        logs.append(
+            pretrain(
+                model, enc, spec, "cpu", seed=0, log_path=tmp_path / "log.jsonl", progress=False
+            )
+        )
     assert logs[0] == [{**r, "seconds": logs[0][i]["seconds"]} for i, r in enumerate(logs[1])]
     assert logs[0][-1]["loss"] < 0.5 * logs[0][0]["loss"]
     assert (tmp_path / "log.jsonl").read_text().count("\n") == len(logs[0])

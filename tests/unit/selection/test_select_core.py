@@ -15,7 +15,9 @@ from sftlens.selection import parse_level, select_set, set_name, water_fill
 IN_RELS = ("P17", "P19", "P20", "P36")
 
 
-def make_facts(per_rel: dict[str, int], split: str = "train", domain: str = "in", role: str = "pool") -> list[Fact]:
+def make_facts(
+    per_rel: dict[str, int], split: str = "train", domain: str = "in", role: str = "pool"
+) -> list[Fact]:
     out = []
     for rel, n in per_rel.items():
         for i in range(n):

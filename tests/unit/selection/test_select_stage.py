@@ -23,8 +23,27 @@ def inputs(tmp_path: Path) -> tuple[Path, Path]:
         for i in range(30):
             split = "test" if i % 5 == 0 else "train"
             fid = f"{rel}-{i}"
-            facts.append({"id": fid, "relation": rel, "subject": f"Subj{i}", "question": f"Question about Subj{i}?", "answers": [f"Obj{i}"], "split": split, "domain": domain})
-            mastery.append({"id": fid, "relation": rel, "domain": domain, "split": split, "level": (i // 6) % 5, "R": ((i // 6) % 5) / 4})
+            facts.append(
+                {
+                    "id": fid,
+                    "relation": rel,
+                    "subject": f"Subj{i}",
+                    "question": f"Question about Subj{i}?",
+                    "answers": [f"Obj{i}"],
+                    "split": split,
+                    "domain": domain,
+                }
+            )
+            mastery.append(
+                {
+                    "id": fid,
+                    "relation": rel,
+                    "domain": domain,
+                    "split": split,
+                    "level": (i // 6) % 5,
+                    "R": ((i // 6) % 5) / 4,
+                }
+            )
     data = tmp_path / "facts.jsonl"
     data.write_text("".join(json.dumps(f) + "\n" for f in facts))
     return data, write_table(tmp_path / "probe" / "mastery.parquet", mastery)
@@ -32,7 +51,13 @@ def inputs(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_writes_sets_and_manifest(inputs, tmp_path):
     data, mastery = inputs
-    cfg = SelectConfig(mastery=str(mastery), data=f"jsonl:{data}", levels=["0", "1+2", "random"], sizes=[6, "all"], seeds=2)
+    cfg = SelectConfig(
+        mastery=str(mastery),
+        data=f"jsonl:{data}",
+        levels=["0", "1+2", "random"],
+        sizes=[6, "all"],
+        seeds=2,
+    )
     result = run(cfg, tmp_path / "out")
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert set(result.sets) == set(manifest["sets"]) and len(result.sets) == 12
@@ -49,7 +74,9 @@ def test_writes_sets_and_manifest(inputs, tmp_path):
 
 def test_unfillable_size_writes_nothing(inputs, tmp_path):
     data, mastery = inputs
-    cfg = SelectConfig(mastery=str(mastery), data=f"jsonl:{data}", levels=["1"], sizes=[1000], seeds=1)
+    cfg = SelectConfig(
+        mastery=str(mastery), data=f"jsonl:{data}", levels=["1"], sizes=[1000], seeds=1
+    )
     with pytest.raises(DataError, match="pool holds 15 "):
         run(cfg, tmp_path / "out")
     assert not (tmp_path / "out").exists()
@@ -60,7 +87,21 @@ def test_unfillable_size_writes_nothing(inputs, tmp_path):
 def test_cli(inputs, tmp_path, capsys):
     data, mastery = inputs
     out = tmp_path / "cli"
-    argv = ["select", "--mastery", str(mastery), "--data", f"jsonl:{data}", "--levels", "3,4", "--sizes", "5", "--seeds", "1", "--out", str(out)]
+    argv = [
+        "select",
+        "--mastery",
+        str(mastery),
+        "--data",
+        f"jsonl:{data}",
+        "--levels",
+        "3,4",
+        "--sizes",
+        "5",
+        "--seeds",
+        "1",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     assert "wrote 2 SFT sets" in capsys.readouterr().out
     assert sorted(p.name for p in (out / "sets").iterdir()) == ["L3-n5-s0.jsonl", "L4-n5-s0.jsonl"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -24,7 +25,13 @@ def test_same_seed_gives_identical_weights(tiny_llama_dir, examples):
     runs = []
     for seed in (7, 7, 8):
         model = load_model(tiny_llama_dir, dtype="float32", device="cpu")
-        runs.append(_state(finetune(model, tok, examples, cfg.model_copy(update={"seed": seed}), progress=False).model))
+        runs.append(
+            _state(
+                finetune(
+                    model, tok, examples, cfg.model_copy(update={"seed": seed}), progress=False
+                ).model
+            )
+        )
     assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
     assert any(not torch.equal(runs[0][k], runs[2][k]) for k in runs[0])
 
@@ -39,7 +46,7 @@ def test_log_and_schedule(tiny, examples):
     assert [r["epoch"] for r in result.log] == [1] * (steps // 2) + [2] * (steps // 2)
     lrs = [r["lr"] for r in result.log]
     assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(1e-3)  # linear warm-up over 2 steps (HF's)
-    assert all(a > b for a, b in zip(lrs[2:], lrs[3:], strict=False))  # then cosine down
+    assert all(a > b for a, b in itertools.pairwise(lrs[2:]))  # then cosine down
     assert all(math.isfinite(r["loss"]) and r["grad_norm"] > 0 for r in result.log)
     assert result.log[-1]["loss"] < result.log[0]["loss"]
     assert result.model is model and not model.training
@@ -53,7 +60,9 @@ def test_grad_accum_matches_larger_batch(tiny_llama_dir, examples):
     states = []
     for bs, accum in ((8, 1), (4, 2)):
         model = load_model(tiny_llama_dir, dtype="float32", device="cpu")
-        cfg = FinetuneConfig(lr=1e-3, batch_size=bs, grad_accum=accum, shuffle=False, packing=bs == 8)
+        cfg = FinetuneConfig(
+            lr=1e-3, batch_size=bs, grad_accum=accum, shuffle=False, packing=bs == 8
+        )
         states.append(_state(finetune(model, tok, examples[:8], cfg, progress=False).model))
     for k in states[0]:
         torch.testing.assert_close(states[0][k], states[1][k], rtol=1e-4, atol=1e-5)

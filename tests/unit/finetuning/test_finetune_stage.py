@@ -24,7 +24,21 @@ def test_cli_writes_checkpoint_and_log(tiny_llama_dir, examples, tmp_path, capsy
 
     train = write_set(tmp_path / "set.jsonl", examples)
     out = tmp_path / "ft"
-    argv = ["finetune", "--model", str(tiny_llama_dir), "--train", str(train), "--out", str(out), "--lr", "1e-3", "--device", "cpu", "batch_size=4", "max_shard_size=20KB"]
+    argv = [
+        "finetune",
+        "--model",
+        str(tiny_llama_dir),
+        "--train",
+        str(train),
+        "--out",
+        str(out),
+        "--lr",
+        "1e-3",
+        "--device",
+        "cpu",
+        "batch_size=4",
+        "max_shard_size=20KB",
+    ]
     assert main(argv) == 0
     assert "fine-tuned 3 steps" in capsys.readouterr().out
     log = read_table(out / "train_log.jsonl")
@@ -42,7 +56,11 @@ def test_cli_writes_checkpoint_and_log(tiny_llama_dir, examples, tmp_path, capsy
     ("rows", "error", "message"),
     [
         ([], DataError, "holds no records"),
-        ([{"id": "a", "question": "q ?", "answer": "x"}, {"id": "b", "question": "q ?"}], DataError, r"set.jsonl:2: record \(id b\) has no 'answer'"),
+        (
+            [{"id": "a", "question": "q ?", "answer": "x"}, {"id": "b", "question": "q ?"}],
+            DataError,
+            r"set.jsonl:2: record \(id b\) has no 'answer'",
+        ),
         ([{"question": "q ?", "answer": " "}], DataError, "set.jsonl:1: record has no 'answer'"),
     ],
 )

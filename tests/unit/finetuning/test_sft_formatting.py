@@ -42,7 +42,9 @@ def test_long_prompt_is_cut_from_the_left(tiny):
 def test_bad_records_and_formats(tiny):
     _, tok = tiny
     with pytest.raises(DataError, match=r"train\[1\] \(id b\): record has no 'answer'"):
-        encode_examples(tok, [{"question": "q", "answer": "a"}, {"id": "b", "question": "q"}], source="train")
+        encode_examples(
+            tok, [{"question": "q", "answer": "a"}, {"id": "b", "question": "q"}], source="train"
+        )
     with pytest.raises(DataError, match="no training examples"):
         encode_examples(tok, [])
     with pytest.raises(ConfigError, match="no chat template"):
@@ -77,7 +79,14 @@ def test_packed_losses_equal_unpacked(tiny, examples):
     # one causal mask over the whole row (no blocks) lets later samples see earlier ones
     raw = collate_packed(encs)
     flat = block_causal_mask(torch.zeros_like(raw["seq_ids"]), torch.float32)
-    leaky = loss.token_losses({"input_ids": raw["input_ids"], "position_ids": raw["position_ids"], "targets": raw["targets"], "attention_mask": flat})
+    leaky = loss.token_losses(
+        {
+            "input_ids": raw["input_ids"],
+            "position_ids": raw["position_ids"],
+            "targets": raw["targets"],
+            "attention_mask": flat,
+        }
+    )
     assert not torch.allclose(leaky, padded, atol=1e-4)
 
 
