@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Reproduce the GPU numbers of docs/benchmarks.md on one CUDA machine.
+#
+#   bash bench/device_run.sh smoke    # environment, roofline, every bench at small size
+#   bash bench/device_run.sh infer    # probe + evaluate at 8B shape vs plain generate
+#   bash bench/device_run.sh restore  # restore at 8B shape vs the naive reference
+#   bash bench/device_run.sh sft      # SFT at 1B shape vs HF Trainer
+#   bash bench/device_run.sh world    # build the gpu world and run configs/world-gpu.yaml
+#
+# Results (JSON + logs) go to $OUT (default ./bench-out). Missing Python packages can be
+# installed from wheels in .whl/ (see docs/benchmarks.md).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-bench-out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD/src" TOKENIZERS_PARALLELISM=false
+if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH="$PYTHONPATH:/tmp/site"
+fi
+PY=python3
+step() { echo "=== $* ($(date +%T))"; }
+
+case "${1:-smoke}" in
+smoke)
+  step env
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+  $PY -c "import torch, transformers, peft, accelerate; print(torch.__version__, transformers.__version__, peft.__version__, accelerate.__version__)"
+  $PY -c "import importlib.util as u; print({m: bool(u.find_spec(m)) for m in ['pyarrow','pandas','pydantic','yaml','tqdm','matplotlib','flash_attn','vllm']})"
+  df -h . /tmp | tail -2
+  step roofline; $PY bench/roofline.py --json "$OUT/roofline.json"
+  step probe-1b; timeout 120 $PY bench/probe.py --device cuda --shape 1b --prompts 64 --fixed-tokens --json "$OUT/probe-1b.json"
+  step evaluate-1b; timeout 120 $PY bench/evaluate.py --device cuda --shape 1b --questions 256 --json "$OUT/evaluate-1b.json"
+  step sft-1b; timeout 150 $PY bench/sft.py --device cuda --shape 1b --samples 256 --json "$OUT/sft-1b-smoke.json"
+  ;;
+infer)
+  step roofline; $PY bench/roofline.py --json "$OUT/roofline.json"
+  step probe-8b; timeout 300 $PY bench/probe.py --device cuda --shape 8b --prompts 512 --fixed-tokens --json "$OUT/probe-8b.json"
+  step evaluate-8b; timeout 200 $PY bench/evaluate.py --device cuda --shape 8b --questions 2048 --json "$OUT/evaluate-8b.json"
+  ;;
+restore)
+  step restore-8b; timeout 580 $PY bench/restore.py --shape 8b --device cuda --workdir /tmp/bench-restore --json "$OUT/restore-8b.json"
+  ;;
+sft)
+  step sft-1b-1920; timeout 250 $PY bench/sft.py --device cuda --shape 1b --samples 1920 --json "$OUT/sft-1b-1920.json"
+  step sft-1b-20k; timeout 300 $PY bench/sft.py --device cuda --shape 1b --samples 20000 --trainers sftlens --json "$OUT/sft-1b-20k.json"
+  ;;
+world)
+  step world-gpu; timeout 900 $PY -m sftlens world build --preset gpu --out /tmp/world-gpu --force
+  cp /tmp/world-gpu/world/corpus_stats.json "$OUT/" 2>/dev/null
+  step study; timeout 1200 $PY -m sftlens study configs/world-gpu.yaml --out /tmp/study-gpu model=/tmp/world-gpu/model data=world:/tmp/world-gpu
+  tar czf "$OUT/study-gpu-results.tgz" -C /tmp/study-gpu results report 2>/dev/null
+  ;;
+*) echo "unknown mode $1"; exit 2 ;;
+esac
