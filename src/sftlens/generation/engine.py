@@ -8,7 +8,8 @@ them have finished.
 
 Example::
 
-    python -c "from sftlens.generation import *; ..."   # see sftlens.generation.generate
+    tokens = decode_batch(model, [[1, 77, 93], [1, 5]], row_keys(prompts, 10, 0), cfg, is_stop, pad=0)
+    # (20, cfg.max_new_tokens) ids; callers use sftlens.generation.generate
 """
 
 from __future__ import annotations

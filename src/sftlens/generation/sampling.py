@@ -84,7 +84,10 @@ def pick_tokens(
         before = probs.cumsum(dim=-1) - probs  # mass of strictly more likely tokens
         probs = probs.masked_fill(before >= top_p, 0.0)  # keeps at least the top token
     cdf = probs.cumsum(dim=-1)  # (rows, K)
-    target = u.to(cdf.device, cdf.dtype).unsqueeze(-1) * cdf[:, -1:]  # (rows, 1)
+    total = cdf[:, -1:]  # (rows, 1)
+    target = u.to(cdf.device, cdf.dtype).unsqueeze(-1) * total  # (rows, 1)
+    # strictly below the total, so rounding never lands on a trailing zero-probability token
+    target = torch.minimum(target, torch.nextafter(total, torch.zeros_like(total)))
     pos = torch.searchsorted(cdf, target, right=True).clamp_(max=cdf.shape[-1] - 1)
     pos = pos.squeeze(-1)  # (rows,)
     return pos if ids is None else ids.gather(-1, pos.unsqueeze(-1)).squeeze(-1)

@@ -207,8 +207,11 @@ def run_finetune(ctx: StudyContext, cell: Cell, out: Path) -> Any:
     return tuned
 
 
-def cell_columns(cell: Cell, size: int) -> dict[str, Any]:
-    return {"train_level": cell.level, "size": size, "seed": cell.seed}
+def cell_columns(cell: Cell, n_train: int) -> dict[str, Any]:
+    """The cell's columns: ``size`` is the grid's size (the set's length for ``all``);
+    ``n_train`` the set's actual length (smaller when ``select.allow_smaller`` shrank it)."""
+    size = n_train if cell.size == "all" else int(cell.size)
+    return {"train_level": cell.level, "size": size, "seed": cell.seed, "n_train": n_train}
 
 
 def accuracy_rows(

@@ -98,6 +98,8 @@ def pretrain(
     warmup = max(1, round(spec.warmup_frac * total))
     model.to(device)  # type: ignore[arg-type]
     model.train()
+    if device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = True
     step_fn = _step_fn(model, device, spec)
     opt = torch.optim.AdamW(
         model.parameters(),
@@ -120,7 +122,11 @@ def pretrain(
                 lr = lr_at(step, total, warmup, spec.lr)
                 for group in opt.param_groups:
                     group["lr"] = lr
-                batch = torch.from_numpy(blocks[start : start + spec.batch_size]).long().to(device)
+                batch = (
+                    torch.from_numpy(blocks[start : start + spec.batch_size])
+                    .long()
+                    .to(device, non_blocking=True)
+                )
                 loss = step_fn(batch)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -127,3 +127,10 @@ def test_pick_tokens_follows_the_distribution() -> None:
     assert bool((top1 == 1).all())
     nucleus = pick_tokens(logits, u, 1.0, 0.7, 0)  # keeps 0.6 and 0.3
     assert set(nucleus.tolist()) == {1, 2}
+
+
+def test_pick_tokens_never_picks_a_filtered_token_at_u_near_one() -> None:
+    logits = torch.tensor([[2.0, 1.0, -50.0, -50.0]])
+    for u in (0.0, 0.5, 1.0 - 2**-30, 1.0):
+        tok = pick_tokens(logits, torch.tensor([u], dtype=torch.float64), 1.0, 0.9, 0)
+        assert int(tok[0]) in (0, 1)

@@ -114,3 +114,25 @@ def test_bad_input_is_one_line(facts_jsonl: Path) -> None:
     lonely = [f for f in ds.facts if f.relation == "P36"][:1]
     with pytest.raises(DataError, match="SliCK exemplars"):
         probe_facts(None, None, lonely, ds.relations, cfg(facts_jsonl, scheme="slick"), pool=lonely)
+
+
+def test_identical_prompts_are_generated_once(
+    facts_jsonl: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    ds = load_dataset(f"jsonl:{facts_jsonl}")
+    alice = ds.facts[0]
+    twin = dataclasses.replace(alice, id="P19/twin", answers=("Rome",))
+    seen: list[str] = []
+
+    def spy(
+        model: Any, tok: Any, prompts: list[str], g: GenerationConfig, progress: bool = False
+    ) -> Any:
+        seen.extend(prompts)
+        return [["in Rome"] * g.n_samples for _ in prompts]
+
+    monkeypatch.setattr(probe_mod, "generate", spy)
+    rows = probe_facts(None, None, [alice, twin], ds.relations, cfg(facts_jsonl, templates=2))
+    assert len(seen) == len(set(seen)) == 2
+    assert [r["n_correct"] for r in rows] == [0, 20]

@@ -25,7 +25,14 @@ def write(tmp_path: Path, data: dict) -> Path:
     [
         ({"world": "w", "gird": {}}, "did you mean 'grid'"),
         ({"world": "w", "grid": {"sizes": []}}, "grid.sizes is empty"),
-        ({"world": "w", "finetune": {"lora": {"enabled": True}}, "restore": {"regions": ["all"]}}, "LoRA"),
+        (
+            {
+                "world": "w",
+                "finetune": {"lora": {"enabled": True}},
+                "restore": {"regions": ["all"]},
+            },
+            "LoRA",
+        ),
         ({"world": "w", "evaluate": {"max_new_tokes": 3}}, "did you mean 'max_new_tokens'"),
     ],
 )
@@ -48,4 +55,7 @@ def test_demo_validates_the_study_config_before_building(tmp_path: Path):
         demo.run(cfg, tmp_path / "demo")
     assert not (tmp_path / "demo").exists()
     with pytest.raises(ConfigError, match="not found"):
-        demo.run(load_config(DemoConfig, values={"study_config": str(tmp_path / "x.yaml")}), tmp_path / "d")
+        demo.run(
+            load_config(DemoConfig, values={"study_config": str(tmp_path / "x.yaml")}),
+            tmp_path / "d",
+        )

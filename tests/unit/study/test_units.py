@@ -101,7 +101,10 @@ def test_an_empty_level_pool_is_a_clear_error(tmp_path: Path):
     from sftlens.errors import DataError
     from sftlens.study.units import Cell, run_select
 
-    ctx = StudyContext(load_config(StudyConfig, values={**BASE, "select": {"allow_smaller": True}}), RunDir(tmp_path))
+    ctx = StudyContext(
+        load_config(StudyConfig, values={**BASE, "select": {"allow_smaller": True}}),
+        RunDir(tmp_path),
+    )
     ctx._cache["levels"] = {f.id: 0 for f in FakeData.facts}
     with pytest.raises(DataError, match=r"L4-n60-s0.*level 4; drop it"):
         run_select(ctx, [Cell("0", 60, 0), Cell("4", 60, 0)], tmp_path / "select")
