@@ -35,7 +35,7 @@ smoke)
   ;;
 infer)
   step roofline; $PY bench/roofline.py --json "$OUT/roofline.json"
-  step probe-8b; timeout 300 $PY bench/probe.py --device cuda --shape 8b --prompts 512 --fixed-tokens --json "$OUT/probe-8b.json"
+  step probe-8b; timeout 300 $PY bench/probe.py --device cuda --shape 8b --prompts 512 --fixed-tokens --baseline-batch-sizes 32,64,128,256 --json "$OUT/probe-8b.json"
   step evaluate-8b; timeout 200 $PY bench/evaluate.py --device cuda --shape 8b --questions 2048 --json "$OUT/evaluate-8b.json"
   ;;
 restore)

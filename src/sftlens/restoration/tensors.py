@@ -190,10 +190,15 @@ class DirSource(TensorSource):
         if self.mmap:
             return handle.get_tensor(name)
         out = torch.empty(e.shape, dtype=e.dtype)
-        buf = out.reshape(-1).view(torch.uint8).numpy() if e.nbytes else None
-        got = os.preadv(handle.fileno(), [buf], e.start) if buf is not None else 0
-        if got != e.nbytes:
-            raise SftlensError(f"{e.shard}: tensor {name} is truncated ({got} of {e.nbytes} bytes)")
+        view = memoryview(out.reshape(-1).view(torch.uint8).numpy().data) if e.nbytes else None
+        got = 0
+        while view is not None and got < e.nbytes:  # one read returns at most ~2 GB
+            n = os.preadv(handle.fileno(), [view[got:]], e.start + got)
+            if n == 0:
+                raise SftlensError(
+                    f"{e.shard}: tensor {name} is truncated ({got} of {e.nbytes} bytes)"
+                )
+            got += n
         return out
 
     def close(self) -> None:

@@ -34,10 +34,13 @@ def test_matches_reference_all_strategies(tmp_path, dtype, ties) -> None:
     base = tiny_state(dtype=dtype, ties=ties)
     tuned = perturb(base, ties=ties)
     b, t = save_dir(base, tmp_path / "b"), save_dir(tuned, tmp_path / "t", shards=3)
+    grid = [("transformer", (1, 10, 60)), ("mlp", (33.3,)), ("all", (5, 100))]
+    if dtype != torch.float32 or ties:
+        grid = grid[:1]  # the full region grid once; the other variants on the default region
     for strategy in ("top", "bottom", "random"):
-        for region, ks in (("transformer", (1, 10, 60)), ("mlp", (33.3,)), ("all", (5, 100))):
+        for region, ks in grid:
             outs = {k: tmp_path / f"{strategy}-{region}-{k}" for k in ks}
-            restore_many(b, t, outs, strategy, region, seed=3, chunk_elems=37, progress=False)
+            restore_many(b, t, outs, strategy, region, seed=3, chunk_elems=97, progress=False)
             for k, out in outs.items():
                 _check_against_reference(out, base, tuned, k, strategy, region, seed=3)
 

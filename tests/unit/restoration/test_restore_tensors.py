@@ -53,3 +53,16 @@ def test_model_source_lists_tied_weights_once() -> None:
     model = torch.nn.ModuleDict({"embed": emb, "head": head})
     src = source_from_model(model)
     assert src.names() == ["embed.weight"] and src.aliases == {"head.weight": "embed.weight"}
+
+
+def test_truncated_shard_names_the_tensor(tmp_path) -> None:
+    w = ShardedWriter(tmp_path, [("a", torch.float32, (4,)), ("b", torch.float32, (1000,))])
+    w.write("a", torch.ones(4))
+    w.write("b", torch.ones(1000))
+    w.finish()
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(path.read_bytes()[:-100])
+    src = source_from_dir(tmp_path)
+    assert torch.equal(src.get("a"), torch.ones(4))
+    with pytest.raises(SftlensError, match="tensor b is truncated"):
+        src.get("b")
