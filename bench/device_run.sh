@@ -3,6 +3,7 @@
 #
 #   bash bench/device_run.sh smoke    # environment, roofline, every bench at small size
 #   bash bench/device_run.sh infer    # probe + evaluate at 8B shape vs plain generate
+#   bash bench/device_run.sh evaluate # evaluate at 8B shape vs plain generate
 #   bash bench/device_run.sh restore  # restore at 8B shape vs the naive reference
 #   bash bench/device_run.sh sft      # SFT at 1B shape vs HF Trainer
 #   bash bench/device_run.sh world    # build the gpu world and run configs/world-gpu.yaml
@@ -36,6 +37,9 @@ smoke)
 infer)
   step roofline; $PY bench/roofline.py --json "$OUT/roofline.json"
   step probe-8b; timeout 300 $PY bench/probe.py --device cuda --shape 8b --prompts 512 --fixed-tokens --baseline-batch-sizes 32,64,128,256 --json "$OUT/probe-8b.json"
+  step evaluate-8b; timeout 200 $PY bench/evaluate.py --device cuda --shape 8b --questions 2048 --json "$OUT/evaluate-8b.json"
+  ;;
+evaluate)
   step evaluate-8b; timeout 200 $PY bench/evaluate.py --device cuda --shape 8b --questions 2048 --json "$OUT/evaluate-8b.json"
   ;;
 restore)
