@@ -338,7 +338,13 @@ def _setup_logging(quiet: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``sftlens`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # key=value overrides may come after options too (argparse stops filling positionals early)
+    args, extra = parser.parse_known_args(argv)
+    stray = [x for x in extra if x.startswith("-") or "=" not in x]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if extra:
+        args.overrides = [*getattr(args, "overrides", []), *extra]
     _setup_logging(args.quiet)
     try:
         result = run_stage(args.stage, args)
