@@ -37,6 +37,6 @@ def test_config_is_valid(path: Path):
 
 def test_demo_grid_is_the_reduced_one():
     cfg = load_config(StudyConfig, CONFIGS / "demo-tiny.yaml")
-    assert cfg.grid.levels == ["0", "2", "4"] and cfg.grid.sizes == [60, 240, 960]
-    assert len(cfg.grid.seeds) == 2 and cfg.restore.ks == [1, 5, 20, 40, 60]
-    assert cfg.restored_sizes() == [960] and cfg.device == "cpu"
+    assert cfg.grid.levels == ["0", "2", "4"] and cfg.grid.sizes == [30, 60, 120]
+    assert len(cfg.grid.seeds) == 3 and cfg.restore.ks == [1, 5, 20, 40, 60]
+    assert cfg.restored_sizes() == [120] and cfg.device == "cpu"
