@@ -126,7 +126,12 @@ STAGES: dict[str, Stage] = {
             _o("--mastery", key="mastery", help="the BASE model's mastery table"),
             _o("--matching", key="matching", help="answer matching: contains | token | exact"),
             _o("--limit", key="limit", help="evaluate only the first N test facts", type=int),
-            _o("--batch-size", key="batch_size", help="generation batch size (default: from memory)", type=int),
+            _o(
+                "--batch-size",
+                key="batch_size",
+                help="generation batch size (default: from memory)",
+                type=int,
+            ),
             DEVICE,
         ),
     ),
@@ -140,8 +145,14 @@ STAGES: dict[str, Stage] = {
             _o("--tuned", key="tuned", help="fine-tuned model id or path"),
             DATA,
             _o("--mastery", key="mastery", help="the base model's mastery table"),
-            _o("--levels", key="levels", help="comma list of test levels (default 4, as the paper)"),
-            _o("--base-prompt", key="base_prompt", help="base model's prompt: statement (best template) | qa"),
+            _o(
+                "--levels", key="levels", help="comma list of test levels (default 4, as the paper)"
+            ),
+            _o(
+                "--base-prompt",
+                key="base_prompt",
+                help="base model's prompt: statement (best template) | qa",
+            ),
             _o("--limit", key="limit", help="analyse only the first N selected facts", type=int),
             DEVICE,
         ),
