@@ -6,6 +6,7 @@
 #   bash bench/device_run.sh evaluate # evaluate at 8B shape vs plain generate
 #   bash bench/device_run.sh restore  # restore at 8B shape vs the naive reference
 #   bash bench/device_run.sh sft      # SFT at 1B shape vs HF Trainer
+#   bash bench/device_run.sh world-build # only build + check the gpu world
 #   bash bench/device_run.sh world    # build the gpu world and run configs/world-gpu.yaml
 #
 # Results (JSON + logs) go to $OUT (default ./bench-out). Missing Python packages can be
@@ -48,6 +49,11 @@ restore)
 sft)
   step sft-1b-1920; timeout 250 $PY bench/sft.py --device cuda --shape 1b --samples 1920 --json "$OUT/sft-1b-1920.json"
   step sft-1b-20k; timeout 300 $PY bench/sft.py --device cuda --shape 1b --samples 20000 --trainers sftlens --json "$OUT/sft-1b-20k.json"
+  ;;
+world-build)
+  step world-gpu; timeout 560 $PY -m sftlens world build --preset gpu --out /tmp/world-gpu --force ${WORLD_ARGS:-}
+  cp /tmp/world-gpu/world/corpus_stats.json "$OUT/" 2>/dev/null
+  timeout 200 $PY -m sftlens world check /tmp/world-gpu max_facts=2000 2>&1 | grep -v "it/s]"
   ;;
 world)
   step world-gpu; timeout 900 $PY -m sftlens world build --preset gpu --out /tmp/world-gpu --force
