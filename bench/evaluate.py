@@ -29,17 +29,10 @@ from typing import Any
 
 import torch
 
+from llama_shapes import SHAPES, random_model, word_tokenizer
 from sftlens.data.records import Fact
 from sftlens.evaluation import EvaluateConfig, evaluate_model, qa_prompt
 
-SHAPES: dict[str, dict[str, Any]] = {
-    "tiny": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-             "num_key_value_heads": 2, "vocab_size": 4096},
-    "1b": {"hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16, "num_attention_heads": 32,
-           "num_key_value_heads": 8, "vocab_size": 128256, "tie_word_embeddings": True, "rope_theta": 500000.0},
-    "8b": {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
-           "num_key_value_heads": 8, "vocab_size": 128256, "rope_theta": 500000.0},
-}  # fmt: skip
 WORDS = [
     "Where",
     "was",
@@ -54,42 +47,6 @@ WORDS = [
     "in",
     "?",
 ]
-
-
-def word_tokenizer(vocab_size: int) -> Any:
-    """A word-level tokenizer covering ``vocab_size`` ids (no downloads; no newline token)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    names = ["<unk>", "<s>", "</s>", "<|question|>", "<|answer|>", *WORDS]
-    names += [f"w{i}" for i in range(vocab_size - len(names))]
-    tok = Tokenizer(models.WordLevel({n: i for i, n in enumerate(names)}, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
-    )
-    fast.pad_token = fast.eos_token
-    fast.padding_side = "left"
-    return fast
-
-
-def random_model(shape: str, device: str, tok: Any) -> Any:
-    """A random-weight Llama of ``shape`` on ``device`` (bf16 on CUDA, fp32 on CPU)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    cfg = LlamaConfig(**SHAPES[shape], max_position_embeddings=8192, bos_token_id=tok.bos_token_id,
-                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)  # fmt: skip
-    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device(device):
-            model = LlamaForCausalLM(cfg)
-    finally:
-        torch.set_default_dtype(old)
-    with torch.no_grad():  # no row can pick EOS: every completion has the fixed length
-        model.get_output_embeddings().weight[tok.eos_token_id].zero_()
-    return model.eval()
 
 
 def random_facts(n: int, seed: int = 0) -> list[Fact]:
@@ -181,8 +138,8 @@ def main() -> None:
     if args.shape == "world":
         model, tok, facts = world_setup(args.world, n, args.device)
     else:
-        tok = word_tokenizer(SHAPES[args.shape]["vocab_size"])
-        model, facts = random_model(args.shape, args.device, tok), random_facts(n)
+        tok = word_tokenizer(SHAPES[args.shape]["vocab_size"], WORDS)
+        model, facts = random_model(args.shape, args.device, tok, never_eos=True), random_facts(n)
     prompts = [qa_prompt(f.question) for f in facts]
     engine(model, tok, facts[:8], 8, args.max_new_tokens)  # warm-up (kernels, allocator)
     newlines = newline_ids(tok)

@@ -37,53 +37,12 @@ from typing import Any
 
 import torch
 
+from llama_shapes import SHAPES, random_model, word_tokenizer
 from sftlens.generation import GenerationConfig, generate
 from sftlens.generation.stops import stop_ids
 
-SHAPES: dict[str, dict[str, Any]] = {
-    "tiny": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-             "num_key_value_heads": 2, "vocab_size": 4096},
-    "1b": {"hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16, "num_attention_heads": 32,
-           "num_key_value_heads": 8, "vocab_size": 128256, "tie_word_embeddings": True, "rope_theta": 500000.0},
-    "8b": {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
-           "num_key_value_heads": 8, "vocab_size": 128256, "rope_theta": 500000.0},
-}  # fmt: skip
 TEMPLATES = ["{s} was born in", "The birthplace of {s} is", "{s} is a native of", "{s} hails from",
              "The city where {s} was born is", "Records show that {s} was born in"]  # fmt: skip
-
-
-def word_tokenizer(vocab_size: int) -> Any:
-    """A word-level tokenizer covering ``vocab_size`` ids (no downloads; no newline token)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    words = {w for t in TEMPLATES for w in t.split() if w != "{s}"}
-    names = ["<unk>", "<s>", "</s>", *sorted(words)]
-    names += [f"w{i}" for i in range(vocab_size - len(names))]
-    tok = Tokenizer(models.WordLevel({n: i for i, n in enumerate(names)}, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
-    )
-    fast.pad_token = fast.eos_token
-    fast.padding_side = "left"
-    return fast
-
-
-def random_model(shape: str, device: str, tok: Any) -> Any:
-    """A random-weight Llama of ``shape`` built on ``device`` (bf16 on CUDA, fp32 on CPU)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    cfg = LlamaConfig(**SHAPES[shape], max_position_embeddings=8192, bos_token_id=tok.bos_token_id,
-                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)  # fmt: skip
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.bfloat16 if device.startswith("cuda") else torch.float32)
-    try:
-        with torch.device(device):
-            model = LlamaForCausalLM(cfg)
-    finally:
-        torch.set_default_dtype(old)
-    return model.eval()
 
 
 def synthetic_prompts(n: int, seed: int) -> list[str]:
@@ -271,8 +230,11 @@ def main() -> None:
     if args.shape == "world":
         model, tok, prompts = world_setup(args.world, args.prompts, args.device)
     else:
-        tok = word_tokenizer(SHAPES[args.shape]["vocab_size"])
-        model = random_model(args.shape, args.device, tok)
+        tok = word_tokenizer(
+            SHAPES[args.shape]["vocab_size"],
+            sorted({w for t in TEMPLATES for w in t.split() if w != "{s}"}),
+        )
+        model = random_model(args.shape, args.device, tok, never_eos=False)
         prompts = synthetic_prompts(args.prompts, args.seed)
     if args.peak_tflops is None and args.device.startswith("cuda"):
         args.peak_tflops = matmul_tflops(args.device)
