@@ -11,7 +11,7 @@ from sftlens.config import load_config
 from sftlens.study.config import StudyConfig, check_stage_sections
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-ALL = sorted(CONFIGS.rglob("*.yaml"))
+ALL = sorted(p for p in CONFIGS.rglob("*.yaml") if "accelerate" not in p.parts)
 
 
 def is_study(path: Path) -> bool:
@@ -40,3 +40,14 @@ def test_demo_grid_is_the_reduced_one():
     assert cfg.grid.levels == ["0", "2", "4"] and cfg.grid.sizes == [30, 60, 120]
     assert len(cfg.grid.seeds) == 3 and cfg.restore.ks == [1, 5, 20, 40, 60]
     assert cfg.restored_sizes() == [120] and cfg.device == "cpu"
+
+
+@pytest.mark.parametrize(
+    "path", sorted((CONFIGS / "accelerate").glob("*.yaml")), ids=lambda p: p.name
+)
+def test_accelerate_config_loads(path: Path):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    cfg = load_config_from_file(str(path))
+    assert cfg.num_processes >= 1 and not cfg.use_cpu
+    assert str(cfg.distributed_type).endswith(("FSDP", "MULTI_GPU"))

@@ -27,6 +27,7 @@ from sftlens.data import get_matcher, load_dataset
 from sftlens.data.records import Fact
 from sftlens.errors import DataError, SftlensError
 from sftlens.probing.config import ProbeConfig
+from sftlens.probing.distributed import barrier, process_device, rank_and_size
 from sftlens.probing.mastery import SCHEMES
 from sftlens.probing.protocols import check_inputs
 from sftlens.probing.summary import format_table, summarize
@@ -55,6 +56,8 @@ class ProbeResult:
         head = (
             f"probed {self.n_facts} facts in {self.seconds:.1f}s ({self.n_chunks} chunks{resumed})"
         )
+        if not self.stats:  # a non-zero rank of a data-parallel probe: rank 0 reports
+            return f"{head} (worker process)"
         return f"{head}\n{format_table(self.stats)}\nwrote {self.out / 'mastery.parquet'}"
 
 
@@ -101,16 +104,25 @@ def run(cfg: ProbeConfig, out: Path, *, force: bool = False) -> ProbeResult:
     SCHEMES.get(cfg.scheme)
     get_matcher(cfg.matching)
     facts, ds = select_facts(cfg)
-    resuming = _prepare_out(out, probe_key(cfg), force)
-    RunDir.create(out, config=dump_config(cfg), seed=cfg.seed)
+    rank, world = rank_and_size()
+    resuming = False
+    if rank == 0:
+        resuming = _prepare_out(out, probe_key(cfg), force)
+        RunDir.create(out, config=dump_config(cfg), seed=cfg.seed)
+    barrier()  # the output dir is ready before any process looks at it
     size = cfg.chunk_size
     chunks = [facts[i : i + size] for i in range(0, len(facts), size)]
     paths = [out / "chunks" / f"chunk-{i:05d}.parquet" for i in range(len(chunks))]
     todo = [i for i, p in enumerate(paths) if not p.is_file()]
+    barrier()  # every process has the same to-do list before any chunk is written
     if resuming and len(todo) < len(chunks):
         log.info("resuming: %d of %d chunks already done", len(chunks) - len(todo), len(chunks))
-    if todo:
-        _probe_chunks(cfg, ds, [chunks[i] for i in todo], [paths[i] for i in todo])
+    mine = todo[rank::world]
+    if mine:
+        _probe_chunks(cfg, ds, [chunks[i] for i in mine], [paths[i] for i in mine])
+    barrier()
+    if rank != 0:
+        return ProbeResult(out, len(facts), len(chunks), len(chunks) - len(todo), 0.0)
     rows = [row for p in paths for row in read_table(p)]
     write_table(out / "mastery.parquet", rows)
     stats = summarize(rows, cfg.scheme)
@@ -131,7 +143,7 @@ def _probe_chunks(cfg: ProbeConfig, ds: Any, chunks: list[list[Fact]], paths: li
 
         model: Any = load_vllm(cfg.model, cfg.seed, cfg.dtype)
     else:
-        model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
+        model = load_model(cfg.model, dtype=cfg.dtype, device=process_device(cfg.device))
     bar = tqdm(total=sum(len(c) for c in chunks), desc="probe", unit="fact")
     try:
         for chunk, path in zip(chunks, paths, strict=True):
