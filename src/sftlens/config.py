@@ -146,6 +146,13 @@ def load_config(
     return build_config(cls, data, source=source)
 
 
+def require_keys(cfg: BaseModel, *keys: str) -> None:
+    """Raise ``ConfigError`` naming the first of ``keys`` that is unset (``None`` or empty)."""
+    for key in keys:
+        if getattr(cfg, key) in (None, ""):
+            raise ConfigError(f"'{key}' is required (flag --{key} or {key}=...)")
+
+
 def dump_config(cfg: BaseModel) -> dict[str, Any]:
     """Plain JSON-able dict of a config (for manifests and hashes)."""
     return cfg.model_dump(mode="json")

@@ -12,18 +12,22 @@ Writes ``per_fact.parquet``, ``summary.json`` (per test level means), ``table.tx
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sftlens.analysis.config import TokenKLConfig
 from sftlens.analysis.token_kl import KLResult, check_same_tokenizer, token_kl
-from sftlens.config import dump_config
+from sftlens.config import dump_config, require_keys
 from sftlens.errors import ConfigError
 from sftlens.evaluation import levels_for
-from sftlens.runstore import RunDir, atomic_write_json, atomic_write_text, ensure_out_dir
+from sftlens.runstore import (
+    RunDir,
+    atomic_write_json,
+    atomic_write_text,
+    ensure_out_dir,
+    json_safe,
+)
 from sftlens.tableio import read_table, write_table
 
 log = logging.getLogger(__name__)
@@ -45,30 +49,12 @@ class TokenKLRun:
         return text + "".join(f"\n{k}: {v}" for k, v in self.files.items())
 
 
-def require(cfg: TokenKLConfig, *keys: str) -> None:
-    """Raise ``ConfigError`` naming the first of ``keys`` that is unset."""
-    for key in keys:
-        if getattr(cfg, key) in (None, ""):
-            raise ConfigError(f"'{key}' is required (flag --{key} or {key}=...)")
-
-
-def json_safe(obj: Any) -> Any:
-    """``obj`` with NaN floats as ``None`` (a level without facts has no means)."""
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [json_safe(v) for v in obj]
-    return obj
-
-
 def run(cfg: TokenKLConfig, out: Path, *, force: bool = False) -> TokenKLRun:
     """Compare ``cfg.tuned`` with ``cfg.base`` on the selected facts; write the artifacts."""
     from sftlens.data import load_dataset
     from sftlens.models import load_model, load_tokenizer
 
-    require(cfg, "base", "tuned", "data", "mastery")
+    require_keys(cfg, "base", "tuned", "data", "mastery")
     assert cfg.base and cfg.tuned and cfg.data and cfg.mastery
     dataset = load_dataset(cfg.data, split_preset=cfg.split_preset)
     facts = [

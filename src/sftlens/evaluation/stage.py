@@ -12,38 +12,24 @@ Writes ``metrics.json``, ``predictions.parquet``, ``accuracy.csv`` (the study's 
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
-from typing import Any
 
-from sftlens.config import dump_config
+from sftlens.config import dump_config, require_keys
 from sftlens.data.records import Fact
 from sftlens.errors import ConfigError
 from sftlens.evaluation.config import EvaluateConfig
 from sftlens.evaluation.evaluate import EvalResult, evaluate_model, select_facts
 from sftlens.evaluation.levels import levels_for
-from sftlens.runstore import RunDir, atomic_write_json, atomic_write_text, ensure_out_dir
+from sftlens.runstore import (
+    RunDir,
+    atomic_write_json,
+    atomic_write_text,
+    ensure_out_dir,
+    json_safe,
+)
 from sftlens.tableio import read_table, write_table
 
 log = logging.getLogger(__name__)
-
-
-def require(cfg: Any, *keys: str) -> None:
-    """Raise ``ConfigError`` naming the first of ``keys`` that is unset."""
-    for key in keys:
-        if getattr(cfg, key) in (None, ""):
-            raise ConfigError(f"'{key}' is required (flag --{key} or {key}=...)")
-
-
-def json_safe(obj: Any) -> Any:
-    """``obj`` with NaN floats as ``None`` (strict JSON has no NaN; empty levels have none)."""
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [json_safe(v) for v in obj]
-    return obj
 
 
 def load_test_facts(data: str, split_preset: str, split: str) -> list[Fact]:
@@ -58,7 +44,7 @@ def run(cfg: EvaluateConfig, out: Path, *, force: bool = False) -> EvalResult:
     """Evaluate ``cfg.model`` on the test facts of ``cfg.data``; write the artifacts into ``out``."""
     from sftlens.models import load_model, load_tokenizer
 
-    require(cfg, "model", "data", "mastery")
+    require_keys(cfg, "model", "data", "mastery")
     assert cfg.model is not None and cfg.data is not None and cfg.mastery is not None
     facts = select_facts(load_test_facts(cfg.data, cfg.split_preset, cfg.split), cfg)
     if not facts:

@@ -49,3 +49,15 @@ def test_parse_override_requires_equals():
     with pytest.raises(ConfigError):
         parse_override("novalue")
     assert parse_override("a.b=3") == (["a", "b"], 3)
+
+
+def test_require_keys_names_the_missing_key():
+    from sftlens.config import require_keys
+
+    class Cfg(StageConfig):
+        model: str | None = None
+        data: str = "x"
+
+    require_keys(Cfg(model="m"), "model", "data")
+    with pytest.raises(ConfigError, match="'model' is required"):
+        require_keys(Cfg(), "data", "model")

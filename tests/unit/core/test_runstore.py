@@ -57,3 +57,12 @@ def test_tables_roundtrip(tmp_path, suffix):
     out = read_table(write_table(tmp_path / f"t{suffix}", rows))
     assert [str(r["id"]) for r in out] == ["a", "b"]
     assert [float(r["r"]) for r in out] == [0.5, 1.0]
+
+
+def test_json_safe_turns_nan_into_null(tmp_path):
+    from sftlens.runstore import json_safe
+
+    out = json_safe({"a": float("nan"), "b": [1.0, float("nan")], "c": "x"})
+    assert out == {"a": None, "b": [1.0, None], "c": "x"}
+    atomic_write_json(tmp_path / "m.json", out)
+    assert "NaN" not in (tmp_path / "m.json").read_text()
