@@ -15,7 +15,7 @@ from typing import Any
 from sftlens.data.context import LoadContext
 from sftlens.data.records import Fact, Relation
 from sftlens.data.relation_templates import TemplateSpec
-from sftlens.data.sources.rows import fact_from_row
+from sftlens.data.sources.rows import REQUIRED, fact_from_row
 from sftlens.errors import DataError
 
 
@@ -39,15 +39,19 @@ def iter_rows(path: Path, ctx: LoadContext) -> Iterator[tuple[int, dict[str, Any
 
 
 def read_facts(
-    path: Path, templates: dict[str, TemplateSpec], ctx: LoadContext, source: str
+    path: Path,
+    templates: dict[str, TemplateSpec],
+    ctx: LoadContext,
+    source: str,
+    required: tuple[str, ...] = REQUIRED,
 ) -> list[Fact]:
-    """Facts of a JSONL file; bad lines go to ``ctx.problems`` (file:line)."""
+    """Facts of a JSONL file; bad lines and duplicate ids go to ``ctx.problems`` (file:line)."""
     if not path.is_file():
         raise DataError(f"{source}: {path} not found")
     facts: list[Fact] = []
     seen: set[str] = set()
     for line, row in iter_rows(path, ctx):
-        fact = fact_from_row(row, f"{path}:{line}", templates, ctx, source)
+        fact = fact_from_row(row, f"{path}:{line}", templates, ctx, source, required)
         if fact is None:
             continue
         if fact.id in seen:

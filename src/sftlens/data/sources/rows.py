@@ -56,13 +56,16 @@ def _field_error(row: dict[str, Any], required: tuple[str, ...]) -> str | None:
     return None
 
 
+REQUIRED = ("id", "relation", "question")  # fields every generic JSONL fact row must have
+
+
 def fact_from_row(
     row: dict[str, Any],
     where: str,
     templates: dict[str, TemplateSpec],
     ctx: LoadContext,
     source: str,
-    required: tuple[str, ...] = ("id", "relation", "question"),
+    required: tuple[str, ...] = REQUIRED,
     default_domain: Domain | None = None,
 ) -> Fact | None:
     """A :class:`Fact` from ``row``, or None after reporting the problem to ``ctx``.

@@ -23,8 +23,7 @@ from sftlens.data.relation_templates import (
     merge_templates,
     resolve_templates,
 )
-from sftlens.data.sources.jsonl import iter_rows
-from sftlens.data.sources.rows import fact_from_row
+from sftlens.data.sources.jsonl import read_facts
 from sftlens.errors import DataError
 
 REQUIRED = ("id", "relation", "subject", "question", "domain", "split")
@@ -48,18 +47,7 @@ def load(
     rel_path = wdir / "relations.yaml"
     templates = merge_templates({}, load_template_file(rel_path), str(rel_path))
     templates = resolve_templates(templates, ctx.templates_path)
-    facts: list[Fact] = []
-    seen: set[str] = set()
-    path = wdir / "facts.jsonl"
-    for line, row in iter_rows(path, ctx):
-        fact = fact_from_row(row, f"{path}:{line}", templates, ctx, "world", REQUIRED)
-        if fact is None:
-            continue
-        if fact.id in seen:
-            ctx.problems.report(f"{path}:{line}", f"duplicate id {fact.id}")
-            continue
-        seen.add(fact.id)
-        facts.append(fact)
+    facts = read_facts(wdir / "facts.jsonl", templates, ctx, "world", REQUIRED)
     relations = {}
     for rel, spec in templates.items():
         domain: Domain = spec.get("domain") or ctx.preset.domain_of(rel) or "in"
