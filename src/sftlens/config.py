@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sftlens.errors import ConfigError
 from sftlens.registry import suggest
@@ -30,6 +30,42 @@ class StageConfig(BaseModel):
     """Base class of all configs: strict keys, validated on assignment."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+class FactSelectionConfig(StageConfig):
+    """The settings shared by stages that read test facts with the base model's levels.
+
+    Attributes:
+        data: data spec (``entityquestions:DIR``, ``world:DIR``, ``jsonl:PATH``).
+        split_preset: which relations are in-domain / out-of-domain.
+        mastery: the BASE model's ``mastery.parquet`` (test facts take their level from it).
+        split: which split of the data to use.
+        domains: which domains to use (``in``, ``ood``).
+        device: ``auto | cpu | cuda[:N]``.
+        dtype: ``auto | float32 | bfloat16 | float16``.
+        limit: use only the first ``limit`` facts (quick runs).
+    """
+
+    data: str | None = None
+    split_preset: str = "paper-2025"
+    mastery: str | None = None
+    split: Literal["train", "dev", "test"] = "test"
+    domains: list[Literal["in", "ood"]] = ["in", "ood"]
+    device: str = "auto"
+    dtype: str = "auto"
+    limit: int | None = Field(default=None, ge=1)
+
+    @field_validator("domains", mode="before")
+    @classmethod
+    def _domains_as_list(cls, value: object) -> object:
+        return [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+
+    @field_validator("domains")
+    @classmethod
+    def _domains_not_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one domain is needed")
+        return list(dict.fromkeys(value))
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:

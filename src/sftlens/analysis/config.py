@@ -12,10 +12,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from sftlens.config import StageConfig
+from sftlens.config import FactSelectionConfig
 
 
-class TokenKLConfig(StageConfig):
+class TokenKLConfig(FactSelectionConfig):
     """KL between the tuned and the base model's first-answer-token distributions.
 
     Attributes:
@@ -39,19 +39,11 @@ class TokenKLConfig(StageConfig):
 
     base: str | None = None
     tuned: str | None = None
-    data: str | None = None
-    split_preset: str = "paper-2025"
-    mastery: str | None = None
-    split: Literal["train", "dev", "test"] = "test"
-    domains: list[Literal["in", "ood"]] = ["in", "ood"]
     levels: list[int] = Field(default_factory=lambda: [4])
     base_prompt: Literal["statement", "qa"] = "statement"
     tuned_prompt: Literal["statement", "qa"] = "qa"
     top_k: int = Field(default=10, ge=1)
     batch_size: int = Field(default=32, ge=1)
-    device: str = "auto"
-    dtype: str = "auto"
-    limit: int | None = Field(default=None, ge=1)
 
     @field_validator("levels", mode="before")
     @classmethod
@@ -69,15 +61,3 @@ class TokenKLConfig(StageConfig):
         if bad:
             raise ValueError(f"levels must be in 0..4, got {bad}")
         return sorted(set(value))
-
-    @field_validator("domains", mode="before")
-    @classmethod
-    def _domains_as_list(cls, value: object) -> object:
-        return [v.strip() for v in value.split(",")] if isinstance(value, str) else value
-
-    @field_validator("domains")
-    @classmethod
-    def _domains_not_empty(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("at least one domain is needed")
-        return list(dict.fromkeys(value))

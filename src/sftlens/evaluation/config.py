@@ -8,14 +8,12 @@ Example::
 
 from __future__ import annotations
 
-from typing import Literal
+from pydantic import Field
 
-from pydantic import Field, field_validator
-
-from sftlens.config import StageConfig
+from sftlens.config import FactSelectionConfig
 
 
-class EvaluateConfig(StageConfig):
+class EvaluateConfig(FactSelectionConfig):
     """Closed-book QA evaluation of one model against the base model's mastery levels.
 
     Attributes:
@@ -34,26 +32,6 @@ class EvaluateConfig(StageConfig):
     """
 
     model: str | None = None
-    data: str | None = None
-    split_preset: str = "paper-2025"
-    mastery: str | None = None
-    split: Literal["train", "dev", "test"] = "test"
-    domains: list[Literal["in", "ood"]] = ["in", "ood"]
     matching: str = "contains"
     max_new_tokens: int = Field(default=16, ge=1)
     batch_size: int | None = Field(default=None, ge=1)
-    device: str = "auto"
-    dtype: str = "auto"
-    limit: int | None = Field(default=None, ge=1)
-
-    @field_validator("domains", mode="before")
-    @classmethod
-    def _domains_as_list(cls, value: object) -> object:
-        return [v.strip() for v in value.split(",")] if isinstance(value, str) else value
-
-    @field_validator("domains")
-    @classmethod
-    def _domains_not_empty(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("at least one domain is needed")
-        return list(dict.fromkeys(value))
