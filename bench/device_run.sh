@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Reproduce the GPU numbers of docs/benchmarks.md on one CUDA machine.
 #
+#   bash bench/device_run.sh MODE...  # one or more of the modes below, in order
 #   bash bench/device_run.sh smoke    # environment, roofline, every bench at small size
 #   bash bench/device_run.sh infer    # probe + evaluate at 8B shape vs plain generate
+#   bash bench/device_run.sh probe    # probe only (roofline + 8B shape vs plain generate)
 #   bash bench/device_run.sh evaluate # evaluate at 8B shape vs plain generate
 #   bash bench/device_run.sh restore  # restore at 8B shape vs the naive reference
-#   bash bench/device_run.sh sft      # SFT at 1B shape vs HF Trainer
-#   bash bench/device_run.sh world-build # only build + check the gpu world
-#   bash bench/device_run.sh world    # build the gpu world and run configs/world-gpu.yaml
+#   bash bench/device_run.sh sft      # SFT at 1B shape vs HF Trainer, each with and without torch.compile
+#   bash bench/device_run.sh sft-long # the sftlens trainer on 20k samples
+#   bash bench/device_run.sh profile  # torch.profiler tables: one 8B probe batch, 40 SFT steps at 1B
+#   bash bench/device_run.sh world-build # build + check the gpu world in /tmp/world-gpu
+#   bash bench/device_run.sh world-study # run configs/world-gpu.yaml on it for at most STUDY_SECONDS
+#                                        # (default 540); call again to resume; packs results each time
 #
 # Results (JSON + logs) go to $OUT (default ./bench-out). Missing Python packages can be
 # installed from wheels in .whl/ (see docs/benchmarks.md).
@@ -23,7 +28,8 @@ fi
 PY=python3
 step() { echo "=== $* ($(date +%T))"; }
 
-case "${1:-smoke}" in
+for mode in "${@:-smoke}"; do
+case "$mode" in
 smoke)
   step env
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
@@ -35,9 +41,13 @@ smoke)
   step evaluate-1b; timeout 120 $PY bench/evaluate.py --device cuda --shape 1b --questions 256 --json "$OUT/evaluate-1b.json"
   step sft-1b; timeout 150 $PY bench/sft.py --device cuda --shape 1b --samples 256 --json "$OUT/sft-1b-smoke.json"
   ;;
-infer)
+roofline)
+  step roofline; $PY bench/roofline.py --json "$OUT/roofline.json"
+  ;;
+infer|probe)
   step roofline; $PY bench/roofline.py --json "$OUT/roofline.json"
   step probe-8b; timeout 300 $PY bench/probe.py --device cuda --shape 8b --prompts 512 --fixed-tokens --baseline-batch-sizes 32,64,128,256 --json "$OUT/probe-8b.json"
+  [ "$mode" = probe ] && continue
   step evaluate-8b; timeout 200 $PY bench/evaluate.py --device cuda --shape 8b --questions 2048 --json "$OUT/evaluate-8b.json"
   ;;
 evaluate)
@@ -47,19 +57,29 @@ restore)
   step restore-8b; timeout 580 $PY bench/restore.py --shape 8b --device cuda --workdir /tmp/bench-restore --json "$OUT/restore-8b.json"
   ;;
 sft)
-  step sft-1b-1920; timeout 250 $PY bench/sft.py --device cuda --shape 1b --samples 1920 --json "$OUT/sft-1b-1920.json"
+  step sft-1b-1920; timeout 400 $PY bench/sft.py --device cuda --shape 1b --samples 1920 \
+    --trainers sftlens,sftlens+compile,hf,hf+compile --json "$OUT/sft-1b-1920.json"
+  ;;
+sft-long)
   step sft-1b-20k; timeout 300 $PY bench/sft.py --device cuda --shape 1b --samples 20000 --trainers sftlens --json "$OUT/sft-1b-20k.json"
   ;;
 world-build)
-  step world-gpu; timeout 560 $PY -m sftlens world build --preset gpu --out /tmp/world-gpu --force ${WORLD_ARGS:-}
+  step world-gpu; timeout "${WORLD_SECONDS:-560}" $PY -m sftlens world build --preset gpu --out /tmp/world-gpu --force ${WORLD_ARGS:-}
   cp /tmp/world-gpu/world/corpus_stats.json "$OUT/" 2>/dev/null
-  timeout 200 $PY -m sftlens world check /tmp/world-gpu max_facts=2000 2>&1 | grep -v "it/s]"
+  timeout 120 $PY -m sftlens world check /tmp/world-gpu max_facts=2000 2>&1 | grep -v "/s]"
   ;;
-world)
-  step world-gpu; timeout 900 $PY -m sftlens world build --preset gpu --out /tmp/world-gpu --force
-  cp /tmp/world-gpu/world/corpus_stats.json "$OUT/" 2>/dev/null
-  step study; timeout 1200 $PY -m sftlens study configs/world-gpu.yaml --out /tmp/study-gpu model=/tmp/world-gpu/model data=world:/tmp/world-gpu
+profile)
+  step profile-probe-8b; timeout 240 $PY bench/profile_gpu.py probe --shape 8b --prompts 344 > "$OUT/profile-probe-8b.txt" 2>&1
+  tail -5 "$OUT/profile-probe-8b.txt"
+  step profile-sft-1b; timeout 180 $PY bench/profile_gpu.py sft --shape 1b --samples 320 > "$OUT/profile-sft-1b.txt" 2>&1
+  tail -5 "$OUT/profile-sft-1b.txt"
+  ;;
+world-study)
+  step study; timeout -s INT "${STUDY_SECONDS:-540}" $PY -m sftlens study configs/world-gpu.yaml \
+    --out /tmp/study-gpu world=/tmp/world-gpu 2>&1 | grep -v "/s]" | tee -a "$OUT/study.log" | tail -40
   tar czf "$OUT/study-gpu-results.tgz" -C /tmp/study-gpu results report 2>/dev/null
+  ls /tmp/study-gpu/units | wc -l
   ;;
-*) echo "unknown mode $1"; exit 2 ;;
+*) echo "unknown mode $mode"; exit 2 ;;
 esac
+done

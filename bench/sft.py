@@ -6,6 +6,7 @@ Example::
     python bench/sft.py --device cpu --world /tmp/sftlens-worlds/tiny      # CPU, the tiny world
     python bench/sft.py --device cuda --shape 1b --samples 1920            # H100, Llama-3.2-1B shape, bf16
     python bench/sft.py --device cuda --shape 1b --samples 20000 --json out.json
+    python bench/sft.py --device cuda --shape 1b --trainers sftlens,sftlens+compile,hf,hf+compile
 
 Each trainer runs in its own subprocess (clean peak-memory numbers) on the same model
 (same random init), the same QA samples, batch size, lr and cosine schedule.  Both get
@@ -177,8 +178,9 @@ def run_sftlens(
     from sftlens.finetuning.trainer import finetune
 
     cfg = FinetuneConfig(
-        lr=args.lr, batch_size=args.batch_size, packing=args.packing != "off", log_every=50
-    )
+        lr=args.lr, batch_size=args.batch_size, packing=args.packing != "off", log_every=50,
+        compile=args.worker.endswith("+compile"),
+    )  # fmt: skip
     finetune(model, tok, examples[: args.batch_size * 4], cfg, progress=False)  # warm-up
     _reset_peak(args.device)
     result = finetune(model, tok, examples, cfg, progress=False)
@@ -199,6 +201,7 @@ def _hf_args(args: argparse.Namespace, out: str, flatten: bool) -> Any:
         "logging_steps": 50, "save_strategy": "no", "report_to": [], "dataloader_pin_memory": cuda,
         "disable_tqdm": True, "remove_unused_columns": False, "seed": 0, "use_cpu": not cuda, "no_cuda": not cuda,
         "group_by_length": not flatten, "train_sampling_strategy": "random" if flatten else "group_by_length",
+        "torch_compile": args.worker.endswith("+compile"),
     }  # fmt: skip
     accepted = inspect.signature(TrainingArguments).parameters
     return TrainingArguments(**{k: v for k, v in wanted.items() if k in accepted})
@@ -273,7 +276,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         tok.padding_side = "right"
     model = build_model(args, tok)
     tokens = sum(len(e.input_ids) for e in encode_examples(tok, examples))
-    result = (run_sftlens if args.worker == "sftlens" else run_hf)(model, tok, examples, args)
+    run = run_sftlens if args.worker.split("+")[0] == "sftlens" else run_hf
+    result = run(model, tok, examples, args)
     result.update(
         trainer=args.worker, tokens=tokens, samples=len(examples), tokens_per_s=tokens / result["seconds"],
         peak_memory_mb=peak_memory_mb(args.device), attn=str(model.config._attn_implementation),
@@ -295,7 +299,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--packing", choices=["on", "off"], default="on", help="sftlens packing switch")
     p.add_argument("--attn", default="auto", help="auto | sdpa | eager | flash_attention_2")
     p.add_argument("--hf-collator", choices=["auto", "pad", "flatten"], default="auto")
-    p.add_argument("--trainers", default="sftlens,hf")
+    p.add_argument(
+        "--trainers",
+        default="sftlens,hf",
+        help="comma list of sftlens|hf, each optionally +compile (torch.compile: layers / HF's flag)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -322,11 +330,11 @@ def main(argv: list[str] | None = None) -> int:
         results.append(json.loads(Path(path).read_text()))
         os.unlink(path)
     print(
-        f"{'trainer':<8} {'tokens':>9} {'seconds':>8} {'tokens/s':>10} {'peak MB':>9} {'mean loss':>10}"
+        f"{'trainer':<15} {'tokens':>9} {'seconds':>8} {'tokens/s':>10} {'peak MB':>9} {'mean loss':>10}"
     )
     for r in results:
         print(
-            f"{r['trainer']:<8} {r['tokens']:>9} {r['seconds']:>8.2f} {r['tokens_per_s']:>10.0f} {r['peak_memory_mb']:>9.0f} {r['mean_loss']:>10.4f}"
+            f"{r['trainer']:<15} {r['tokens']:>9} {r['seconds']:>8.2f} {r['tokens_per_s']:>10.0f} {r['peak_memory_mb']:>9.0f} {r['mean_loss']:>10.4f}"
         )
     if len(results) == 2:
         print(

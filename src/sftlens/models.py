@@ -73,7 +73,11 @@ def _load_error(name: str, err: Exception) -> SftlensError:
 def load_model(
     name_or_path: str | Path, dtype: str = "auto", device: str = "auto", **kwargs: Any
 ) -> PreTrainedModel:
-    """Load a causal LM with ``AutoModelForCausalLM`` onto ``device`` in eval mode."""
+    """Load a causal LM with ``AutoModelForCausalLM`` onto ``device`` in eval mode.
+
+    fp32 on CUDA turns on TF32 matmuls (process-wide): fp32 weights, tensor-core speed.
+    """
+    import torch
     from transformers import AutoModelForCausalLM
 
     dev = resolve_device(device)
@@ -87,6 +91,8 @@ def load_model(
         raise _load_error(name, err) from None
     model.to(dev)  # type: ignore[arg-type]
     model.eval()
+    if dev.startswith("cuda") and torch_dtype == torch.float32:
+        torch.backends.cuda.matmul.allow_tf32 = True  # fp32 weights, TF32 tensor-core matmuls
     log.info("loaded %s (%s, %s)", name, torch_dtype, dev)
     return model
 

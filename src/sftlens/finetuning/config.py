@@ -62,6 +62,8 @@ class FinetuneConfig(StageConfig):
         device: ``auto`` | ``cpu`` | ``cuda[:N]``.
         dtype: ``auto`` (bf16 on GPU, fp32 on CPU) | float32 | bfloat16 | float16.
         packing: concatenate a micro-batch's samples into one row (no padding).
+        compile: ``torch.compile`` each decoder layer (dynamic shapes) for the run; pays off
+            on GPU for long runs, where launching small kernels, not the GPU, is the limit.
         prompt_format: ``paper`` (``<|question|> q <|answer|>``) or ``chat`` (tokenizer's template).
         max_length: longest sample in tokens (prompts are cut from the left).
         shuffle: shuffle the samples every epoch.
@@ -85,6 +87,7 @@ class FinetuneConfig(StageConfig):
     device: str = "auto"
     dtype: str = "auto"
     packing: bool = True
+    compile: bool = False
     prompt_format: Literal["paper", "chat"] = "paper"
     max_length: int = 256
     shuffle: bool = True

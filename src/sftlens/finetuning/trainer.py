@@ -240,6 +240,7 @@ def finetune(
     steps = math.ceil(len(plan) / cfg.grad_accum)
     acc = _accelerator(device)
     world, rank = acc.num_processes, acc.process_index
+    compiled = compiled_layers(lm) if cfg.compile else []
     loss_mod: nn.Module = SFTLoss(lm)
     if world > 1:
         loss_mod = acc.prepare_model(loss_mod)
@@ -296,6 +297,7 @@ def finetune(
         row["loss"] = loss_v
         row["grad_norm"] = None if math.isnan(norm_v) else norm_v
     del opt, sched
+    uncompile(compiled)
     tuned = _finish(acc.unwrap_model(loss_mod).lm if world > 1 else lm, cfg, grad_flags)
     tokens = sum(r["tokens"] for r in rows)
     log.info(
@@ -306,6 +308,22 @@ def finetune(
         tokens / max(seconds, 1e-9),
     )
     return FinetuneResult(model=tuned, log=rows, seconds=seconds, tokens=tokens)
+
+
+def compiled_layers(lm: nn.Module) -> list[nn.Module]:
+    """``torch.compile`` every decoder layer in place (state-dict names stay the same)."""
+    decoder: Any = lm.get_decoder() if hasattr(lm, "get_decoder") else None  # type: ignore[operator]
+    layers = getattr(decoder, "layers", None) or getattr(decoder, "h", None)
+    modules = list(layers) if layers is not None else [decoder or lm]
+    for module in modules:
+        module.compile(dynamic=True)
+    return modules
+
+
+def uncompile(modules: Sequence[nn.Module]) -> None:
+    """Undo :func:`compiled_layers` (evaluation's decode shapes would recompile)."""
+    for module in modules:
+        module._compiled_call_impl = None
 
 
 def _finish(lm: nn.Module, cfg: FinetuneConfig, grad_flags: dict[str, bool]) -> nn.Module:

@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from sftlens.errors import SftlensError
+from sftlens.generation.attention import gqa_decode_attention
 from sftlens.generation.batching import auto_batch_size, length_batches
 from sftlens.generation.config import GenerationConfig
 from sftlens.generation.engine import decode_batch
@@ -79,7 +80,7 @@ def generate(
     model.eval()
     bar = tqdm(total=len(prompts), disable=not progress, desc="generate", unit="prompt")
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), gqa_decode_attention(model):
             for idx in batches:
                 keys = None if cfg.greedy else row_keys([prompts[i] for i in idx], n, cfg.seed)
                 tokens = decode_batch(

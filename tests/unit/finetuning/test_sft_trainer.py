@@ -108,3 +108,23 @@ def test_lora_unknown_target_modules(tiny, examples):
     cfg.lora.enabled, cfg.lora.target_modules = True, ["q_proj", "qkv_proj"]
     with pytest.raises(ConfigError, match="qkv_proj"):
         finetune(model, tok, examples, cfg, progress=False)
+
+
+def test_compiled_layers_train_like_eager_and_are_undone(tiny_llama_dir, examples):
+    """``compile=True`` (torch.compile per decoder layer): same losses and weights; the
+    returned model's layers run eagerly again, with unchanged state-dict names."""
+    from sftlens.models import load_model, load_tokenizer
+
+    tok = load_tokenizer(tiny_llama_dir, padding_side="right")
+    runs = []
+    for compile_layers in (False, True):
+        model = load_model(tiny_llama_dir, dtype="float32", device="cpu")
+        cfg = FinetuneConfig(lr=1e-3, batch_size=4, compile=compile_layers)
+        runs.append(finetune(model, tok, examples, cfg, progress=False))
+    eager, compiled = runs
+    losses = [[r["loss"] for r in run.log] for run in runs]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4, abs=1e-5)
+    assert eager.model.state_dict().keys() == compiled.model.state_dict().keys()
+    for key, value in eager.model.state_dict().items():
+        torch.testing.assert_close(compiled.model.state_dict()[key], value, rtol=1e-4, atol=1e-5)
+    assert all(layer._compiled_call_impl is None for layer in compiled.model.model.layers)

@@ -15,7 +15,9 @@ def test_length_batches_cover_every_prompt_longest_first() -> None:
     flat = [i for b in batches for i in b]
     assert sorted(flat) == list(range(len(lengths)))
     assert [lengths[i] for i in flat] == sorted(lengths, reverse=True)
-    assert [len(b) for b in batches] == [3, 3, 1]
+    assert [len(b) for b in batches] == [3, 2, 2]  # evened out, at most 3
+    assert length_batches([], 4) == []
+    assert [len(b) for b in length_batches([1] * 8, 4)] == [4, 4]
 
 
 def test_cpu_batch_is_a_multiple_of_samples() -> None:

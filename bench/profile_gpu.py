@@ -1,0 +1,110 @@
+"""Where does the time go? torch.profiler tables for one probe batch and a few SFT steps.
+
+Not a benchmark (no baseline): a diagnosis aid for the engine and the trainer.  Prints the
+top kernels / ops by device time and by host time, and the wall time of the profiled work.
+
+Example::
+
+    python bench/profile_gpu.py probe --shape 8b --prompts 344     # one engine batch, 10 x 32 tokens
+    python bench/profile_gpu.py sft --shape 1b --samples 320       # sftlens trainer, 40 steps
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from llama_shapes import random_model, word_tokenizer
+from probe import synthetic_prompts
+from sftlens.generation import GenerationConfig, generate
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _tables(prof: Any, rows: int) -> None:
+    key = "cuda_time_total" if torch.cuda.is_available() else "cpu_time_total"
+    print(prof.key_averages().table(sort_by=key, row_limit=rows, max_name_column_width=60))
+    print(
+        prof.key_averages().table(
+            sort_by="self_cpu_time_total", row_limit=12, max_name_column_width=60
+        )
+    )
+
+
+def _profiled(fn: Any, rows: int) -> float:
+    _sync()
+    start = time.perf_counter()
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    with profile(activities=acts) as prof:
+        fn()
+        _sync()
+    wall = time.perf_counter() - start
+    _tables(prof, rows)
+    return wall
+
+
+def _timed(fn: Any) -> float:
+    _sync()
+    start = time.perf_counter()
+    fn()
+    _sync()
+    return time.perf_counter() - start
+
+
+def probe(args: argparse.Namespace) -> None:
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    tok = word_tokenizer(128256 if args.shape != "tiny" else 4096, ["was", "born", "in"])
+    model = random_model(args.shape, device, tok, never_eos=True)
+    prompts = synthetic_prompts(args.prompts, 0)
+    cfg = GenerationConfig(max_new_tokens=32, n_samples=10, temperature=0.7, stop_at_newline=False,
+                           ignore_eos=True, batch_size=args.prompts * 10)  # fmt: skip
+    generate(model, tok, prompts[:32], cfg)  # warm-up
+    plain = _timed(lambda: generate(model, tok, prompts, cfg))
+    print(f"unprofiled: {plain:.2f}s, {args.prompts * 10 / plain:.0f} completions/s")
+    wall = _profiled(lambda: generate(model, tok, prompts, cfg), args.rows)
+    print(f"profiled: {wall:.2f}s for {args.prompts} prompts x 10 samples x 32 tokens")
+
+
+def sft(args: argparse.Namespace) -> None:
+    from sft import build_tokenizer, synthetic_examples
+    from sftlens.finetuning.config import FinetuneConfig
+    from sftlens.finetuning.trainer import finetune
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    examples = synthetic_examples(args.samples)
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tok = build_tokenizer(examples, Path(tmp))
+    model = random_model(args.shape, device, tok)
+    model.train()
+    cfg = FinetuneConfig(batch_size=8, log_every=1000)
+    finetune(model, tok, examples[:32], cfg, progress=False)  # warm-up
+    plain = _timed(lambda: finetune(model, tok, examples, cfg, progress=False))
+    steps = args.samples // 8
+    print(f"unprofiled: {plain:.2f}s, {steps / plain:.1f} steps/s")
+    wall = _profiled(lambda: finetune(model, tok, examples, cfg, progress=False), args.rows)
+    print(f"profiled: {wall:.2f}s for {steps} steps")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("what", choices=["probe", "sft"])
+    ap.add_argument("--shape", default="8b")
+    ap.add_argument("--prompts", type=int, default=344)
+    ap.add_argument("--samples", type=int, default=320)
+    ap.add_argument("--rows", type=int, default=30, help="table rows")
+    args = ap.parse_args()
+    probe(args) if args.what == "probe" else sft(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The packed-GQA decode attention equals HF's sdpa and is switched on only inside its block."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from sftlens.generation.attention import NAME, gqa_decode_attention, gqa_sdpa
+
+
+def _decode_logits(model: Any, tok: Any) -> torch.Tensor:
+    """Logits of one decode step for two left-padded prompts (so a padding mask is present)."""
+    from transformers import DynamicCache
+
+    enc = tok(["Alice was born in", "x"], return_tensors="pt", padding=True, padding_side="left")
+    mask = enc["attention_mask"]
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    cache = DynamicCache(config=model.config)
+    with torch.inference_mode():
+        out = model(input_ids=enc["input_ids"], attention_mask=mask, position_ids=pos,
+                    past_key_values=cache, use_cache=True)  # fmt: skip
+        nxt = out.logits[:, -1].argmax(-1, keepdim=True)  # (2, 1)
+        mask = torch.cat([mask, torch.ones_like(nxt)], dim=1)
+        step = model(input_ids=nxt, attention_mask=mask, position_ids=pos[:, -1:] + 1,
+                     past_key_values=cache, use_cache=True)  # fmt: skip
+    return step.logits[:, -1]  # (2, V)
+
+
+def test_decode_step_equals_sdpa_and_config_is_restored(model_tok: tuple[Any, Any]) -> None:
+    model, tok = model_tok
+    assert model.config._attn_implementation == "sdpa"
+    assert model.config.num_attention_heads > model.config.num_key_value_heads  # GQA
+    want = _decode_logits(model, tok)
+    with gqa_decode_attention(model):
+        assert model.config._attn_implementation == NAME
+        got = _decode_logits(model, tok)
+    assert model.config._attn_implementation == "sdpa"
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+
+
+def test_packed_path_matches_repeated_heads() -> None:
+    """(B, H, 1, D) query against (B, KVH, L, D) keys: same as repeating each kv head."""
+    torch.manual_seed(0)
+    b, kvh, groups, length, dim = 3, 2, 4, 7, 8
+    q = torch.randn(b, kvh * groups, 1, dim, dtype=torch.float64)
+    k, v = (torch.randn(b, kvh, length, dim, dtype=torch.float64) for _ in range(2))
+    mask = torch.ones(b, 1, 1, length, dtype=torch.bool)
+    mask[0, ..., :3] = False  # a left-padded row
+    module = torch.nn.Module()
+    module.num_key_value_groups = groups  # type: ignore[assignment]
+    got, _ = gqa_sdpa(module, q, k, v, mask, scaling=0.5)
+    rep_k, rep_v = (t.repeat_interleave(groups, dim=1) for t in (k, v))
+    want = torch.nn.functional.scaled_dot_product_attention(
+        q, rep_k, rep_v, attn_mask=mask, scale=0.5
+    )
+    assert got.shape == (b, 1, kvh * groups, dim)
+    torch.testing.assert_close(got, want.transpose(1, 2))
+
+
+def test_other_implementations_are_left_alone(model_tok: tuple[Any, Any]) -> None:
+    model, _ = model_tok
+    model.config._attn_implementation = "eager"
+    try:
+        with gqa_decode_attention(model):
+            assert model.config._attn_implementation == "eager"
+    finally:
+        model.config._attn_implementation = "sdpa"
