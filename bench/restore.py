@@ -4,7 +4,9 @@ Builds a random-weight Llama-shaped base/tuned pair in bf16 (tuned = base x (1 +
 measures the disk's write / cold-read speed (the floor), then runs, each in its own process
 (peak RSS from wait4):
 
-1. ``restore``  - sftlens.restoration.restore_checkpoint (k, top, transformer);
+1. ``restore``  - sftlens.restoration.restore_checkpoint (k, top, transformer); records its read
+                  passes (2, or 3 when the threshold bin is refined: ``--candidate-bytes 0``
+                  forces that fallback), the candidates held and the bytes patched;
 2. ``sweep``    - sweep_inplace over k = 1,3,5,10,20,40,60 on the tuned model loaded on --device
                   (no-op callback; the model load is timed separately);
 3. ``baseline`` - what the reference does: load both models whole, one flat r tensor, torch.topk,
@@ -17,6 +19,7 @@ Example::
 
     python bench/restore.py --shape 8b --device cuda --workdir /data/bench --json results.json
     python bench/restore.py --shape 1b --device cpu --workdir /tmp/b --baseline cpu
+    python bench/restore.py --shape 1b --device cpu --workdir /tmp/b --skip-sweep --baseline skip
 """
 
 from __future__ import annotations
@@ -140,8 +143,11 @@ def disk_speed(workdir: Path, size: int = 1 << 30) -> dict[str, float]:
 # ----------------------------------------------------------------------------- child processes
 def child_restore(a: argparse.Namespace) -> dict[str, Any]:
     from sftlens.restoration import restore_checkpoint
+    from sftlens.restoration.restore import RestoreStats
     from sftlens.restoration.tensors import DirSource, ShardedWriter
 
+    stats = RestoreStats()
+    budget = {} if a.candidate_bytes is None else {"candidate_bytes": a.candidate_bytes}
     t0 = time.perf_counter()
     restore_checkpoint(
         a.base,
@@ -154,11 +160,14 @@ def child_restore(a: argparse.Namespace) -> dict[str, Any]:
         device=a.device,
         force=True,
         progress=False,
+        stats=stats,
+        **budget,
     )
     return {
         "seconds": time.perf_counter() - t0,
         "bytes_read": DirSource.total_bytes_read,
         "bytes_written": ShardedWriter.total_bytes_written,
+        **stats.as_dict(),
     }
 
 
@@ -167,6 +176,7 @@ def child_sweep(a: argparse.Namespace) -> dict[str, Any]:
 
     from sftlens.models import load_model
     from sftlens.restoration import source_from_dir, sweep_inplace
+    from sftlens.restoration.restore import RestoreStats
     from sftlens.restoration.tensors import DirSource
 
     t0 = time.perf_counter()
@@ -179,11 +189,25 @@ def child_sweep(a: argparse.Namespace) -> dict[str, Any]:
         if torch.cuda.is_available():
             torch.cuda.synchronize()
 
+    stats = RestoreStats()
+    budget = {} if a.candidate_bytes is None else {"candidate_bytes": a.candidate_bytes}
     t0 = time.perf_counter()
-    sweep_inplace(model, source_from_dir(a.base), KS, "top", "transformer", 0, noop, progress=False)
+    sweep_inplace(
+        model,
+        source_from_dir(a.base),
+        KS,
+        "top",
+        "transformer",
+        0,
+        noop,
+        progress=False,
+        stats=stats,
+        **budget,
+    )
     return {
         "seconds": time.perf_counter() - t0,
         "load_seconds": load_s,
+        **stats.as_dict(),
         "bytes_read": DirSource.total_bytes_read - before,
         "bytes_written": 0,
     }
@@ -265,6 +289,8 @@ def run_child(step: str, a: argparse.Namespace, out: Path | None, device: str) -
         "--result",
         str(result_file),
     ]
+    if a.candidate_bytes is not None:
+        cmd += ["--candidate-bytes", str(a.candidate_bytes)]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -329,13 +355,14 @@ def print_table(results: dict[str, Any]) -> None:
             "peak RSS (GB)",
             "read (GB)",
             "written (GB)",
+            "read passes",
         )
     ]
     for step in ("restore", "sweep", "baseline"):
         r = results.get(step)
         if not isinstance(r, dict) or "seconds" not in r:
             note = r if isinstance(r, str) else (r or {}).get("note", "not run")
-            rows.append((step, "-", str(note)[:60], "", "", "", ""))
+            rows.append((step, "-", str(note)[:60], "", "", "", "", ""))
             continue
         rows.append(
             (
@@ -346,6 +373,7 @@ def print_table(results: dict[str, Any]) -> None:
                 f"{r['peak_rss_GB']:.2f}",
                 f"{r['bytes_read'] / 1e9:.1f}",
                 f"{r['bytes_written'] / 1e9:.1f}",
+                str(r.get("read_passes", "-")),
             )
         )
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
@@ -367,6 +395,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=float, default=10.0)
     p.add_argument("--baseline", default="auto", help="auto (same device) | cpu | cuda | skip")
     p.add_argument("--skip-sweep", action="store_true")
+    p.add_argument(
+        "--candidate-bytes",
+        type=int,
+        default=None,
+        help="threshold-bin candidate budget (default: the library's; 0 forces the 3-pass fallback)",
+    )
     p.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     p.add_argument("--base", help=argparse.SUPPRESS)
     p.add_argument("--tuned", help=argparse.SUPPRESS)

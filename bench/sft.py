@@ -32,10 +32,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from llama_shapes import SHAPES as LLAMA_SHAPES
+
+# Llama-3.2-1B / Llama-3-8B from llama_shapes; a smaller "tiny" whose vocab is the tokenizer's
 SHAPES: dict[str, dict[str, Any]] = {
-    "tiny": {"hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": None, "tie_word_embeddings": False},
-    "1b": {"hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16, "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256, "tie_word_embeddings": True, "rope_theta": 500000.0},
-    "8b": {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256, "tie_word_embeddings": False, "rope_theta": 500000.0},
+    **LLAMA_SHAPES,
+    "tiny": {"hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4,
+             "num_key_value_heads": 2, "vocab_size": None, "tie_word_embeddings": False},
 }  # fmt: skip
 SYLLABLES = [
     "ka",

@@ -9,7 +9,12 @@ Example::
     restore_checkpoint("runs/base", "runs/ft", "runs/ft-r10", k=10, strategy="top")
 """
 
-from sftlens.restoration.restore import restore_checkpoint, restore_many, sweep_inplace
+from sftlens.restoration.restore import (
+    RestoreStats,
+    restore_checkpoint,
+    restore_many,
+    sweep_inplace,
+)
 from sftlens.restoration.sparsify import sparsify_checkpoint
 from sftlens.restoration.stats import DiffStats, diff_stats
 from sftlens.restoration.tensors import (
@@ -24,6 +29,7 @@ __all__ = [
     "DictSource",
     "DiffStats",
     "DirSource",
+    "RestoreStats",
     "TensorSource",
     "diff_stats",
     "restore_checkpoint",

@@ -1,11 +1,15 @@
 """Restore the top/bottom/random k% of updated weights to their base values, streaming.
 
-``restore_checkpoint`` reads both checkpoints tensor by tensor three times
-(histogram, threshold refinement, write) and writes a sharded safetensors
-checkpoint where the selected elements take the base value and every other
-element keeps the tuned value bit for bit.  ``restore_many`` does the same for
-several k with one set of passes.  ``sweep_inplace`` restores into a live model
-for each k, calls back, and undoes exactly.
+``restore_checkpoint`` reads both checkpoints tensor by tensor twice (pass 1:
+histogram; pass 2: restore and write, collecting the elements of the one
+histogram bin that holds the threshold, whose exact cut is then patched into the
+written files) and writes a sharded safetensors checkpoint where the selected
+elements take the base value and every other element keeps the tuned value bit
+for bit.  When a threshold bin holds more candidates than ``candidate_bytes``
+allows, one extra pass refines it first (three passes, as before).
+``restore_many`` does the same for several k with one set of passes.
+``sweep_inplace`` restores into a live model for each k, calls back, and undoes
+exactly.
 
 Example::
 
@@ -15,7 +19,9 @@ Example::
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,14 +29,22 @@ import torch
 
 from sftlens.errors import SftlensError
 from sftlens.restoration.scan import (
+    CANDIDATE_BYTES,
     Engine,
     Pair,
     check_pair,
     chunk_keys,
-    exact_cuts,
     histogram_pass,
+    two_pass_cuts,
 )
-from sftlens.restoration.select import STRATEGIES, Cut, apply_cut, tensor_salt
+from sftlens.restoration.select import (
+    STRATEGIES,
+    BinCandidates,
+    Cut,
+    Pending,
+    apply_cut,
+    tensor_salt,
+)
 from sftlens.restoration.tensors import (
     ShardedWriter,
     TensorSource,
@@ -70,13 +84,51 @@ def open_pair(base_dir: str | Path, tuned_dir: str | Path, region: str) -> Pair:
     return check_pair(source_from_dir(base_dir), source_from_dir(tuned_dir), region)
 
 
+@dataclass
+class RestoreStats:
+    """What a restore did: its read passes, bytes and the threshold-bin candidates.
+
+    ``passes`` holds one description per streaming read pass over the checkpoints
+    (2 normally: histogram, restore; 3 when a threshold bin had to be refined).
+    """
+
+    passes: list[str] = field(default_factory=list)
+    bytes_read: int = 0  # from the checkpoint dirs
+    bytes_patched: int = 0  # rewritten in the outputs to patch in threshold-bin elements
+    candidates: int = 0  # threshold-bin elements held at once (peak)
+    candidate_nbytes: int = 0
+    refined_bins: int = 0  # bins resolved by the fallback refinement pass
+    patch_seconds: float = 0.0  # resolving threshold bins and patching them in, after a pass
+    cuts: dict[float, Cut] = field(default_factory=dict)
+
+    @property
+    def read_passes(self) -> int:
+        return len(self.passes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "read_passes": self.read_passes,
+            "passes": list(self.passes),
+            "bytes_read": self.bytes_read,
+            "bytes_patched": self.bytes_patched,
+            "candidates": self.candidates,
+            "candidate_nbytes": self.candidate_nbytes,
+            "refined_bins": self.refined_bins,
+            "patch_seconds": self.patch_seconds,
+        }
+
+
 def plan_cuts(
     pair: Pair, ks: Sequence[float], strategy: str, seed: int, engine: Engine
-) -> dict[float, Cut]:
-    """Pass 1 (histogram + NaN/Inf checks) and the refinement pass: exact cuts of every k."""
+) -> dict[float, Cut | Pending]:
+    """Pass 1 (histogram + NaN/Inf checks): each k's cut, exact or pending on one bin.
+
+    Pending bins too large for ``engine.candidate_bytes`` are refined here by one
+    extra pass (the fallback), so that only bins that fit are left pending.
+    """
     STRATEGIES.get(strategy)
     stats = histogram_pass(pair, strategy, seed, engine)
-    return exact_cuts(pair, stats.hist, ks, strategy, seed, engine)
+    return two_pass_cuts(pair, stats, ks, strategy, seed, engine)
 
 
 def _restored(
@@ -88,12 +140,15 @@ def _restored(
     strategy: str,
     seed: int,
     engine: Engine,
+    candidates: Sequence[BinCandidates] = (),
 ) -> dict[float, torch.Tensor]:
-    """Restored copies of one tensor for every k (CPU, stored dtype)."""
+    """Restored copies of one tensor for every k (CPU, stored dtype); threshold-bin elements kept."""
     outs = {k: torch.empty_like(t, device="cpu") for k in cuts}
     salt = tensor_salt(seed, name)
     for off, (bb, tt) in engine.chunks(b, t):
         keys, _ = chunk_keys(strategy, bb, tt, salt, off)
+        for cand in candidates:
+            cand.add(name, off, keys, bb)
         for k, cut in cuts.items():
             mask, ties[k] = apply_cut(keys, cut, ties[k])
             dst = outs[k].view(-1)[off : off + bb.numel()]
@@ -106,16 +161,25 @@ def _restored(
 
 def write_restored(
     pair: Pair,
-    cuts: Mapping[float, Cut],
+    cuts: Mapping[float, Cut | Pending],
     outs: Mapping[float, Path],
     strategy: str,
     seed: int,
     engine: Engine,
     max_shard_bytes: int,
-) -> None:
-    """Pass 2: stream both models once and write one checkpoint per k."""
-    plan = [(n, pair.tuned.dtype(n), pair.tuned.shape(n)) for n in pair.names]
-    writers = {k: ShardedWriter(outs[k], plan, max_shard_bytes) for k in cuts}
+) -> dict[float, Cut]:
+    """Pass 2: stream both models once and write one checkpoint per k; the exact cuts.
+
+    For a pending cut the pass writes the elements above its bin restored and
+    collects the bin's elements; afterwards their low bits give the exact cut and
+    the chosen ones are patched into the written files (``ShardedWriter.patch``).
+    """
+    layout = [(n, pair.tuned.dtype(n), pair.tuned.shape(n)) for n in pair.names]
+    writers = {k: ShardedWriter(outs[k], layout, max_shard_bytes) for k in cuts}
+    sure = {k: c.sure if isinstance(c, Pending) else c for k, c in cuts.items()}
+    bins = {
+        c.bin: BinCandidates(c.bin, engine.device) for c in cuts.values() if isinstance(c, Pending)
+    }
     region = set(pair.region)
     ties = dict.fromkeys(cuts, 0)
     get = lambda n: (pair.base.get(n), pair.tuned.get(n))  # noqa: E731
@@ -124,12 +188,26 @@ def write_restored(
             for w in writers.values():
                 w.write(name, t)
             continue
-        for k, res in _restored(name, b, t, cuts, ties, strategy, seed, engine).items():
+        restored = _restored(name, b, t, sure, ties, strategy, seed, engine, list(bins.values()))
+        for k, res in restored.items():
             writers[k].write(name, res)
+        engine.held(sum(c.count for c in bins.values()), sum(c.nbytes for c in bins.values()))
     for k, w in writers.items():
-        if ties[k] != cuts[k].ties:
-            raise RuntimeError(f"k={k}: took {ties[k]} ties, expected {cuts[k].ties}")
+        if ties[k] != sure[k].ties:
+            raise RuntimeError(f"k={k}: took {ties[k]} ties, expected {sure[k].ties}")
         w.finish()
+    exact: dict[float, Cut] = {}
+    t0 = time.perf_counter()
+    for k, c in cuts.items():
+        if isinstance(c, Pending):
+            cand = bins[c.bin]
+            exact[k] = cand.resolve(c)
+            for name, idx, vals in cand.chosen(exact[k]):
+                writers[k].patch(name, idx, vals)
+        else:
+            exact[k] = c
+    engine.patch_seconds += time.perf_counter() - t0
+    return exact
 
 
 def restore_many(
@@ -145,21 +223,31 @@ def restore_many(
     chunk_elems: int = 0,
     max_shard_bytes: int = 2_000_000_000,
     progress: bool = True,
+    candidate_bytes: int = CANDIDATE_BYTES,
+    stats: RestoreStats | None = None,
 ) -> dict[float, Path]:
-    """Restore for several k with shared passes; ``outs`` maps k to its output dir."""
+    """Restore for several k with shared passes; ``outs`` maps k to its output dir.
+
+    ``candidate_bytes`` bounds the threshold-bin elements held during the restore
+    pass (beyond it: one extra refinement pass); ``stats``, when given, is filled in.
+    """
     ks = [check_k(k) for k in outs]
     paths = {
         float(k): check_out(Path(p), [Path(base_dir), Path(tuned_dir)], force)
         for k, p in outs.items()
     }
     pair = open_pair(base_dir, tuned_dir, region)
-    engine = Engine.create(device, chunk_elems, progress)
-    cuts = plan_cuts(pair, ks, strategy, seed, engine)
+    engine = Engine.create(device, chunk_elems, progress, candidate_bytes)
+    patched0 = ShardedWriter.total_bytes_patched
+    plan = plan_cuts(pair, ks, strategy, seed, engine)
     with _atomic_dirs(list(paths.values())) as tmps:
         tmp_of = dict(zip(paths, tmps, strict=True))
-        write_restored(pair, cuts, tmp_of, strategy, seed, engine, max_shard_bytes)
+        cuts = write_restored(pair, plan, tmp_of, strategy, seed, engine, max_shard_bytes)
         for tmp in tmps:
             copy_aux_files([Path(base_dir), Path(tuned_dir)], tmp)
+    if stats is not None:
+        _fill_stats(stats, engine, pair, cuts)
+        stats.bytes_patched = ShardedWriter.total_bytes_patched - patched0
     for k, cut in cuts.items():
         log.info(
             "k=%g: restored %d of %d elements (%s, %s) -> %s",
@@ -171,6 +259,16 @@ def restore_many(
             paths[k],
         )
     return paths
+
+
+def _fill_stats(stats: RestoreStats, engine: Engine, pair: Pair, cuts: Mapping[float, Cut]) -> None:
+    stats.passes = list(engine.passes)
+    stats.bytes_read = sum(int(getattr(s, "bytes_read", 0)) for s in (pair.base, pair.tuned))
+    stats.candidates = engine.candidates
+    stats.candidate_nbytes = engine.candidate_nbytes
+    stats.refined_bins = engine.refined_bins
+    stats.patch_seconds = engine.patch_seconds
+    stats.cuts = dict(cuts)
 
 
 class _atomic_dirs:
@@ -199,7 +297,8 @@ def restore_checkpoint(
 ) -> Path:
     """Write ``out``: the tuned checkpoint with k% of the region's elements set to base.
 
-    Keyword options: ``force``, ``device``, ``chunk_elems``, ``max_shard_bytes``, ``progress``.
+    Keyword options: ``force``, ``device``, ``chunk_elems``, ``max_shard_bytes``, ``progress``,
+    ``candidate_bytes``, ``stats`` (a :class:`RestoreStats` to fill in).
     """
     return restore_many(base_dir, tuned_dir, {check_k(k): out}, strategy, region, seed, **kwargs)[
         float(k)
@@ -280,6 +379,8 @@ def sweep_inplace(
     chunk_elems: int = 0,
     cache_base: bool | None = None,
     progress: bool = True,
+    candidate_bytes: int = CANDIDATE_BYTES,
+    stats: RestoreStats | None = None,
 ) -> dict[float, T]:
     """For each k (ascending): restore k% into ``model`` in place, call back, then undo.
 
@@ -287,12 +388,14 @@ def sweep_inplace(
     for all k; the region's tuned values are kept in a copy on the model's device
     and written back bit for bit at the end (also when the callback raises).
     ``cache_base=None`` keeps base tensors on the device when they fit in 40% of
-    its free memory.
+    its free memory.  Each k's threshold bin is resolved during its own restore
+    pass (``candidate_bytes`` each; larger bins are refined once, for all k, after
+    pass 1).  ``stats``, when given, is filled in (passes over the base source).
     """
     ks = sorted({check_k(k) for k in ks})
     STRATEGIES.get(strategy)
     pair = _live_pair(model, base, region)
-    engine = Engine(_model_device(model), 0, progress)
+    engine = Engine(_model_device(model), 0, progress, candidate_bytes=candidate_bytes)
     engine.chunk = Engine.create(engine.device.type, chunk_elems).chunk
     cached = pair.base
     assert isinstance(cached, _Cached)
@@ -304,15 +407,18 @@ def sweep_inplace(
     live = {n: pair.tuned.get(n) for n in pair.region}
     snapshot = {n: p.detach().clone() for n, p in live.items()}
     results: dict[float, T] = {}
+    cuts: dict[float, Cut] = {}
     try:
-        stats = histogram_pass(pair, strategy, seed, engine, check_all=False)
-        cuts = exact_cuts(pair, stats.hist, ks, strategy, seed, engine)
+        pass1 = histogram_pass(pair, strategy, seed, engine, check_all=False)
+        plan = two_pass_cuts(pair, pass1, ks, strategy, seed, engine, one_k_per_pass=True)
         for k in ks:
-            _apply_live(pair, live, snapshot, cuts[k], strategy, seed, engine)
+            cuts[k] = _apply_live(pair, live, snapshot, plan[k], strategy, seed, engine)
             results[k] = callback(k, model)
     finally:
         for n, p in live.items():
             p.copy_(snapshot[n])
+    if stats is not None:
+        _fill_stats(stats, engine, pair, cuts)
     return results
 
 
@@ -320,18 +426,42 @@ def _apply_live(
     pair: Pair,
     live: Mapping[str, torch.Tensor],
     snapshot: Mapping[str, torch.Tensor],
-    cut: Cut,
+    planned: Cut | Pending,
     strategy: str,
     seed: int,
     engine: Engine,
-) -> None:
-    """Set every live region tensor to where(selected, base, tuned snapshot)."""
+) -> Cut:
+    """Set every live region tensor to where(selected, base, tuned snapshot); the exact cut.
+
+    A pending cut restores the elements above its bin in the pass, then patches in
+    the chosen elements of the bin.
+    """
+    pending, cand = None, None
+    if isinstance(planned, Pending):
+        pending, cut = planned, planned.sure
+        cand = BinCandidates(planned.bin, engine.device)
+    else:
+        cut = planned
     ties = 0
     get = lambda n: (pair.base.get(n),)  # noqa: E731
-    for name, (b,) in engine.fetch(pair.region, get, f"restore k={cut.count}"):
+    for name, (b,) in engine.fetch(pair.region, get, f"restore k={planned.count}"):
         salt = tensor_salt(seed, name)
         dst = live[name].view(-1)
         for off, (bb, tt) in engine.chunks(b, snapshot[name]):
             keys, _ = chunk_keys(strategy, bb, tt, salt, off)
+            if cand is not None:
+                cand.add(name, off, keys, bb)
             mask, ties = apply_cut(keys, cut, ties)
             dst[off : off + bb.numel()].copy_(torch.where(mask, bb.to(tt.dtype), tt))
+    if ties != cut.ties:
+        raise RuntimeError(f"restore: took {ties} ties, expected {cut.ties}")
+    if pending is None or cand is None:
+        return cut
+    engine.held(cand.count, cand.nbytes)
+    t0 = time.perf_counter()
+    exact = cand.resolve(pending)
+    for name, idx, vals in cand.chosen(exact):
+        dst = live[name].view(-1)
+        dst[idx.to(dst.device)] = vals.to(dst.device, dst.dtype)
+    engine.patch_seconds += time.perf_counter() - t0
+    return exact

@@ -4,14 +4,18 @@ A pass walks the tensors in canonical order (natural name order), fetching the
 next pair in a background thread while the current one is processed, and cuts
 every tensor into flat chunks of at most ``chunk`` elements (< 2^31) on the
 compute device.  Nothing ever holds more than two stored tensors, their
-prefetched successors and a few float32 chunks.
+prefetched successors and a few float32 chunks (plus, in the restore pass, the
+candidates of the threshold bins, at most ``Engine.candidate_bytes``).
+
+Every call of :meth:`Engine.fetch` is one read pass; ``Engine.passes`` lists them.
 
 Example::
 
     pair = check_pair(source_from_dir(b), source_from_dir(t), "transformer")
     eng = Engine.create("auto")
     stats = histogram_pass(pair, "top", seed=0, engine=eng)
-    cuts = exact_cuts(pair, stats.hist, [1, 10], "top", 0, eng)
+    plan = two_pass_cuts(pair, stats, [1, 10], "top", 0, eng)  # Cut or Pending per k
+    cuts = exact_cuts(pair, stats.hist, [1, 10], "top", 0, eng)  # always exact: one more pass
 """
 
 from __future__ import annotations
@@ -27,8 +31,12 @@ from tqdm.auto import tqdm
 from sftlens.errors import SftlensError
 from sftlens.restoration.regions import select_names
 from sftlens.restoration.select import (
+    MAX_KEY,
     N_HI,
     Cut,
+    Pending,
+    candidate_bytes,
+    coarse_cut,
     cut_from_hists,
     hi_bin_for,
     hist_hi,
@@ -45,6 +53,7 @@ log = logging.getLogger(__name__)
 CPU_CHUNK = 1 << 25
 GPU_CHUNK = 1 << 28
 MAX_CHUNK = (1 << 31) - 1
+CANDIDATE_BYTES = 1 << 30  # threshold-bin candidates held in the restore pass (then: refine pass)
 
 
 @dataclass
@@ -89,26 +98,55 @@ def check_pair(
 
 @dataclass
 class Engine:
-    """Where and in what chunk size passes compute; counts the largest chunk seen."""
+    """Where and in what chunk size passes compute; what they did.
+
+    ``candidate_bytes`` bounds the threshold-bin candidates a restore pass may hold
+    (beyond it the bin is refined by an extra pass).  Counters: ``peak_chunk`` (the
+    largest chunk), ``passes`` (one description per read pass), ``candidates`` /
+    ``candidate_nbytes`` (the most held at once), ``refined_bins`` (bins the
+    fallback refinement pass resolved), ``patch_seconds`` (resolving and patching
+    threshold bins after a pass).
+    """
 
     device: torch.device
     chunk: int
     progress: bool = True
     peak_chunk: int = 0
     pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
+    candidate_bytes: int = CANDIDATE_BYTES
+    passes: list[str] = field(default_factory=list)
+    candidates: int = 0
+    candidate_nbytes: int = 0
+    refined_bins: int = 0
+    patch_seconds: float = 0.0
 
     @classmethod
-    def create(cls, device: str = "auto", chunk: int = 0, progress: bool = True) -> Engine:
+    def create(
+        cls,
+        device: str = "auto",
+        chunk: int = 0,
+        progress: bool = True,
+        candidate_bytes: int = CANDIDATE_BYTES,
+    ) -> Engine:
         from sftlens.models import resolve_device
 
         dev = torch.device(resolve_device(device))
         size = chunk or (GPU_CHUNK if dev.type == "cuda" else CPU_CHUNK)
-        return cls(dev, min(size, MAX_CHUNK), progress)
+        return cls(dev, min(size, MAX_CHUNK), progress, candidate_bytes=candidate_bytes)
+
+    def held(self, count: int, nbytes: int) -> None:
+        """Record candidates held at once (the peak is kept)."""
+        self.candidates = max(self.candidates, count)
+        self.candidate_nbytes = max(self.candidate_nbytes, nbytes)
 
     def fetch(
         self, names: Sequence[str], get: Callable[[str], tuple[torch.Tensor, ...]], desc: str
     ) -> Iterator[tuple[str, tuple[torch.Tensor, ...]]]:
-        """Yield ``(name, get(name))`` in order, fetching the next one in the background."""
+        """Yield ``(name, get(name))`` in order, fetching the next one in the background.
+
+        Each call is one read pass (recorded in ``passes``).
+        """
+        self.passes.append(desc)
         ahead: Future[tuple[torch.Tensor, ...]] | None = None
         bar = tqdm(names, desc=desc, unit="tensor", disable=not self.progress, leave=False)
         for i, name in enumerate(bar):
@@ -147,11 +185,17 @@ def check_finite(
             raise SftlensError(f"tensor {name} has NaN or Inf values in the {label} model")
 
 
+def zero_key(strategy: str) -> int | None:
+    """The key of r = 0 (unchanged elements, often a large tie), or None for ``random``."""
+    return {"top": 0, "bottom": MAX_KEY}.get(strategy)
+
+
 @dataclass
 class PassStats:
     """What pass 1 learns: the key histogram and per-tensor sums of r."""
 
     hist: torch.Tensor  # [65536] int64, high bits of keys over the region
+    exact: dict[int, int] = field(default_factory=dict)  # key -> count (the r = 0 key)
     sum_r: dict[str, float] = field(default_factory=dict)
     tensor_hists: dict[str, torch.Tensor] = field(default_factory=dict)
     bin_sum_r: torch.Tensor | None = None  # [65536] float64 (top strategy, stats only)
@@ -166,10 +210,16 @@ def histogram_pass(
     check_all: bool = True,
     per_tensor: bool = False,
 ) -> PassStats:
-    """Pass 1: key histogram over the region; also checks every tensor for NaN/Inf."""
+    """Pass 1: key histogram over the region; also checks every tensor for NaN/Inf.
+
+    Also counts the keys of r = 0 exactly, so that a threshold bin made only of
+    unchanged elements needs no refinement.
+    """
     region = set(pair.region)
     names = pair.names if check_all else pair.region
     hist = torch.zeros(N_HI, dtype=torch.int64, device=engine.device)
+    zk = zero_key(strategy)
+    zeros = torch.zeros((), dtype=torch.int64, device=engine.device)
     stats = PassStats(hist)
     if per_tensor:
         stats.bin_sum_r = torch.zeros(N_HI, dtype=torch.float64, device=engine.device)
@@ -187,6 +237,8 @@ def histogram_pass(
             check_finite(name, bb, tt, r)
             keys = keys_for(strategy, r, salt, off)
             hist_hi(keys, hist)
+            if zk is not None:
+                zeros += torch.count_nonzero(keys == zk)
             if th is not None and stats.bin_sum_r is not None:
                 hist_hi(keys, th)
                 hi = (r.view(torch.int32) >> 15).long()
@@ -197,6 +249,8 @@ def histogram_pass(
         if th is not None:
             stats.tensor_hists[name] = th.cpu()
     stats.hist = hist.cpu()
+    if zk is not None:
+        stats.exact[zk] = int(zeros)
     return stats
 
 
@@ -206,7 +260,7 @@ def refine_pass(
     """Pass 1b: low-bits histograms inside each of ``bins``."""
     out = {b: torch.zeros(1 << 15, dtype=torch.int64, device=engine.device) for b in bins}
     get = lambda n: (pair.base.get(n), pair.tuned.get(n))  # noqa: E731
-    for name, (b, t) in engine.fetch(pair.region, get, "pass 1b: refine"):
+    for name, (b, t) in engine.fetch(pair.region, get, "pass 1b: refine (fallback)"):
         salt = tensor_salt(seed, name)
         for off, (bb, tt) in engine.chunks(b, t):
             keys, _ = chunk_keys(strategy, bb, tt, salt, off)
@@ -223,3 +277,47 @@ def exact_cuts(
     bins = {b for k in ks if (b := hi_bin_for(hist, needs[k])) is not None}
     lo = refine_pass(pair, strategy, seed, engine, bins) if bins else {}
     return {k: cut_from_hists(hist, lo, needs[k]) for k in ks}
+
+
+def two_pass_cuts(
+    pair: Pair,
+    stats: PassStats,
+    ks: Sequence[float],
+    strategy: str,
+    seed: int,
+    engine: Engine,
+    *,
+    one_k_per_pass: bool = False,
+) -> dict[float, Cut | Pending]:
+    """Each k's cut after pass 1: exact where the histogram decides it, else :class:`Pending`.
+
+    A pending cut is resolved in the restore pass from its bin's candidates, which
+    cost ``candidate_bytes(itemsize)`` each; the bins are kept smallest first while
+    their sum fits in ``engine.candidate_bytes`` (each bin alone with
+    ``one_k_per_pass``, when every k has its own restore pass).  Bins that do not
+    fit are refined by one extra read pass (the fallback), which makes their cuts exact.
+    """
+    needs = {k: select_count(pair.n, k) for k in ks}
+    plan = {k: coarse_cut(stats.hist, needs[k], stats.exact) for k in ks}
+    sizes = {p.bin: p.size for p in plan.values() if isinstance(p, Pending)}
+    itemsize = max((pair.base.dtype(n).itemsize for n in pair.region), default=4)
+    per = candidate_bytes(itemsize)
+    over, used = set(), 0
+    for b, size in sorted(sizes.items(), key=lambda kv: (kv[1], kv[0])):
+        cost = size * per
+        if cost + (0 if one_k_per_pass else used) > engine.candidate_bytes:
+            over.add(b)
+        else:
+            used += cost
+    if over:
+        log.info(
+            "threshold bin(s) too large to hold (%s elements, limit %d bytes): refining in an extra pass",
+            ", ".join(f"{sizes[b]:,}" for b in sorted(over)),
+            engine.candidate_bytes,
+        )
+        lo = refine_pass(pair, strategy, seed, engine, over)
+        engine.refined_bins += len(over)
+        for k, p in plan.items():
+            if isinstance(p, Pending) and p.bin in over:
+                plan[k] = p.resolve(lo[p.bin])
+    return plan

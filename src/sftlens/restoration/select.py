@@ -14,6 +14,13 @@ The cut is found by radix refinement: a 65,536-bin histogram of the key's high
 holds the threshold.  That gives the exact threshold key ``t`` and how many of
 the elements with key ``t`` to take (the first ones in canonical order).
 
+The high-bits histogram alone often decides the cut (:func:`coarse_cut`): nothing
+selected, the whole threshold bin selected, or a bin holding one key only.
+Otherwise the cut is :class:`Pending`: everything above the bin is selected,
+nothing below it, and the bin's elements are collected while the restore pass
+runs (:class:`BinCandidates`, in canonical order); their low bits then give the
+exact cut and the chosen ones are patched in afterwards.
+
 Example::
 
     r = relative_update(b_chunk, t_chunk)                # float32, shape [m]
@@ -25,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -192,3 +199,130 @@ def apply_cut(keys: torch.Tensor, cut: Cut, ties_taken: int) -> tuple[torch.Tens
             mask[first] = True
             ties_taken += left
     return mask, ties_taken
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A cut known up to one high-bits bin (after pass 1, before the bin is refined).
+
+    Keys above ``bin`` are selected and keys below it are not; ``count - above`` of
+    the ``size`` keys inside it are, which their low bits decide.
+    """
+
+    bin: int
+    above: int  # selected keys in bins above ``bin``
+    size: int  # keys inside ``bin``
+    count: int  # keys selected in all
+
+    @property
+    def sure(self) -> Cut:
+        """The part known already: every key above the bin, no ties."""
+        return Cut(t=(self.bin << LO_BITS) | LO_MASK, ties=0, count=self.above)
+
+    def resolve(self, lo: torch.Tensor) -> Cut:
+        """The exact cut from the bin's low-bits histogram (the same as :func:`cut_from_hists`)."""
+        lo_b, above_lo = find_bin(lo, self.count - self.above)
+        return Cut(
+            t=(self.bin << LO_BITS) | lo_b,
+            ties=self.count - self.above - above_lo,
+            count=self.count,
+        )
+
+
+def coarse_cut(
+    hist: torch.Tensor, need: int, exact: Mapping[int, int] | None = None
+) -> Cut | Pending:
+    """The cut for the ``need`` largest keys from the high-bits histogram alone, when it decides it.
+
+    Decided: nothing selected; the whole threshold bin selected (``t`` = just below
+    the bin); or the bin holds one key only, known from ``exact`` (key -> count of
+    keys equal to it, e.g. r = 0).  Otherwise :class:`Pending`.  A decided cut
+    selects the same elements as :func:`cut_from_hists`.
+    """
+    if need <= 0:
+        return Cut(t=MAX_KEY, ties=0, count=0, empty=True)
+    total = int(hist.sum())
+    if need > total:
+        raise ValueError(f"cannot select {need} of {total} elements")
+    b, above = find_bin(hist, need)
+    size = int(hist[b])
+    if need - above == size:
+        return Cut(t=(b << LO_BITS) - 1, ties=0, count=need)
+    for key, n_key in (exact or {}).items():
+        if key >> LO_BITS == b and n_key == size:
+            return Cut(t=key, ties=need - above, count=need)
+    return Pending(bin=b, above=above, size=size, count=need)
+
+
+def candidate_bytes(itemsize: int) -> int:
+    """Memory per element held by :class:`BinCandidates`: int32 index, int16 low bits, value."""
+    return 4 + 2 + itemsize
+
+
+class BinCandidates:
+    """The elements of one high-bits bin met during a pass, in canonical order.
+
+    Per element it keeps the flat index inside its chunk (int32; chunks are < 2^31),
+    the key's low 15 bits (int16) and the base value (stored dtype), on the CPU;
+    the bin's low-bits histogram accumulates as chunks arrive.  Chunks must be
+    added in canonical order (as the passes visit them).
+    """
+
+    def __init__(self, hi_bin: int, device: torch.device | str = "cpu") -> None:
+        self.bin = hi_bin
+        self.lo = torch.zeros(N_LO, dtype=torch.int64, device=device)
+        self.parts: list[tuple[str, int, torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self.count = 0
+        self.nbytes = 0
+
+    def add(self, name: str, offset: int, keys: torch.Tensor, base: torch.Tensor) -> None:
+        """Keep the elements of one chunk (``keys`` [m], ``base`` [m] values) that fall in the bin."""
+        first = self.bin << LO_BITS  # two bool temporaries, no int32 one
+        idx = torch.nonzero((keys >= first).logical_and_(keys <= first | LO_MASK)).view(-1)
+        if idx.numel() == 0:
+            return
+        lo = keys[idx] & LO_MASK
+        _count_into(self.lo, lo)
+        part = (
+            name,
+            offset,
+            idx.to(torch.int32).cpu(),
+            lo.to(torch.int16).cpu(),
+            base.reshape(-1)[idx].cpu(),
+        )
+        self.parts.append(part)
+        self.count += idx.numel()
+        self.nbytes += idx.numel() * candidate_bytes(base.element_size())
+
+    def resolve(self, pending: Pending) -> Cut:
+        """The exact cut of ``pending`` (whose bin this is) from the collected low bits."""
+        if pending.bin != self.bin or self.count != pending.size:
+            raise RuntimeError(
+                f"bin {self.bin}: met {self.count} elements, pass 1 counted {pending.size} "
+                "(did a checkpoint change between passes?)"
+            )
+        return pending.resolve(self.lo.cpu())
+
+    def chosen(self, cut: Cut) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
+        """(tensor name, ascending flat indices int64, base values) of the elements ``cut`` takes.
+
+        Consecutive items of one tensor are merged; ties go to the earliest elements.
+        """
+        taken = 0
+        current: tuple[str, list[torch.Tensor], list[torch.Tensor]] | None = None
+        for name, off, idx, lo, vals in self.parts:
+            keys = lo.to(torch.int32) | (self.bin << LO_BITS)
+            mask, taken = apply_cut(keys, cut, taken)
+            if not bool(mask.any()):
+                continue
+            if current is not None and current[0] != name:
+                yield current[0], torch.cat(current[1]), torch.cat(current[2])
+                current = None
+            if current is None:
+                current = (name, [], [])
+            current[1].append(idx[mask].to(torch.int64) + off)
+            current[2].append(vals[mask])
+        if current is not None:
+            yield current[0], torch.cat(current[1]), torch.cat(current[2])
+        if taken != cut.ties:
+            raise RuntimeError(f"bin {self.bin}: took {taken} ties, expected {cut.ties}")

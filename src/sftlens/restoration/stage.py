@@ -50,11 +50,12 @@ class RestoreResult:
 
 def run_restore(cfg: RestoreConfig, out: Path, *, force: bool = False) -> RestoreResult:
     """``sftlens restore``: write one restored checkpoint to ``out``."""
-    from sftlens.restoration.restore import open_pair, restore_checkpoint
+    from sftlens.restoration.restore import RestoreStats, open_pair, restore_checkpoint
     from sftlens.restoration.select import select_count
 
     _need_inputs(cfg)
     start = time.perf_counter()
+    stats = RestoreStats()
     path = restore_checkpoint(
         cfg.base,
         cfg.tuned,
@@ -67,6 +68,7 @@ def run_restore(cfg: RestoreConfig, out: Path, *, force: bool = False) -> Restor
         device=cfg.device,
         chunk_elems=cfg.chunk_elems,
         max_shard_bytes=cfg.max_shard_bytes,
+        stats=stats,
     )
     n = open_pair(cfg.base, cfg.tuned, cfg.region).n
     result = RestoreResult(
@@ -80,7 +82,13 @@ def run_restore(cfg: RestoreConfig, out: Path, *, force: bool = False) -> Restor
     )
     atomic_write_json(
         path / "restore.json",
-        {"config": dump_config(cfg), "count": result.count, "n": n, "seconds": result.seconds},
+        {
+            "config": dump_config(cfg),
+            "count": result.count,
+            "n": n,
+            "seconds": result.seconds,
+            "io": stats.as_dict(),
+        },
     )
     return result
 

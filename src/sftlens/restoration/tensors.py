@@ -6,7 +6,8 @@ safetensors shards lazily from their headers and reads each tensor with one
 positioned read into a fresh buffer, one shard open at a time (``mmap=True``
 uses ``safe_open`` instead; mapped pages then count towards the process's RSS); :func:`source_from_model` wraps a live model (tied weights appear
 once).  :class:`ShardedWriter` writes a checkpoint tensor by tensor, planning the
-shards up front, so it never holds more than the tensor being written.
+shards up front, so it never holds more than the tensor being written; once
+finished, ``patch`` overwrites chosen elements in place.
 
 Example::
 
@@ -297,6 +298,7 @@ class ShardedWriter:
     """
 
     total_bytes_written = 0  # over all instances (benchmarks)
+    total_bytes_patched = 0  # rewritten by ``patch``, over all instances (benchmarks)
 
     def __init__(
         self,
@@ -307,6 +309,7 @@ class ShardedWriter:
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         self._order: list[str] = []
+        self._dtypes: dict[str, torch.dtype] = {}
         groups: list[list[tuple[str, torch.dtype, tuple[int, ...], int]]] = [[]]
         size = 0
         for name, dtype, shape in plan:
@@ -315,6 +318,7 @@ class ShardedWriter:
                 groups.append([])
                 size = 0
             groups[-1].append((name, dtype, shape, nbytes))
+            self._dtypes[name] = dtype
             size += nbytes
             self._order.append(name)
         total = len(groups)
@@ -331,6 +335,7 @@ class ShardedWriter:
         self._fh: Any = None
         self._current: Path | None = None
         self.bytes_written = 0
+        self.bytes_patched = 0
         self.total_bytes = sum(_prod(s) * d.itemsize for _, d, s in _plan_list(groups))
 
     def write(self, name: str, tensor: torch.Tensor) -> None:
@@ -347,6 +352,53 @@ class ShardedWriter:
         self.bytes_written += data.numel() * data.element_size()
         ShardedWriter.total_bytes_written += data.numel() * data.element_size()
         self._pos += 1
+
+    def patch(
+        self, name: str, index: torch.Tensor, values: torch.Tensor, block_bytes: int = 1 << 20
+    ) -> int:
+        """Overwrite elements ``index`` (ascending flat indices) of a written tensor with ``values``.
+
+        Only after :meth:`finish`.  Indices are grouped by ``block_bytes`` block of the
+        tensor's data; each group's span is read back, changed and written with one
+        positioned read and one positioned write.  Returns the bytes rewritten.
+        """
+        if self._fh is not None or self._pos != len(self._order):
+            raise RuntimeError("patch before finish")
+        path, start = self.location[name]
+        dtype = self._dtypes[name]
+        item = dtype.itemsize
+        as_int = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[item]
+        idx = index.detach().reshape(-1).to("cpu", torch.int64)
+        vals = values.detach().reshape(-1).to("cpu", dtype).contiguous().view(as_int)
+        if idx.numel() != vals.numel():
+            raise ValueError(f"patch {name}: {idx.numel()} indices, {vals.numel()} values")
+        if idx.numel() == 0:
+            return 0
+        if idx.numel() > 1 and not bool((idx[1:] > idx[:-1]).all()):
+            raise ValueError(f"patch {name}: indices must be ascending")
+        _, counts = torch.unique_consecutive(idx * item // block_bytes, return_counts=True)
+        done = 0
+        fd = os.open(path, os.O_RDWR)
+        try:
+            pos = 0
+            for c in counts.tolist():
+                part = idx[pos : pos + c]
+                first = int(part[0])
+                buf = torch.empty(int(part[-1]) - first + 1, dtype=as_int)
+                raw = memoryview(buf.view(torch.uint8).numpy().data)
+                where = start + first * item
+                if os.preadv(fd, [raw], where) != len(raw):
+                    raise SftlensError(f"{path}: tensor {name} is truncated")
+                buf[part - first] = vals[pos : pos + c]
+                if os.pwrite(fd, raw, where) != len(raw):
+                    raise SftlensError(f"{path}: short write patching tensor {name}")
+                done += len(raw)
+                pos += c
+        finally:
+            os.close(fd)
+        self.bytes_patched += done
+        ShardedWriter.total_bytes_patched += done
+        return done
 
     def _switch(self, path: Path) -> None:
         if self._fh is not None:

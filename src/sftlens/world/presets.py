@@ -5,7 +5,7 @@ Example::
     spec = resolve_spec(load_config(WorldConfig, values={"preset": "tiny", "layers": 3}))
 
 ``micro`` is a smoke preset for tests (builds in seconds); ``tiny`` is the embedded
-default (CI, demo; ≤ 6 min on 2 CPU cores); ``small`` is a 15-30M model for CPU;
+default (CI, demo; ≤ 6 min on 2 CPU cores); ``small`` is a 23M model (≈ 7 h on 2 CPU cores; 45 s on an H100);
 ``gpu`` is a ~100M model with ≥100k facts for one H100 in bf16.
 """
 

@@ -8,7 +8,10 @@ from hypothesis import strategies as st
 
 from sftlens.restoration.select import (
     N_HI,
+    BinCandidates,
+    Pending,
     apply_cut,
+    coarse_cut,
     cut_from_hists,
     hi_bin_for,
     hist_hi,
@@ -59,11 +62,66 @@ def test_cut_matches_full_sort(values, frac, chunk) -> None:
     assert torch.equal(_select(keys, need, chunk), _reference(keys, need))
 
 
+def _select_two_pass(
+    keys: torch.Tensor, need: int, chunk: int, exact: dict[int, int]
+) -> torch.Tensor:
+    """Pass 1: high-bits histogram; pass 2: sure cut + the threshold bin's candidates; patch."""
+    hist = torch.zeros(N_HI, dtype=torch.int64)
+    for c in keys.split(chunk):
+        hist_hi(c, hist)
+    planned = coarse_cut(hist, need, exact)
+    cut = planned.sure if isinstance(planned, Pending) else planned
+    cand = BinCandidates(planned.bin) if isinstance(planned, Pending) else None
+    masks, taken, off = [], 0, 0
+    for c in keys.split(chunk):
+        if cand is not None:
+            cand.add("x", off, c, c)
+        m, taken = apply_cut(c, cut, taken)
+        masks.append(m)
+        off += c.numel()
+    assert taken == cut.ties
+    mask = torch.cat(masks)
+    if cand is not None:
+        assert isinstance(planned, Pending)
+        final = cand.resolve(planned)
+        b = hi_bin_for(hist, need)
+        assert b is not None
+        assert final == cut_from_hists(hist, {b: hist_lo(keys, b)}, need)  # same cut as refining
+        for name, idx, vals in cand.chosen(final):
+            assert name == "x" and torch.equal(vals, keys[idx])
+            assert not bool(mask[idx].any())
+            mask[idx] = True
+    return mask
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    values=st.lists(
+        st.integers(0, 2**31 - 1)
+        | st.sampled_from([0, 7, 2**20, 2**31 - 1])
+        | st.integers(5 << 15, (5 << 15) + 40),  # many keys in one high-bits bin, some equal
+        min_size=1,
+        max_size=200,
+    ),
+    frac=st.floats(0, 1),
+    chunk=st.integers(1, 64),
+)
+def test_two_pass_cut_matches_full_sort(values, frac, chunk) -> None:
+    keys = torch.tensor(values, dtype=torch.int32)
+    need = int(frac * keys.numel())
+    want = _reference(keys, need)
+    assert torch.equal(_select_two_pass(keys, need, chunk, {}), want)
+    zeros = {0: int((keys == 0).sum()), 7: int((keys == 7).sum())}  # exact counts of two keys
+    assert torch.equal(_select_two_pass(keys, need, chunk, zeros), want)
+
+
 def test_same_high_bits_refined_exactly() -> None:
     # all keys share the high 16 bits: only the low-bit histogram separates them
     keys = torch.tensor([5 << 15 | x for x in (3, 9, 9, 1, 9, 0)], dtype=torch.int32)
     assert _select(keys, 3, 2).tolist() == [False, True, True, False, True, False]
     assert _select(keys, 2, 4).tolist() == [False, True, True, False, False, False]
+    for need, chunk in ((3, 2), (2, 4), (5, 1)):
+        assert torch.equal(_select_two_pass(keys, need, chunk, {}), _select(keys, need, chunk))
 
 
 def test_relative_update_is_float32_formula() -> None:

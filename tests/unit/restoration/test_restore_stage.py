@@ -50,6 +50,7 @@ def test_cli_restore_sweep_and_stats(pair_dirs, tmp_path, capsys) -> None:
     assert "restored" in capsys.readouterr().out
     info = json.loads((out / "restore.json").read_text())
     assert info["count"] == int(info["n"] * 0.1)
+    assert info["io"]["read_passes"] == 2  # histogram, restore (no refinement pass)
     assert (
         main(["restore", "--base", str(b), "--tuned", str(t), "--out", str(out), "--k", "10"]) == 2
     )
