@@ -34,41 +34,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from llama_shapes import SHAPES
+
 KS = [1.0, 3.0, 5.0, 10.0, 20.0, 40.0, 60.0]
 INT32_MAX = 2**31 - 1
-
-SHAPES: dict[str, dict[str, Any]] = {
-    # Llama-3.2-1B
-    "1b": dict(
-        hidden_size=2048,
-        intermediate_size=8192,
-        num_hidden_layers=16,
-        num_attention_heads=32,
-        num_key_value_heads=8,
-        vocab_size=128256,
-        tie_word_embeddings=True,
-    ),
-    # Llama-3-8B
-    "8b": dict(
-        hidden_size=4096,
-        intermediate_size=14336,
-        num_hidden_layers=32,
-        num_attention_heads=32,
-        num_key_value_heads=8,
-        vocab_size=128256,
-        tie_word_embeddings=False,
-    ),
-    # for smoke tests of this script
-    "tiny": dict(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=1000,
-        tie_word_embeddings=False,
-    ),
-}
 
 
 # ----------------------------------------------------------------------------- building the pair
@@ -85,7 +54,7 @@ def build_pair(shape: str, workdir: Path, device: str, seed: int = 0) -> tuple[P
         return base, tuned
     shutil.rmtree(base, ignore_errors=True)
     shutil.rmtree(tuned, ignore_errors=True)
-    cfg = LlamaConfig(**SHAPES[shape], max_position_embeddings=8192, rope_theta=500000.0)
+    cfg = LlamaConfig(**SHAPES[shape], max_position_embeddings=8192)
     with torch.device("meta"):
         meta = LlamaForCausalLM(cfg)
     specs = {n: tuple(p.shape) for n, p in meta.state_dict().items()}

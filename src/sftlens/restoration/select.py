@@ -166,13 +166,21 @@ def hi_bin_for(hist: torch.Tensor, need: int) -> int | None:
     return None if need <= 0 else find_bin(hist, need)[0]
 
 
+_NOTHING = Cut(t=MAX_KEY, ties=0, count=0, empty=True)
+
+
+def _check_need(hist: torch.Tensor, need: int) -> None:
+    """``need`` elements must exist in the histogram."""
+    total = int(hist.sum())
+    if need > total:
+        raise ValueError(f"cannot select {need} of {total} elements")
+
+
 def cut_from_hists(hi: torch.Tensor, lo: Mapping[int, torch.Tensor], need: int) -> Cut:
     """The exact cut for the ``need`` largest keys from both histogram levels."""
     if need <= 0:
-        return Cut(t=MAX_KEY, ties=0, count=0, empty=True)
-    total = int(hi.sum())
-    if need > total:
-        raise ValueError(f"cannot select {need} of {total} elements")
+        return _NOTHING
+    _check_need(hi, need)
     b, above_b = find_bin(hi, need)
     lo_b, above_lo = find_bin(lo[b], need - above_b)
     t = (b << LO_BITS) | lo_b
@@ -240,10 +248,8 @@ def coarse_cut(
     selects the same elements as :func:`cut_from_hists`.
     """
     if need <= 0:
-        return Cut(t=MAX_KEY, ties=0, count=0, empty=True)
-    total = int(hist.sum())
-    if need > total:
-        raise ValueError(f"cannot select {need} of {total} elements")
+        return _NOTHING
+    _check_need(hist, need)
     b, above = find_bin(hist, need)
     size = int(hist[b])
     if need - above == size:
