@@ -100,6 +100,14 @@ def test_every_artifact_and_the_report(micro_study: tuple[Path, Path]):
     assert images and all((out / "report" / name).is_file() for name in images)
     assert all(f'id="finding-{i}"' in page for i in range(1, 5)) and page.count("<table") >= 3
     assert "4. **Restoring" in (out / "report" / "findings.md").read_text()
+    base = read_table(out / "results" / "base_accuracy.parquet")
+    assert {(r["domain"], r["test_level"]) for r in base if r["test_level"] == -1} == {
+        ("in", -1),
+        ("ood", -1),
+    }
+    assert {r["test_level"] for r in base} <= {-1, 0, 1, 2, 3, 4}
+    assert all(0 <= r["accuracy"] <= 1 and r["correct"] <= r["n"] for r in base)
+    assert "base model" in page
 
 
 def test_rerun_skips_everything(micro_study: tuple[Path, Path]):

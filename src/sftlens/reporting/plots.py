@@ -37,12 +37,17 @@ def _lines(
                     label=f"{label}{key}")  # fmt: skip
 
 
-def accuracy_vs_size(stats: pd.DataFrame, path: Path) -> Path:
-    """Fig. 2: accuracy against SFT size, one line per training level; a panel per domain."""
+def accuracy_vs_size(stats: pd.DataFrame, path: Path, base: dict[str, float] | None = None) -> Path:
+    """Fig. 2: accuracy against SFT size, one line per training level; a panel per domain.
+
+    ``base`` (domain → macro accuracy of the base model) adds a dashed reference line.
+    """
     domains = sorted(stats["domain"].unique())
     fig, axes = plt.subplots(1, len(domains), figsize=(5 * len(domains), 3.6), squeeze=False)
     for ax, domain in zip(axes[0], domains, strict=True):
         _lines(ax, stats[stats["domain"] == domain], "size", "train_level", "train L")
+        if base and domain in base:
+            ax.axhline(base[domain] * 100, color="grey", linestyle="--", label="base model")
         ax.set(
             xscale="log",
             xlabel="SFT size",

@@ -49,12 +49,21 @@ def accuracy_sections(res: tables.Results, out: Path) -> list[Section]:
         Section(
             "Accuracy against SFT data size (Fig. 2)",
             "Macro mean of the five test levels; one line per training level; error bars = spread over seeds.",
-            images=[plots.accuracy_vs_size(stats, out / "fig_accuracy_vs_size.png").name],
+            images=[
+                plots.accuracy_vs_size(
+                    stats, out / "fig_accuracy_vs_size.png", tables.base_macro(res.base_accuracy)
+                ).name
+            ],
         ),
         Section(
             "Per-level accuracy at the largest size (Table 2)",
             "Accuracy in points, mean ± spread over seeds; columns are the base model's mastery levels of the test facts.",
-            tables=[("accuracy by training level and test level", tables.per_level_table(acc))],
+            tables=[
+                (
+                    "accuracy by training level and test level",
+                    tables.per_level_table(acc, base=res.base_accuracy),
+                )
+            ],
         ),
         Section(
             "Token KL against SFT size (Fig. 5) and test-level-4 accuracy (Fig. 4)",

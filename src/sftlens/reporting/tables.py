@@ -30,6 +30,7 @@ class Results:
     diff_stats: pd.DataFrame | None = None
     diff_groups: pd.DataFrame | None = None
     mastery: pd.DataFrame | None = None
+    base_accuracy: pd.DataFrame | None = None
 
 
 def load_results(run_dir: Path) -> Results:
@@ -45,7 +46,8 @@ def load_results(run_dir: Path) -> Results:
     acc = read("accuracy")
     assert acc is not None
     acc["train_level"] = acc["train_level"].astype(str)
-    return Results(acc, read("kl"), read("diff_stats"), read("diff_groups"), read("mastery"))
+    return Results(acc, read("kl"), read("diff_stats"), read("diff_groups"), read("mastery"),
+                   read("base_accuracy"))  # fmt: skip
 
 
 def mean_spread(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
@@ -75,8 +77,23 @@ def accuracy_vs_size(acc: pd.DataFrame, test_level: int = -1) -> pd.DataFrame:
     return mean_spread(rows, ["domain", "train_level", "size"], "accuracy")
 
 
-def per_level_table(acc: pd.DataFrame, size: int | None = None) -> pd.DataFrame:
-    """Table 2: train level × (domain, test level) at the largest size, "mean ± spread"."""
+def base_macro(base: pd.DataFrame | None, test_set: str = "test") -> dict[str, float]:
+    """Domain → the base model's macro accuracy (test level -1) on ``test_set``."""
+    if base is None or base.empty:
+        return {}
+    rows = base[(base["test_level"] == -1) & (base["test_set"] == test_set)]
+    return dict(zip(rows["domain"], rows["accuracy"].astype(float), strict=True))
+
+
+def _level_column(domain: str, level: int) -> str:
+    return f"{domain} {'mean' if level == -1 else f'L{level}'}"
+
+
+def per_level_table(
+    acc: pd.DataFrame, size: int | None = None, base: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Table 2: train level × (domain, test level) at the largest size, "mean ± spread";
+    with ``base`` (the base model's accuracy rows) a first row for the base model."""
     rows = plain(acc)
     size = int(rows["size"].max()) if size is None else size
     stats = mean_spread(
@@ -84,11 +101,15 @@ def per_level_table(acc: pd.DataFrame, size: int | None = None) -> pd.DataFrame:
     )
     stats["cell"] = [fmt(m, s) for m, s in zip(stats["mean"], stats["spread"], strict=True)]
     stats["column"] = [
-        f"{d} {'mean' if t == -1 else f'L{t}'}"
-        for d, t in zip(stats["domain"], stats["test_level"], strict=True)
+        _level_column(d, t) for d, t in zip(stats["domain"], stats["test_level"], strict=True)
     ]
     table = stats.pivot(index="train_level", columns="column", values="cell")
     table.index = [f"train L{x} (n={size})" for x in table.index]
+    if base is not None and not base.empty:
+        first = base[base["test_set"] == base["test_set"].iloc[0]]
+        cells = {_level_column(d, int(t)): f"{a * 100:.1f}" for d, t, a in
+                 zip(first["domain"], first["test_level"], first["accuracy"], strict=True)}  # fmt: skip
+        table = pd.concat([pd.DataFrame([cells], index=["base model"]), table])[table.columns]
     return table
 
 

@@ -214,35 +214,49 @@ def cell_columns(cell: Cell, n_train: int) -> dict[str, Any]:
     return {"train_level": cell.level, "size": size, "seed": cell.seed, "n_train": n_train}
 
 
-def accuracy_rows(
-    ctx: StudyContext, model: Any, cell: Cell, size: int, restore: tuple[float, str, str]
-) -> list[dict[str, Any]]:
-    """Evaluate ``model`` on every evaluation split; rows in the study's accuracy schema."""
+def eval_rows(ctx: StudyContext, model: Any) -> list[dict[str, Any]]:
+    """Evaluate ``model`` on every evaluation split: test_set, domain, test_level, n, correct, accuracy."""
     from sftlens.evaluation import evaluate_model
 
-    k, strategy, region = restore
-    rows = []
+    rows: list[dict[str, Any]] = []
     for split in ctx.cfg.eval_sets:
         cfg = ctx.stage_config("evaluate", split=split)
         result = evaluate_model(
             model, ctx.tokenizer(), ctx.eval_facts(split), ctx.levels(), cfg, progress=False
         )
-        for r in result.rows:
-            rows.append(
-                {
-                    **cell_columns(cell, size),
-                    "restore_k": float(k),
-                    "strategy": strategy,
-                    "region": region,
-                    "test_set": split,
-                    "domain": r["domain"],
-                    "test_level": int(r["test_level"]),
-                    "n": int(r["n"]),
-                    "correct": int(r["correct"]),
-                    "accuracy": float(r["accuracy"]),
-                }
-            )
+        rows.extend(
+            {
+                "test_set": split,
+                "domain": r["domain"],
+                "test_level": int(r["test_level"]),
+                "n": int(r["n"]),
+                "correct": int(r["correct"]),
+                "accuracy": float(r["accuracy"]),
+            }
+            for r in result.rows
+        )
     return rows
+
+
+def accuracy_rows(
+    ctx: StudyContext, model: Any, cell: Cell, size: int, restore: tuple[float, str, str]
+) -> list[dict[str, Any]]:
+    """:func:`eval_rows` of ``model`` with the cell's and the restoration's columns."""
+    k, strategy, region = restore
+    extra = {
+        **cell_columns(cell, size),
+        "restore_k": float(k),
+        "strategy": strategy,
+        "region": region,
+    }
+    return [{**extra, **row} for row in eval_rows(ctx, model)]
+
+
+def run_base_eval(ctx: StudyContext, out: Path) -> dict[str, Any]:
+    """The base model's accuracy on the evaluation sets (the reference every fine-tune moves from)."""
+    rows = eval_rows(ctx, ctx.base())
+    write_table(out / "base_accuracy.parquet", rows)
+    return {"rows": len(rows)}
 
 
 def run_eval(ctx: StudyContext, cell: Cell, tuned: Any, out: Path) -> dict[str, Any]:
@@ -347,6 +361,8 @@ def build_units(ctx: StudyContext) -> list[Unit]:
     )
     units = probe_units(ctx, probe_key)
     units.append(Unit("select", select_key, lambda out, _: run_select(ctx, cells, out)))
+    base_key = content_hash({"probe": probe_key, "evaluate": cfg.evaluate, "sets": cfg.eval_sets})
+    units.append(Unit("base/eval", base_key, lambda out, _: run_base_eval(ctx, out)))
     restored = {str(s) for s in cfg.restored_sizes()}
     for cell in cells:
         units.extend(cell_units(ctx, cell, select_key, str(cell.size) in restored))

@@ -27,6 +27,20 @@ def test_per_level_table_has_mean_and_spread():
     assert all(re.fullmatch(r"\d+\.\d ± \d+\.\d", c) for c in t["in mean"])
 
 
+def test_base_model_row_and_reference_line_values():
+    acc = pd.DataFrame(synthetic_rows(seeds=2)["accuracy"])
+    acc["train_level"] = acc["train_level"].astype(str)
+    base = pd.DataFrame(
+        [{"test_set": "test", "domain": d, "test_level": t, "n": 10, "correct": 4 + t, "accuracy": (4 + t) / 10}
+         for d in ("in", "ood") for t in (-1, 0, 1, 2, 3, 4)]
+    )  # fmt: skip
+    t = tables.per_level_table(acc, base=base)
+    assert t.index[0] == "base model" and len(t) == 4
+    assert t.loc["base model", "in mean"] == "30.0" and t.loc["base model", "ood L4"] == "80.0"
+    assert tables.base_macro(base) == {"in": 0.3, "ood": 0.3}
+    assert tables.base_macro(None) == {} and tables.base_macro(base, test_set="dev") == {}
+
+
 def test_mean_spread_over_seeds():
     df = pd.DataFrame({"g": ["a", "a", "b"], "v": [0.2, 0.4, 0.5]})
     out = tables.mean_spread(df, ["g"], "v").set_index("g")

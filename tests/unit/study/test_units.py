@@ -39,14 +39,13 @@ def units_of(tmp_path: Path, **values) -> dict[str, Unit]:
 
 def test_graph_shape(tmp_path: Path):
     units = units_of(tmp_path)
-    assert list(units)[:3] == ["probe/chunk-0000", "probe", "select"]
+    assert list(units)[:4] == ["probe/chunk-0000", "probe", "select", "base/eval"]
     assert "L0-n60-s0/finetune" in units and units["L0-n60-s0/finetune"].memory
     assert "L4-n240-s0/restore-top-transformer" in units
     assert "L4-n60-s0/restore-top-transformer" not in units  # only the largest size is restored
     assert units["L0-n60-s0/kl"].needs == ("L0-n60-s0/finetune",)
-    assert (
-        len(units) == 3 + 4 * 4 + 2
-    )  # probe chunk, probe, select; per cell ft+eval+kl+diff; 2 restores
+    # probe chunk, probe, select, base eval; per cell ft+eval+kl+diff; 2 restores
+    assert len(units) == 4 + 4 * 4 + 2
 
 
 def test_probe_is_chunked_over_the_pool_and_eval_facts(tmp_path: Path):
