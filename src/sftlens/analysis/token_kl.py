@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MEAN_KEYS = ("kl_top10", "kl_full_fwd", "kl_full_rev", "logprob_shift")
+CPU_BATCH, GPU_BATCH = 32, 256  # facts per forward pass when batch_size is None
 
 
 @dataclass
@@ -228,9 +229,11 @@ def token_kl(
     tuned_prompts = [prompt_for(f, cfg.tuned_prompt, relations, best) for f in chosen]
     order = sorted(range(len(chosen)), key=lambda i: len(base_prompts[i]) + len(chosen[i].object))
     rows: list[dict[str, Any] | None] = [None] * len(chosen)
-    starts = range(0, len(order), cfg.batch_size)
+    on_gpu = next(tuned_model.parameters()).device.type == "cuda"
+    batch = cfg.batch_size or (GPU_BATCH if on_gpu else CPU_BATCH)
+    starts = range(0, len(order), batch)
     for start in tqdm(starts, desc="token-kl", unit="batch", disable=not progress):
-        idx = order[start : start + cfg.batch_size]
+        idx = order[start : start + batch]
         answers = [chosen[i].object for i in idx]
         b_ids, b_mask, ans, ans_mask, b_len = encode(
             tokenizer, [base_prompts[i] for i in idx], answers
