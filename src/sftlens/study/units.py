@@ -361,11 +361,14 @@ def build_units(ctx: StudyContext) -> list[Unit]:
     )
     units = probe_units(ctx, probe_key)
     units.append(Unit("select", select_key, lambda out, _: run_select(ctx, cells, out)))
+    # a set is a pure function of (mastery, select settings, its cell), not of the rest of the
+    # grid: fine-tunes key on this, so growing the grid re-trains only the new cells
+    set_key = content_hash({"probe": probe_key, "select": cfg.select})
     base_key = content_hash({"probe": probe_key, "evaluate": cfg.evaluate, "sets": cfg.eval_sets})
     units.append(Unit("base/eval", base_key, lambda out, _: run_base_eval(ctx, out)))
     restored = {str(s) for s in cfg.restored_sizes()}
     for cell in cells:
-        units.extend(cell_units(ctx, cell, select_key, str(cell.size) in restored))
+        units.extend(cell_units(ctx, cell, set_key, str(cell.size) in restored))
     return units
 
 
@@ -395,10 +398,10 @@ def probe_units(ctx: StudyContext, probe_key: str) -> list[Unit]:
     return units
 
 
-def cell_units(ctx: StudyContext, cell: Cell, select_key: str, restore: bool) -> list[Unit]:
+def cell_units(ctx: StudyContext, cell: Cell, set_key: str, restore: bool) -> list[Unit]:
     cfg = ctx.cfg
     ft = f"{cell.name}/finetune"
-    ft_key = content_hash({"select": select_key, "cell": cell.name, "finetune": cfg.finetune})
+    ft_key = content_hash({"sets": set_key, "cell": cell.name, "finetune": cfg.finetune})
     ev_key = content_hash({"ft": ft_key, "evaluate": cfg.evaluate, "sets": cfg.eval_sets})
     units = [
         Unit(ft, ft_key, lambda out, _: run_finetune(ctx, cell, out), memory=True),

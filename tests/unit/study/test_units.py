@@ -48,6 +48,17 @@ def test_graph_shape(tmp_path: Path):
     assert len(units) == 4 + 4 * 4 + 2
 
 
+def test_growing_the_grid_keeps_the_keys_of_existing_cells(tmp_path: Path):
+    one = units_of(tmp_path, grid={**BASE["grid"], "seeds": [0]})
+    two = units_of(tmp_path, grid={**BASE["grid"], "seeds": [0, 1]})
+    assert one["select"].key != two["select"].key  # the sets file is rewritten ...
+    shared = [n for n in one if n.startswith("L")]
+    assert shared and all(one[n].key == two[n].key for n in shared)  # ... but no cell re-runs
+    assert any(n.endswith("-s1/finetune") for n in two)
+    lr = units_of(tmp_path, grid={**BASE["grid"], "seeds": [0]}, finetune={"lr": 1e-3})
+    assert all(lr[n].key != one[n].key for n in shared)  # a fine-tune setting still does
+
+
 def test_probe_is_chunked_over_the_pool_and_eval_facts(tmp_path: Path):
     units = units_of(tmp_path, probe={"chunk_size": 2})
     chunks = [n for n in units if n.startswith("probe/chunk-")]
