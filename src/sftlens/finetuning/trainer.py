@@ -241,63 +241,66 @@ def finetune(
     acc = _accelerator(device)
     world, rank = acc.num_processes, acc.process_index
     compiled = compiled_layers(lm) if cfg.compile else []
-    loss_mod: nn.Module = SFTLoss(lm)
-    if world > 1:
-        loss_mod = acc.prepare_model(loss_mod)
-        device = acc.device
-    opt = make_optimizer(loss_mod, cfg, device)
-    if world > 1:
-        opt = acc.prepare_optimizer(opt)
-    sched = make_scheduler(opt, cfg, steps)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    losses = torch.zeros(steps, device=device)
-    norms = torch.full((steps,), float("nan"), device=device)
-    rows: list[dict[str, Any]] = []
-    loss_mod.train()
-    start = time.perf_counter()
-    bar = tqdm(total=steps, desc="finetune", unit="step", disable=not progress or rank != 0)
-    for step in range(steps):
-        window = plan[step * cfg.grad_accum : (step + 1) * cfg.grad_accum]
-        n_targets = sum(encs[i].n_targets for idxs in window for i in idxs)
-        rows.append(
-            {
-                "step": step + 1,
-                "epoch": (step * cfg.grad_accum) // max(1, math.ceil(len(encs) / cfg.batch_size))
-                + 1,
-                "lr": sched.get_last_lr()[0],
-                "samples": sum(len(idxs) for idxs in window),
-                "tokens": sum(len(encs[i].input_ids) for idxs in window for i in idxs),
-                "target_tokens": n_targets,
-            }
-        )
-        for j, idxs in enumerate(window):
-            part, weight = _share(idxs, rank, world)
-            batch = make_batch([encs[i] for i in part], mode, pad_id, device, dtype)
-            sync = j == len(window) - 1 or world == 1
-            with contextlib.nullcontext() if sync else acc.no_sync(loss_mod):
-                loss = loss_mod(batch) * (weight * world / max(n_targets, 1))
-                loss.backward()
-            losses[step] += loss.detach() / world
-        if cfg.max_grad_norm > 0:
-            params = [p for p in loss_mod.parameters() if p.requires_grad]
-            norms[step] = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        bar.update(1)
-        if (step + 1) % cfg.log_every == 0 or step + 1 == steps:
-            bar.set_postfix(loss=f"{losses[step].item():.4f}", lr=f"{rows[-1]['lr']:.2e}")
-    bar.close()
-    if world > 1:
-        losses = acc.reduce(losses, reduction="sum")
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    seconds = time.perf_counter() - start
-    for row, loss_v, norm_v in zip(rows, losses.tolist(), norms.tolist(), strict=True):
-        row["loss"] = loss_v
-        row["grad_norm"] = None if math.isnan(norm_v) else norm_v
-    del opt, sched
-    uncompile(compiled)
+    try:
+        loss_mod: nn.Module = SFTLoss(lm)
+        if world > 1:
+            loss_mod = acc.prepare_model(loss_mod)
+            device = acc.device
+        opt = make_optimizer(loss_mod, cfg, device)
+        if world > 1:
+            opt = acc.prepare_optimizer(opt)
+        sched = make_scheduler(opt, cfg, steps)
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        losses = torch.zeros(steps, device=device)
+        norms = torch.full((steps,), float("nan"), device=device)
+        rows: list[dict[str, Any]] = []
+        loss_mod.train()
+        start = time.perf_counter()
+        bar = tqdm(total=steps, desc="finetune", unit="step", disable=not progress or rank != 0)
+        for step in range(steps):
+            window = plan[step * cfg.grad_accum : (step + 1) * cfg.grad_accum]
+            n_targets = sum(encs[i].n_targets for idxs in window for i in idxs)
+            rows.append(
+                {
+                    "step": step + 1,
+                    "epoch": (step * cfg.grad_accum)
+                    // max(1, math.ceil(len(encs) / cfg.batch_size))
+                    + 1,
+                    "lr": sched.get_last_lr()[0],
+                    "samples": sum(len(idxs) for idxs in window),
+                    "tokens": sum(len(encs[i].input_ids) for idxs in window for i in idxs),
+                    "target_tokens": n_targets,
+                }
+            )
+            for j, idxs in enumerate(window):
+                part, weight = _share(idxs, rank, world)
+                batch = make_batch([encs[i] for i in part], mode, pad_id, device, dtype)
+                sync = j == len(window) - 1 or world == 1
+                with contextlib.nullcontext() if sync else acc.no_sync(loss_mod):
+                    loss = loss_mod(batch) * (weight * world / max(n_targets, 1))
+                    loss.backward()
+                losses[step] += loss.detach() / world
+            if cfg.max_grad_norm > 0:
+                params = [p for p in loss_mod.parameters() if p.requires_grad]
+                norms[step] = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            bar.update(1)
+            if (step + 1) % cfg.log_every == 0 or step + 1 == steps:
+                bar.set_postfix(loss=f"{losses[step].item():.4f}", lr=f"{rows[-1]['lr']:.2e}")
+        bar.close()
+        if world > 1:
+            losses = acc.reduce(losses, reduction="sum")
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - start
+        for row, loss_v, norm_v in zip(rows, losses.tolist(), norms.tolist(), strict=True):
+            row["loss"] = loss_v
+            row["grad_norm"] = None if math.isnan(norm_v) else norm_v
+        del opt, sched
+    finally:
+        uncompile(compiled)  # also when training fails: the caller's model runs eagerly again
     tuned = _finish(acc.unwrap_model(loss_mod).lm if world > 1 else lm, cfg, grad_flags)
     tokens = sum(r["tokens"] for r in rows)
     log.info(

@@ -1,9 +1,11 @@
 """Grouped-query decode attention without ``repeat_kv``, for the generation engine.
 
-HF's ``sdpa`` attention (before transformers 5.2x) copies every key/value head
-``num_key_value_groups`` times when a padding mask is present (``repeat_kv``): for a
-Llama-3-8B decode step that copy and the 4x larger attention cost more GPU time than
-the matmuls (measured with ``bench/profile_gpu.py``).  For one query token the copy is
+HF's ``sdpa`` attention in transformers 5.17 (the version on our H100) copies every
+key/value head ``num_key_value_groups`` times when a padding mask is present
+(``repeat_kv``): for a Llama-3-8B decode step that copy and the 4x larger attention cost
+more GPU time than the matmuls (measured with ``bench/profile_gpu.py``).  Newer releases
+(5.24 here) pack GQA for one-token decode themselves; there this module changes nothing
+but the name of the function that does the same work.  For one query token the copy is
 not needed: the query's heads are regrouped as (kv heads, group) and SDPA attends each
 kv head once, the group acting as query rows.  Prefill and training use HF's
 ``sdpa`` unchanged.
@@ -72,11 +74,37 @@ def _register() -> None:
         ALL_MASK_ATTENTION_FUNCTIONS.register(NAME, sdpa_mask)
 
 
+def _implementations(config: Any) -> dict[str, Any]:
+    """The attention implementation of ``config`` ("") and of each of its sub-configs."""
+    found = {"": getattr(config, "_attn_implementation", None)}
+    for key in getattr(config, "sub_configs", None) or {}:
+        sub = getattr(config, key, None)
+        if sub is not None:
+            found[key] = getattr(sub, "_attn_implementation", None)
+    return found
+
+
+def _set(config: Any, impls: dict[str, Any]) -> None:
+    """Set the implementations exactly (a plain string when there are no sub-configs)."""
+    config._attn_implementation = impls[""] if len(impls) == 1 else dict(impls)
+    for key, value in impls.items():  # setters of some versions overwrite sub-configs: re-pin
+        if key:
+            getattr(config, key)._attn_implementation = value
+
+
 @contextlib.contextmanager
 def gqa_decode_attention(model: Any) -> Iterator[None]:
-    """Use :func:`gqa_sdpa` in ``model`` inside the block when it runs plain ``sdpa``."""
+    """Use :func:`gqa_sdpa` inside the block where ``model`` (or a sub-model) runs plain ``sdpa``.
+
+    Only models that dispatch attention through HF's registry are switched
+    (``_supports_attention_backend``); others (e.g. Falcon) test for the literal name
+    ``"sdpa"`` and would take a wrong branch.  Every (sub-)config's implementation is
+    restored exactly, also when the block raises.
+    """
     config = getattr(model, "config", None)
-    if getattr(config, "_attn_implementation", None) != "sdpa":
+    before = _implementations(config) if config is not None else {}
+    switch = {k: NAME if v == "sdpa" else v for k, v in before.items()}
+    if switch == before or not getattr(model, "_supports_attention_backend", False):
         yield
         return
     try:
@@ -84,8 +112,8 @@ def gqa_decode_attention(model: Any) -> Iterator[None]:
     except ImportError:  # transformers without attention registries: stay on sdpa
         yield
         return
-    config._attn_implementation = NAME  # type: ignore[union-attr]
+    _set(config, switch)
     try:
         yield
     finally:
-        config._attn_implementation = "sdpa"  # type: ignore[union-attr]
+        _set(config, before)

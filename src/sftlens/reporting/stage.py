@@ -51,7 +51,9 @@ def accuracy_sections(res: tables.Results, out: Path) -> list[Section]:
             "Macro mean of the five test levels; one line per training level; error bars = spread over seeds.",
             images=[
                 plots.accuracy_vs_size(
-                    stats, out / "fig_accuracy_vs_size.png", tables.base_macro(res.base_accuracy)
+                    stats,
+                    out / "fig_accuracy_vs_size.png",
+                    tables.base_macro(res.base_accuracy, res.test_set),
                 ).name
             ],
         ),
@@ -144,7 +146,10 @@ def run(cfg: ReportConfig, run_dir: Path, *, force: bool = False) -> ReportResul
     findings = judge(res.accuracy, res.kl, cfg)
     sections = accuracy_sections(res, out) + parameter_sections(res, out)
     seeds = res.accuracy["seed"].nunique()
-    meta = f"run {Path(run_dir).resolve().name}: {seeds} seed(s); numbers are mean ± spread (std over seeds)"
+    meta = (
+        f"run {Path(run_dir).resolve().name}: {seeds} seed(s), test set '{res.test_set}'; "
+        "numbers are mean ± spread (std over seeds)"
+    )
     index = atomic_write_text(out / "index.html", render_page(cfg.title, findings, sections, meta))
     md = atomic_write_text(out / "findings.md", findings_markdown(findings, Path(run_dir)))
     log.info("report written to %s", index)

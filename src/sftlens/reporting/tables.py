@@ -31,6 +31,7 @@ class Results:
     diff_groups: pd.DataFrame | None = None
     mastery: pd.DataFrame | None = None
     base_accuracy: pd.DataFrame | None = None
+    test_set: str = "test"
 
 
 def load_results(run_dir: Path) -> Results:
@@ -46,8 +47,16 @@ def load_results(run_dir: Path) -> Results:
     acc = read("accuracy")
     assert acc is not None
     acc["train_level"] = acc["train_level"].astype(str)
+    # one evaluation split per report: "test" when the study has it (else the first), so that
+    # numbers of different splits are never averaged together
+    sets = sorted(acc["test_set"].astype(str).unique())
+    test_set = "test" if "test" in sets or not sets else sets[0]
+    acc = acc[acc["test_set"] == test_set]
+    base = read("base_accuracy")
+    if base is not None:
+        base = base[base["test_set"] == test_set]
     return Results(acc, read("kl"), read("diff_stats"), read("diff_groups"), read("mastery"),
-                   read("base_accuracy"))  # fmt: skip
+                   base, test_set)  # fmt: skip
 
 
 def mean_spread(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
@@ -93,7 +102,7 @@ def per_level_table(
     acc: pd.DataFrame, size: int | None = None, base: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """Table 2: train level × (domain, test level) at the largest size, "mean ± spread";
-    with ``base`` (the base model's accuracy rows) a first row for the base model."""
+    with ``base`` (the base model's accuracy rows of the same test set) a first row."""
     rows = plain(acc)
     size = int(rows["size"].max()) if size is None else size
     stats = mean_spread(
@@ -106,9 +115,8 @@ def per_level_table(
     table = stats.pivot(index="train_level", columns="column", values="cell")
     table.index = [f"train L{x} (n={size})" for x in table.index]
     if base is not None and not base.empty:
-        first = base[base["test_set"] == base["test_set"].iloc[0]]
         cells = {_level_column(d, int(t)): f"{a * 100:.1f}" for d, t, a in
-                 zip(first["domain"], first["test_level"], first["accuracy"], strict=True)}  # fmt: skip
+                 zip(base["domain"], base["test_level"], base["accuracy"], strict=True)}  # fmt: skip
         table = pd.concat([pd.DataFrame([cells], index=["base model"]), table])[table.columns]
     return table
 

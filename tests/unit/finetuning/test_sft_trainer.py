@@ -128,3 +128,17 @@ def test_compiled_layers_train_like_eager_and_are_undone(tiny_llama_dir, example
     for key, value in eager.model.state_dict().items():
         torch.testing.assert_close(compiled.model.state_dict()[key], value, rtol=1e-4, atol=1e-5)
     assert all(layer._compiled_call_impl is None for layer in compiled.model.model.layers)
+
+
+def test_compiled_layers_are_undone_when_training_fails(tiny, examples, monkeypatch):
+    from sftlens.finetuning import trainer
+
+    model, tok = tiny
+
+    def fail(*_args, **_kwargs):
+        raise RuntimeError("scheduler failed")
+
+    monkeypatch.setattr(trainer, "make_scheduler", fail)
+    with pytest.raises(RuntimeError, match="scheduler failed"):
+        finetune(model, tok, examples, FinetuneConfig(compile=True), progress=False)
+    assert all(layer._compiled_call_impl is None for layer in model.model.layers)

@@ -66,3 +66,36 @@ def test_other_implementations_are_left_alone(model_tok: tuple[Any, Any]) -> Non
             assert model.config._attn_implementation == "eager"
     finally:
         model.config._attn_implementation = "sdpa"
+
+
+def test_models_outside_hf_attention_registry_are_left_alone(model_tok: tuple[Any, Any]) -> None:
+    """Models that test for the literal name "sdpa" (e.g. Falcon) must keep it."""
+    model, _ = model_tok
+    model._supports_attention_backend = False
+    try:
+        with gqa_decode_attention(model):
+            assert model.config._attn_implementation == "sdpa"
+    finally:
+        del model._supports_attention_backend
+
+
+def test_sub_configs_are_switched_selectively_and_restored_exactly() -> None:
+    from types import SimpleNamespace
+
+    from transformers import Gemma3Config
+
+    config = Gemma3Config()
+    config._attn_implementation = {"": "sdpa", "text_config": "sdpa", "vision_config": "eager"}
+    model = SimpleNamespace(config=config, _supports_attention_backend=True)
+
+    def impls() -> tuple[str, str, str]:
+        return (config._attn_implementation, config.text_config._attn_implementation,
+                config.vision_config._attn_implementation)  # fmt: skip
+
+    try:
+        with gqa_decode_attention(model):
+            assert impls() == (NAME, NAME, "eager")
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert impls() == ("sdpa", "sdpa", "eager")

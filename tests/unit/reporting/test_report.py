@@ -41,6 +41,23 @@ def test_base_model_row_and_reference_line_values():
     assert tables.base_macro(None) == {} and tables.base_macro(base, test_set="dev") == {}
 
 
+def test_report_uses_one_test_set(tmp_path: Path):
+    rows = synthetic_rows(seeds=2)
+    dev = [{**r, "test_set": "dev", "accuracy": 0.99} for r in rows["accuracy"]]
+    base = [{"test_set": s, "domain": d, "test_level": t, "n": 10, "correct": c, "accuracy": c / 10}
+            for s, c in (("dev", 9), ("test", 5)) for d in ("in", "ood") for t in (-1, 0, 4)]  # fmt: skip
+    run_dir = write_results(tmp_path / "run", {**rows, "accuracy": rows["accuracy"] + dev,
+                                               "base_accuracy": base})  # fmt: skip
+    res = tables.load_results(run_dir)
+    assert res.test_set == "test" and set(res.accuracy["test_set"]) == {"test"}
+    assert (res.accuracy["accuracy"] < 0.99).all()
+    assert (
+        tables.per_level_table(res.accuracy, base=res.base_accuracy).loc["base model", "in mean"]
+        == "50.0"
+    )
+    assert tables.base_macro(res.base_accuracy, res.test_set) == {"in": 0.5, "ood": 0.5}
+
+
 def test_mean_spread_over_seeds():
     df = pd.DataFrame({"g": ["a", "a", "b"], "v": [0.2, 0.4, 0.5]})
     out = tables.mean_spread(df, ["g"], "v").set_index("g")
