@@ -219,6 +219,16 @@ def _share(idxs: list[int], rank: int, world: int) -> tuple[list[int], float]:
     return (part, 1.0) if part else (idxs[:1], 0.0)
 
 
+@dataclass(frozen=True)
+class Batching:
+    """How micro-batches are collated: packing mode, pad id, target device and dtype."""
+
+    mode: str
+    pad_id: int
+    device: torch.device
+    dtype: torch.dtype
+
+
 def finetune(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -227,90 +237,131 @@ def finetune(
     progress: bool = True,
 ) -> FinetuneResult:
     """Fine-tune ``model`` in place on QA ``examples``; return it (LoRA merged unless ``lora.merge`` is off)."""
-    from tqdm.auto import tqdm
-
     encs = encode_examples(tokenizer, examples, cfg.prompt_format, cfg.max_length, source="train")
     torch.manual_seed(cfg.seed)
     grad_flags = {n: p.requires_grad for n, p in model.named_parameters()}
     lm: nn.Module = add_lora(model, cfg.lora) if cfg.lora.enabled else model
     device = next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
-    mode = packing_mode(model, cfg.packing)
     plan = plan_batches(len(encs), cfg)
     steps = math.ceil(len(plan) / cfg.grad_accum)
     acc = _accelerator(device)
-    world, rank = acc.num_processes, acc.process_index
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     compiled = compiled_layers(lm) if cfg.compile else []
     try:
         loss_mod: nn.Module = SFTLoss(lm)
-        if world > 1:
+        if acc.num_processes > 1:
             loss_mod = acc.prepare_model(loss_mod)
             device = acc.device
         opt = make_optimizer(loss_mod, cfg, device)
-        if world > 1:
+        if acc.num_processes > 1:
             opt = acc.prepare_optimizer(opt)
         sched = make_scheduler(opt, cfg, steps)
-        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        losses = torch.zeros(steps, device=device)
-        norms = torch.full((steps,), float("nan"), device=device)
-        rows: list[dict[str, Any]] = []
-        loss_mod.train()
-        start = time.perf_counter()
-        bar = tqdm(total=steps, desc="finetune", unit="step", disable=not progress or rank != 0)
-        for step in range(steps):
-            window = plan[step * cfg.grad_accum : (step + 1) * cfg.grad_accum]
-            n_targets = sum(encs[i].n_targets for idxs in window for i in idxs)
-            rows.append(
-                {
-                    "step": step + 1,
-                    "epoch": (step * cfg.grad_accum)
-                    // max(1, math.ceil(len(encs) / cfg.batch_size))
-                    + 1,
-                    "lr": sched.get_last_lr()[0],
-                    "samples": sum(len(idxs) for idxs in window),
-                    "tokens": sum(len(encs[i].input_ids) for idxs in window for i in idxs),
-                    "target_tokens": n_targets,
-                }
-            )
-            for j, idxs in enumerate(window):
-                part, weight = _share(idxs, rank, world)
-                batch = make_batch([encs[i] for i in part], mode, pad_id, device, dtype)
-                sync = j == len(window) - 1 or world == 1
-                with contextlib.nullcontext() if sync else acc.no_sync(loss_mod):
-                    loss = loss_mod(batch) * (weight * world / max(n_targets, 1))
-                    loss.backward()
-                losses[step] += loss.detach() / world
-            if cfg.max_grad_norm > 0:
-                params = [p for p in loss_mod.parameters() if p.requires_grad]
-                norms[step] = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            bar.update(1)
-            if (step + 1) % cfg.log_every == 0 or step + 1 == steps:
-                bar.set_postfix(loss=f"{losses[step].item():.4f}", lr=f"{rows[-1]['lr']:.2e}")
-        bar.close()
-        if world > 1:
-            losses = acc.reduce(losses, reduction="sum")
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        seconds = time.perf_counter() - start
-        for row, loss_v, norm_v in zip(rows, losses.tolist(), norms.tolist(), strict=True):
-            row["loss"] = loss_v
-            row["grad_norm"] = None if math.isnan(norm_v) else norm_v
+        dtype = next(model.parameters()).dtype
+        batching = Batching(packing_mode(model, cfg.packing), pad_id, device, dtype)
+        rows, seconds = train_loop(loss_mod, opt, sched, encs, plan, cfg, acc, batching, progress)
         del opt, sched
     finally:
         uncompile(compiled)  # also when training fails: the caller's model runs eagerly again
-    tuned = _finish(acc.unwrap_model(loss_mod).lm if world > 1 else lm, cfg, grad_flags)
+    tuned = _finish(acc.unwrap_model(loss_mod).lm if acc.num_processes > 1 else lm, cfg, grad_flags)
     tokens = sum(r["tokens"] for r in rows)
-    log.info(
-        "fine-tuned %d samples in %d steps, %.1fs (%.0f tokens/s)",
-        len(encs),
-        steps,
-        seconds,
-        tokens / max(seconds, 1e-9),
-    )
+    log.info("fine-tuned %d samples in %d steps, %.1fs (%.0f tokens/s)",
+             len(encs), steps, seconds, tokens / max(seconds, 1e-9))  # fmt: skip
     return FinetuneResult(model=tuned, log=rows, seconds=seconds, tokens=tokens)
+
+
+def train_loop(
+    loss_mod: nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: Any,
+    encs: Sequence[Encoded],
+    plan: Sequence[list[int]],
+    cfg: FinetuneConfig,
+    acc: Any,
+    batching: Batching,
+    progress: bool,
+) -> tuple[list[dict[str, Any]], float]:
+    """All optimizer steps of ``plan``; the per-step log rows and the wall seconds.
+
+    Losses and gradient norms stay on the device and are read back once at the end
+    (and every ``log_every`` steps for the progress bar), so the loop does not sync.
+    """
+    from tqdm.auto import tqdm
+
+    steps = math.ceil(len(plan) / cfg.grad_accum)
+    device = batching.device
+    losses = torch.zeros(steps, device=device)  # (steps,)
+    norms = torch.full((steps,), float("nan"), device=device)  # (steps,)
+    rows: list[dict[str, Any]] = []
+    loss_mod.train()
+    start = time.perf_counter()
+    bar = tqdm(
+        total=steps, desc="finetune", unit="step", disable=not progress or acc.process_index != 0
+    )
+    for step in range(steps):
+        window = plan[step * cfg.grad_accum : (step + 1) * cfg.grad_accum]
+        rows.append(log_row(step, window, encs, cfg, sched.get_last_lr()[0]))
+        losses[step] = accumulate(loss_mod, acc, encs, window, batching)
+        if cfg.max_grad_norm > 0:
+            params = [p for p in loss_mod.parameters() if p.requires_grad]
+            norms[step] = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        bar.update(1)
+        if (step + 1) % cfg.log_every == 0 or step + 1 == steps:
+            bar.set_postfix(loss=f"{losses[step].item():.4f}", lr=f"{rows[-1]['lr']:.2e}")
+    bar.close()
+    if acc.num_processes > 1:
+        losses = acc.reduce(losses, reduction="sum")
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    for row, loss_v, norm_v in zip(rows, losses.tolist(), norms.tolist(), strict=True):
+        row["loss"] = loss_v
+        row["grad_norm"] = None if math.isnan(norm_v) else norm_v
+    return rows, seconds
+
+
+def log_row(
+    step: int, window: Sequence[list[int]], encs: Sequence[Encoded], cfg: FinetuneConfig, lr: float
+) -> dict[str, Any]:
+    """The log row of one optimizer step (loss and grad norm are added at the end)."""
+    steps_per_epoch = max(1, math.ceil(len(encs) / cfg.batch_size))
+    return {
+        "step": step + 1,
+        "epoch": (step * cfg.grad_accum) // steps_per_epoch + 1,
+        "lr": lr,
+        "samples": sum(len(idxs) for idxs in window),
+        "tokens": sum(len(encs[i].input_ids) for idxs in window for i in idxs),
+        "target_tokens": sum(encs[i].n_targets for idxs in window for i in idxs),
+    }
+
+
+def accumulate(
+    loss_mod: nn.Module,
+    acc: Any,
+    encs: Sequence[Encoded],
+    window: Sequence[list[int]],
+    batching: Batching,
+) -> torch.Tensor:
+    """Forward + backward over one optimizer step's micro-batches; the step's mean loss (0-d).
+
+    Each process takes its share of every micro-batch and scales its summed token loss by
+    ``world / target tokens of the whole step``, so the gradient equals one process's.
+    """
+    world, rank = acc.num_processes, acc.process_index
+    n_targets = sum(encs[i].n_targets for idxs in window for i in idxs)
+    total = torch.zeros((), device=batching.device)
+    for j, idxs in enumerate(window):
+        part, weight = _share(idxs, rank, world)
+        b = batching
+        batch = make_batch([encs[i] for i in part], b.mode, b.pad_id, b.device, b.dtype)
+        sync = j == len(window) - 1 or world == 1
+        with contextlib.nullcontext() if sync else acc.no_sync(loss_mod):
+            loss = loss_mod(batch) * (weight * world / max(n_targets, 1))
+            loss.backward()
+        total += loss.detach() / world
+    return total
 
 
 def compiled_layers(lm: nn.Module) -> list[nn.Module]:
