@@ -351,11 +351,12 @@ def build_units(ctx: StudyContext) -> list[Unit]:
     """Every unit of the study in execution order; keys chain through their inputs."""
     cfg = ctx.cfg
     cells = cells_of(cfg)
-    probe_key = content_hash(
-        {"v": SCHEMA_VERSION, "model": model_fingerprint(cfg.base_model()), "data": cfg.data_spec(),
-         "preset": cfg.split_preset, "eval_sets": cfg.eval_sets, "probe": cfg.probe, "dtype": cfg.dtype,
-         "test_per_relation": cfg.test_per_relation}
-    )  # fmt: skip
+    probe_inputs = {"v": SCHEMA_VERSION, "model": model_fingerprint(cfg.base_model()), "data": cfg.data_spec(),
+                    "preset": cfg.split_preset, "eval_sets": cfg.eval_sets, "probe": cfg.probe, "dtype": cfg.dtype,
+                    "test_per_relation": cfg.test_per_relation}  # fmt: skip
+    if cfg.backend != "hf":  # another engine samples differently (hf keeps its earlier keys)
+        probe_inputs["backend"] = cfg.backend
+    probe_key = content_hash(probe_inputs)
     select_key = content_hash(
         {"probe": probe_key, "grid": dump_config(cfg.grid), "select": cfg.select}
     )

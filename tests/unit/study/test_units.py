@@ -59,6 +59,19 @@ def test_growing_the_grid_keeps_the_keys_of_existing_cells(tmp_path: Path):
     assert all(lr[n].key != one[n].key for n in shared)  # a fine-tune setting still does
 
 
+def test_the_probe_backend_is_part_of_the_probe_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    hf = units_of(tmp_path)
+    cfg = load_config(StudyConfig, values=BASE)
+    monkeypatch.setattr(
+        cfg, "backend", "vllm"
+    )  # (vllm needs CUDA to validate; the key is what matters)
+    vllm = {u.name: u for u in build_units(StudyContext(cfg, RunDir(tmp_path)))}
+    assert vllm["probe"].key != hf["probe"].key
+    assert units_of(tmp_path)["probe"].key == hf["probe"].key
+
+
 def test_probe_is_chunked_over_the_pool_and_eval_facts(tmp_path: Path):
     units = units_of(tmp_path, probe={"chunk_size": 2})
     chunks = [n for n in units if n.startswith("probe/chunk-")]
