@@ -79,11 +79,7 @@ def sft(args: argparse.Namespace) -> None:
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     examples = synthetic_examples(args.samples)
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as tmp:
-        tok = build_tokenizer(examples, Path(tmp))
+    tok = build_tokenizer(examples)
     model = random_model(args.shape, device, tok)
     model.train()
     cfg = FinetuneConfig(batch_size=8, log_every=1000)

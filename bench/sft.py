@@ -97,32 +97,12 @@ def world_examples(world: Path, n: int) -> list[dict[str, str]]:
     return [{"question": r["question"], "answer": r["object"]} for r in rows[:n]]
 
 
-def build_tokenizer(examples: list[dict[str, str]], out: Path) -> Any:
-    """A byte-level BPE tokenizer trained on the samples (no downloads)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+def build_tokenizer(examples: list[dict[str, str]]) -> Any:
+    """The project's byte-level BPE tokenizer (``sftlens.world.tokenizer``) trained on the samples."""
+    from sftlens.world.tokenizer import train_tokenizer
 
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=2000,
-        special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(
-        (f"<|question|> {e['question']} <|answer|> {e['answer']}" for e in examples[:5000]),
-        trainer=trainer,
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-    )
-    fast.save_pretrained(out)
-    return fast
+    lines = [f"<|question|> {e['question']} <|answer|> {e['answer']}" for e in examples[:5000]]
+    return train_tokenizer(lines, vocab_size=2000)
 
 
 def attn_impl(choice: str, device: str) -> str:
@@ -274,7 +254,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         tok = load_tokenizer(Path(args.world) / "model", padding_side="right")
     else:
         examples = synthetic_examples(args.samples)
-        tok = build_tokenizer(examples, Path(tempfile.mkdtemp()))
+        tok = build_tokenizer(examples)
         fix_pad_token(tok)
         tok.padding_side = "right"
     model = build_model(args, tok)

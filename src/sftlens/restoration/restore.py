@@ -207,6 +207,7 @@ def write_restored(
         else:
             exact[k] = c
     engine.patch_seconds += time.perf_counter() - t0
+    engine.bytes_patched += sum(w.bytes_patched for w in writers.values())
     return exact
 
 
@@ -238,7 +239,6 @@ def restore_many(
     }
     pair = open_pair(base_dir, tuned_dir, region)
     engine = Engine.create(device, chunk_elems, progress, candidate_bytes)
-    patched0 = ShardedWriter.total_bytes_patched
     plan = plan_cuts(pair, ks, strategy, seed, engine)
     with _atomic_dirs(list(paths.values())) as tmps:
         tmp_of = dict(zip(paths, tmps, strict=True))
@@ -247,7 +247,6 @@ def restore_many(
             copy_aux_files([Path(base_dir), Path(tuned_dir)], tmp)
     if stats is not None:
         _fill_stats(stats, engine, pair, cuts)
-        stats.bytes_patched = ShardedWriter.total_bytes_patched - patched0
     for k, cut in cuts.items():
         log.info(
             "k=%g: restored %d of %d elements (%s, %s) -> %s",
@@ -268,6 +267,7 @@ def _fill_stats(stats: RestoreStats, engine: Engine, pair: Pair, cuts: Mapping[f
     stats.candidate_nbytes = engine.candidate_nbytes
     stats.refined_bins = engine.refined_bins
     stats.patch_seconds = engine.patch_seconds
+    stats.bytes_patched = engine.bytes_patched
     stats.cuts = dict(cuts)
 
 

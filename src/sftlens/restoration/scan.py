@@ -104,7 +104,8 @@ class Engine:
     (beyond it the bin is refined by an extra pass).  Counters: ``peak_chunk`` (the
     largest chunk), ``passes`` (one description per read pass), ``candidates`` /
     ``candidate_nbytes`` (the most held at once), ``refined_bins`` (bins the
-    fallback refinement pass resolved), ``patch_seconds`` (resolving and patching
+    fallback refinement pass resolved), ``bytes_patched`` (rewritten in outputs),
+    ``patch_seconds`` (resolving and patching
     threshold bins after a pass).
     """
 
@@ -119,6 +120,7 @@ class Engine:
     candidate_nbytes: int = 0
     refined_bins: int = 0
     patch_seconds: float = 0.0
+    bytes_patched: int = 0
 
     @classmethod
     def create(

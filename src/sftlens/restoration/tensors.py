@@ -298,7 +298,6 @@ class ShardedWriter:
     """
 
     total_bytes_written = 0  # over all instances (benchmarks)
-    total_bytes_patched = 0  # rewritten by ``patch``, over all instances (benchmarks)
 
     def __init__(
         self,
@@ -397,7 +396,6 @@ class ShardedWriter:
         finally:
             os.close(fd)
         self.bytes_patched += done
-        ShardedWriter.total_bytes_patched += done
         return done
 
     def _switch(self, path: Path) -> None:
