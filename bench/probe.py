@@ -28,10 +28,12 @@ Example::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +145,36 @@ def run_engine(
     return time.perf_counter() - start
 
 
+@contextlib.contextmanager
+def engine_variant(name: str) -> Iterator[None]:
+    """Run the engine as it is ("current") or with one earlier choice back, for A/B in one process.
+
+    "sdpa": decode attention through SDPA (cuDNN on an H100) instead of two matmuls;
+    "dynamic": HF's DynamicCache (grows by ``torch.cat``) instead of the preallocated one;
+    "sync": HF's mask builder that asks the GPU each step whether the mask can be skipped;
+    "previous": all three (the engine as of session 2).
+    """
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+
+    from sftlens.generation import attention, engine, kv_cache
+
+    if name not in ("current", "sdpa", "dynamic", "sync", "previous"):
+        raise SystemExit(f"unknown engine variant {name}")
+    attention._register()
+    saved = attention.DECODE_KERNEL, engine.new_cache, ALL_MASK_ATTENTION_FUNCTIONS[attention.NAME]
+    if name in ("sdpa", "previous"):
+        attention.DECODE_KERNEL = "sdpa"
+    if name in ("dynamic", "previous"):
+        engine.new_cache = lambda model, capacity=None: kv_cache.new_cache(model)  # type: ignore[assignment]
+    if name in ("sync", "previous"):
+        ALL_MASK_ATTENTION_FUNCTIONS.register(attention.NAME, sdpa_mask)
+    try:
+        yield
+    finally:
+        attention.DECODE_KERNEL, engine.new_cache = saved[:2]
+        ALL_MASK_ATTENTION_FUNCTIONS.register(attention.NAME, saved[2])
+
+
 def matmul_tflops(device: str) -> float:
     """Measured bf16 (GPU) / fp32 (CPU) matmul rate."""
     gpu = device.startswith("cuda")
@@ -212,12 +244,19 @@ def main() -> None:
         "--fixed-tokens", action="store_true", help="no early stop: exactly max-new-tokens each"
     )
     ap.add_argument(
-        "--baseline-batch-sizes", default="16,32,64,128", help="prompts per generate call"
+        "--baseline-batch-sizes",
+        default="16,32,64,128",
+        help="prompts per generate call ('none': engine only)",
     )
     ap.add_argument(
         "--engine-batch-sizes",
         default="auto",
         help="rows (prompts x samples); 'auto' = from memory",
+    )
+    ap.add_argument(
+        "--engine-variants",
+        default="current",
+        help="engine variants to time at the first batch size: current,sdpa,dynamic,sync,previous",
     )
     ap.add_argument("--peak-tflops", type=float, help="roofline peak (default: measured on GPU)")
     ap.add_argument("--threads", type=int, help="torch CPU threads")
@@ -249,7 +288,8 @@ def main() -> None:
           f"mean prompt {prompt_tokens / len(prompts):.1f} tokens")  # fmt: skip
     warm = prompts[: min(8, len(prompts))]
     run_engine(model, tok, warm, None, args)
-    run_baseline(model, tok, warm, len(warm), args)
+    if args.baseline_batch_sizes not in ("", "none"):
+        run_baseline(model, tok, warm, len(warm), args)
     results = []
     for rows in args.engine_batch_sizes.split(","):
         r = None if rows == "auto" else int(rows)
@@ -257,7 +297,18 @@ def main() -> None:
         results.append(
             report(f"sftlens engine rows={rows}", sec, len(prompts), args, flops, util, mem)
         )
-    for batch in (int(b) for b in args.baseline_batch_sizes.split(",")):
+    first = args.engine_batch_sizes.split(",")[0]
+    for variant in [v for v in args.engine_variants.split(",") if v != "current"]:
+        r = None if first == "auto" else int(first)
+        with engine_variant(variant):
+            run_engine(model, tok, warm, None, args)
+            sec, util, mem = timed(
+                args.device, lambda r=r: run_engine(model, tok, prompts, r, args)
+            )
+        results.append(
+            report(f"variant {variant} rows={first}", sec, len(prompts), args, flops, util, mem)
+        )
+    for batch in (int(b) for b in args.baseline_batch_sizes.split(",") if b not in ("", "none")):
         try:
             (sec, _), util, mem = timed(
                 args.device, lambda b=batch: run_baseline(model, tok, prompts, b, args)
@@ -279,12 +330,12 @@ def main() -> None:
         (r for r in results if r["engine"].startswith("sftlens")),
         key=lambda r: r["completions_per_s"],
     )
-    best_base = max(
-        (r for r in results if r["engine"].startswith("generate")),
-        key=lambda r: r["completions_per_s"],
-    )
-    ratio = best_engine["completions_per_s"] / best_base["completions_per_s"]
-    print(f"best: {best_engine['engine']} vs {best_base['engine']}: {ratio:.2f}x completions/s")
+    bases = [r for r in results if r["engine"].startswith("generate")]
+    ratio = None
+    if bases:
+        best_base = max(bases, key=lambda r: r["completions_per_s"])
+        ratio = best_engine["completions_per_s"] / best_base["completions_per_s"]
+        print(f"best: {best_engine['engine']} vs {best_base['engine']}: {ratio:.2f}x completions/s")
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results,
                                          "ratio": ratio}, indent=2))  # fmt: skip

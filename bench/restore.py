@@ -130,6 +130,7 @@ def child_restore(a: argparse.Namespace) -> dict[str, Any]:
         force=True,
         progress=False,
         stats=stats,
+        device_cache={"auto": None, "on": True, "off": False}[a.device_cache],
         **budget,
     )
     return {
@@ -236,7 +237,9 @@ def child_baseline(a: argparse.Namespace) -> dict[str, Any]:
 CHILDREN = {"restore": child_restore, "sweep": child_sweep, "baseline": child_baseline}
 
 
-def run_child(step: str, a: argparse.Namespace, out: Path | None, device: str) -> dict[str, Any]:
+def run_child(
+    step: str, a: argparse.Namespace, out: Path | None, device: str, cache: str = "auto"
+) -> dict[str, Any]:
     """Run one step in a fresh process; peak RSS of that process from wait4."""
     result_file = Path(a.workdir) / f".{step}.result.json"
     result_file.unlink(missing_ok=True)
@@ -260,6 +263,7 @@ def run_child(step: str, a: argparse.Namespace, out: Path | None, device: str) -
     ]
     if a.candidate_bytes is not None:
         cmd += ["--candidate-bytes", str(a.candidate_bytes)]
+    cmd += ["--device-cache", cache]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -327,7 +331,7 @@ def print_table(results: dict[str, Any]) -> None:
             "read passes",
         )
     ]
-    for step in ("restore", "sweep", "baseline"):
+    for step in ("restore", "restore-no-cache", "sweep", "baseline"):
         r = results.get(step)
         if not isinstance(r, dict) or "seconds" not in r:
             note = r if isinstance(r, str) else (r or {}).get("note", "not run")
@@ -348,6 +352,11 @@ def print_table(results: dict[str, Any]) -> None:
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    for step in ("restore", "restore-no-cache"):
+        r = results.get(step)
+        if isinstance(r, dict) and "pass_seconds" in r:
+            cached = r.get("device_cached_bytes", 0) / 1e9
+            print(f"{step}: passes {r['pass_seconds']} s, {cached:.1f} GB kept on the device")
     for key in ("disk", "ratios", "model"):
         if key in results:
             print(f"{key}: {json.dumps(results[key])}")
@@ -369,6 +378,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=None,
         help="threshold-bin candidate budget (default: the library's; 0 forces the 3-pass fallback)",
+    )
+    p.add_argument(
+        "--device-cache",
+        choices=["auto", "on", "off", "both"],
+        default="auto",
+        help="keep pass-1 tensors on the device for pass 2 (auto: on CUDA); both: run each",
     )
     p.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     p.add_argument("--base", help=argparse.SUPPRESS)
@@ -406,9 +421,15 @@ def main(argv: list[str] | None = None) -> int:
     save()
 
     out = a.workdir / "out-restore"
-    results["restore"] = run_child("restore", a, out, a.device)
-    shutil.rmtree(out, ignore_errors=True)
-    save()
+    variants = (
+        [("restore", "on"), ("restore-no-cache", "off")]
+        if a.device_cache == "both"
+        else [("restore", a.device_cache)]
+    )
+    for step, cache in variants:
+        results[step] = run_child("restore", a, out, a.device, cache)
+        shutil.rmtree(out, ignore_errors=True)
+        save()
     if not a.skip_sweep:
         results["sweep"] = run_child("sweep", a, None, a.device)
         save()

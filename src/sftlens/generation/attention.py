@@ -6,12 +6,15 @@ key/value head ``num_key_value_groups`` times when a padding mask is present
 more GPU time than the matmuls (measured with ``bench/profile_gpu.py``).  Newer releases
 (5.24 here) pack GQA for one-token decode themselves; there this module changes nothing
 but the name of the function that does the same work.  For one query token the copy is
-not needed: the query's heads are regrouped as (kv heads, group) and SDPA attends each
-kv head once, the group acting as query rows.  Prefill and training use HF's
+not needed: the query's heads are regrouped as (kv heads, group) and each kv head is
+attended once, the group acting as query rows, by two batched matmuls
+(``DECODE_KERNEL``; ``"sdpa"`` uses SDPA instead).  Prefill and training use HF's
 ``sdpa`` unchanged.
 
 ``gqa_decode_attention(model)`` switches a model that uses ``sdpa`` to this function
-for the duration of a ``with`` block (other implementations are left alone).
+for the duration of a ``with`` block (other implementations are left alone).  Its
+mask builder never asks the GPU whether the mask could be skipped
+(:func:`mask_without_sync`), so decode steps queue up without a sync each.
 
 Example::
 
@@ -22,13 +25,18 @@ Example::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import inspect
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 NAME = "sftlens_sdpa"
+# How one decode token attends: "matmul" (two batched matmuls, :func:`matmul_attention`)
+# or "sdpa" (``F.scaled_dot_product_attention``: on an H100 it picks cuDNN's flash kernel,
+# whose 64+-row query tiles are mostly empty for the 4 rows of a GQA group).
+DECODE_KERNEL = "matmul"
 
 
 def gqa_sdpa(
@@ -58,20 +66,67 @@ def gqa_sdpa(
             module, query, key, value, attention_mask, dropout, scaling, is_causal, **kwargs
         )
     packed = query.reshape(b, heads // groups, groups, dim)  # (B, KVH, G, D): G acts as Q
-    out = F.scaled_dot_product_attention(
-        packed, key, value, attn_mask=attention_mask, scale=scaling
-    )
+    if DECODE_KERNEL == "matmul" and dropout == 0.0:
+        out = matmul_attention(packed, key, value, attention_mask, scaling)
+    else:
+        out = F.scaled_dot_product_attention(
+            packed, key, value, attn_mask=attention_mask, scale=scaling
+        )
     return out.reshape(b, 1, heads, dim), None  # (B, KVH, G, D) → (B, 1, H, D)
 
 
+def matmul_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    mask: torch.Tensor | None,
+    scaling: float | None,
+) -> torch.Tensor:
+    """Attention of a few query rows per kv head as two batched matmuls (HF "eager" numerics).
+
+    Scores are computed in the model's dtype, softmax in (at least) float32, as HF's eager
+    attention does.  Memory-bound on reading the keys and values once.
+    Shapes: query (B, KVH, G, D); key, value (B, KVH, L, D); mask broadcastable to
+    (B, KVH, G, L), bool (True = attend) or additive.  Returns (B, KVH, G, D).
+    """
+    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+    scores = torch.matmul(query, key.transpose(-1, -2))  # (B, KVH, G, L)
+    scores = scores.to(torch.promote_types(scores.dtype, torch.float32)) * scale
+    if mask is not None:
+        if mask.dtype == torch.bool:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        else:
+            scores = scores + mask
+    probs = torch.softmax(scores, dim=-1).to(value.dtype)  # (B, KVH, G, L)
+    return torch.matmul(probs, value)  # (B, KVH, G, D)
+
+
+def mask_without_sync(sdpa_mask: Callable[..., Any]) -> Callable[..., Any]:
+    """HF's ``sdpa_mask`` that always builds the mask instead of testing whether it may skip it.
+
+    The test (``_ignore_causal_mask_sdpa``) calls ``padding_mask.all()`` on every
+    forward pass with one query token: a host-device sync per decode step, after
+    which the GPU idles while the host queues the next step's ~1,200 kernels.  A
+    (rows, 1, 1, L) boolean mask costs next to nothing to build.
+    """
+    if "allow_is_causal_skip" not in inspect.signature(sdpa_mask).parameters:
+        return sdpa_mask
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        kwargs["allow_is_causal_skip"] = False
+        return sdpa_mask(*args, **kwargs)
+
+    return build
+
+
 def _register() -> None:
-    """Add ``NAME`` to HF's attention and mask registries (once; ``sdpa``'s mask)."""
+    """Add ``NAME`` to HF's attention and mask registries (once; ``sdpa``'s mask, never skipped)."""
     from transformers import AttentionInterface
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 
     if NAME not in AttentionInterface():
         AttentionInterface.register(NAME, gqa_sdpa)
-        ALL_MASK_ATTENTION_FUNCTIONS.register(NAME, sdpa_mask)
+        ALL_MASK_ATTENTION_FUNCTIONS.register(NAME, mask_without_sync(sdpa_mask))
 
 
 def _implementations(config: Any) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """The batched HF generation engine: shared prefill, KV cache, early-leaving rows.
 
 For each batch of prompts (sorted by length, left-padded) the prompt is encoded
-once; its KV cache is repeated for the ``n_samples`` rows; the decode loop feeds
-one token per row per step through the cache; rows that hit a stop token
+once; its KV cache (allocated once for prompt + new tokens, ``kv_cache``) is
+repeated for the ``n_samples`` rows; the decode loop feeds one token per row per
+step through the cache; rows that hit a stop token
 (newline / EOS) leave the batch (their cache rows are dropped) once enough of
 them have finished.
 
@@ -22,6 +23,7 @@ from typing import Any
 import torch
 
 from sftlens.generation.config import GenerationConfig
+from sftlens.generation.kv_cache import new_cache
 from sftlens.generation.sampling import pick_tokens, row_uniforms
 
 COMPACT_SHARE = 8  # drop finished rows once 1/8 of the batch has finished
@@ -37,15 +39,6 @@ def _forward_kwargs(cls: Any) -> tuple[str, str | None]:
         if name in params:
             return cache_kw, name
     return cache_kw, None
-
-
-def _new_cache(model: Any) -> Any:
-    from transformers import DynamicCache
-
-    try:
-        return DynamicCache(config=model.config)
-    except TypeError:  # transformers < 4.56
-        return DynamicCache()
 
 
 def _forward(
@@ -96,7 +89,7 @@ def decode_batch(
     ids, mask = _left_pad(seqs, pad, steps, device)  # (P, L), (P, L + steps)
     width = ids.shape[1]
     pos = (mask[:, :width].cumsum(-1) - 1).clamp_(min=0)  # (P, L)
-    cache = _new_cache(model)
+    cache = new_cache(model, capacity=width + steps)  # filled in place, no per-step copies
     logits = _forward(model, cache, ids, mask[:, :width], pos)  # (P, V)
     next_pos = pos[:, -1] + 1  # (P,)
     if n > 1:  # share the prefill: repeat cache rows instead of re-encoding

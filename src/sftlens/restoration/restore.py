@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -46,6 +48,8 @@ from sftlens.restoration.select import (
     tensor_salt,
 )
 from sftlens.restoration.tensors import (
+    CacheBudget,
+    CachedSource,
     ShardedWriter,
     TensorSource,
     copy_aux_files,
@@ -93,7 +97,9 @@ class RestoreStats:
     """
 
     passes: list[str] = field(default_factory=list)
+    pass_seconds: list[float] = field(default_factory=list)  # wall time of each pass
     bytes_read: int = 0  # from the checkpoint dirs
+    device_cached_bytes: int = 0  # kept on the GPU from pass 1 for pass 2
     bytes_patched: int = 0  # rewritten in the outputs to patch in threshold-bin elements
     candidates: int = 0  # threshold-bin elements held at once (peak)
     candidate_nbytes: int = 0
@@ -109,7 +115,9 @@ class RestoreStats:
         return {
             "read_passes": self.read_passes,
             "passes": list(self.passes),
+            "pass_seconds": [round(x, 3) for x in self.pass_seconds],
             "bytes_read": self.bytes_read,
+            "device_cached_bytes": self.device_cached_bytes,
             "bytes_patched": self.bytes_patched,
             "candidates": self.candidates,
             "candidate_nbytes": self.candidate_nbytes,
@@ -124,11 +132,26 @@ def plan_cuts(
     """Pass 1 (histogram + NaN/Inf checks): each k's cut, exact or pending on one bin.
 
     Pending bins too large for ``engine.candidate_bytes`` are refined here by one
-    extra pass (the fallback), so that only bins that fit are left pending.
+    extra pass (the fallback), so that only bins that fit are left pending.  When
+    the whole region sits in a device cache after pass 1, every bin is refined that
+    way (a pass over GPU memory), and the restore pass writes exact values: no patching.
     """
     STRATEGIES.get(strategy)
     stats = histogram_pass(pair, strategy, seed, engine)
+    if _region_cached(pair):
+        # the refinement pass reads device memory, not disk: cheaper than patching the files
+        engine.candidate_bytes = 0
     return two_pass_cuts(pair, stats, ks, strategy, seed, engine)
+
+
+def _region_cached(pair: Pair) -> bool:
+    """Whether both sources hold every region tensor in a device cache."""
+    return all(
+        isinstance(src, CachedSource)
+        and src.device is not None
+        and set(pair.region) <= src.cached.keys()
+        for src in (pair.base, pair.tuned)
+    )
 
 
 def _restored(
@@ -182,16 +205,19 @@ def write_restored(
     }
     region = set(pair.region)
     ties = dict.fromkeys(cuts, 0)
-    get = lambda n: (pair.base.get(n), pair.tuned.get(n))  # noqa: E731
-    for name, (b, t) in engine.fetch(pair.names, get, "pass 2: restore"):
-        if name not in region:
-            for w in writers.values():
-                w.write(name, t)
-            continue
-        restored = _restored(name, b, t, sure, ties, strategy, seed, engine, list(bins.values()))
-        for k, res in restored.items():
-            writers[k].write(name, res)
-        engine.held(sum(c.count for c in bins.values()), sum(c.nbytes for c in bins.values()))
+    get = engine.both(pair, base_names=region)
+    with _Background(depth=2) as later:  # files are written while the next tensors compute
+        for name, (b, t) in engine.fetch(pair.names, get, "pass 2: restore"):
+            if b is None:
+                for w in writers.values():
+                    later.run(w.write, name, t)
+                continue
+            restored = _restored(
+                name, b, t, sure, ties, strategy, seed, engine, list(bins.values())
+            )
+            for k, res in restored.items():
+                later.run(writers[k].write, name, res)
+            engine.held(sum(c.count for c in bins.values()), sum(c.nbytes for c in bins.values()))
     for k, w in writers.items():
         if ties[k] != sure[k].ties:
             raise RuntimeError(f"k={k}: took {ties[k]} ties, expected {sure[k].ties}")
@@ -211,6 +237,47 @@ def write_restored(
     return exact
 
 
+class _Background:
+    """Run calls in order on one worker thread, at most ``depth`` waiting; errors re-raised.
+
+    Leaving the ``with`` block waits for every call (and raises the first error).
+    """
+
+    def __init__(self, depth: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._waiting: deque[Future[Any]] = deque()
+        self._depth = depth
+
+    def run(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._waiting.append(self._pool.submit(fn, *args))
+        while len(self._waiting) > self._depth:
+            self._waiting.popleft().result()
+
+    def __enter__(self) -> _Background:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            while self._waiting:
+                self._waiting.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def cache_on_device(pair: Pair, device: torch.device, budget: int | None = None) -> Pair:
+    """The pair with pass-2 tensors kept on ``device`` after pass 1 (base: region; tuned: all).
+
+    ``budget`` defaults to 85% of the device's free memory less 8 GiB for the passes'
+    working chunks; tensors beyond it are read again in pass 2.
+    """
+    if budget is None:
+        budget = max(0, int(0.85 * _free_bytes(device)) - (8 << 30))
+    shared = CacheBudget(budget)
+    base = CachedSource(pair.base, device=device, cache=pair.region, budget=shared)
+    tuned = CachedSource(pair.tuned, device=device, cache=pair.names, budget=shared)
+    return Pair(base, tuned, pair.names, pair.region, pair.n)
+
+
 def restore_many(
     base_dir: str | Path,
     tuned_dir: str | Path,
@@ -226,11 +293,15 @@ def restore_many(
     progress: bool = True,
     candidate_bytes: int = CANDIDATE_BYTES,
     stats: RestoreStats | None = None,
+    device_cache: bool | None = None,
 ) -> dict[float, Path]:
     """Restore for several k with shared passes; ``outs`` maps k to its output dir.
 
     ``candidate_bytes`` bounds the threshold-bin elements held during the restore
     pass (beyond it: one extra refinement pass); ``stats``, when given, is filled in.
+    ``device_cache`` (default: on for CUDA) keeps what pass 2 needs on the GPU
+    after pass 1 (:func:`cache_on_device`), so pass 2 reads nothing from disk and the
+    threshold bins are refined in device memory instead of patched into the files.
     """
     ks = [check_k(k) for k in outs]
     paths = {
@@ -239,6 +310,8 @@ def restore_many(
     }
     pair = open_pair(base_dir, tuned_dir, region)
     engine = Engine.create(device, chunk_elems, progress, candidate_bytes)
+    if device_cache if device_cache is not None else engine.device.type == "cuda":
+        pair = cache_on_device(pair, engine.device)
     plan = plan_cuts(pair, ks, strategy, seed, engine)
     with _atomic_dirs(list(paths.values())) as tmps:
         tmp_of = dict(zip(paths, tmps, strict=True))
@@ -247,6 +320,9 @@ def restore_many(
             copy_aux_files([Path(base_dir), Path(tuned_dir)], tmp)
     if stats is not None:
         _fill_stats(stats, engine, pair, cuts)
+    for src in (pair.base, pair.tuned):
+        if isinstance(src, CachedSource):
+            src.drop()
     for k, cut in cuts.items():
         log.info(
             "k=%g: restored %d of %d elements (%s, %s) -> %s",
@@ -262,7 +338,11 @@ def restore_many(
 
 def _fill_stats(stats: RestoreStats, engine: Engine, pair: Pair, cuts: Mapping[float, Cut]) -> None:
     stats.passes = list(engine.passes)
+    stats.pass_seconds = list(engine.pass_seconds)
     stats.bytes_read = sum(int(getattr(s, "bytes_read", 0)) for s in (pair.base, pair.tuned))
+    stats.device_cached_bytes = sum(
+        s.cached_bytes for s in (pair.base, pair.tuned) if isinstance(s, CachedSource)
+    )
     stats.candidates = engine.candidates
     stats.candidate_nbytes = engine.candidate_nbytes
     stats.refined_bins = engine.refined_bins
@@ -317,36 +397,7 @@ def _live_pair(model: Any, base: TensorSource, region: str) -> Pair:
     skipped = [n for n in base.names() if n in live.aliases]
     if skipped:
         log.info("tied in the model, restored through their primary: %s", ", ".join(skipped))
-    return check_pair(_Cached(base, names), live, region, same_dtypes=False)
-
-
-class _Cached(TensorSource):
-    """``base`` restricted to ``keep`` names, optionally kept on a device after first use."""
-
-    def __init__(self, base: TensorSource, keep: set[str]) -> None:
-        self._base = base
-        self._names = [n for n in base.names() if n in keep]
-        self.arch = base.arch
-        self.cache: dict[str, torch.Tensor] | None = None
-        self.device: torch.device | None = None
-
-    def names(self) -> list[str]:
-        return list(self._names)
-
-    def shape(self, name: str) -> tuple[int, ...]:
-        return self._base.shape(name)
-
-    def dtype(self, name: str) -> torch.dtype:
-        return self._base.dtype(name)
-
-    def get(self, name: str) -> torch.Tensor:
-        if self.cache is not None and name in self.cache:
-            return self.cache[name]
-        t = self._base.get(name)
-        if self.cache is not None and self.device is not None:
-            t = t.to(self.device, copy=True)
-            self.cache[name] = t
-        return t
+    return check_pair(CachedSource(base, names), live, region, same_dtypes=False)
 
 
 def _free_bytes(device: torch.device) -> int:
@@ -398,12 +449,13 @@ def sweep_inplace(
     engine = Engine(_model_device(model), 0, progress, candidate_bytes=candidate_bytes)
     engine.chunk = Engine.create(engine.device.type, chunk_elems).chunk
     cached = pair.base
-    assert isinstance(cached, _Cached)
+    assert isinstance(cached, CachedSource)
     region_bytes = sum(base.nbytes(n) for n in pair.region)
     if cache_base is None:
         cache_base = region_bytes < 0.4 * _free_bytes(engine.device)
     if cache_base:
-        cached.cache, cached.device = {}, engine.device
+        cached.device, cached.cacheable = engine.device, set(pair.region)
+        cached.budget = CacheBudget(region_bytes)
     live = {n: pair.tuned.get(n) for n in pair.region}
     snapshot = {n: p.detach().clone() for n, p in live.items()}
     results: dict[float, T] = {}

@@ -21,9 +21,11 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 from tqdm.auto import tqdm
@@ -49,6 +51,7 @@ from sftlens.restoration.select import (
 from sftlens.restoration.tensors import TensorSource
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CPU_CHUNK = 1 << 25
 GPU_CHUNK = 1 << 28
@@ -101,7 +104,9 @@ class Engine:
     """Where and in what chunk size passes compute; what they did.
 
     ``candidate_bytes`` bounds the threshold-bin candidates a restore pass may hold
-    (beyond it the bin is refined by an extra pass).  Counters: ``peak_chunk`` (the
+    (beyond it the bin is refined by an extra pass).  ``pool`` fetches the next
+    tensors while the current ones are processed; ``readers`` reads a base tensor
+    while the tuned one is read.  Counters: ``peak_chunk`` (the
     largest chunk), ``passes`` (one description per read pass), ``candidates`` /
     ``candidate_nbytes`` (the most held at once), ``refined_bins`` (bins the
     fallback refinement pass resolved), ``bytes_patched`` (rewritten in outputs),
@@ -114,6 +119,8 @@ class Engine:
     progress: bool = True
     peak_chunk: int = 0
     pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
+    readers: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
+    pass_seconds: list[float] = field(default_factory=list)
     candidate_bytes: int = CANDIDATE_BYTES
     passes: list[str] = field(default_factory=list)
     candidates: int = 0
@@ -142,19 +149,39 @@ class Engine:
         self.candidate_nbytes = max(self.candidate_nbytes, nbytes)
 
     def fetch(
-        self, names: Sequence[str], get: Callable[[str], tuple[torch.Tensor, ...]], desc: str
-    ) -> Iterator[tuple[str, tuple[torch.Tensor, ...]]]:
+        self, names: Sequence[str], get: Callable[[str], T], desc: str
+    ) -> Iterator[tuple[str, T]]:
         """Yield ``(name, get(name))`` in order, fetching the next one in the background.
 
-        Each call is one read pass (recorded in ``passes``).
+        Each call is one read pass (recorded in ``passes``, its wall time in ``pass_seconds``).
         """
         self.passes.append(desc)
-        ahead: Future[tuple[torch.Tensor, ...]] | None = None
+        start = time.perf_counter()
+        ahead: Future[T] | None = None
         bar = tqdm(names, desc=desc, unit="tensor", disable=not self.progress, leave=False)
         for i, name in enumerate(bar):
             current = ahead.result() if ahead is not None else get(name)
             ahead = self.pool.submit(get, names[i + 1]) if i + 1 < len(names) else None
             yield name, current
+        self.pass_seconds.append(time.perf_counter() - start)
+
+    def both(
+        self, pair: Pair, base_names: Collection[str] | None = None
+    ) -> Callable[[str], tuple[torch.Tensor | None, torch.Tensor]]:
+        """A getter of ``(base, tuned)`` tensors, the two read at the same time.
+
+        The base tensor is read only for names in ``base_names`` (all when None),
+        else it is None.
+        """
+
+        def get(name: str) -> tuple[torch.Tensor | None, torch.Tensor]:
+            if base_names is not None and name not in base_names:
+                return None, pair.tuned.get(name)
+            base = self.readers.submit(pair.base.get, name)
+            tuned = pair.tuned.get(name)
+            return base.result(), tuned
+
+        return get
 
     def chunks(self, *tensors: torch.Tensor) -> Iterator[tuple[int, tuple[torch.Tensor, ...]]]:
         """Flat chunks of the same range of each tensor, on the device.  -> (offset, ([m], ...))"""
@@ -225,8 +252,8 @@ def histogram_pass(
     stats = PassStats(hist)
     if per_tensor:
         stats.bin_sum_r = torch.zeros(N_HI, dtype=torch.float64, device=engine.device)
-    get = lambda n: (pair.base.get(n), pair.tuned.get(n))  # noqa: E731
-    for name, (b, t) in engine.fetch(names, get, "pass 1: histogram"):
+    for name, (b, t) in engine.fetch(names, engine.both(pair), "pass 1: histogram"):
+        assert b is not None
         if name not in region:
             for _, (bb, tt) in engine.chunks(b, t):
                 check_finite(name, bb, tt)
@@ -261,8 +288,8 @@ def refine_pass(
 ) -> dict[int, torch.Tensor]:
     """Pass 1b: low-bits histograms inside each of ``bins``."""
     out = {b: torch.zeros(1 << 15, dtype=torch.int64, device=engine.device) for b in bins}
-    get = lambda n: (pair.base.get(n), pair.tuned.get(n))  # noqa: E731
-    for name, (b, t) in engine.fetch(pair.region, get, "pass 1b: refine (fallback)"):
+    for name, (b, t) in engine.fetch(pair.region, engine.both(pair), "pass 1b: refine"):
+        assert b is not None
         salt = tensor_salt(seed, name)
         for off, (bb, tt) in engine.chunks(b, t):
             keys, _ = chunk_keys(strategy, bb, tt, salt, off)

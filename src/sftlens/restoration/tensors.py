@@ -2,8 +2,8 @@
 
 A :class:`TensorSource` lists tensor names, shapes and dtypes without loading
 anything, and hands out one tensor at a time.  :func:`source_from_dir` reads
-safetensors shards lazily from their headers and reads each tensor with one
-positioned read into a fresh buffer, one shard open at a time (``mmap=True``
+safetensors shards lazily from their headers and reads each tensor with positioned
+reads into a fresh buffer (64 MiB pieces, four in flight), one shard open at a time (``mmap=True``
 uses ``safe_open`` instead; mapped pages then count towards the process's RSS); :func:`source_from_model` wraps a live model (tied weights appear
 once).  :class:`ShardedWriter` writes a checkpoint tensor by tensor, planning the
 shards up front, so it never holds more than the tensor being written; once
@@ -25,6 +25,7 @@ import re
 import shutil
 import struct
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,21 +192,36 @@ class DirSource(TensorSource):
         if self.mmap:
             return handle.get_tensor(name)
         out = torch.empty(e.shape, dtype=e.dtype)
-        view = memoryview(out.reshape(-1).view(torch.uint8).numpy().data) if e.nbytes else None
-        got = 0
-        while view is not None and got < e.nbytes:  # one read returns at most ~2 GB
-            n = os.preadv(handle.fileno(), [view[got:]], e.start + got)
-            if n == 0:
-                raise SftlensError(
-                    f"{e.shard}: tensor {name} is truncated ({got} of {e.nbytes} bytes)"
-                )
-            got += n
+        if not e.nbytes:
+            return out
+        view = memoryview(out.reshape(-1).view(torch.uint8).numpy().data)
+        pieces = [(lo, min(lo + READ_PIECE, e.nbytes)) for lo in range(0, e.nbytes, READ_PIECE)]
+        fd = handle.fileno()
+        if len(pieces) == 1:
+            _read_range(fd, view, e, name, *pieces[0])
+        else:  # several reads in flight: a deeper disk queue (preadv releases the GIL)
+            for f in [_READERS.submit(_read_range, fd, view, e, name, lo, hi) for lo, hi in pieces]:
+                f.result()
         return out
 
     def close(self) -> None:
         if self._open is not None and not self.mmap:
             self._open[1].close()
         self._open = None
+
+
+READ_PIECE = 64 << 20  # tensors larger than this are read in pieces, concurrently
+_READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sftlens-read")
+
+
+def _read_range(fd: int, view: memoryview, e: _Entry, name: str, lo: int, hi: int) -> None:
+    """Fill ``view[lo:hi]`` from the file (one ``preadv`` returns at most ~2 GB)."""
+    got = lo
+    while got < hi:
+        n = os.preadv(fd, [view[got:hi]], e.start + got)
+        if n == 0:
+            raise SftlensError(f"{e.shard}: tensor {name} is truncated ({got} of {e.nbytes} bytes)")
+        got += n
 
 
 def _arch_of_dir(path: Path) -> str | None:
@@ -253,6 +269,79 @@ class DictSource(TensorSource):
 
     def get(self, name: str) -> torch.Tensor:
         return self._tensors[name]
+
+
+@dataclass
+class CacheBudget:
+    """Bytes that cached sources may still keep on their device (shared between sources)."""
+
+    left: int
+
+    def take(self, nbytes: int) -> bool:
+        if nbytes > self.left:
+            return False
+        self.left -= nbytes
+        return True
+
+
+class CachedSource(TensorSource):
+    """``inner`` restricted to ``names``, keeping chosen tensors on ``device`` after their first read.
+
+    A restore reads every tensor twice (histogram pass, restore pass); on a GPU
+    with room for the pair, caching them in pass 1 makes pass 2 read nothing from
+    disk.  Tensors in ``cache`` are kept while ``budget`` (which sources may
+    share) has room; the others are read again each time.
+    """
+
+    def __init__(
+        self,
+        inner: TensorSource,
+        names: Iterable[str] | None = None,
+        device: torch.device | str | None = None,
+        cache: Iterable[str] = (),
+        budget: CacheBudget | None = None,
+    ) -> None:
+        self._inner = inner
+        keep = set(names) if names is not None else None
+        self._names = [n for n in inner.names() if keep is None or n in keep]
+        self.arch = inner.arch
+        self.device = torch.device(device) if device is not None else None
+        self.cacheable = set(cache)
+        self.budget = budget or CacheBudget(0)
+        self.cached: dict[str, torch.Tensor] = {}
+        self.cached_bytes = 0
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes the inner source read (0 for in-memory sources)."""
+        return int(getattr(self._inner, "bytes_read", 0))
+
+    def names(self) -> list[str]:
+        return list(self._names)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self._inner.shape(name)
+
+    def dtype(self, name: str) -> torch.dtype:
+        return self._inner.dtype(name)
+
+    def get(self, name: str) -> torch.Tensor:
+        hit = self.cached.get(name)
+        if hit is not None:
+            return hit
+        t = self._inner.get(name)
+        size = self.nbytes(name)
+        if self.device is not None and name in self.cacheable and self.budget.take(size):
+            t = t.to(self.device, copy=True)
+            self.cached[name] = t
+            self.cached_bytes += size
+        return t
+
+    def drop(self) -> None:
+        """Free every cached tensor (their bytes go back to the budget)."""
+        self.budget.left += self.cached_bytes
+        self.cached.clear()
+        self.cached_bytes = 0
 
 
 def source_from_dir(path: str | Path, mmap: bool = False) -> DirSource:

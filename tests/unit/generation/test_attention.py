@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import torch
 
+from sftlens.generation import attention
 from sftlens.generation.attention import NAME, gqa_decode_attention, gqa_sdpa
 
 
@@ -39,8 +41,10 @@ def test_decode_step_equals_sdpa_and_config_is_restored(model_tok: tuple[Any, An
     torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
 
 
-def test_packed_path_matches_repeated_heads() -> None:
+@pytest.mark.parametrize("kernel", ["matmul", "sdpa"])
+def test_packed_path_matches_repeated_heads(kernel: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """(B, H, 1, D) query against (B, KVH, L, D) keys: same as repeating each kv head."""
+    monkeypatch.setattr(attention, "DECODE_KERNEL", kernel)
     torch.manual_seed(0)
     b, kvh, groups, length, dim = 3, 2, 4, 7, 8
     q = torch.randn(b, kvh * groups, 1, dim, dtype=torch.float64)
@@ -99,3 +103,59 @@ def test_sub_configs_are_switched_selectively_and_restored_exactly() -> None:
     except RuntimeError:
         pass
     assert impls() == ("sdpa", "sdpa", "eager")
+
+
+def test_matmul_attention_takes_additive_masks_and_low_precision() -> None:
+    torch.manual_seed(1)
+    q = torch.randn(2, 2, 4, 16)
+    k, v = torch.randn(2, 2, 9, 16), torch.randn(2, 2, 9, 16)
+    keep = torch.ones(2, 1, 1, 9, dtype=torch.bool)
+    keep[1, ..., :4] = False
+    additive = torch.zeros(2, 1, 1, 9).masked_fill(~keep, float("-inf"))
+    want = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=keep)
+    torch.testing.assert_close(attention.matmul_attention(q, k, v, additive, None), want)
+    got16 = attention.matmul_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), keep, None)
+    assert got16.dtype == torch.bfloat16
+    torch.testing.assert_close(got16.float(), want, atol=3e-2, rtol=3e-2)
+
+
+def test_mask_builder_never_tests_whether_to_skip() -> None:
+    """The registered mask function forces ``allow_is_causal_skip=False`` (no per-step sync)."""
+    seen: list[Any] = []
+
+    def fake_sdpa_mask(batch_size: int, allow_is_causal_skip: bool = True, **kw: Any) -> str:
+        seen.append(allow_is_causal_skip)
+        return "mask"
+
+    build = attention.mask_without_sync(fake_sdpa_mask)
+    assert build(2, allow_is_causal_skip=True, q_length=1) == "mask"
+    assert build(2) == "mask"
+    assert seen == [False, False]
+
+    def old_sdpa_mask(batch_size: int, **kw: Any) -> str:  # a version without the switch
+        return "mask"
+
+    assert attention.mask_without_sync(old_sdpa_mask) is old_sdpa_mask
+
+
+def test_decode_mask_is_built_without_asking_the_device(model_tok: tuple[Any, Any]) -> None:
+    """Inside the block a full padding mask is still materialised (no ``.all()`` shortcut)."""
+    import transformers.masking_utils as mu
+
+    model, tok = model_tok
+    calls: list[int] = []
+    original = mu._ignore_causal_mask_sdpa
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    mu._ignore_causal_mask_sdpa = spy
+    try:
+        with gqa_decode_attention(model):
+            _decode_logits(model, tok)
+        assert calls == []
+        _decode_logits(model, tok)  # plain sdpa does ask
+        assert calls
+    finally:
+        mu._ignore_causal_mask_sdpa = original

@@ -9,7 +9,13 @@ import torch
 from safetensors.torch import load_file
 
 from sftlens.errors import SftlensError
-from sftlens.restoration.tensors import ShardedWriter, source_from_dir, source_from_model
+from sftlens.restoration.tensors import (
+    CacheBudget,
+    CachedSource,
+    ShardedWriter,
+    source_from_dir,
+    source_from_model,
+)
 
 
 def test_writer_shards_and_index(tmp_path) -> None:
@@ -66,3 +72,42 @@ def test_truncated_shard_names_the_tensor(tmp_path) -> None:
     assert torch.equal(src.get("a"), torch.ones(4))
     with pytest.raises(SftlensError, match="tensor b is truncated"):
         src.get("b")
+
+
+def test_cached_source_keeps_chosen_tensors_within_a_shared_budget(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    sd = {f"t{i}": torch.full((4,), float(i)) for i in range(4)}  # 16 bytes each
+    save_file(sd, str(tmp_path / "model.safetensors"))
+    budget = CacheBudget(40)
+    a = CachedSource(
+        source_from_dir(tmp_path), device="cpu", cache=["t0", "t1", "t3"], budget=budget
+    )
+    b = CachedSource(
+        source_from_dir(tmp_path), names=["t2"], device="cpu", cache=["t2"], budget=budget
+    )
+    assert b.names() == ["t2"]
+    for name in ("t0", "t1", "t2", "t3"):
+        src = b if name == "t2" else a
+        assert torch.equal(src.get(name), sd[name])
+    assert sorted(a.cached) == ["t0", "t1"] and not b.cached  # 32 of 40 bytes: t2 and t3 miss
+    read = a.bytes_read
+    a.get("t0"), a.get("t1")
+    assert a.bytes_read == read  # served from the cache
+    a.get("t3")
+    assert a.bytes_read == read + 16  # not cached: read again
+    a.drop()
+    assert budget.left == 40 and not a.cached
+
+
+def test_large_tensors_are_read_in_concurrent_pieces(tmp_path, monkeypatch) -> None:
+    from safetensors.torch import save_file
+
+    from sftlens.restoration import tensors
+
+    sd = {"a": torch.randn(37, 11), "b": torch.arange(5, dtype=torch.int64)}
+    save_file(sd, str(tmp_path / "model.safetensors"))
+    monkeypatch.setattr(tensors, "READ_PIECE", 24)  # 37 * 11 * 4 bytes -> 68 pieces
+    src = source_from_dir(tmp_path)
+    assert torch.equal(src.get("a"), sd["a"]) and torch.equal(src.get("b"), sd["b"])
+    assert src.bytes_read == 37 * 11 * 4 + 5 * 8
