@@ -1,6 +1,7 @@
 """Optional vLLM backend (``backend="vllm"``): imported only when chosen.
 
-UNTESTED here (vLLM is not installed in CI).  ``model`` is a ``vllm.LLM`` or a model
+vLLM is not installed here or in CI: the tests drive this adapter with a stand-in
+``vllm`` module (parameters, per-prompt seeds, output shape), not vLLM itself.  ``model`` is a ``vllm.LLM`` or a model
 id / path from which one is built.  Seeds are per request, from (seed, prompt text) as in the HF
 engine, so results do not depend on batching, but the samples differ from the HF engine's.
 
