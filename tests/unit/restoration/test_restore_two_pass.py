@@ -273,3 +273,22 @@ def test_device_cache_reads_once_and_writes_the_same(tmp_path, strategy) -> None
     for k in KS:
         want = _expected(base, tuned, k, strategy, "transformer", seed=3)
         _same(tmp_path / f"cached-{k:g}", want)
+
+
+def test_partial_device_cache_still_exact(tmp_path, monkeypatch) -> None:
+    """A cache budget that holds only part of the pair: the rest is read again; same bytes out."""
+    from sftlens.restoration import restore as restore_mod
+
+    base, tuned = _data("narrow")
+    b, t = save_dir(base, tmp_path / "b"), save_dir(tuned, tmp_path / "t", shards=2)
+    total = sum(v.numel() * v.element_size() for v in (*base.values(), *tuned.values()))
+    # 85% of "free" less 8 GiB leaves a budget of about a third of one checkpoint
+    monkeypatch.setattr(
+        restore_mod, "_free_bytes", lambda device: int(((8 << 30) + total // 6) / 0.85)
+    )
+    stats = _run(tmp_path, b, t, "part", "top", "transformer", chunk_elems=97, device_cache=True)
+    assert 0 < stats.device_cached_bytes <= total // 6
+    assert total < stats.bytes_read < 2 * total  # cached tensors were not read twice
+    assert stats.bytes_patched > 0  # region not fully cached: the threshold bins were patched
+    for k in KS:
+        _same(tmp_path / f"part-{k:g}", _expected(base, tuned, k, "top", "transformer", seed=3))
