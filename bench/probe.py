@@ -150,6 +150,7 @@ def engine_variant(name: str) -> Iterator[None]:
     """Run the engine as it is ("current") or with one earlier choice back, for A/B in one process.
 
     "sdpa": decode attention through SDPA (cuDNN on an H100) instead of two matmuls;
+    "efficient": through SDPA's memory-efficient kernel;
     "dynamic": HF's DynamicCache (grows by ``torch.cat``) instead of the preallocated one;
     "sync": HF's mask builder that asks the GPU each step whether the mask can be skipped;
     "previous": all three (the engine as of session 2).
@@ -158,12 +159,14 @@ def engine_variant(name: str) -> Iterator[None]:
 
     from sftlens.generation import attention, engine, kv_cache
 
-    if name not in ("current", "sdpa", "dynamic", "sync", "previous"):
+    if name not in ("current", "sdpa", "efficient", "dynamic", "sync", "previous"):
         raise SystemExit(f"unknown engine variant {name}")
     attention._register()
     saved = attention.DECODE_KERNEL, engine.new_cache, ALL_MASK_ATTENTION_FUNCTIONS[attention.NAME]
     if name in ("sdpa", "previous"):
         attention.DECODE_KERNEL = "sdpa"
+    if name == "efficient":
+        attention.DECODE_KERNEL = "sdpa-efficient"
     if name in ("dynamic", "previous"):
         engine.new_cache = lambda model, capacity=None: kv_cache.new_cache(model)  # type: ignore[assignment]
     if name in ("sync", "previous"):

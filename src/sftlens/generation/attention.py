@@ -33,9 +33,10 @@ import torch
 import torch.nn.functional as F
 
 NAME = "sftlens_sdpa"
-# How one decode token attends: "matmul" (two batched matmuls, :func:`matmul_attention`)
-# or "sdpa" (``F.scaled_dot_product_attention``: on an H100 it picks cuDNN's flash kernel,
-# whose 64+-row query tiles are mostly empty for the 4 rows of a GQA group).
+# How one decode token attends: "matmul" (two batched matmuls, :func:`matmul_attention`),
+# "sdpa" (``F.scaled_dot_product_attention``: on an H100 it picks cuDNN's flash kernel,
+# whose 64+-row query tiles are mostly empty for the 4 rows of a GQA group) or
+# "sdpa-efficient" (SDPA's memory-efficient kernel, CUDA only; elsewhere plain "sdpa").
 DECODE_KERNEL = "matmul"
 
 
@@ -68,6 +69,13 @@ def gqa_sdpa(
     packed = query.reshape(b, heads // groups, groups, dim)  # (B, KVH, G, D): G acts as Q
     if DECODE_KERNEL == "matmul" and dropout == 0.0:
         out = matmul_attention(packed, key, value, attention_mask, scaling)
+    elif DECODE_KERNEL == "sdpa-efficient" and query.is_cuda:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        with sdpa_kernel([SDPBackend.EFFICIENT_ATTENTION]):
+            out = F.scaled_dot_product_attention(
+                packed, key, value, attn_mask=attention_mask, scale=scaling
+            )
     else:
         out = F.scaled_dot_product_attention(
             packed, key, value, attn_mask=attention_mask, scale=scaling

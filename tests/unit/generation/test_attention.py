@@ -41,7 +41,7 @@ def test_decode_step_equals_sdpa_and_config_is_restored(model_tok: tuple[Any, An
     torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("kernel", ["matmul", "sdpa"])
+@pytest.mark.parametrize("kernel", ["matmul", "sdpa", "sdpa-efficient"])
 def test_packed_path_matches_repeated_heads(kernel: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """(B, H, 1, D) query against (B, KVH, L, D) keys: same as repeating each kv head."""
     monkeypatch.setattr(attention, "DECODE_KERNEL", kernel)
