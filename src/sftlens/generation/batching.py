@@ -49,7 +49,8 @@ def _bytes_per_row(model: Any, prompt_len: int, max_new: int, n_samples: int) ->
     kv = 2 * cfg.num_hidden_layers * kv_heads * head_dim * elem * (prompt_len + max_new)
     sampling = cfg.vocab_size * 4 * 4  # logits, probabilities, cdf, scratch (float32)
     prefill = prompt_len * (cfg.hidden_size * 8 + cfg.intermediate_size * 3) * elem
-    return kv * 2 + sampling + prefill // n_samples  # x2: the cache is copied on append/compact
+    # x2: compaction (and the repeat after prefill) copies the cache
+    return kv * 2 + sampling + prefill // n_samples
 
 
 def auto_batch_size(
