@@ -113,9 +113,10 @@ def mask_without_sync(sdpa_mask: Callable[..., Any]) -> Callable[..., Any]:
     """HF's ``sdpa_mask`` that always builds the mask instead of testing whether it may skip it.
 
     The test (``_ignore_causal_mask_sdpa``) calls ``padding_mask.all()`` on every
-    forward pass with one query token: a host-device sync per decode step, after
-    which the GPU idles while the host queues the next step's ~1,200 kernels.  A
-    (rows, 1, 1, L) boolean mask costs next to nothing to build.
+    forward pass with one query token: a host-device sync per decode step.  A
+    (rows, 1, 1, L) boolean mask costs next to nothing to build.  Measured at 8B
+    shape on an H100 the sync cost nothing visible (807 vs 803 completions/s: the
+    host stays ahead of the GPU there); it matters where the host is the bottleneck.
     """
     if "allow_is_causal_skip" not in inspect.signature(sdpa_mask).parameters:
         return sdpa_mask

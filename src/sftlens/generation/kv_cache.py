@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -33,6 +34,7 @@ def _dynamic_layer() -> type | None:
     return DynamicLayer
 
 
+@functools.cache
 def _layer_class() -> type | None:
     base = _dynamic_layer()
     if base is None:
@@ -112,17 +114,12 @@ def _layer_class() -> type | None:
     return PreallocatedLayer
 
 
-_LAYER: type | None = None
-
-
 def preallocated_layer(capacity: int) -> Any:
     """A new :class:`PreallocatedLayer` (a ``DynamicLayer`` subclass) of ``capacity`` tokens."""
-    global _LAYER
-    if _LAYER is None:
-        _LAYER = _layer_class()
-    if _LAYER is None:
+    layer = _layer_class()
+    if layer is None:
         raise RuntimeError("this transformers version has no cache layers")
-    return _LAYER(capacity)
+    return layer(capacity)
 
 
 def new_cache(model: Any, capacity: int | None = None) -> Any:

@@ -6,7 +6,9 @@ histogram bin that holds the threshold, whose exact cut is then patched into the
 written files) and writes a sharded safetensors checkpoint where the selected
 elements take the base value and every other element keeps the tuned value bit
 for bit.  When a threshold bin holds more candidates than ``candidate_bytes``
-allows, one extra pass refines it first (three passes, as before).
+allows, one extra pass refines it first (three passes, as before).  On a GPU
+with room for the pair, pass 1 keeps the tensors on the device, so the later
+passes read no disk and the threshold bins are refined instead of patched.
 ``restore_many`` does the same for several k with one set of passes.
 ``sweep_inplace`` restores into a live model for each k, calls back, and undoes
 exactly.
@@ -138,10 +140,9 @@ def plan_cuts(
     """
     STRATEGIES.get(strategy)
     stats = histogram_pass(pair, strategy, seed, engine)
-    if _region_cached(pair):
-        # the refinement pass reads device memory, not disk: cheaper than patching the files
-        engine.candidate_bytes = 0
-    return two_pass_cuts(pair, stats, ks, strategy, seed, engine)
+    # refining a cached region reads device memory, not disk: cheaper than patching the files
+    refine_all = _region_cached(pair)
+    return two_pass_cuts(pair, stats, ks, strategy, seed, engine, refine_all=refine_all)
 
 
 def _region_cached(pair: Pair) -> bool:

@@ -106,12 +106,11 @@ class Engine:
     ``candidate_bytes`` bounds the threshold-bin candidates a restore pass may hold
     (beyond it the bin is refined by an extra pass).  ``pool`` fetches the next
     tensors while the current ones are processed; ``readers`` reads a base tensor
-    while the tuned one is read.  Counters: ``peak_chunk`` (the
-    largest chunk), ``passes`` (one description per read pass), ``candidates`` /
-    ``candidate_nbytes`` (the most held at once), ``refined_bins`` (bins the
-    fallback refinement pass resolved), ``bytes_patched`` (rewritten in outputs),
-    ``patch_seconds`` (resolving and patching
-    threshold bins after a pass).
+    while the tuned one is read.  Counters: ``peak_chunk`` (the largest chunk),
+    ``passes`` / ``pass_seconds`` (one description and wall time per read pass),
+    ``candidates`` / ``candidate_nbytes`` (the most held at once), ``refined_bins``
+    (bins the fallback refinement pass resolved), ``bytes_patched`` (rewritten in
+    outputs), ``patch_seconds`` (resolving and patching threshold bins after a pass).
     """
 
     device: torch.device
@@ -317,6 +316,7 @@ def two_pass_cuts(
     engine: Engine,
     *,
     one_k_per_pass: bool = False,
+    refine_all: bool = False,
 ) -> dict[float, Cut | Pending]:
     """Each k's cut after pass 1: exact where the histogram decides it, else :class:`Pending`.
 
@@ -324,7 +324,8 @@ def two_pass_cuts(
     cost ``candidate_bytes(itemsize)`` each; the bins are kept smallest first while
     their sum fits in ``engine.candidate_bytes`` (each bin alone with
     ``one_k_per_pass``, when every k has its own restore pass).  Bins that do not
-    fit are refined by one extra read pass (the fallback), which makes their cuts exact.
+    fit are refined by one extra read pass (the fallback), which makes their cuts exact;
+    ``refine_all`` refines every pending bin that way (when the pass reads a device cache).
     """
     needs = {k: select_count(pair.n, k) for k in ks}
     plan = {k: coarse_cut(stats.hist, needs[k], stats.exact) for k in ks}
@@ -334,16 +335,17 @@ def two_pass_cuts(
     over, used = set(), 0
     for b, size in sorted(sizes.items(), key=lambda kv: (kv[1], kv[0])):
         cost = size * per
-        if cost + (0 if one_k_per_pass else used) > engine.candidate_bytes:
+        if refine_all or cost + (0 if one_k_per_pass else used) > engine.candidate_bytes:
             over.add(b)
         else:
             used += cost
-    if over:
+    if over and not refine_all:
         log.info(
             "threshold bin(s) too large to hold (%s elements, limit %d bytes): refining in an extra pass",
             ", ".join(f"{sizes[b]:,}" for b in sorted(over)),
             engine.candidate_bytes,
         )
+    if over:
         lo = refine_pass(pair, strategy, seed, engine, over)
         engine.refined_bins += len(over)
         for k, p in plan.items():

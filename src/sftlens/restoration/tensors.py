@@ -2,10 +2,12 @@
 
 A :class:`TensorSource` lists tensor names, shapes and dtypes without loading
 anything, and hands out one tensor at a time.  :func:`source_from_dir` reads
-safetensors shards lazily from their headers and reads each tensor with positioned
-reads into a fresh buffer (64 MiB pieces, four in flight), one shard open at a time (``mmap=True``
-uses ``safe_open`` instead; mapped pages then count towards the process's RSS); :func:`source_from_model` wraps a live model (tied weights appear
-once).  :class:`ShardedWriter` writes a checkpoint tensor by tensor, planning the
+safetensors shards lazily from their headers and reads each tensor with
+positioned reads into a fresh buffer (64 MiB pieces, four in flight), one shard
+open at a time (``mmap=True`` uses ``safe_open`` instead; mapped pages then count
+towards the process's RSS); :class:`CachedSource` keeps chosen tensors on a
+device after their first read; :func:`source_from_model` wraps a live model
+(tied weights appear once).  :class:`ShardedWriter` writes a checkpoint tensor by tensor, planning the
 shards up front, so it never holds more than the tensor being written; once
 finished, ``patch`` overwrites chosen elements in place.
 

@@ -46,16 +46,13 @@ def _reference(keys: torch.Tensor, need: int) -> torch.Tensor:
     return mask
 
 
+KEYS = st.integers(0, 2**31 - 1) | st.sampled_from([0, 7, 2**20, 2**31 - 1])
+CROWDED = st.integers(5 << 15, (5 << 15) + 40)  # many keys in one high-bits bin, some equal
+FRAC, CHUNK = st.floats(0, 1), st.integers(1, 64)
+
+
 @settings(max_examples=25, deadline=None)
-@given(
-    values=st.lists(
-        st.integers(0, 2**31 - 1) | st.sampled_from([0, 7, 2**20, 2**31 - 1]),
-        min_size=1,
-        max_size=200,
-    ),
-    frac=st.floats(0, 1),
-    chunk=st.integers(1, 64),
-)
+@given(values=st.lists(KEYS, min_size=1, max_size=200), frac=FRAC, chunk=CHUNK)
 def test_cut_matches_full_sort(values, frac, chunk) -> None:
     keys = torch.tensor(values, dtype=torch.int32)
     need = int(frac * keys.numel())
@@ -95,17 +92,7 @@ def _select_two_pass(
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    values=st.lists(
-        st.integers(0, 2**31 - 1)
-        | st.sampled_from([0, 7, 2**20, 2**31 - 1])
-        | st.integers(5 << 15, (5 << 15) + 40),  # many keys in one high-bits bin, some equal
-        min_size=1,
-        max_size=200,
-    ),
-    frac=st.floats(0, 1),
-    chunk=st.integers(1, 64),
-)
+@given(values=st.lists(KEYS | CROWDED, min_size=1, max_size=200), frac=FRAC, chunk=CHUNK)
 def test_two_pass_cut_matches_full_sort(values, frac, chunk) -> None:
     keys = torch.tensor(values, dtype=torch.int32)
     need = int(frac * keys.numel())
