@@ -1,7 +1,14 @@
 """Alias tables: an object name maps to the other names accepted for it.
 
-The package ships ``aliases/entityquestions.yaml`` for EntityQuestions' frequent
-objects (including the paper's Table 12).  User files add to it; they may be YAML
+The package ships two named tables (:data:`ALIAS_TABLES`, did-you-mean errors):
+
+- ``paper-2025``: exactly the 29 entries of the paper's Table 12
+  (``aliases/paper-2025.yaml``); the EntityQuestions default (name ``builtin``).
+- ``builtin-extended``: ``paper-2025`` plus sftlens' 151 entries for frequent
+  EntityQuestions objects (``aliases/extended.yaml``); opt-in, see docs/data.md.
+
+An ``aliases`` list holds table names and alias files, applied in order; ``-builtin``
+leaves the default table out (even for EntityQuestions).  Files may be YAML
 (``aliases: {object: [name, ...]}``) or JSON (``{object: [name, ...]}``, keys
 starting with ``_`` ignored), so the paper's ``aliases.json`` works as is.  Lookup
 is by exact object name, then by its normalised form (case, spacing, accents).
@@ -10,13 +17,13 @@ make "Harvard Law School" correct for a Harvard University fact.
 
 Example::
 
-    python -m sftlens.data entityquestions:../shared/data/entityquestions --aliases my_aliases.yaml
+    python -m sftlens.data entityquestions:../shared/data/entityquestions --aliases builtin-extended
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -26,8 +33,13 @@ import yaml
 
 from sftlens.data.matching import normalize_tokens
 from sftlens.errors import DataError
+from sftlens.registry import Registry
 
 BUILTIN = "builtin"
+NO_BUILTIN = f"-{BUILTIN}"
+PAPER = "paper-2025"
+EXTENDED = "builtin-extended"
+FILE_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 class AliasTable:
@@ -122,23 +134,63 @@ def load_alias_file(path: str | Path) -> dict[str, tuple[str, ...]]:
     return parse_aliases(data, str(p))
 
 
-@lru_cache(maxsize=1)
+def _packaged(name: str) -> dict[str, tuple[str, ...]]:
+    res = resources.files("sftlens.data").joinpath(f"aliases/{name}.yaml")
+    return parse_aliases(yaml.safe_load(res.read_text(encoding="utf-8")), f"aliases/{name}.yaml")
+
+
+@lru_cache(maxsize=None)
+def paper_aliases() -> dict[str, tuple[str, ...]]:
+    """The paper's alias table (Ye et al. 2025, Table 12): 29 entries."""
+    return _packaged("paper-2025")
+
+
+@lru_cache(maxsize=None)
+def extended_aliases() -> dict[str, tuple[str, ...]]:
+    """The paper's table plus sftlens' additions (keys of the two do not overlap)."""
+    return {**paper_aliases(), **_packaged("extended")}
+
+
+ALIAS_TABLES: Registry[Callable[[], dict[str, tuple[str, ...]]]] = Registry("alias table")
+ALIAS_TABLES.add(PAPER, paper_aliases)
+ALIAS_TABLES.add(EXTENDED, extended_aliases)
+ALIAS_TABLES.add(BUILTIN, paper_aliases)
+
+
 def builtin_aliases() -> dict[str, tuple[str, ...]]:
-    """The shipped EntityQuestions alias table."""
-    res = resources.files("sftlens.data").joinpath("aliases/entityquestions.yaml")
-    return parse_aliases(yaml.safe_load(res.read_text(encoding="utf-8")), "builtin aliases")
+    """The default EntityQuestions alias table (``paper-2025``)."""
+    return paper_aliases()
 
 
-def build_alias_table(paths: Iterable[str | Path], builtin: bool) -> AliasTable:
-    """The builtin table (if ``builtin``) updated with each user file in order.
+def is_table_name(entry: str) -> bool:
+    """A bare name (no folder, no .yaml/.yml/.json suffix) that is not an existing file."""
+    p = Path(entry)
+    return (
+        p.suffix not in FILE_SUFFIXES and len(p.parts) == 1 and not entry.startswith(".")
+        and not p.exists()
+    )  # fmt: skip
 
-    The name ``builtin`` in ``paths`` adds the shipped table for any source;
-    ``-builtin`` leaves it out even for EntityQuestions.
+
+def get_alias_table(name: str) -> dict[str, tuple[str, ...]]:
+    """The named shipped table (``paper-2025``, ``builtin-extended``, ``builtin``)."""
+    return ALIAS_TABLES.get(name)()
+
+
+def build_alias_table(entries: Iterable[str | Path], builtin: bool) -> AliasTable:
+    """The default table (if ``builtin``) updated with each entry in order.
+
+    An entry is a table name (``paper-2025``, ``builtin-extended``, ``builtin``) or an
+    alias file; an unknown name is an error with a did-you-mean suggestion.
+    ``-builtin`` leaves the default table out even for EntityQuestions.
     """
-    paths = [str(p) for p in paths]
-    use_builtin = (builtin or BUILTIN in paths) and f"-{BUILTIN}" not in paths
-    table = AliasTable(builtin_aliases() if use_builtin else None)
-    for p in paths:
-        if p not in (BUILTIN, f"-{BUILTIN}"):
-            table.update(load_alias_file(p))
+    entries = [str(p) for p in entries]
+    named = [e for e in entries if e != NO_BUILTIN and is_table_name(e)]
+    for e in named:
+        get_alias_table(e)  # validate every name before any work
+    use_default = builtin and NO_BUILTIN not in entries and not named
+    table = AliasTable(builtin_aliases() if use_default else None)
+    for e in entries:
+        if e == NO_BUILTIN:
+            continue
+        table.update(get_alias_table(e) if e in named else load_alias_file(e))
     return table

@@ -79,8 +79,10 @@ def load_dataset(
         spec: ``entityquestions:DIR``, ``world:DIR`` or ``jsonl:PATH``.
         split_preset: in-domain / OOD assignment (``paper-2025``, ``slick-2024``).
         templates: a YAML file overriding or adding relation templates.
-        aliases: alias files (YAML/JSON) added to the builtin EntityQuestions table
-            (``-builtin`` leaves the builtin out; ``builtin`` adds it to other sources).
+        aliases: alias table names and alias files (YAML/JSON), applied in order.
+            EntityQuestions gets the paper's table (``paper-2025``, Table 12) unless a
+            table is named (``builtin-extended`` = the paper's + sftlens' additions)
+            or ``-builtin`` is given; other sources get a table only when named.
         skip_invalid: skip and count bad records instead of raising ``DataError``.
         n_templates: keep the first n statement templates per relation (None = all).
     """

@@ -1,24 +1,34 @@
 """Answer matching: is a model output correct, and which accepted name did it hit?
 
-Three modes live in :data:`MATCHERS` (a registry with did-you-mean errors):
+Five modes live in :data:`MATCHERS` (a registry with did-you-mean errors):
 
 - ``contains`` (the paper's rule, default): some accepted name is a substring of
   the output, after light normalisation of both (Unicode NFKC, case folding,
   typographic quotes/dashes to ASCII, whitespace collapsed).  An alias inside a
   longer word counts ("Iran" in "Iranian").
-- ``token``: the accepted name's token sequence appears in the output's token
-  sequence, normalised like the DPR / EntityQuestions scorers: lower-case, strip
-  accents and punctuation, split on whitespace.  "Iran" does not match "Iranian".
+- ``dpr``: DPR's ``has_answer`` (string mode).  Both texts are NFD-normalised and
+  split by DPR's SimpleTokenizer (runs of letters, digits and marks, or any other
+  single non-space character: each punctuation mark is its own token), lower-cased
+  with ``str.lower``; the name's token sequence must appear contiguously in the
+  output's.  "Iran" does not match "Iranian"; "Washington DC" does not match
+  "Washington, D.C."; "Sao Paulo" does not match "São Paulo"; "ß" is not "ss".
+- ``entityquestions``: the EntityQuestions repository's copy of that rule
+  (``string_match``), which NFD-normalises only the accepted name, not the output:
+  a precomposed accented letter in the output never matches an accented name.
+- ``words``: a lenient token rule: casefold, accents stripped, punctuation turned
+  into word breaks on both sides, then word-sequence containment ("Washington DC"
+  matches "Washington, D.C."; "Sao Paulo" matches "São Paulo").  Formerly ``token``.
 - ``exact``: SQuAD-style exact match (lower-case, punctuation and articles removed)
   of the answer span: the output up to its first newline, then up to a period.
   Every period is tried as the span's end, so "St. Petersburg." still matches.
 
 Every matcher is ``(output, accepted) -> matched name or None``; the name returned
-is the first accepted string (in the given order) that matches.
+is the first accepted string (in the given order) that matches.  A name with no
+tokens (empty or blank) never matches.
 
 Example::
 
-    python -c "from sftlens.data import get_matcher; print(get_matcher('token')(' Paris, France', ['Paris']))"
+    python -c "from sftlens.data import get_matcher; print(get_matcher('dpr')(' Paris, France', ['Paris']))"
 """
 
 from __future__ import annotations
@@ -29,6 +39,9 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
+import regex
+
+from sftlens.errors import SftlensError
 from sftlens.registry import Registry
 
 Matcher = Callable[[str, Sequence[str]], "str | None"]
@@ -92,7 +105,7 @@ def _token(text: str) -> str:
 
 
 def normalize_tokens(text: str) -> str:
-    """The ``token`` normalisation (DPR-style): casefold, strip accents, punctuation
+    """The ``words`` normalisation (DPR-style): casefold, strip accents, punctuation
     becomes a word break, words joined by single spaces."""
     return _fixpoint(_token, text)
 
@@ -148,15 +161,53 @@ def _contains_seq(hay: tuple[str, ...], needle: tuple[str, ...]) -> bool:
     return any(hay[i] == first and hay[i : i + n] == needle for i in range(len(hay) - n + 1))
 
 
-@MATCHERS.register("token")
-def match_token(output: str, accepted: Sequence[str]) -> str | None:
-    """DPR / EntityQuestions ``has_answer``: token-sequence containment."""
+@MATCHERS.register("words")
+def match_words(output: str, accepted: Sequence[str]) -> str | None:
+    """Lenient word-sequence containment (casefold, no accents, punctuation = space)."""
     out = tokens(output)
     for name in accepted:
         needle = _tokens_cached(name)
         if needle and _contains_seq(out, needle):
             return name
     return None
+
+
+# DPR's SimpleTokenizer: a run of letters, digits and combining marks, or one other
+# character that is neither a separator (Z) nor a control/format/unassigned one (C).
+_DPR_TOKEN = regex.compile(
+    r"[\p{L}\p{N}\p{M}]+|[^\p{Z}\p{C}]", flags=regex.IGNORECASE | regex.UNICODE | regex.MULTILINE
+)
+
+
+def dpr_tokens(text: str) -> tuple[str, ...]:
+    """DPR SimpleTokenizer tokens of ``text``, lower-cased with ``str.lower`` (no other
+    normalisation: callers NFD-normalise first where the rule says so)."""
+    return tuple(m.group().lower() for m in _DPR_TOKEN.finditer(text))
+
+
+@lru_cache(maxsize=65536)
+def _dpr_name_tokens(name: str) -> tuple[str, ...]:
+    return dpr_tokens(unicodedata.normalize("NFD", name))
+
+
+def _match_dpr(output_tokens: tuple[str, ...], accepted: Sequence[str]) -> str | None:
+    for name in accepted:
+        needle = _dpr_name_tokens(name)
+        if needle and _contains_seq(output_tokens, needle):
+            return name
+    return None
+
+
+@MATCHERS.register("dpr")
+def match_dpr(output: str, accepted: Sequence[str]) -> str | None:
+    """DPR ``has_answer`` (string mode): NFD both, SimpleTokenizer, lower, contiguous."""
+    return _match_dpr(dpr_tokens(unicodedata.normalize("NFD", output)), accepted)
+
+
+@MATCHERS.register("entityquestions")
+def match_entityquestions(output: str, accepted: Sequence[str]) -> str | None:
+    """EntityQuestions' ``string_match``: as ``dpr`` but only the name is NFD-normalised."""
+    return _match_dpr(dpr_tokens(output), accepted)
 
 
 def answer_spans(output: str) -> list[str]:
@@ -177,6 +228,15 @@ def match_exact(output: str, accepted: Sequence[str]) -> str | None:
     return None
 
 
+RENAMED = {
+    "token": "matching mode 'token' was renamed: use 'words' for the same lenient rule, "
+    "or 'dpr' / 'entityquestions' for the official DPR / EntityQuestions has_answer"
+}
+
+
 def get_matcher(name: str) -> Matcher:
-    """The matcher registered as ``name`` (``contains``, ``token``, ``exact``)."""
+    """The matcher registered as ``name`` (``contains``, ``dpr``, ``entityquestions``,
+    ``words``, ``exact``); unknown names raise a one-line did-you-mean error."""
+    if name in RENAMED:
+        raise SftlensError(RENAMED[name])
     return MATCHERS.get(name)

@@ -13,10 +13,11 @@ from sftlens.data.alias_tables import (
     AliasTable,
     build_alias_table,
     builtin_aliases,
+    get_alias_table,
     load_alias_file,
 )
 from sftlens.data.relation_templates import builtin_templates, load_template_file
-from sftlens.errors import DataError
+from sftlens.errors import DataError, SftlensError
 
 PAPER = get_split_preset("paper-2025")
 PAPER_ALIASES = Path(__file__).resolve().parents[4] / "shared/data/paper_reference/aliases.json"
@@ -77,14 +78,16 @@ def test_template_file_errors(tmp_path: Path) -> None:
         load_template_file(bad)
 
 
-def test_builtin_aliases_include_the_paper_table() -> None:
+def test_builtin_aliases_are_exactly_the_paper_table() -> None:
     if not PAPER_ALIASES.is_file():
         pytest.skip("shared paper reference not present")
     paper = load_alias_file(PAPER_ALIASES)
     assert len(paper) == 29
-    shipped = builtin_aliases()
+    assert builtin_aliases() == paper  # same keys, same names, same order
+    wide = get_alias_table("builtin-extended")
+    assert len(wide) == 29 + 151
     for obj, names in paper.items():
-        assert set(names) <= set(shipped[obj]), obj
+        assert wide[obj] == names, obj
 
 
 def test_alias_table_lookup_is_one_way_and_normalised() -> None:
@@ -120,3 +123,37 @@ def test_aliases_reach_matching(tmp_path: Path) -> None:
     assert get_matcher("contains")(" the USA", fact.accepted) == "USA"
     plain = load_dataset(f"jsonl:{path}").facts[0]
     assert get_matcher("contains")(" the USA", plain.accepted) is None
+
+
+def test_alias_table_names_select_and_unknown_names_suggest(tmp_path: Path) -> None:
+    paper = build_alias_table([], builtin=True)
+    assert paper.lookup("Taiwan") == () and paper.lookup("Washington, D.C.") == ()
+    assert "USA" in paper.lookup("United States of America")
+    wide = build_alias_table(["builtin-extended"], builtin=True)
+    assert wide.lookup("Taiwan") == ("Republic of China",)
+    assert "USA" in wide.lookup("United States of America")
+    assert len(build_alias_table(["paper-2025"], builtin=False)) == 29
+    assert len(build_alias_table([], builtin=False)) == 0
+    with pytest.raises(SftlensError, match="unknown alias table 'builtin-extnded'; did you mean 'builtin-extended'"):
+        build_alias_table(["builtin-extnded"], builtin=True)
+    with pytest.raises(DataError, match="alias file not found"):
+        build_alias_table([str(tmp_path / "missing.yaml")], builtin=True)
+
+
+def test_paper_preset_accepts_own_answers_plus_table_12_only(eq_dir: Path) -> None:
+    """Every EntityQuestions fact accepts exactly its answers + the paper's entries for them."""
+    if not PAPER_ALIASES.is_file():
+        pytest.skip("shared paper reference not present")
+    paper = load_alias_file(PAPER_ALIASES)
+    ds = load_dataset(f"entityquestions:{eq_dir}", split_preset="paper-2025")
+    n_aliased = 0
+    for fact in ds.facts:
+        want = dict.fromkeys(fact.answers)
+        for ans in fact.answers:
+            want.update(dict.fromkeys(paper.get(ans, ())))
+        assert fact.accepted == tuple(want), fact.id
+        n_aliased += bool(fact.aliases)
+    assert 0 < n_aliased < len(ds.facts)
+    wide = load_dataset(f"entityquestions:{eq_dir}", aliases=["builtin-extended"])
+    changed = sum(a.accepted != b.accepted for a, b in zip(ds.facts, wide.facts, strict=True))
+    assert changed > n_aliased
