@@ -124,7 +124,7 @@ STAGES: dict[str, Stage] = {
             MODEL,
             DATA,
             _o("--mastery", key="mastery", help="the BASE model's mastery table"),
-            _o("--matching", key="matching", help="answer matching: contains | token | exact"),
+            _o("--matching", key="matching", help="answer matching: contains | dpr | entityquestions | words | exact"),
             _o("--limit", key="limit", help="evaluate only the first N test facts", type=int),
             _o(
                 "--batch-size",

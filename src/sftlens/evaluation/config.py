@@ -3,7 +3,7 @@
 Example::
 
     sftlens evaluate --model runs/ft/model --data world:runs/world --mastery runs/probe/mastery.parquet \
-        --out runs/eval matching=token limit=200
+        --out runs/eval matching=dpr limit=200
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ class ProbeConfig(StageConfig):
         templates: use the first n statement templates per relation (``None`` = all).
         samples: completions per template.
         temperature / top_p / top_k / max_new_tokens: sampling.
-        matching: answer matching mode (``contains``, ``token``, ``exact``).
+        matching: answer matching mode (``contains``, ``dpr``, ``entityquestions``, ``words``, ``exact``).
         greedy: quick mode: 1 greedy completion per template.
         backend: ``hf`` (sftlens engine) or ``vllm``.
         device / dtype: where and how to load the model.

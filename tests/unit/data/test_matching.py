@@ -1,4 +1,4 @@
-"""Answer matching: contains (paper), token (DPR-style), exact (SQuAD-style)."""
+"""Answer matching: contains (paper), words (lenient tokens), exact (SQuAD-style)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from sftlens.data.matching import answer_spans, normalize_squad, normalize_token
 from sftlens.errors import SftlensError
 
 contains = get_matcher("contains")
-token = get_matcher("token")
+words = get_matcher("words")
 exact = get_matcher("exact")
 
 
 def test_registry_lists_modes_and_suggests() -> None:
-    assert MATCHERS.names() == ["contains", "exact", "token"]
+    assert MATCHERS.names() == ["contains", "dpr", "entityquestions", "exact", "words"]
     with pytest.raises(SftlensError, match="did you mean 'contains'"):
         get_matcher("contain")
 
@@ -22,32 +22,32 @@ def test_registry_lists_modes_and_suggests() -> None:
 def test_returns_first_matching_alias_in_given_order() -> None:
     accepted = ["United States of America", "USA", "United States"]
     assert contains(" the USA, in the United States", accepted) == "USA"
-    assert token(" the USA, in the United States", accepted) == "USA"
+    assert words(" the USA, in the United States", accepted) == "USA"
     assert contains(" Canada", accepted) is None
 
 
-def test_alias_inside_longer_word_contains_yes_token_no() -> None:
+def test_alias_inside_longer_word_contains_yes_words_no() -> None:
     out = " Iranian parents raised him"
     assert contains(out, ["Iran"]) == "Iran"
-    assert token(out, ["Iran"]) is None
+    assert words(out, ["Iran"]) is None
     assert exact(out, ["Iran"]) is None
 
 
 def test_case_and_whitespace() -> None:
-    for m in (contains, token, exact):
+    for m in (contains, words, exact):
         assert m("  PARIS\t", ["paris"]) == "paris"
 
 
 def test_unicode_composed_vs_decomposed_matches_everywhere() -> None:
     composed, decomposed = "Zürich", "Zu\u0308rich"
-    for m in (contains, token, exact):
+    for m in (contains, words, exact):
         assert m(decomposed, [composed]) == composed
 
 
-def test_accents_only_token_strips_them() -> None:
-    assert token(" Sao Paulo, Brazil", ["São Paulo"]) == "São Paulo"
+def test_accents_only_words_strips_them() -> None:
+    assert words(" Sao Paulo, Brazil", ["São Paulo"]) == "São Paulo"
     assert contains(" Sao Paulo, Brazil", ["São Paulo"]) is None
-    assert token(" Université de Paris", ["Universite de Paris"]) == "Universite de Paris"
+    assert words(" Université de Paris", ["Universite de Paris"]) == "Universite de Paris"
 
 
 def test_typographic_apostrophe_normalised_for_contains() -> None:
@@ -55,9 +55,9 @@ def test_typographic_apostrophe_normalised_for_contains() -> None:
 
 
 def test_punctuation() -> None:
-    # token: punctuation is a word break, on both sides
-    assert token(" Washington D.C.", ["Washington, D.C."]) == "Washington, D.C."
-    assert token(" comedy-drama film", ["comedy drama"]) == "comedy drama"
+    # words: punctuation is a word break, on both sides
+    assert words(" Washington D.C.", ["Washington, D.C."]) == "Washington, D.C."
+    assert words(" comedy-drama film", ["comedy drama"]) == "comedy drama"
     # contains keeps punctuation (the paper's plain substring rule)
     assert contains(" Washington D.C.", ["Washington, D.C."]) is None
     assert contains(" St. Petersburg!", ["St. Petersburg"]) == "St. Petersburg"
@@ -68,7 +68,7 @@ def test_punctuation() -> None:
 def test_articles_only_exact_drops_them() -> None:
     assert exact(" the Netherlands", ["Netherlands"]) == "Netherlands"
     assert exact(" Emirates", ["The Emirates"]) == "The Emirates"
-    assert token(" Emirates", ["The Emirates"]) is None
+    assert words(" Emirates", ["The Emirates"]) is None
     assert contains(" Emirates", ["The Emirates"]) is None
 
 
@@ -96,17 +96,17 @@ def test_run_on_outputs_16_to_32_tokens() -> None:
     for out in RUN_ONS:
         assert 16 <= len(tokens(out)) <= 32
     assert contains(RUN_ONS[0], ["London"]) == "London"  # paper rule: anywhere in the output
-    assert token(RUN_ONS[0], ["King's College"]) == "King's College"
+    assert words(RUN_ONS[0], ["King's College"]) == "King's College"
     assert exact(RUN_ONS[0], ["London"]) is None  # not the answer span
     assert exact(RUN_ONS[0], ["Paris, France"]) == "Paris, France"
-    assert token(RUN_ONS[1], ["Baires", "Buenos Aires"]) == "Buenos Aires"
-    assert token(RUN_ONS[2], ["Springfield Illinois"]) == "Springfield Illinois"
-    for m in (contains, token, exact):
+    assert words(RUN_ONS[1], ["Baires", "Buenos Aires"]) == "Buenos Aires"
+    assert words(RUN_ONS[2], ["Springfield Illinois"]) == "Springfield Illinois"
+    for m in (contains, words, exact):
         assert m(RUN_ONS[2], ["Chicago"]) is None
 
 
 def test_empty_and_punctuation_only_aliases_never_match() -> None:
-    for m in (contains, token, exact):
+    for m in (contains, words, exact):
         assert m(" anything at all.", ["", " ", "..."]) is None
         assert m("", ["Paris"]) is None
 

@@ -40,12 +40,12 @@ def test_squad_idempotent(text: str) -> None:
 @SETTINGS
 @given(TEXT, TEXT, TEXT)
 def test_alias_embedded_in_output_is_found(before: str, alias: str, after: str) -> None:
-    """contains and token find an alias placed verbatim, as a word, in the output."""
+    """contains and words find an alias placed verbatim, as a word, in the output."""
     output = before + " " + alias + " " + after
     if normalize_light(alias):
         assert get_matcher("contains")(output, [alias]) == alias
     if normalize_tokens(alias):
-        assert get_matcher("token")(output, [alias]) == alias
+        assert get_matcher("words")(output, [alias]) == alias
 
 
 @SETTINGS

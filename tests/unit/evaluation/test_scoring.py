@@ -67,7 +67,7 @@ CASES = [
 LEVELS = {"a": 4, "b": 4, "c": 2, "d": 0, "e": 3, "f": 3, "g": 1}
 
 
-@pytest.mark.parametrize("mode,column", [("contains", 2), ("token", 3)])
+@pytest.mark.parametrize("mode,column", [("contains", 2), ("words", 3)])
 def test_matched_alias_is_the_hand_checked_one(mode: str, column: int) -> None:
     facts = [c[0] for c in CASES]
     prompts = [qa_prompt(f.question) for f in facts]
