@@ -33,7 +33,7 @@ def micro_config(world: Path, path: Path) -> Path:
         "device": "cpu",
         "dtype": "float32",
         "grid": {"levels": ["0", "random"], "sizes": [4, 8], "seeds": [0]},
-        "probe": {"samples": 2, "templates": 3},
+        "probe": {"samples": 2, "templates": 3, "stop_at_newline": True},
         "select": {"allow_smaller": True},
         "finetune": {"batch_size": 4},
         "restore": {"ks": [5, 20], "which": "largest"},

@@ -50,6 +50,11 @@ class ProbeConfig(StageConfig):
         templates: use the first n statement templates per relation (``None`` = all).
         samples: completions per template.
         temperature / top_p / top_k / max_new_tokens: sampling.
+        stop_at_newline: end each completion at its first newline.  ``None`` (default)
+            = the scheme's rule: ``paper`` does not cut (the paper's protocol: up to
+            ``max_new_tokens``, matched over the whole completion); ``slick`` cuts
+            (its few-shot prompts continue with the next exemplar on a new line).
+            Knowledge worlds (one statement per line) set it to ``true`` explicitly.
         matching: answer matching mode (``contains``, ``dpr``, ``entityquestions``, ``words``, ``exact``).
         greedy: quick mode: 1 greedy completion per template.
         backend: ``hf`` (sftlens engine) or ``vllm``.
@@ -74,6 +79,7 @@ class ProbeConfig(StageConfig):
     top_p: float = Field(1.0, gt=0, le=1)
     top_k: int = Field(0, ge=0)
     max_new_tokens: int = Field(32, ge=1)
+    stop_at_newline: bool | None = None
     matching: str = "contains"
     greedy: bool = False
     backend: Literal["hf", "vllm"] = "hf"
@@ -85,3 +91,9 @@ class ProbeConfig(StageConfig):
     save_completions: bool = False
     limit: int | None = Field(None, ge=1)
     slick: SlickConfig = Field(default_factory=SlickConfig)  # type: ignore[arg-type]
+
+    def cuts_at_newline(self) -> bool:
+        """Whether completions end at their first newline (explicit, else the scheme's rule)."""
+        if self.stop_at_newline is not None:
+            return self.stop_at_newline
+        return self.scheme == "slick"

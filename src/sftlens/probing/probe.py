@@ -47,7 +47,7 @@ def generation_config(cfg: ProbeConfig) -> GenerationConfig:
         temperature=0.0 if cfg.greedy else cfg.temperature,
         top_p=cfg.top_p,
         top_k=cfg.top_k,
-        stop_at_newline=True,
+        stop_at_newline=cfg.cuts_at_newline(),
         batch_size=cfg.batch_size,
         seed=cfg.seed,
         backend=cfg.backend,
@@ -104,6 +104,7 @@ def _probe_slick(
     s = cfg.slick
     base: dict[str, Any] = {
         "max_new_tokens": cfg.max_new_tokens,
+        "stop_at_newline": cfg.cuts_at_newline(),
         "batch_size": cfg.batch_size,
         "seed": cfg.seed,
         "backend": cfg.backend,

@@ -136,3 +136,42 @@ def test_identical_prompts_are_generated_once(
     rows = probe_facts(None, None, [alice, twin], ds.relations, cfg(facts_jsonl, templates=2))
     assert len(seen) == len(set(seen)) == 2
     assert [r["n_correct"] for r in rows] == [0, 20]
+
+
+def test_newline_cut_is_a_setting_paper_default_off(
+    facts_jsonl: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ds = load_dataset(f"jsonl:{facts_jsonl}")
+    alice = ds.facts[0]  # born in Paris
+    rel = ds.relations["P19"]
+    # the answer only after the first newline: counts unless completions are cut there
+    answers = {rel.statement("Alice", 0): [" Rome.\nParis"] * 2}
+    gen = fake_generate(answers)
+    monkeypatch.setattr(probe_mod, "generate", gen)
+    for stop, want in ((None, 2), (False, 2), (True, 2)):
+        c = cfg(facts_jsonl, templates=1, samples=2, stop_at_newline=stop)
+        assert c.cuts_at_newline() is (stop is True)
+        rows = probe_facts(None, None, [alice], ds.relations, c)
+        assert gen.calls[-1].stop_at_newline is (stop is True)
+        assert gen.calls[-1].max_new_tokens == 32
+        # contains sees the whole completion it is given (the engine does the cutting)
+        assert rows[0]["n_correct"] == want
+    assert cfg(facts_jsonl, scheme="slick").cuts_at_newline() is True
+    assert cfg(facts_jsonl, scheme="slick", stop_at_newline=False).cuts_at_newline() is False
+
+
+def test_newline_cut_on_a_real_model_is_a_prefix_of_the_uncut_completion(
+    model_tok: tuple[Any, Any], facts_jsonl: Path
+) -> None:
+    model, tok = model_tok
+    ds = load_dataset(f"jsonl:{facts_jsonl}")
+    kw: dict[str, Any] = {"templates": 2, "samples": 3, "max_new_tokens": 12, "save_completions": True}
+    uncut = probe_facts(model, tok, ds.facts[:3], ds.relations, cfg(facts_jsonl, **kw), progress=False)
+    cut = probe_facts(
+        model, tok, ds.facts[:3], ds.relations, cfg(facts_jsonl, stop_at_newline=True, **kw),
+        progress=False,
+    )  # fmt: skip
+    for u_row, c_row in zip(uncut, cut, strict=True):
+        for u_tpl, c_tpl in zip(u_row["completions"], c_row["completions"], strict=True):
+            for u, c in zip(u_tpl, c_tpl, strict=True):
+                assert "\n" not in c and c == u.split("\n", 1)[0]
