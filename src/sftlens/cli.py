@@ -57,6 +57,9 @@ MODEL = _o("--model", key="model", help="HF hub id or local checkpoint dir")
 DATA = _o("--data", key="data", help="data spec: entityquestions:DIR | world:DIR | jsonl:PATH")
 SEED = _o("--seed", key="seed", help="random seed", type=int)
 DEVICE = _o("--device", key="device", help="auto | cpu | cuda[:N]")
+R_DTYPE = _o(
+    "--r-dtype", key="r_dtype", help="dtype of r: float32 (default) | model (paper's code)"
+)
 
 STAGES: dict[str, Stage] = {
     "probe": Stage(
@@ -124,7 +127,11 @@ STAGES: dict[str, Stage] = {
             MODEL,
             DATA,
             _o("--mastery", key="mastery", help="the BASE model's mastery table"),
-            _o("--matching", key="matching", help="answer matching: contains | dpr | entityquestions | words | exact"),
+            _o(
+                "--matching",
+                key="matching",
+                help="answer matching: contains | dpr | entityquestions | words | exact",
+            ),
             _o("--limit", key="limit", help="evaluate only the first N test facts", type=int),
             _o(
                 "--batch-size",
@@ -174,6 +181,7 @@ STAGES: dict[str, Stage] = {
                 help="transformer | embedding | attention | mlp | all | layers=A-B | glob",
             ),
             SEED,
+            R_DTYPE,
         ),
     ),
     "restore-sweep": Stage(
@@ -193,6 +201,7 @@ STAGES: dict[str, Stage] = {
                 key="mastery",
                 help="evaluate each restored model against this mastery table",
             ),
+            R_DTYPE,
         ),
     ),
     "diff-stats": Stage(
@@ -204,6 +213,7 @@ STAGES: dict[str, Stage] = {
             _o("--base", key="base", help="base checkpoint dir"),
             _o("--tuned", key="tuned", help="fine-tuned checkpoint dir"),
             _o("--region", key="region", help="region"),
+            R_DTYPE,
         ),
     ),
     "study": Stage(

@@ -20,7 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("spec", help="entityquestions:DIR | world:DIR | jsonl:PATH")
     p.add_argument("--split-preset", default="paper-2025", help="paper-2025 | slick-2024")
     p.add_argument("--templates", help="YAML file overriding relation templates")
-    p.add_argument("--aliases", action="append", default=[], help="alias table name (paper-2025, builtin-extended) or file (repeatable)")
+    p.add_argument(
+        "--aliases",
+        action="append",
+        default=[],
+        help="alias table name (paper-2025, builtin-extended) or file (repeatable)",
+    )
     p.add_argument("--skip-invalid", action="store_true", help="skip and count bad records")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname).1s %(message)s", stream=sys.stderr)

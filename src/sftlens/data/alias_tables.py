@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -139,13 +139,13 @@ def _packaged(name: str) -> dict[str, tuple[str, ...]]:
     return parse_aliases(yaml.safe_load(res.read_text(encoding="utf-8")), f"aliases/{name}.yaml")
 
 
-@lru_cache(maxsize=None)
+@cache
 def paper_aliases() -> dict[str, tuple[str, ...]]:
     """The paper's alias table (Ye et al. 2025, Table 12): 29 entries."""
     return _packaged("paper-2025")
 
 
-@lru_cache(maxsize=None)
+@cache
 def extended_aliases() -> dict[str, tuple[str, ...]]:
     """The paper's table plus sftlens' additions (keys of the two do not overlap)."""
     return {**paper_aliases(), **_packaged("extended")}
@@ -183,13 +183,13 @@ def build_alias_table(entries: Iterable[str | Path], builtin: bool) -> AliasTabl
     alias file; an unknown name is an error with a did-you-mean suggestion.
     ``-builtin`` leaves the default table out even for EntityQuestions.
     """
-    entries = [str(p) for p in entries]
-    named = [e for e in entries if e != NO_BUILTIN and is_table_name(e)]
+    items = [str(p) for p in entries]
+    named = [e for e in items if e != NO_BUILTIN and is_table_name(e)]
     for e in named:
         get_alias_table(e)  # validate every name before any work
-    use_default = builtin and NO_BUILTIN not in entries and not named
+    use_default = builtin and NO_BUILTIN not in items and not named
     table = AliasTable(builtin_aliases() if use_default else None)
-    for e in entries:
+    for e in items:
         if e == NO_BUILTIN:
             continue
         table.update(get_alias_table(e) if e in named else load_alias_file(e))

@@ -14,9 +14,11 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from sftlens.config import StageConfig
+from sftlens.registry import suggest
 
 PAPER_KS = [1.0, 3.0, 5.0, 10.0, 20.0, 40.0, 60.0]
 STRATEGIES = ("top", "bottom", "random")
+R_DTYPES = ("float32", "model")  # dtype of r: float32, or the checkpoints' own
 
 
 def _check_k(k: float) -> float:
@@ -49,6 +51,18 @@ class EngineConfig(StageConfig):
     device: str = "auto"
     chunk_elems: int = Field(0, ge=0, le=2**31 - 1, description="0 = auto (2^25 CPU, 2^28 GPU)")
     seed: int = 0
+    r_dtype: str = Field(
+        "float32",
+        description="dtype r is computed in: float32 (default) or model (the checkpoints' dtype, "
+        "the paper's code: its ties at the threshold)",
+    )
+
+    @field_validator("r_dtype")
+    @classmethod
+    def _r_dtype_known(cls, v: str) -> str:
+        if v not in R_DTYPES:
+            raise ValueError(f"unknown r_dtype '{v}'{suggest(v, R_DTYPES)}")
+        return v
 
 
 class RestoreConfig(EngineConfig):

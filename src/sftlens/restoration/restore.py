@@ -47,6 +47,7 @@ from sftlens.restoration.select import (
     Cut,
     Pending,
     apply_cut,
+    check_r_dtype,
     tensor_salt,
 )
 from sftlens.restoration.tensors import (
@@ -170,7 +171,7 @@ def _restored(
     outs = {k: torch.empty_like(t, device="cpu") for k in cuts}
     salt = tensor_salt(seed, name)
     for off, (bb, tt) in engine.chunks(b, t):
-        keys, _ = chunk_keys(strategy, bb, tt, salt, off)
+        keys, _ = chunk_keys(strategy, bb, tt, salt, off, engine.r_dtype)
         for cand in candidates:
             cand.add(name, off, keys, bb)
         for k, cut in cuts.items():
@@ -295,6 +296,7 @@ def restore_many(
     candidate_bytes: int = CANDIDATE_BYTES,
     stats: RestoreStats | None = None,
     device_cache: bool | None = None,
+    r_dtype: str = "float32",
 ) -> dict[float, Path]:
     """Restore for several k with shared passes; ``outs`` maps k to its output dir.
 
@@ -303,14 +305,16 @@ def restore_many(
     ``device_cache`` (default: on for CUDA) keeps what pass 2 needs on the GPU
     after pass 1 (:func:`cache_on_device`), so pass 2 reads nothing from disk and the
     threshold bins are refined in device memory instead of patched into the files.
+    ``r_dtype``: ``float32`` (default) or ``model`` (r in the checkpoints' dtype).
     """
+    check_r_dtype(r_dtype)
     ks = [check_k(k) for k in outs]
     paths = {
         float(k): check_out(Path(p), [Path(base_dir), Path(tuned_dir)], force)
         for k, p in outs.items()
     }
     pair = open_pair(base_dir, tuned_dir, region)
-    engine = Engine.create(device, chunk_elems, progress, candidate_bytes)
+    engine = Engine.create(device, chunk_elems, progress, candidate_bytes, r_dtype)
     if device_cache if device_cache is not None else engine.device.type == "cuda":
         pair = cache_on_device(pair, engine.device)
     plan = plan_cuts(pair, ks, strategy, seed, engine)
@@ -379,7 +383,7 @@ def restore_checkpoint(
     """Write ``out``: the tuned checkpoint with k% of the region's elements set to base.
 
     Keyword options: ``force``, ``device``, ``chunk_elems``, ``max_shard_bytes``, ``progress``,
-    ``candidate_bytes``, ``stats`` (a :class:`RestoreStats` to fill in).
+    ``candidate_bytes``, ``stats`` (a :class:`RestoreStats` to fill in), ``r_dtype``.
     """
     return restore_many(base_dir, tuned_dir, {check_k(k): out}, strategy, region, seed, **kwargs)[
         float(k)
@@ -433,6 +437,7 @@ def sweep_inplace(
     progress: bool = True,
     candidate_bytes: int = CANDIDATE_BYTES,
     stats: RestoreStats | None = None,
+    r_dtype: str = "float32",
 ) -> dict[float, T]:
     """For each k (ascending): restore k% into ``model`` in place, call back, then undo.
 
@@ -447,7 +452,10 @@ def sweep_inplace(
     ks = sorted({check_k(k) for k in ks})
     STRATEGIES.get(strategy)
     pair = _live_pair(model, base, region)
-    engine = Engine(_model_device(model), 0, progress, candidate_bytes=candidate_bytes)
+    engine = Engine(
+        _model_device(model), 0, progress, candidate_bytes=candidate_bytes,
+        r_dtype=check_r_dtype(r_dtype),
+    )  # fmt: skip
     engine.chunk = Engine.create(engine.device.type, chunk_elems).chunk
     cached = pair.base
     assert isinstance(cached, CachedSource)
@@ -501,7 +509,7 @@ def _apply_live(
         salt = tensor_salt(seed, name)
         dst = live[name].view(-1)
         for off, (bb, tt) in engine.chunks(b, snapshot[name]):
-            keys, _ = chunk_keys(strategy, bb, tt, salt, off)
+            keys, _ = chunk_keys(strategy, bb, tt, salt, off, engine.r_dtype)
             if cand is not None:
                 cand.add(name, off, keys, bb)
             mask, ties = apply_cut(keys, cut, ties)

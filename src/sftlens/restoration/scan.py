@@ -127,6 +127,7 @@ class Engine:
     refined_bins: int = 0
     patch_seconds: float = 0.0
     bytes_patched: int = 0
+    r_dtype: str = "float32"  # "model": r in the checkpoints' dtype (select.relative_update)
 
     @classmethod
     def create(
@@ -135,12 +136,15 @@ class Engine:
         chunk: int = 0,
         progress: bool = True,
         candidate_bytes: int = CANDIDATE_BYTES,
+        r_dtype: str = "float32",
     ) -> Engine:
         from sftlens.models import resolve_device
 
         dev = torch.device(resolve_device(device))
         size = chunk or (GPU_CHUNK if dev.type == "cuda" else CPU_CHUNK)
-        return cls(dev, min(size, MAX_CHUNK), progress, candidate_bytes=candidate_bytes)
+        return cls(
+            dev, min(size, MAX_CHUNK), progress, candidate_bytes=candidate_bytes, r_dtype=r_dtype
+        )
 
     def held(self, count: int, nbytes: int) -> None:
         """Record candidates held at once (the peak is kept)."""
@@ -193,12 +197,17 @@ class Engine:
 
 
 def chunk_keys(
-    strategy: str, b: torch.Tensor, t: torch.Tensor, salt: int, offset: int
+    strategy: str,
+    b: torch.Tensor,
+    t: torch.Tensor,
+    salt: int,
+    offset: int,
+    r_dtype: str = "float32",
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(keys, r) of one chunk; r is None for ``random``."""
     if strategy == "random":
         return keys_for("random", None, salt, offset, numel=b.numel(), device=b.device), None
-    r = relative_update(b, t)
+    r = relative_update(b, t, r_dtype)
     return keys_for(strategy, r, salt, offset), r
 
 
@@ -261,7 +270,7 @@ def histogram_pass(
         th = torch.zeros(N_HI, dtype=torch.int64, device=engine.device) if per_tensor else None
         total = 0.0
         for off, (bb, tt) in engine.chunks(b, t):
-            r = relative_update(bb, tt)
+            r = relative_update(bb, tt, engine.r_dtype)
             check_finite(name, bb, tt, r)
             keys = keys_for(strategy, r, salt, off)
             hist_hi(keys, hist)
@@ -291,7 +300,7 @@ def refine_pass(
         assert b is not None
         salt = tensor_salt(seed, name)
         for off, (bb, tt) in engine.chunks(b, t):
-            keys, _ = chunk_keys(strategy, bb, tt, salt, off)
+            keys, _ = chunk_keys(strategy, bb, tt, salt, off, engine.r_dtype)
             for hb, acc in out.items():
                 hist_lo(keys, hb, acc)
     return {b: h.cpu() for b, h in out.items()}

@@ -38,7 +38,9 @@ from dataclasses import dataclass
 
 import torch
 
-from sftlens.registry import Registry
+from sftlens.errors import SftlensError
+from sftlens.registry import Registry, suggest
+from sftlens.restoration.config import R_DTYPES
 
 HI_BITS, LO_BITS = 16, 15
 N_HI, N_LO = 1 << HI_BITS, 1 << LO_BITS
@@ -58,8 +60,27 @@ def select_count(n: int, k: float) -> int:
     return math.floor(n * k / 100)
 
 
-def relative_update(base: torch.Tensor, tuned: torch.Tensor) -> torch.Tensor:
-    """r = |t - b| / (|b| + 1e-8) in float32 from the stored dtype.  [m] -> [m]"""
+def check_r_dtype(name: str) -> str:
+    """``name`` if it is a known r dtype (``float32``, ``model``), else a did-you-mean error."""
+    if name not in R_DTYPES:
+        raise SftlensError(f"unknown r dtype '{name}'{suggest(name, R_DTYPES)}")
+    return name
+
+
+def relative_update(
+    base: torch.Tensor, tuned: torch.Tensor, r_dtype: str = "float32"
+) -> torch.Tensor:
+    """r = |t - b| / (|b| + 1e-8) as float32.  [m] -> [m]
+
+    ``r_dtype="float32"`` computes in float32 from the stored values; ``"model"``
+    computes in the stored dtype (bf16 pairs: every operation rounded to bf16, as the
+    paper's code does) and widens the result exactly, so its order and its ties are
+    those of the model-dtype r.
+    """
+    if r_dtype == "model":
+        dt = torch.promote_types(base.dtype, tuned.dtype)
+        b = base.to(dt)
+        return (tuned.to(dt) - b).abs_().div_(b.abs().add_(EPS)).float()
     b = base.float()
     diff = tuned.float() - b  # new tensor [m]
     return diff.abs_().div_(b.abs().add_(EPS))

@@ -67,6 +67,7 @@ def run_restore(cfg: RestoreConfig, out: Path, *, force: bool = False) -> Restor
         force=force,
         device=cfg.device,
         chunk_elems=cfg.chunk_elems,
+        r_dtype=cfg.r_dtype,
         max_shard_bytes=cfg.max_shard_bytes,
         stats=stats,
     )
@@ -138,6 +139,7 @@ def run_sweep(cfg: SweepConfig, out: Path, *, force: bool = False) -> SweepResul
                 force=force,
                 device=cfg.device,
                 chunk_elems=cfg.chunk_elems,
+                r_dtype=cfg.r_dtype,
                 max_shard_bytes=cfg.max_shard_bytes,
             )
             result.runs += [
@@ -181,6 +183,7 @@ def _sweep_evaluate(cfg: SweepConfig, out: Path) -> list[dict[str, Any]]:
             cfg.seed,
             evaluate,
             chunk_elems=cfg.chunk_elems,
+            r_dtype=cfg.r_dtype,
         )
         for k, res in results.items():
             tag = {"restore_k": k, "strategy": strategy, "region": cfg.region}
@@ -218,6 +221,7 @@ def run_diff_stats(cfg: DiffStatsConfig, out: Path, *, force: bool = False) -> D
         location_ks=cfg.location_ks,
         device=cfg.device,
         chunk_elems=cfg.chunk_elems,
+        r_dtype=cfg.r_dtype,
     )
     out.mkdir(parents=True, exist_ok=True)
     write_table(out / "concentration.csv", stats.rows())

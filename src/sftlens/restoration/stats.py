@@ -24,7 +24,7 @@ import torch
 
 from sftlens.restoration.regions import name_map, split_layer
 from sftlens.restoration.scan import Engine, check_pair, histogram_pass
-from sftlens.restoration.select import find_bin, select_count
+from sftlens.restoration.select import check_r_dtype, find_bin, select_count
 from sftlens.restoration.tensors import TensorSource
 
 DEFAULT_PCTS = (1.0, 3.0, 5.0, 10.0, 20.0, 40.0, 60.0)
@@ -99,10 +99,11 @@ def diff_stats(
     device: str = "auto",
     chunk_elems: int = 0,
     progress: bool = True,
+    r_dtype: str = "float32",
 ) -> DiffStats:
     """Concentration curve, mean r per tensor and the top-k% location, in one pass."""
     pair = check_pair(base, tuned, region)
-    engine = Engine.create(device, chunk_elems, progress)
+    engine = Engine.create(device, chunk_elems, progress, r_dtype=check_r_dtype(r_dtype))
     st = histogram_pass(pair, "top", 0, engine, check_all=False, per_tensor=True)
     assert st.bin_sum_r is not None
     hist, bin_sum = st.hist, st.bin_sum_r.cpu()

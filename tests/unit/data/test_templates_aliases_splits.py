@@ -134,7 +134,9 @@ def test_alias_table_names_select_and_unknown_names_suggest(tmp_path: Path) -> N
     assert "USA" in wide.lookup("United States of America")
     assert len(build_alias_table(["paper-2025"], builtin=False)) == 29
     assert len(build_alias_table([], builtin=False)) == 0
-    with pytest.raises(SftlensError, match="unknown alias table 'builtin-extnded'; did you mean 'builtin-extended'"):
+    with pytest.raises(
+        SftlensError, match="unknown alias table 'builtin-extnded'; did you mean 'builtin-extended'"
+    ):
         build_alias_table(["builtin-extnded"], builtin=True)
     with pytest.raises(DataError, match="alias file not found"):
         build_alias_table([str(tmp_path / "missing.yaml")], builtin=True)

@@ -165,8 +165,15 @@ def test_newline_cut_on_a_real_model_is_a_prefix_of_the_uncut_completion(
 ) -> None:
     model, tok = model_tok
     ds = load_dataset(f"jsonl:{facts_jsonl}")
-    kw: dict[str, Any] = {"templates": 2, "samples": 3, "max_new_tokens": 12, "save_completions": True}
-    uncut = probe_facts(model, tok, ds.facts[:3], ds.relations, cfg(facts_jsonl, **kw), progress=False)
+    kw: dict[str, Any] = {
+        "templates": 2,
+        "samples": 3,
+        "max_new_tokens": 12,
+        "save_completions": True,
+    }
+    uncut = probe_facts(
+        model, tok, ds.facts[:3], ds.relations, cfg(facts_jsonl, **kw), progress=False
+    )
     cut = probe_facts(
         model, tok, ds.facts[:3], ds.relations, cfg(facts_jsonl, stop_at_newline=True, **kw),
         progress=False,
