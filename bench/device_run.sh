@@ -7,6 +7,8 @@
 #   bash bench/device_run.sh probe    # probe only (roofline + 8B shape vs plain generate)
 #   bash bench/device_run.sh probe-lengths # the engine alone at 8B shape with PROBE_LENGTHS="8 16" fixed new tokens
 #   bash bench/device_run.sh evaluate # evaluate at 8B shape vs plain generate
+#   bash bench/device_run.sh newline  # probe with vs without the newline cut: level shares on the world in
+#                                     # NEWLINE_WORLD (default /tmp/world-gpu: run world-build first), speed at 8B shape
 #   bash bench/device_run.sh restore  # restore at 8B shape (with and without the GPU cache) vs the naive reference
 #   bash bench/device_run.sh sft      # SFT at 1B shape vs HF Trainer, each with and without torch.compile
 #   bash bench/device_run.sh sft-long # the sftlens trainer on 20k samples
@@ -58,6 +60,17 @@ probe-lengths)
     step "probe-8b-$n-tokens"; timeout 200 $PY bench/probe.py --device cuda --shape 8b --prompts 512 --fixed-tokens \
       --max-new-tokens "$n" --baseline-batch-sizes none --engine-batch-sizes auto,auto --json "$OUT/probe-8b-$n.json"
   done
+  ;;
+newline)
+  W=${NEWLINE_WORLD:-/tmp/world-gpu}
+  if [ -d "$W/model" ]; then
+    step newline-world; timeout 400 $PY bench/newline.py --world "$W" --facts "${NEWLINE_FACTS:-4000}" --device cuda \
+      --json "$OUT/newline-world.json" 2>&1 | grep -v "/s]"
+  else
+    echo "no world at $W: run the world-build mode first (or set NEWLINE_WORLD); level shares skipped"
+  fi
+  step newline-8b; timeout 300 $PY bench/newline.py --shape 8b --device cuda --prompts 512 \
+    --newline-rates "${NEWLINE_RATES:-0,0.125,0.25}" --json "$OUT/newline-8b.json"
   ;;
 evaluate)
   step evaluate-8b; timeout 200 $PY bench/evaluate.py --device cuda --shape 8b --questions 2048 --engine-batch-sizes auto,auto --json "$OUT/evaluate-8b.json"
