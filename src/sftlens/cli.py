@@ -121,7 +121,12 @@ STAGES: dict[str, Stage] = {
         "pick the best dev macro accuracy in-domain (ties: the smaller lr).",
         "sftlens.calibration.config:CalibrateConfig",
         "sftlens.calibration.stage:run",
-        (MODEL, DATA, _o("--mastery", key="mastery", help="the BASE model's mastery table"), DEVICE),
+        (
+            MODEL,
+            DATA,
+            _o("--mastery", key="mastery", help="the BASE model's mastery table"),
+            DEVICE,
+        ),
     ),
     "evaluate": Stage(
         "closed-book QA accuracy per mastery level, in-domain and OOD",

@@ -28,7 +28,9 @@ def check_lr_grid(lrs: Sequence[object]) -> list[float]:
     try:
         values = [float(x) for x in lrs]  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ValueError(f"the learning-rate grid 'lrs' must hold numbers, got {list(lrs)}") from None
+        raise ValueError(
+            f"the learning-rate grid 'lrs' must hold numbers, got {list(lrs)}"
+        ) from None
     bad = [x for x in values if not x > 0]
     if bad:
         raise ValueError(f"the learning-rate grid 'lrs' must be positive, got {bad}")

@@ -59,7 +59,9 @@ def _pct(x: float) -> str:
 
 def format_calibration(cal: Calibration) -> str:
     """Plain-text table: lr, dev macro in / OOD, in-domain per-level accuracies (%), choice."""
-    head = f"{'lr':>9} {'macro in':>9} {'macro ood':>9}  " + " ".join(f"{'L' + str(i):>5}" for i in range(5))
+    head = f"{'lr':>9} {'macro in':>9} {'macro ood':>9}  " + " ".join(
+        f"{'L' + str(i):>5}" for i in range(5)
+    )
     lines = [f"calibration on {cal.n_train} mixed samples (dev facts)", head]
     for r in cal.rows:
         levels = " ".join(_pct(float(r[f"in_L{i}"])) for i in range(5))
