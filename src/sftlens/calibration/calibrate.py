@@ -50,7 +50,7 @@ def dev_facts(facts: Sequence[Fact]) -> list[Fact]:
 def check_dev_split(facts: Sequence[Fact], source: str) -> None:
     """Raise a one-line ``ConfigError`` when ``facts`` have no dev split (before any work)."""
     if not dev_facts(facts):
-        splits = ", ".join(sorted({f.split for f in facts})) or "none"
+        splits = ", ".join(sorted({f.split for f in facts if f.role != "pretrain_qa"})) or "none"
         raise ConfigError(
             f"{source}: learning-rate calibration (lr: auto) needs a '{DEV}' split of facts, "
             f"and this data has none (splits: {splits})"
