@@ -62,7 +62,10 @@ def format_calibration(cal: Calibration) -> str:
     head = f"{'lr':>9} {'macro in':>9} {'macro ood':>9}  " + " ".join(
         f"{'L' + str(i):>5}" for i in range(5)
     )
-    lines = [f"calibration on {cal.n_train} mixed samples (dev facts)", head]
+    lines = [
+        f"calibration on {cal.n_train} mixed samples; dev accuracy (%), levels in-domain",
+        head,
+    ]
     for r in cal.rows:
         levels = " ".join(_pct(float(r[f"in_L{i}"])) for i in range(5))
         mark = "  <- chosen" if r["chosen"] else ""
