@@ -133,3 +133,34 @@ def test_empty_lr_grid_is_a_config_error(micro_world: Path, tmp_path: Path):
     cfg = study_config(micro_world, tmp_path / "a.yaml")
     proc = sftlens("study", str(cfg), "--out", str(tmp_path / "r"), "calibrate.lrs=[]")
     assert proc.returncode == 2 and "empty" in proc.stderr and not (tmp_path / "r").exists()
+
+
+def test_in_process_on_the_micro_world_scores_dev_facts_only(
+    micro_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import sftlens.evaluation
+    from sftlens.calibration import calibrate_lr, dev_facts
+    from sftlens.data import load_dataset
+    from sftlens.evaluation.config import EvaluateConfig
+    from sftlens.finetuning.config import FinetuneConfig
+    from sftlens.models import load_model, load_tokenizer
+
+    world = resplit(micro_world, tmp_path / "world", dev=True)
+    facts = load_dataset(f"world:{world}").facts
+    levels = {f.id: f.exposure % 5 if f.exposure is not None else 0 for f in facts}
+    real, seen = sftlens.evaluation.evaluate_model, []
+
+    def spy(model, tok, facts, levels, cfg, progress=True):
+        seen.extend(facts)
+        return real(model, tok, facts, levels, cfg, progress=progress)
+
+    monkeypatch.setattr(sftlens.evaluation, "evaluate_model", spy)
+    model = load_model(str(world / "model"), "float32", "cpu")
+    cal = calibrate_lr(
+        model, load_tokenizer(str(world / "model")), facts, dev_facts(facts), levels,
+        lrs=[1e-4, 1e-3, 3e-2], size=8, seed=0, finetune_cfg=FinetuneConfig(batch_size=4, device="cpu"),
+        evaluate_cfg=EvaluateConfig(split="dev", device="cpu"),
+    )  # fmt: skip
+    assert seen and {f.split for f in seen} == {"dev"} and len(seen) == 3 * len(dev_facts(facts))
+    scores = {r["lr"]: r["dev_macro_in"] for r in cal.rows}
+    assert cal.lr == min(lr for lr, s in scores.items() if s == max(scores.values()))
