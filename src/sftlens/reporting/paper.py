@@ -85,6 +85,8 @@ def level_values(acc: pd.DataFrame, domain: str) -> tuple[int, dict[str, str]]:
     """This run's values of :data:`LEVEL_FIGURES` at its largest size (mean ± spread over seeds)."""
     rows = plain(acc)
     rows = rows[rows["domain"] == domain]
+    if rows.empty:
+        return 0, dict.fromkeys(LEVEL_FIGURES, MISSING)
     size = int(rows["size"].max())
     rows = rows[rows["size"] == size]
     return size, {

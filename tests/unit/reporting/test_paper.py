@@ -41,6 +41,8 @@ def test_missing_training_level_shows_a_dash(tmp_path: Path):
     res = load_results(write_results(tmp_path / "r", t))
     table = paper_vs_run(res.accuracy, judge(res.accuracy, res.kl, ReportConfig()))
     assert table.set_index("paper (LLaMA-3-8B)").loc["57.5", "this run"] == MISSING
+    nowhere = paper_vs_run(res.accuracy, judge(res.accuracy, res.kl, ReportConfig()), "xx")
+    assert (nowhere.iloc[4:]["this run"] == MISSING).all()
 
 
 def test_report_shows_comparison_and_calibration(tmp_path: Path):
