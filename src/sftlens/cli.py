@@ -118,6 +118,19 @@ STAGES: dict[str, Stage] = {
             SEED,
         ),
     ),
+    "calibrate": Stage(
+        "choose the fine-tuning learning rate on dev facts (rule fixed in advance)",
+        "Fine-tune one mastery-mixed set per lr of a grid, evaluate each on the dev split, "
+        "pick the best dev macro accuracy in-domain (ties: the smaller lr).",
+        "sftlens.calibration.config:CalibrateConfig",
+        "sftlens.calibration.stage:run",
+        (
+            MODEL,
+            DATA,
+            _o("--mastery", key="mastery", help="the BASE model's mastery table"),
+            DEVICE,
+        ),
+    ),
     "evaluate": Stage(
         "closed-book QA accuracy per mastery level, in-domain and OOD",
         "Greedy-decode answers to test questions and report accuracy per base-model mastery level.",

@@ -20,6 +20,7 @@ from sftlens.reporting import plots, tables
 from sftlens.reporting.config import ReportConfig
 from sftlens.reporting.findings import Finding, judge
 from sftlens.reporting.html import Section, render_page
+from sftlens.reporting.paper import PAPER, PAPER_MODEL, markdown_table, paper_vs_run
 from sftlens.runstore import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -133,8 +134,37 @@ def _flat(stats: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"value": cells}, index=stats["group"].astype(str))
 
 
-def findings_markdown(findings: list[Finding], run_dir: Path) -> str:
+def comparison_sections(res: tables.Results, comparison: pd.DataFrame) -> list[Section]:
+    """The paper's LLaMA-3-8B figures beside this run's, and the lr calibration (when run)."""
+    sections = [
+        Section(
+            f"Paper ({PAPER_MODEL}) vs this run",
+            f"{PAPER}: figures as printed, with their source; '—' where the paper's figure is not "
+            "known here. This run: mean ± spread over seeds.",
+            tables=[("paper vs this run", comparison.set_index("quantity"))],
+        )
+    ]
+    cal = res.calibration
+    if cal is not None and not cal.empty:
+        chosen = float(cal[cal["chosen"]]["lr"].iloc[0]) if cal["chosen"].any() else float("nan")
+        sections.append(
+            Section(
+                "Learning-rate calibration (dev facts)",
+                f"Chosen lr {chosen:g}: the best dev macro accuracy in-domain (mean of the five "
+                "per-level accuracies) of one mastery-mixed fine-tune per lr; ties go to the smaller lr. "
+                "Accuracy in points on the dev split, never the test split.",
+                tables=[("dev accuracy per learning rate", tables.calibration_table(cal))],
+            )
+        )
+    return sections
+
+
+def findings_markdown(
+    findings: list[Finding], run_dir: Path, comparison: pd.DataFrame | None = None
+) -> str:
     lines = [f"# Findings of {run_dir}", ""] + [f.markdown() for f in findings]
+    if comparison is not None:
+        lines += ["", f"## Paper ({PAPER_MODEL}) vs this run", "", markdown_table(comparison)]
     return "\n".join(lines) + "\n"
 
 
@@ -144,13 +174,17 @@ def run(cfg: ReportConfig, run_dir: Path, *, force: bool = False) -> ReportResul
     out = Path(run_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
     findings = judge(res.accuracy, res.kl, cfg)
-    sections = accuracy_sections(res, out) + parameter_sections(res, out)
+    comparison = paper_vs_run(res.accuracy, findings, cfg.domain)
+    sections = comparison_sections(res, comparison)
+    sections += accuracy_sections(res, out) + parameter_sections(res, out)
     seeds = res.accuracy["seed"].nunique()
     meta = (
         f"run {Path(run_dir).resolve().name}: {seeds} seed(s), test set '{res.test_set}'; "
         "numbers are mean ± spread (std over seeds)"
     )
     index = atomic_write_text(out / "index.html", render_page(cfg.title, findings, sections, meta))
-    md = atomic_write_text(out / "findings.md", findings_markdown(findings, Path(run_dir)))
+    md = atomic_write_text(
+        out / "findings.md", findings_markdown(findings, Path(run_dir), comparison)
+    )
     log.info("report written to %s", index)
     return ReportResult(index, md, findings)

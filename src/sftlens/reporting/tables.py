@@ -32,6 +32,7 @@ class Results:
     mastery: pd.DataFrame | None = None
     base_accuracy: pd.DataFrame | None = None
     test_set: str = "test"
+    calibration: pd.DataFrame | None = None
 
 
 def load_results(run_dir: Path) -> Results:
@@ -56,7 +57,7 @@ def load_results(run_dir: Path) -> Results:
     if base is not None:
         base = base[base["test_set"] == test_set]
     return Results(acc, read("kl"), read("diff_stats"), read("diff_groups"), read("mastery"),
-                   base, test_set)  # fmt: skip
+                   base, test_set, calibration=read("calibration"))  # fmt: skip
 
 
 def mean_spread(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
@@ -220,3 +221,14 @@ def mastery_vs_exposure(mastery: pd.DataFrame) -> pd.DataFrame | None:
         return None
     df = mastery.dropna(subset=["exposure"])
     return mean_spread(df, ["exposure"], "R")
+
+
+def calibration_table(cal: pd.DataFrame) -> pd.DataFrame:
+    """The lr calibration: dev accuracy (points) per lr, macro and per level, and the choice."""
+    cols = {"dev_macro_in": "dev macro in", "dev_macro_ood": "dev macro ood"}
+    cols |= {f"in_L{i}": f"in L{i}" for i in range(5)}
+    table = cal.sort_values("lr").set_index("lr")[list(cols)].rename(columns=cols) * 100
+    table = table.round(1)
+    table["chosen"] = ["← chosen" if c else "" for c in cal.sort_values("lr")["chosen"]]
+    table.index = [f"{lr:g}" for lr in table.index]
+    return table

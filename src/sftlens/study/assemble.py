@@ -35,6 +35,7 @@ TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "diff_stats": ("diff_stats.parquet", (*CELL_KEYS, "top_pct")),
     "diff_groups": ("diff_groups.parquet", (*CELL_KEYS, "kind", "group")),
     "base_accuracy": ("base_accuracy.parquet", ("test_set", "domain", "test_level")),
+    "calibration": ("calibration.parquet", ("lr",)),
 }
 
 

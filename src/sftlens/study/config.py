@@ -38,6 +38,21 @@ STAGE_SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
         "sftlens.finetuning.config:FinetuneConfig",
         ("model", "train", "device", "dtype", "seed"),
     ),
+    "calibrate": (
+        "sftlens.calibration.config:CalibrateConfig",
+        (
+            "model",
+            "data",
+            "mastery",
+            "device",
+            "dtype",
+            "split_preset",
+            "finetune",
+            "evaluate",
+            "size",
+            "allow_smaller",
+        ),
+    ),
     "evaluate": (
         "sftlens.evaluation.config:EvaluateConfig",
         ("model", "data", "mastery", "device", "dtype", "split", "split_preset"),
@@ -50,6 +65,7 @@ STAGE_SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
 LEVELS = ("0", "1", "2", "3", "4")
 PAPER_SIZES: list[int | Literal["all"]] = [60, 120, 240, 480, 960, 1920]
 PAPER_KS: list[float] = [1, 3, 5, 10, 20, 40, 60]
+AUTO_LR = "auto"  # finetune.lr: auto → calibrated on dev facts (sftlens.calibration)
 EVAL_SETS: list[Literal["test", "dev"]] = ["test"]
 #: LoRA target module names → the restoration regions that hold them
 LORA_REGION_OF = {
@@ -132,6 +148,7 @@ class StudyConfig(StageConfig):
     probe: dict[str, Any] = Field(default_factory=dict)
     select: dict[str, Any] = Field(default_factory=dict)
     finetune: dict[str, Any] = Field(default_factory=dict)
+    calibrate: dict[str, Any] = Field(default_factory=dict)
     evaluate: dict[str, Any] = Field(default_factory=dict)
     token_kl: dict[str, Any] = Field(default_factory=dict)
     kl_enabled: bool = True
@@ -156,7 +173,22 @@ class StudyConfig(StageConfig):
             if missing:
                 raise ValueError(f"restore.which names sizes {missing} that are not in grid.sizes")
         self._check_lora()
+        self._check_lr()
         return self
+
+    def _check_lr(self) -> None:
+        from sftlens.calibration.config import DEFAULT_LRS, check_lr_grid
+
+        lr = self.finetune.get("lr")
+        if lr is not None and lr != AUTO_LR:
+            try:
+                float(lr)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"finetune.lr must be a number or '{AUTO_LR}', got {lr!r}"
+                ) from None
+        lrs = self.calibrate.get("lrs", DEFAULT_LRS)
+        check_lr_grid(lrs if isinstance(lrs, list) else [lrs])
 
     def _check_lora(self) -> None:
         lora = self.finetune.get("lora") or {}
@@ -179,6 +211,15 @@ class StudyConfig(StageConfig):
 
     def data_spec(self) -> str:
         return f"world:{self.world}" if self.world else str(self.data)
+
+    def lr_auto(self) -> bool:
+        """``finetune.lr: auto``: a calibration on dev facts chooses the grid's lr."""
+        return self.finetune.get("lr") == AUTO_LR
+
+    def calibration_size(self) -> int | str:
+        """The grid's middle size (the lower middle of an even count; ``all`` is the largest)."""
+        ordered = sorted(self.grid.sizes, key=lambda s: (s == "all", s if s != "all" else 0))
+        return ordered[(len(ordered) - 1) // 2]
 
     def restored_sizes(self) -> list[int | str]:
         """Grid sizes whose fine-tunes get the restore sweep."""

@@ -54,6 +54,9 @@ def run(cfg: StudyConfig, out: Path, *, force: bool = False) -> StudyResult:
     units = build_units(ctx)
     scheduler = Scheduler(run_dir)
     progress = scheduler.run(units)
+    if cfg.lr_auto():  # the grid's units exist once the calibrate unit has chosen the lr
+        units = build_units(ctx)
+        progress = scheduler.run(units)
     tables = assemble(run_dir, units)
     result = StudyResult(out, progress.total, scheduler.executed, time.monotonic() - start, tables)
     if cfg.report:

@@ -25,6 +25,7 @@ from typing import Any
 from sftlens.config import build_config, dump_config
 from sftlens.errors import ConfigError, DataError
 from sftlens.runstore import RunDir, atomic_write_json, content_hash
+from sftlens.study.calibration import calibrate_unit, calibrated, chosen_lr, finetune_section
 from sftlens.study.config import STAGE_SECTIONS, StudyConfig, stage_config_class
 from sftlens.study.scheduler import Unit
 from sftlens.tableio import read_table, write_table
@@ -112,8 +113,10 @@ class StudyContext:
         return self._get("levels", lambda: {r["id"]: int(r["level"]) for r in self.mastery_rows()})  # type: ignore[no-any-return]
 
     def probed_facts(self) -> list[Any]:
-        """In-domain train facts (the SFT pool) and the facts of the evaluation splits."""
-        wanted = {f.id for split in self.cfg.eval_sets for f in self.eval_facts(split)}
+        """In-domain train facts (the SFT pool) and the facts of the evaluation splits
+        (and of the dev split when ``finetune.lr: auto`` calibrates on it)."""
+        splits = [*self.cfg.eval_sets, *(["dev"] if self.cfg.lr_auto() else [])]
+        wanted = {f.id for split in splits for f in self.eval_facts(split)}
         return [
             f
             for f in self.dataset().facts
@@ -194,7 +197,8 @@ def run_finetune(ctx: StudyContext, cell: Cell, out: Path) -> Any:
     """Deep-copy the base and fine-tune it; the tuned model is the unit's in-memory value."""
     from sftlens.finetuning import finetune
 
-    cfg = ctx.stage_config("finetune", model=ctx.cfg.base_model(), seed=cell.seed)
+    lr = {"lr": chosen_lr(ctx)} if ctx.cfg.lr_auto() else {}  # lr: auto → the calibrated lr
+    cfg = ctx.stage_config("finetune", model=ctx.cfg.base_model(), seed=cell.seed, **lr)
     model = copy.deepcopy(ctx.base())
     result = finetune(model, ctx.tokenizer(), ctx.set_examples(cell), cfg, progress=True)
     tuned = result.model
@@ -356,6 +360,8 @@ def build_units(ctx: StudyContext) -> list[Unit]:
                     "test_per_relation": cfg.test_per_relation}  # fmt: skip
     if cfg.backend != "hf":  # another engine samples differently (hf keeps its earlier keys)
         probe_inputs["backend"] = cfg.backend
+    if cfg.lr_auto():  # the dev facts are probed too
+        probe_inputs["calibrate_dev"] = True
     probe_key = content_hash(probe_inputs)
     select_key = content_hash(
         {"probe": probe_key, "grid": dump_config(cfg.grid), "select": cfg.select}
@@ -367,6 +373,10 @@ def build_units(ctx: StudyContext) -> list[Unit]:
     set_key = content_hash({"probe": probe_key, "select": cfg.select})
     base_key = content_hash({"probe": probe_key, "evaluate": cfg.evaluate, "sets": cfg.eval_sets})
     units.append(Unit("base/eval", base_key, lambda out, _: run_base_eval(ctx, out)))
+    if cfg.lr_auto():  # the grid's units follow once the calibrated lr is known
+        units.append(calibrate_unit(ctx, probe_key))  # checks the dev split before any work
+        if not calibrated(ctx, probe_key):
+            return units
     restored = {str(s) for s in cfg.restored_sizes()}
     for cell in cells:
         units.extend(cell_units(ctx, cell, set_key, str(cell.size) in restored))
@@ -402,7 +412,7 @@ def probe_units(ctx: StudyContext, probe_key: str) -> list[Unit]:
 def cell_units(ctx: StudyContext, cell: Cell, set_key: str, restore: bool) -> list[Unit]:
     cfg = ctx.cfg
     ft = f"{cell.name}/finetune"
-    ft_key = content_hash({"sets": set_key, "cell": cell.name, "finetune": cfg.finetune})
+    ft_key = content_hash({"sets": set_key, "cell": cell.name, "finetune": finetune_section(ctx)})
     ev_key = content_hash({"ft": ft_key, "evaluate": cfg.evaluate, "sets": cfg.eval_sets})
     units = [
         Unit(ft, ft_key, lambda out, _: run_finetune(ctx, cell, out), memory=True),
