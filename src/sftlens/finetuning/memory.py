@@ -2,7 +2,7 @@
 
 Example::
 
-    shape = ModelShape.from_model(model)       # or ModelShape.from_pretrained("meta-llama/...")
+    shape = ModelShape.from_model(model)       # a meta-device model works too
     plan = plan_memory(shape, "fp32-master", gpus=1, kind="single", tokens=512,
                        capacity=140 * GIB)
     print(plan.summary())    # memory plan (fp32-master, 1 GPU): weights 29.9 GiB + ... = ...
@@ -65,17 +65,6 @@ class ModelShape:
             intermediate=int(getattr(cfg, "intermediate_size", 0) or 0),
             vocab=int(getattr(cfg, "vocab_size", 0) or 0),
         )
-
-    @classmethod
-    def from_pretrained(cls, name: str) -> ModelShape:
-        """Counts from ``config.json`` alone: the model is built on the meta device."""
-        import torch
-        from transformers import AutoConfig, AutoModelForCausalLM
-
-        config = AutoConfig.from_pretrained(name)
-        with torch.device("meta"):
-            model = AutoModelForCausalLM.from_config(config)
-        return cls.from_model(model)
 
 
 @dataclass(frozen=True)
