@@ -95,14 +95,17 @@ class MemoryPlan:
         def g(x: float) -> str:
             return f"{x / GIB:.1f}"
 
-        where = "GPU" if self.gpus == 1 else f"GPUs, {self.kind}"
+        where = "1 GPU" if self.gpus == 1 else f"{self.gpus} GPUs, {self.kind}"
+        grads = f"grads {g(self.grads)}"
+        if self.compute_copies:
+            grads += f" (or half copies {g(self.compute_copies)}, the larger)"
+        comm = {"fsdp": "FSDP gathered layers", "ddp": "DDP buckets"}.get(self.kind)
+        extra = f" + {comm} {g(self.communication)}" if comm else ""
         cap = f" of {g(self.capacity)} GiB" if self.capacity is not None else ""
         return (
-            f"memory plan ({self.mode}, {self.gpus} {where}), per GPU: weights {g(self.weights)}"
-            f" + grads {g(self.grads)} (half copies {g(self.compute_copies)}, the larger counts)"
-            f" + AdamW states {g(self.optimizer)} + {'FSDP gathers' if self.kind == 'fsdp' else 'DDP buckets'}"
-            f" {g(self.communication)} + activations ~{g(self.activations)} + overhead {g(OVERHEAD)}"
-            f" = {g(self.total)} GiB{cap}"
+            f"memory plan ({self.mode}, {where}), GiB per GPU: weights {g(self.weights)} + {grads}"
+            f" + AdamW states {g(self.optimizer)}{extra} + activations ~{g(self.activations)}"
+            f" + overhead {g(OVERHEAD)} = {g(self.total)}{cap}"
         )
 
     def check(self) -> None:
