@@ -95,6 +95,8 @@ def preflight(cfg: FinetuneConfig, lengths: list[int]) -> MemoryPlan:
         if cfg.lora.enabled:
             raise ConfigError("LoRA with parallel=fsdp is not supported; use parallel=ddp")
         wrap_classes(meta)
+        if not cfg.plan and not device.startswith("cuda"):
+            raise ConfigError("parallel=fsdp needs CUDA GPUs (accelerate runs FSDP on GPUs only)")
     if cfg.lora.enabled:  # adapters only: count the base as frozen
         for p in meta.parameters():
             p.requires_grad_(False)
