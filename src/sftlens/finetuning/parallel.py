@@ -97,16 +97,29 @@ def make_accelerator(kind: str, prec: Precision, device: torch.device, lm: nn.Mo
     if kind == "fsdp":
         if device.type != "cuda":
             raise ConfigError("parallel=fsdp needs CUDA GPUs (accelerate runs FSDP on GPUs only)")
-        from accelerate.utils import FullyShardedDataParallelPlugin
-
-        kwargs["fsdp_plugin"] = FullyShardedDataParallelPlugin(
-            fsdp_version=2,
-            auto_wrap_policy="transformer_based_wrap",
-            transformer_cls_names_to_wrap=wrap_classes(lm),
-            state_dict_type="FULL_STATE_DICT",
-            cpu_ram_efficient_loading=False,
-        )
+        kwargs["fsdp_plugin"] = fsdp_plugin(prec, lm)
     return Accelerator(**kwargs)
+
+
+def fsdp_plugin(prec: Precision, lm: nn.Module) -> Any:
+    """accelerate's FSDP2 plugin: the model's decoder layers wrapped one by one, a full
+    state dict for saving; under autocast, weights gathered in the compute dtype and
+    gradients reduced in fp32 (the fp32 masters get fp32 gradients, as in one process)."""
+    from accelerate.utils import FullyShardedDataParallelPlugin
+
+    policy = None
+    if prec.autocast:
+        from torch.distributed.fsdp import MixedPrecisionPolicy
+
+        policy = MixedPrecisionPolicy(param_dtype=prec.compute_dtype, reduce_dtype=torch.float32)
+    return FullyShardedDataParallelPlugin(
+        fsdp_version=2,
+        auto_wrap_policy="transformer_based_wrap",
+        transformer_cls_names_to_wrap=wrap_classes(lm),
+        state_dict_type="FULL_STATE_DICT",
+        cpu_ram_efficient_loading=False,
+        mixed_precision_policy=policy,
+    )
 
 
 @dataclass(frozen=True)

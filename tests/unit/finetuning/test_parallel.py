@@ -130,3 +130,18 @@ def test_plan_kind_without_a_launcher(monkeypatch):
     assert preflight.plan_kind("auto", 8) == "ddp"
     assert preflight.plan_kind("fsdp", 8) == "fsdp"
     assert preflight.plan_kind("none", 8) == "single"
+
+
+def test_fsdp_plugin_wraps_the_model_layers_and_reduces_in_fp32(tiny_llama_dir, monkeypatch):
+    from sftlens.finetuning.precision import resolve_precision
+    from sftlens.models import load_model
+
+    monkeypatch.delenv(parallel.WRAP_ENV, raising=False)
+    model = load_model(tiny_llama_dir, dtype="bfloat16", device="cpu")
+    plugin = parallel.fsdp_plugin(resolve_precision("auto", torch.bfloat16), model)
+    assert plugin.fsdp_version == 2
+    assert plugin.transformer_cls_names_to_wrap == ["LlamaDecoderLayer"]
+    policy = plugin.mixed_precision_policy
+    assert (policy.param_dtype, policy.reduce_dtype) == (torch.bfloat16, torch.float32)
+    pure = parallel.fsdp_plugin(resolve_precision("pure", torch.bfloat16), model)
+    assert pure.mixed_precision_policy is None
