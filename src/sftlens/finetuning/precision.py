@@ -168,7 +168,10 @@ class SingleProcess:
 def optimizer_step(
     acc: Any, opt: torch.optim.Optimizer, params: Sequence[nn.Parameter], max_norm: float
 ) -> torch.Tensor | None:
-    """Clip (after unscaling fp16 gradients) and step; the gradient norm before clipping."""
+    """Clip (after unscaling fp16 gradients) and step; the gradient norm before clipping.
+
+    ``params`` are all the model's parameters (frozen ones have no gradient and are
+    skipped): accelerate clips an FSDP model only when given exactly its parameter list."""
     norm = None
     if isinstance(acc, SingleProcess):
         if acc.scaler is not None:

@@ -306,8 +306,7 @@ def train_loop(
         window = plan[step * cfg.grad_accum : (step + 1) * cfg.grad_accum]
         rows.append(log_row(step, window, encs, cfg, sched.get_last_lr()[0]))
         losses[step] = accumulate(loss_mod, acc, encs, window, batching)
-        params = [p for p in loss_mod.parameters() if p.requires_grad]
-        norm = optimizer_step(acc, opt, params, cfg.max_grad_norm)
+        norm = optimizer_step(acc, opt, list(loss_mod.parameters()), cfg.max_grad_norm)
         if norm is not None:
             norms[step] = norm
         sched.step()
