@@ -68,12 +68,10 @@ class Precision:
 
     def describe(self) -> dict[str, str]:
         """What the logs and the manifest record."""
-        name = str  # dtype names without the 'torch.' prefix
-        return {
-            "precision": self.mode,
-            "base_dtype": name(self.base_dtype).removeprefix("torch."),
-            "param_dtype": name(self.param_dtype).removeprefix("torch."),
-            "compute_dtype": name(self.compute_dtype).removeprefix("torch."),
+        dtypes = {"base_dtype": self.base_dtype, "param_dtype": self.param_dtype,
+                  "compute_dtype": self.compute_dtype}  # fmt: skip
+        return {"precision": self.mode} | {
+            k: str(v).removeprefix("torch.") for k, v in dtypes.items()
         }
 
 

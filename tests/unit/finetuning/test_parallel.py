@@ -145,3 +145,22 @@ def test_fsdp_plugin_wraps_the_model_layers_and_reduces_in_fp32(tiny_llama_dir, 
     assert (policy.param_dtype, policy.reduce_dtype) == (torch.bfloat16, torch.float32)
     pure = parallel.fsdp_plugin(resolve_precision("pure", torch.bfloat16), model)
     assert pure.mixed_precision_policy is None
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_rebuild_model_from_a_gathered_state_dict(tied):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=tied)  # fmt: skip
+    model = LlamaForCausalLM(cfg).eval()
+    template = parallel.ModelTemplate.of(model)
+    state = {k: v.to(torch.bfloat16) for k, v in model.state_dict().items()}
+    rebuilt = parallel.rebuild_model(template, state, torch.device("cpu")).eval()
+    assert type(rebuilt) is LlamaForCausalLM
+    assert {p.dtype for p in rebuilt.parameters()} == {torch.bfloat16}
+    assert (rebuilt.lm_head.weight is rebuilt.model.embed_tokens.weight) == tied
+    ids = torch.tensor([[1, 5, 9, 3]])
+    expected = model.to(torch.bfloat16)(ids).logits
+    torch.testing.assert_close(rebuilt(ids).logits, expected, rtol=0, atol=0)
