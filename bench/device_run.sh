@@ -12,6 +12,10 @@
 #   bash bench/device_run.sh restore  # restore at 8B shape (with and without the GPU cache) vs the naive reference
 #   bash bench/device_run.sh sft      # SFT at 1B shape vs HF Trainer, each with and without torch.compile
 #   bash bench/device_run.sh sft-long # the sftlens trainer on 20k samples
+#   bash bench/device_run.sh sft-precision # share of weights changed at lr 1e-5, 1B shape: pure bf16 vs
+#                                        # fp32-master vs kahan (needs torch-optimi, e.g. its wheel in .whl/)
+#                                        # vs fp32; then tokens/s + peak memory of an 8B full fine-tune
+#   bash bench/device_run.sh sft-fsdp # FSDP2 on 2+ GPUs vs one process (tests/unit/finetuning/test_fsdp_gpu.py)
 #   bash bench/device_run.sh profile  # torch.profiler tables: one 8B probe batch, 40 SFT steps at 1B
 #   bash bench/device_run.sh world-small # build + check the small world on the GPU in fp32 (SMALL_EPOCHS="6 ...")
 #   bash bench/device_run.sh world-build # build + check the gpu world in /tmp/world-gpu
@@ -85,6 +89,15 @@ sft)
   ;;
 sft-long)
   step sft-1b-20k; timeout 300 $PY bench/sft.py --device cuda --shape 1b --samples 20000 --trainers sftlens --json "$OUT/sft-1b-20k.json"
+  ;;
+sft-precision)
+  step sft-precision-1b; timeout 500 $PY bench/sft_precision.py share --device cuda --shape 1b --samples 1920 \
+    --json "$OUT/sft-precision-1b.json"
+  step sft-speed-8b; timeout 500 $PY bench/sft_precision.py speed --device cuda --shape 8b --samples 480 \
+    --json "$OUT/sft-speed-8b.json"
+  ;;
+sft-fsdp)
+  step sft-fsdp; timeout 580 $PY -m pytest -q -m gpu -p no:cacheprovider tests/unit/finetuning/test_fsdp_gpu.py 2>&1 | tail -20
   ;;
 world-build)
   step world-gpu; timeout "${WORLD_SECONDS:-560}" $PY -m sftlens world build --preset gpu --out /tmp/world-gpu --force ${WORLD_ARGS:-}

@@ -162,6 +162,7 @@ def run_sftlens(
 
     cfg = FinetuneConfig(
         lr=args.lr, batch_size=args.batch_size, packing=args.packing != "off", log_every=50,
+        precision=args.precision,
         compile=args.worker.endswith("+compile"),
     )  # fmt: skip
     finetune(model, tok, examples[: args.batch_size * 4], cfg, progress=False)  # warm-up
@@ -280,6 +281,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-5)
     p.add_argument("--packing", choices=["on", "off"], default="on", help="sftlens packing switch")
+    p.add_argument("--precision", default="pure",
+                   help="sftlens precision mode (pure: bf16 like the HF baseline; auto: fp32 masters)")  # fmt: skip
     p.add_argument("--attn", default="auto", help="auto | sdpa | eager | flash_attention_2")
     p.add_argument("--hf-collator", choices=["auto", "pad", "flatten"], default="auto")
     p.add_argument(

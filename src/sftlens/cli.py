@@ -114,6 +114,12 @@ STAGES: dict[str, Stage] = {
                 action="store_true",
             ),
             _o("--lr", key="lr", help="learning rate", type=float),
+            _o(
+                "--plan",
+                key="plan",
+                help="print the per-GPU memory plan and stop",
+                action="store_true",
+            ),
             DEVICE,
             SEED,
         ),

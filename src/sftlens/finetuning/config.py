@@ -71,6 +71,17 @@ class FinetuneConfig(StageConfig):
         save: write an HF checkpoint to ``<out>/model``.
         max_shard_size: safetensors shard size of the checkpoint.
         log_every: optimizer steps between progress-bar loss updates (GPU syncs).
+        precision: ``auto`` (fp32 master weights for a bf16/fp16 model, plain fp32 for an
+            fp32 one) | ``fp32-master`` (fp32 weights and AdamW states, half-precision
+            autocast compute, saved in the model's dtype) | ``pure`` (train in the model's
+            dtype; updates under half an ulp are lost) | ``kahan`` (bf16 weights with
+            Kahan-compensated AdamW from ``torch-optimi``).
+        parallel: with several processes: ``auto`` (the accelerate launcher's choice: FSDP
+            under an FSDP config, else DDP) | ``ddp`` | ``fsdp`` (FSDP2, decoder layers
+            wrapped by the model's ``_no_split_modules``).
+        plan: print the per-GPU memory plan and stop (``sftlens finetune --plan``).
+        gpus: processes the plan assumes (default: the launcher's ``WORLD_SIZE``, else 1).
+        gpu_memory_gb: memory of one GPU for the plan (default: the visible GPU's).
     """
 
     model: str | None = None
@@ -95,12 +106,24 @@ class FinetuneConfig(StageConfig):
     save: bool = True
     max_shard_size: str = "2GB"
     log_every: int = 10
+    precision: Literal["auto", "fp32-master", "pure", "kahan"] = "auto"
+    parallel: Literal["auto", "ddp", "fsdp"] = "auto"
+    plan: bool = False
+    gpus: int | None = None
+    gpu_memory_gb: float | None = None
 
     @field_validator("lr")
     @classmethod
     def _lr(cls, value: float) -> float:
         if not value > 0:
             raise ValueError("lr must be positive")
+        return value
+
+    @field_validator("gpus", "gpu_memory_gb")
+    @classmethod
+    def _positive_or_none(cls, value: float | None) -> float | None:
+        if value is not None and not value > 0:
+            raise ValueError("must be positive")
         return value
 
     @field_validator("batch_size", "epochs", "grad_accum", "max_length", "log_every")

@@ -6,9 +6,12 @@ Example::
         --out runs/ft-L0 lr=1e-4
 
 Writes ``<out>/model/`` (sharded safetensors + tokenizer, when ``save``),
-``<out>/train_log.jsonl`` (step, loss, lr, grad_norm, tokens) and ``manifest.json``.
-Inputs are checked (train file, records, LoRA targets, ``--out``) before anything is
-written; a run that fails midway removes the ``--out`` it created.
+``<out>/train_log.jsonl`` (step, loss, lr, grad_norm, tokens, precision) and
+``manifest.json`` (with the precision that ran).  Inputs are checked (train file,
+records, LoRA targets, ``--out``, launch, dtype, FSDP wrap class, memory plan) before
+the model loads; a run that fails midway removes the ``--out`` it created.  With
+``--plan`` (``plan=true``) it prints the per-GPU memory plan and stops.  Under a process
+group only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from sftlens.config import dump_config
 from sftlens.errors import ConfigError, DataError, SftlensError
 from sftlens.finetuning.config import FinetuneConfig
+from sftlens.finetuning.memory import MemoryPlan
 from sftlens.runstore import RunDir, atomic_write_json, ensure_out_dir, file_hash
 from sftlens.tableio import iter_jsonl, write_table
 
@@ -88,9 +92,21 @@ def check_out(out: Path, model: str, force: bool) -> None:
         raise SftlensError(f"--out {out} is not empty; pass --force to write into it")
 
 
-def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStageResult:
+@dataclass
+class PlanResult:
+    """What ``--plan`` found (nothing is written)."""
+
+    plan: MemoryPlan
+
+    def summary(self) -> str:
+        return self.plan.summary() + (" — fits" if self.plan.capacity is not None else "")
+
+
+def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStageResult | PlanResult:
     """Fine-tune ``cfg.model`` on ``cfg.train`` and write the outputs to ``out``."""
     from sftlens.finetuning.formatting import encode_examples
+    from sftlens.finetuning.parallel import is_main_process
+    from sftlens.finetuning.preflight import preflight
     from sftlens.finetuning.trainer import check_lora_targets, finetune
     from sftlens.models import load_model, load_tokenizer, save_model
 
@@ -98,23 +114,34 @@ def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStage
         raise ConfigError("finetune needs --model and --train")
     out = Path(out)
     examples = read_examples(cfg.train)
-    check_out(out, cfg.model, force)
-    model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
+    main = is_main_process(cfg.parallel)
+    if not cfg.plan and main:
+        check_out(out, cfg.model, force)
     tok = load_tokenizer(cfg.model, padding_side="right")
-    encode_examples(tok, examples, cfg.prompt_format, cfg.max_length, source=str(cfg.train))
+    encs = encode_examples(tok, examples, cfg.prompt_format, cfg.max_length, source=str(cfg.train))
+    plan = preflight(cfg, [len(e.input_ids) for e in encs])
+    log.info("%s", plan.summary())
+    plan.check()
+    if cfg.plan:
+        return PlanResult(plan)
+    model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
     if cfg.lora.enabled:
         check_lora_targets(model, cfg.lora.target_modules)
-    created = not out.exists()
-    ensure_out_dir(out, force=True)
+    created = main and not out.exists()
+    if main:
+        ensure_out_dir(out, force=True)
     try:
-        run_dir = RunDir.create(out, config=dump_config(cfg), seed=cfg.seed)
+        run_dir = RunDir.create(out, config=dump_config(cfg), seed=cfg.seed) if main else None
         result = finetune(model, tok, examples, cfg)
+        if run_dir is None:  # another rank writes
+            return _result(out, result, None)
         write_table(out / "train_log.jsonl", result.log)
         model_dir = (
             save_model(result.model, tok, out / "model", cfg.max_shard_size) if cfg.save else None
         )
         manifest = run_dir.manifest()
         manifest["train_sha256"] = file_hash(cfg.train)
+        manifest["precision"] = result.precision
         manifest["result"] = {
             "steps": len(result.log),
             "seconds": result.seconds,
@@ -125,6 +152,10 @@ def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStage
         if created:
             shutil.rmtree(out, ignore_errors=True)
         raise
+    return _result(out, result, model_dir)
+
+
+def _result(out: Path, result: Any, model_dir: Path | None) -> FinetuneStageResult:
     final = result.log[-1]["loss"] if result.log else float("nan")
     return FinetuneStageResult(
         out, len(result.log), final, result.seconds, result.tokens, model_dir

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -38,6 +37,16 @@ from sftlens.finetuning.formatting import (
     collate_padded,
     encode_examples,
 )
+from sftlens.finetuning.memory import check_memory
+from sftlens.finetuning.parallel import ModelTemplate, gathered_lm, make_accelerator, parallel_kind
+from sftlens.finetuning.precision import (
+    Precision,
+    enter_training,
+    leave_training,
+    make_adamw,
+    optimizer_step,
+    resolve_precision,
+)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -47,12 +56,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class FinetuneResult:
-    """The tuned model (merged if LoRA), per-step log rows and wall seconds."""
+    """Tuned model (LoRA merged; None on FSDP ranks > 0), log rows, seconds, precision that ran."""
 
     model: Any
     log: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     tokens: int = 0
+    precision: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> str:
         last = self.log[-1]["loss"] if self.log else float("nan")
@@ -177,16 +187,16 @@ def add_lora(model: nn.Module, lora: LoraSettings) -> nn.Module:
 
 
 def make_optimizer(
-    model: nn.Module, cfg: FinetuneConfig, device: torch.device
+    model: nn.Module, cfg: FinetuneConfig, device: torch.device, prec: Precision
 ) -> torch.optim.Optimizer:
-    """AdamW without decay on 1-D tensors (norms, biases); fused on CUDA."""
+    """AdamW without decay on 1-D tensors (norms, biases); fused on CUDA; Kahan-summed
+    (torch-optimi) for ``precision=kahan``."""
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
         {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
     ]
-    fused = device.type == "cuda"
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr, fused=fused)
+    return make_adamw([g for g in groups if g["params"]], cfg.lr, prec, device)
 
 
 def make_scheduler(opt: torch.optim.Optimizer, cfg: FinetuneConfig, steps: int) -> Any:
@@ -196,21 +206,6 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: FinetuneConfig, steps: int) 
     name = {"constant": "constant_with_warmup"}.get(cfg.scheduler, cfg.scheduler)
     warmup = math.ceil(cfg.warmup_ratio * steps)
     return get_scheduler(name, opt, num_warmup_steps=warmup, num_training_steps=steps)
-
-
-class _Single:
-    """The one-process stand-in for an ``Accelerator`` (no accelerate state is created)."""
-
-    num_processes, process_index = 1, 0
-
-
-def _accelerator(device: torch.device) -> Any:
-    """An ``Accelerator`` under ``accelerate launch`` with several processes, else ``_Single``."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return _Single()
-    from accelerate import Accelerator
-
-    return Accelerator(cpu=device.type == "cpu")
 
 
 def _share(idxs: list[int], rank: int, world: int) -> tuple[list[int], float]:
@@ -236,37 +231,47 @@ def finetune(
     cfg: FinetuneConfig,
     progress: bool = True,
 ) -> FinetuneResult:
-    """Fine-tune ``model`` in place on QA ``examples``; return it (LoRA merged unless ``lora.merge`` is off)."""
+    """Fine-tune ``model`` in place on QA ``examples``; return it (LoRA merged unless ``lora.merge`` is off).
+
+    In a process group every rank calls this with the same inputs (FSDP: model on rank 0 only)."""
     encs = encode_examples(tokenizer, examples, cfg.prompt_format, cfg.max_length, source="train")
     torch.manual_seed(cfg.seed)
     grad_flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    prec = resolve_precision(cfg.precision, next(model.parameters()).dtype)
+    kind = parallel_kind(cfg.parallel)
+    if kind == "fsdp" and cfg.lora.enabled:
+        raise ConfigError("LoRA with parallel=fsdp is not supported; use parallel=ddp")
     lm: nn.Module = add_lora(model, cfg.lora) if cfg.lora.enabled else model
     device = next(model.parameters()).device
     plan = plan_batches(len(encs), cfg)
     steps = math.ceil(len(plan) / cfg.grad_accum)
-    acc = _accelerator(device)
+    check_memory(lm, prec, kind, cfg.batch_size, [len(e.input_ids) for e in encs], device)
+    enter_training(lm, prec)
+    acc = make_accelerator(kind, prec, device, lm)
+    template = ModelTemplate.of(lm) if kind == "fsdp" else None
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     compiled = compiled_layers(lm) if cfg.compile else []
     try:
         loss_mod: nn.Module = SFTLoss(lm)
-        if acc.num_processes > 1:
-            loss_mod = acc.prepare_model(loss_mod)
+        opt = make_optimizer(loss_mod, cfg, device, prec)
+        if kind != "single":  # FSDP2 shards model and optimizer together
+            loss_mod, opt = acc.prepare(loss_mod, opt)
             device = acc.device
-        opt = make_optimizer(loss_mod, cfg, device)
-        if acc.num_processes > 1:
-            opt = acc.prepare_optimizer(opt)
         sched = make_scheduler(opt, cfg, steps)
-        dtype = next(model.parameters()).dtype
-        batching = Batching(packing_mode(model, cfg.packing), pad_id, device, dtype)
+        batching = Batching(packing_mode(model, cfg.packing), pad_id, device, prec.compute_dtype)
         rows, seconds = train_loop(loss_mod, opt, sched, encs, plan, cfg, acc, batching, progress)
+        single = kind == "single"
+        trained = lm if single else gathered_lm(acc, loss_mod, kind, template, prec.base_dtype)  # type: ignore[arg-type]
         del opt, sched
     finally:
         uncompile(compiled)  # also when training fails: the caller's model runs eagerly again
-    tuned = _finish(acc.unwrap_model(loss_mod).lm if acc.num_processes > 1 else lm, cfg, grad_flags)
+    tuned = _finish(trained, cfg, grad_flags, prec) if trained is not None else None
     tokens = sum(r["tokens"] for r in rows)
-    log.info("fine-tuned %d samples in %d steps, %.1fs (%.0f tokens/s)",
-             len(encs), steps, seconds, tokens / max(seconds, 1e-9))  # fmt: skip
-    return FinetuneResult(model=tuned, log=rows, seconds=seconds, tokens=tokens)
+    for row in rows:
+        row["precision"] = prec.mode
+    log.info("fine-tuned %d samples in %d steps, %.1fs (%.0f tokens/s), precision %s",
+             len(encs), steps, seconds, tokens / max(seconds, 1e-9), prec.mode)  # fmt: skip
+    return FinetuneResult(tuned, rows, seconds, tokens, prec.describe())
 
 
 def train_loop(
@@ -301,10 +306,9 @@ def train_loop(
         window = plan[step * cfg.grad_accum : (step + 1) * cfg.grad_accum]
         rows.append(log_row(step, window, encs, cfg, sched.get_last_lr()[0]))
         losses[step] = accumulate(loss_mod, acc, encs, window, batching)
-        if cfg.max_grad_norm > 0:
-            params = [p for p in loss_mod.parameters() if p.requires_grad]
-            norms[step] = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-        opt.step()
+        norm = optimizer_step(acc, opt, list(loss_mod.parameters()), cfg.max_grad_norm)
+        if norm is not None:
+            norms[step] = norm
         sched.step()
         opt.zero_grad(set_to_none=True)
         bar.update(1)
@@ -358,8 +362,9 @@ def accumulate(
         batch = make_batch([encs[i] for i in part], b.mode, b.pad_id, b.device, b.dtype)
         sync = j == len(window) - 1 or world == 1
         with contextlib.nullcontext() if sync else acc.no_sync(loss_mod):
-            loss = loss_mod(batch) * (weight * world / max(n_targets, 1))
-            loss.backward()
+            with acc.autocast():
+                loss = loss_mod(batch) * (weight * world / max(n_targets, 1))
+            acc.backward(loss)
         total += loss.detach() / world
     return total
 
@@ -380,11 +385,15 @@ def uncompile(modules: Sequence[nn.Module]) -> None:
         module._compiled_call_impl = None
 
 
-def _finish(lm: nn.Module, cfg: FinetuneConfig, grad_flags: dict[str, bool]) -> nn.Module:
-    """Eval mode; LoRA merged into a plain model with the original ``requires_grad`` flags."""
+def _finish(
+    lm: nn.Module, cfg: FinetuneConfig, grad_flags: dict[str, bool], prec: Precision
+) -> nn.Module:
+    """Eval mode; LoRA merged into a plain model with the original ``requires_grad`` flags;
+    weights rounded back to the model's dtype (after the merge: the delta is added in fp32)."""
     if cfg.lora.enabled and cfg.lora.merge:
         lm = lm.merge_and_unload()  # type: ignore[operator]
         for name, p in lm.named_parameters():
             p.requires_grad_(grad_flags.get(name, True))
+    leave_training(lm, prec)
     lm.eval()
     return lm

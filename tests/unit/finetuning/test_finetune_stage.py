@@ -93,3 +93,62 @@ def test_out_holding_another_model(tiny_llama_dir, examples, tmp_path):
     with pytest.raises(SftlensError, match="fine-tuned from other/model"):
         run(cfg, out, force=True)
     assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_bf16_model_is_saved_in_bf16_and_the_mode_is_recorded(tiny_llama_dir, examples, tmp_path):
+    from safetensors import safe_open
+
+    train = write_set(tmp_path / "set.jsonl", examples)
+    cfg = FinetuneConfig(
+        model=str(tiny_llama_dir), train=str(train), device="cpu", dtype="bfloat16", lr=1e-3
+    )
+    run(cfg, tmp_path / "ft")
+    dtypes = set()
+    for shard in (tmp_path / "ft" / "model").glob("*.safetensors"):
+        with safe_open(shard, "pt") as fh:
+            dtypes |= {str(fh.get_slice(k).get_dtype()) for k in fh.keys()}  # noqa: SIM118
+    assert dtypes == {"BF16"}
+    manifest = json.loads((tmp_path / "ft" / "manifest.json").read_text())
+    assert manifest["precision"]["precision"] == "fp32-master"
+    assert manifest["precision"]["base_dtype"] == "bfloat16"
+    log = read_table(tmp_path / "ft" / "train_log.jsonl")
+    assert {r["precision"] for r in log} == {"fp32-master"}
+
+
+def test_plan_prints_and_writes_nothing(tiny_llama_dir, examples, tmp_path, capsys, monkeypatch):
+    import sftlens.models
+
+    monkeypatch.setattr(sftlens.models, "load_model", lambda *a, **k: pytest.fail("model loaded"))
+    train = write_set(tmp_path / "set.jsonl", examples)
+    argv = ["finetune", "--model", str(tiny_llama_dir), "--train", str(train)]
+    argv += ["--out", str(tmp_path / "ft"), "--plan", "--device", "cpu", "dtype=bfloat16"]
+    assert main(argv) == 0
+    assert "memory plan (fp32-master, 1 GPU)" in capsys.readouterr().out
+    assert main([*argv, "gpus=4", "parallel=fsdp", "gpu_memory_gb=80"]) == 0
+    assert "memory plan (fp32-master, 4 GPUs, fsdp)" in capsys.readouterr().out
+    assert not (tmp_path / "ft").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "env", "message"),
+    [
+        (["gpu_memory_gb=0.0001"], {}, "fine-tune does not fit: memory plan"),
+        (["gpus=2", "parallel=fsdp"], {"FSDP_TRANSFORMER_CLS_TO_WRAP": "GPT2Block"}, "GPT2Block"),
+        (["precision=kahan"], {}, "kahan trains bf16 weights"),
+    ],
+)
+def test_bad_plan_is_refused_before_the_model_loads(
+    tiny_llama_dir, examples, tmp_path, capsys, monkeypatch, overrides, env, message
+):
+    import sftlens.models
+
+    monkeypatch.setattr(sftlens.models, "load_model", lambda *a, **k: pytest.fail("model loaded"))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    train = write_set(tmp_path / "set.jsonl", examples)
+    argv = ["finetune", "--model", str(tiny_llama_dir), "--train", str(train)]
+    argv += ["--out", str(tmp_path / "ft"), "--device", "cpu", *overrides]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "ft").exists()
