@@ -16,8 +16,9 @@ from sftlens.config import dump_config
 from sftlens.runstore import RunDir, ensure_out_dir
 from sftlens.study.assemble import assemble
 from sftlens.study.config import StudyConfig, check_stage_sections
+from sftlens.study.graph import build_units
 from sftlens.study.scheduler import Scheduler
-from sftlens.study.units import StudyContext, build_units
+from sftlens.study.units import StudyContext
 
 log = logging.getLogger(__name__)
 
