@@ -112,13 +112,14 @@ class Comm:
             raise StudyAborted(message)
 
     def check_same_config(self, cfg: StudyConfig, out: Path) -> None:
-        """Every process must run the same config into the same run dir."""
+        """Every process must run rank 0's config into rank 0's run dir."""
         mine = content_hash({"config": dump_config(cfg), "out": str(Path(out).resolve())})
-        first = bytes(self.store.compare_set("config", "", mine)).decode()
-        if first != mine:
+        if self.rank == 0:
+            self.store.set("config", mine)
+        elif bytes(self.store.get("config")).decode() != mine:
             raise SftlensError(
-                f"rank {self.rank} was started with another config or --out than the first "
-                "rank; start every process with the same command"
+                f"rank {self.rank} was started with another config or --out than rank 0; "
+                "start every process with the same command"
             )
 
 
