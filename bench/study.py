@@ -64,6 +64,7 @@ def prep(cfg: Path, work: Path, overrides: list[str]) -> Path:
 
 def measure(cfg: Path, work: Path, pre: Path, per: int, args: argparse.Namespace) -> dict[str, Any]:
     out = work / f"run-{per}"
+    shutil.rmtree(out, ignore_errors=True)  # a measured run starts from the probe alone
     for name in [p.name for p in (pre / "units").iterdir() if p.name in ("probe", "base")]:
         shutil.copytree(pre / "units" / name, out / "units" / name)
     shutil.copyfile(pre / "manifest.json", out / "manifest.json")
