@@ -102,6 +102,7 @@ def place(cfg: StudyConfig, local_rank: int, local_world: int) -> StudyConfig:
 
     gpus = gpu_count(cfg)
     if gpus and cfg.device in ("auto", "cuda"):
+        torch.cuda.set_device(local_rank % gpus)  # also for code that says plain "cuda"
         return cfg.model_copy(update={"device": f"cuda:{local_rank % gpus}"})
     if not gpus and "OMP_NUM_THREADS" not in os.environ:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

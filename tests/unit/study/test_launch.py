@@ -25,6 +25,7 @@ def two_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two GPUs with 15000 bytes free each."""
     monkeypatch.setattr(launch, "gpu_count", lambda cfg: 0 if cfg.device == "cpu" else 2)
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda i: (15_000, 20_000))
+    monkeypatch.setattr(torch.cuda, "set_device", lambda i: None)
 
 
 def test_zero_workers_is_a_config_error(tmp_path: Path):
