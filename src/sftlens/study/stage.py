@@ -19,7 +19,7 @@ from sftlens.config import dump_config
 from sftlens.runstore import RunDir, ensure_out_dir
 from sftlens.study.assemble import assemble
 from sftlens.study.config import StudyConfig, check_stage_sections
-from sftlens.study.graph import build_units
+from sftlens.study.graph import grid_cells, pregrid_waves
 from sftlens.study.scheduler import Scheduler, Unit
 from sftlens.study.units import StudyContext
 
@@ -81,10 +81,12 @@ def run(cfg: StudyConfig, out: Path, *, force: bool = False) -> StudyResult:
     run_dir = RunDir.create(out, config=dump_config(cfg))
     start = time.monotonic()
     ctx = StudyContext(cfg, run_dir)
-    units = build_units(ctx)
     scheduler = Scheduler(run_dir)
+    units = [u for wave in pregrid_waves(ctx) for u in wave]
     scheduler.run(units)
-    return finish(cfg, run_dir, units, scheduler.executed, start)
+    cells = [u for c in grid_cells(ctx) for u in c.units]  # built after the pre-grid phase
+    scheduler.run(cells)
+    return finish(cfg, run_dir, units + cells, scheduler.executed, start)
 
 
 def finish(
