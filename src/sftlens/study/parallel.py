@@ -71,10 +71,12 @@ class Comm:
 
         local = int(os.environ.get("LOCAL_RANK", "0"))
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
+        restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")  # a restart starts afresh
         store, rank, world = next(dist.rendezvous("env://"))
         for name in LAUNCHER_VARS:  # a fine-tune must not think it is one shard of a DDP job
             os.environ.pop(name, None)
-        return cls(dist.PrefixStore("sftlens-study/", store), rank, world, local, local_world)
+        shared = dist.PrefixStore(f"sftlens-study/{restart}/", store)
+        return cls(shared, rank, world, local, local_world)
 
     def barrier(self) -> None:
         """Wait for every process; raises :class:`StudyAborted` when one of them failed."""
