@@ -21,6 +21,9 @@
 #   bash bench/device_run.sh world-build # build + check the gpu world in /tmp/world-gpu
 #   bash bench/device_run.sh world-study # run configs/world-gpu.yaml on it for at most STUDY_SECONDS
 #                                        # (default 540); call again to resume; packs results each time
+#   bash bench/device_run.sh study-scale # the grid of configs/world-gpu.yaml with 1 and PER_GPU workers per GPU
+#                                        # (default "1,4"; STUDY_SETS="--set grid.seeds=[0]" shrinks the grid;
+#                                        # CUDA_VISIBLE_DEVICES=0 vs 0,1 compares one GPU with two)
 #
 # Results (JSON + logs) go to $OUT (default ./bench-out). Missing Python packages can be
 # installed from wheels in .whl/ (see docs/benchmarks.md).
@@ -122,6 +125,10 @@ world-study)
     --out /tmp/study-gpu world=/tmp/world-gpu 2>&1 | grep -v "/s]" | tee -a "$OUT/study.log" | tail -40
   tar czf "$OUT/study-gpu-results.tgz" -C /tmp/study-gpu results report 2>/dev/null
   ls /tmp/study-gpu/units | wc -l
+  ;;
+study-scale)
+  step study-scale; timeout "${STUDY_SECONDS:-580}" $PY bench/study.py configs/world-gpu.yaml --world /tmp/world-gpu \
+    --per-gpu "${PER_GPU:-1,4}" ${STUDY_SETS:-} --workdir /tmp/bench-study --json "$OUT/study-scale.json" 2>&1 | grep -v "/s]" | tail -20
   ;;
 *) echo "unknown mode $mode"; exit 2 ;;
 esac

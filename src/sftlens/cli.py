@@ -241,7 +241,20 @@ STAGES: dict[str, Stage] = {
         "rerun the same command to resume after a crash.",
         "sftlens.study.config:StudyConfig",
         "sftlens.study.stage:run",
-        (),
+        (
+            _o(
+                "--workers",
+                key="workers",
+                type=int,
+                help="worker processes on this host (spread over the GPUs, or the CPU cores)",
+            ),
+            _o(
+                "--workers-per-gpu",
+                key="workers_per_gpu",
+                type=int,
+                help="most workers sharing one GPU (default 1; alone: that many on every GPU)",
+            ),
+        ),
         positional=(("study_config", "", "study YAML (e.g. configs/demo-tiny.yaml)"),),
     ),
     "report": Stage(

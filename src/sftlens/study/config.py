@@ -157,6 +157,8 @@ class StudyConfig(StageConfig):
     diff_stats: DiffSection = Field(default_factory=DiffSection)
     save_checkpoints: bool = False
     report: bool = True
+    workers: int | None = Field(default=None, ge=1)
+    workers_per_gpu: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> StudyConfig:

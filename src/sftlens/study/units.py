@@ -1,5 +1,5 @@
-"""The study's unit graph: probe base → select sets → per set: fine-tune → evaluate, token-KL,
-diff-stats, restore-sweep + evaluate.  Everything is handed on in memory.
+"""The study's unit bodies and shared state: probe base → select sets → per set: fine-tune →
+evaluate, token-KL, diff-stats, restore-sweep + evaluate.  Everything is handed on in memory.
 
 The base model and tokenizer are loaded once (lazily: a fully finished study loads
 nothing).  Each fine-tune deep-copies the base, trains, and lives in memory while its
@@ -9,7 +9,7 @@ consumers (evaluation, KL, diff statistics, restoration) run; it is saved only w
 Example::
 
     ctx = StudyContext(cfg, RunDir("runs/x"))
-    Scheduler(ctx.run_dir).run(build_units(ctx))
+    run_base_eval(ctx, ctx.run_dir.unit_dir("base/eval"))   # the graph: sftlens.study.graph
 """
 
 from __future__ import annotations
@@ -18,20 +18,18 @@ import copy
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sftlens.config import build_config, dump_config
+from sftlens.config import build_config
 from sftlens.errors import ConfigError, DataError
-from sftlens.runstore import RunDir, atomic_write_json, content_hash
-from sftlens.study.calibration import calibrate_unit, calibrated, chosen_lr, finetune_section
+from sftlens.runstore import RunDir, atomic_write_json
+from sftlens.study.calibration import chosen_lr
 from sftlens.study.config import STAGE_SECTIONS, StudyConfig, stage_config_class
-from sftlens.study.scheduler import Unit
 from sftlens.tableio import read_table, write_table
 
 log = logging.getLogger(__name__)
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the paper probe no longer cuts completions at a newline
 
 
 @dataclass(frozen=True)
@@ -339,122 +337,3 @@ def run_restore(
     rows = [r for k in ks for r in found[k]]
     write_table(out / "accuracy.parquet", rows)
     return {"rows": len(rows)}
-
-
-# ------------------------------------------------------------------- the graph
-def cells_of(cfg: StudyConfig) -> list[Cell]:
-    return [
-        Cell(lv, size, seed)
-        for lv in cfg.grid.levels
-        for size in cfg.grid.sizes
-        for seed in cfg.grid.seeds
-    ]
-
-
-def build_units(ctx: StudyContext) -> list[Unit]:
-    """Every unit of the study in execution order; keys chain through their inputs."""
-    cfg = ctx.cfg
-    cells = cells_of(cfg)
-    probe_inputs = {"v": SCHEMA_VERSION, "model": model_fingerprint(cfg.base_model()), "data": cfg.data_spec(),
-                    "preset": cfg.split_preset, "eval_sets": cfg.eval_sets, "probe": cfg.probe, "dtype": cfg.dtype,
-                    "test_per_relation": cfg.test_per_relation}  # fmt: skip
-    if cfg.backend != "hf":  # another engine samples differently (hf keeps its earlier keys)
-        probe_inputs["backend"] = cfg.backend
-    if cfg.lr_auto():  # the dev facts are probed too
-        probe_inputs["calibrate_dev"] = True
-    probe_key = content_hash(probe_inputs)
-    select_key = content_hash(
-        {"probe": probe_key, "grid": dump_config(cfg.grid), "select": cfg.select}
-    )
-    units = probe_units(ctx, probe_key)
-    units.append(Unit("select", select_key, lambda out, _: run_select(ctx, cells, out)))
-    # a set is a pure function of (mastery, select settings, its cell), not of the rest of the
-    # grid: fine-tunes key on this, so growing the grid re-trains only the new cells
-    set_key = content_hash({"probe": probe_key, "select": cfg.select})
-    base_key = content_hash({"probe": probe_key, "evaluate": cfg.evaluate, "sets": cfg.eval_sets})
-    units.append(Unit("base/eval", base_key, lambda out, _: run_base_eval(ctx, out)))
-    if cfg.lr_auto():  # the grid's units follow once the calibrated lr is known
-        units.append(calibrate_unit(ctx, probe_key))  # checks the dev split before any work
-        if not calibrated(ctx, probe_key):
-            return units
-    restored = {str(s) for s in cfg.restored_sizes()}
-    for cell in cells:
-        units.extend(cell_units(ctx, cell, set_key, str(cell.size) in restored))
-    return units
-
-
-def _chunk_body(
-    ctx: StudyContext, chunk: list[Any], out: Path, _: dict[str, Any]
-) -> dict[str, Any]:
-    return run_probe_chunk(ctx, chunk, out)
-
-
-def _restore_body(
-    ctx: StudyContext, cell: Cell, ft: str, strategy: str, region: str, out: Path, v: dict[str, Any]
-) -> dict[str, Any]:
-    return run_restore(ctx, cell, v[ft], strategy, region, out)
-
-
-def probe_units(ctx: StudyContext, probe_key: str) -> list[Unit]:
-    """One unit per chunk of facts (so a long probe resumes), then ``probe`` merges them."""
-    chunks = probe_chunks(ctx)
-    units, names = [], []
-    for i, chunk in enumerate(chunks):
-        name = f"probe/chunk-{i:04d}"
-        key = content_hash({"probe": probe_key, "ids": [f.id for f in chunk]})
-        body = partial(_chunk_body, ctx, chunk)
-        units.append(Unit(name, key, body))
-        names.append(name)
-    units.append(Unit("probe", probe_key, lambda out, _: run_probe_merge(ctx, names, out)))
-    return units
-
-
-def cell_units(ctx: StudyContext, cell: Cell, set_key: str, restore: bool) -> list[Unit]:
-    cfg = ctx.cfg
-    ft = f"{cell.name}/finetune"
-    ft_key = content_hash({"sets": set_key, "cell": cell.name, "finetune": finetune_section(ctx)})
-    ev_key = content_hash({"ft": ft_key, "evaluate": cfg.evaluate, "sets": cfg.eval_sets})
-    units = [
-        Unit(ft, ft_key, lambda out, _: run_finetune(ctx, cell, out), memory=True),
-        Unit(
-            f"{cell.name}/eval", ev_key, lambda out, v: run_eval(ctx, cell, v[ft], out), needs=(ft,)
-        ),
-    ]
-    if cfg.kl_enabled:
-        key = content_hash({"ft": ft_key, "kl": cfg.token_kl, "sets": cfg.eval_sets})
-        units.append(
-            Unit(f"{cell.name}/kl", key, lambda out, v: run_kl(ctx, cell, v[ft], out), needs=(ft,))
-        )
-    if cfg.diff_stats.enabled:
-        key = content_hash({"ft": ft_key, "diff": dump_config(cfg.diff_stats)})
-        units.append(
-            Unit(
-                f"{cell.name}/diff",
-                key,
-                lambda out, v: run_diff(ctx, cell, v[ft], out),
-                needs=(ft,),
-            )
-        )
-    if restore:
-        for strategy in cfg.restore.strategies:
-            for region in cfg.restore.regions:
-                key = content_hash(
-                    {
-                        "ev": ev_key,
-                        "ks": cfg.restore.ks,
-                        "strategy": strategy,
-                        "region": region,
-                        "seed": cfg.restore.seed,
-                    }
-                )
-                units.append(
-                    Unit(
-                        f"{cell.name}/restore-{strategy}-{region}".replace("=", "").replace(
-                            "*", "x"
-                        ),
-                        key,
-                        partial(_restore_body, ctx, cell, ft, strategy, region),
-                        needs=(ft,),
-                    )
-                )
-    return units

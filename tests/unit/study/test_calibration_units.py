@@ -13,7 +13,8 @@ from sftlens.runstore import RunDir, atomic_write_json
 from sftlens.study.calibration import CALIBRATE, finetune_section
 from sftlens.study.config import StudyConfig
 from sftlens.study.scheduler import Unit
-from sftlens.study.units import StudyContext, build_units
+from sftlens.study.graph import build_units
+from sftlens.study.units import StudyContext
 
 BASE = {"world": "w", "grid": {"levels": ["0", "4"], "sizes": [60, 240, 960], "seeds": [0]},
         "restore": {"enabled": False}, "finetune": {"lr": "auto", "batch_size": 4}}  # fmt: skip

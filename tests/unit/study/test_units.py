@@ -11,8 +11,9 @@ from sftlens.data.records import Fact
 from sftlens.runstore import RunDir
 from sftlens.study.assemble import assemble
 from sftlens.study.config import StudyConfig
+from sftlens.study.graph import build_units
 from sftlens.study.scheduler import Unit
-from sftlens.study.units import StudyContext, build_units
+from sftlens.study.units import StudyContext
 from sftlens.tableio import read_table, write_table
 
 BASE = {"world": "w", "grid": {"levels": ["0", "4"], "sizes": [60, 240], "seeds": [0]},

@@ -1,0 +1,195 @@
+"""The study's unit graph: the pre-grid waves (probe, select, base-eval), then one group per cell.
+
+The pre-grid phase is a list of *waves*: the units of one wave are independent of each
+other and may run on any process; a wave starts when the previous one is finished.  The
+cells (fine-tune + every unit that needs the tuned model in memory) are built only after
+the pre-grid phase, so their keys may depend on its outputs.  :func:`build_units` is the
+whole graph in sequential order.
+
+Example::
+
+    ctx = StudyContext(cfg, RunDir("runs/x"))
+    Scheduler(ctx.run_dir).run(build_units(ctx))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from sftlens.config import dump_config
+from sftlens.runstore import content_hash
+from sftlens.study.calibration import calibrate_unit, calibrated, finetune_section
+from sftlens.study.config import StudyConfig
+from sftlens.study.scheduler import Unit
+from sftlens.study.units import (
+    SCHEMA_VERSION,
+    Cell,
+    StudyContext,
+    model_fingerprint,
+    probe_chunks,
+    run_base_eval,
+    run_diff,
+    run_eval,
+    run_finetune,
+    run_kl,
+    run_probe_chunk,
+    run_probe_merge,
+    run_restore,
+    run_select,
+)
+
+
+@dataclass(frozen=True)
+class CellUnits:
+    """One cell of the grid and its units (the fine-tune first)."""
+
+    cell: Cell
+    units: list[Unit]
+    restored: bool
+
+
+def cells_of(cfg: StudyConfig) -> list[Cell]:
+    return [
+        Cell(lv, size, seed)
+        for lv in cfg.grid.levels
+        for size in cfg.grid.sizes
+        for seed in cfg.grid.seeds
+    ]
+
+
+def probe_key(cfg: StudyConfig) -> str:
+    """Key of the probe: base model files, data spec, split preset, probe section."""
+    probe_inputs = {"v": SCHEMA_VERSION, "model": model_fingerprint(cfg.base_model()), "data": cfg.data_spec(),
+                    "preset": cfg.split_preset, "eval_sets": cfg.eval_sets, "probe": cfg.probe, "dtype": cfg.dtype,
+                    "test_per_relation": cfg.test_per_relation}  # fmt: skip
+    if cfg.backend != "hf":  # another engine samples differently (hf keeps its earlier keys)
+        probe_inputs["backend"] = cfg.backend
+    if cfg.lr_auto():  # the dev facts are probed too
+        probe_inputs["calibrate_dev"] = True
+    return content_hash(probe_inputs)
+
+
+def set_key(cfg: StudyConfig) -> str:
+    """A set is a pure function of (mastery, select settings, its cell), not of the rest of the
+    grid: fine-tunes key on this, so growing the grid re-trains only the new cells."""
+    return content_hash({"probe": probe_key(cfg), "select": cfg.select})
+
+
+def pregrid_waves(ctx: StudyContext) -> list[list[Unit]]:
+    """The units before the grid, in waves of mutually independent units."""
+    cfg = ctx.cfg
+    cells = cells_of(cfg)
+    pkey = probe_key(cfg)
+    select_key = content_hash({"probe": pkey, "grid": dump_config(cfg.grid), "select": cfg.select})
+    base_key = content_hash({"probe": pkey, "evaluate": cfg.evaluate, "sets": cfg.eval_sets})
+    chunks = probe_units(ctx, pkey)
+    waves = [
+        chunks[:-1],
+        chunks[-1:],
+        [
+            Unit("select", select_key, lambda out, _: run_select(ctx, cells, out)),
+            Unit("base/eval", base_key, lambda out, _: run_base_eval(ctx, out)),
+        ],
+    ]
+    if cfg.lr_auto():  # the grid's fine-tunes key on the lr it chooses (checks the dev split now)
+        waves.append([calibrate_unit(ctx, pkey)])
+    return waves
+
+
+def grid_cells(ctx: StudyContext) -> list[CellUnits]:
+    """Every cell of the grid with its units, in grid order."""
+    cfg = ctx.cfg
+    skey = set_key(cfg)
+    restored = {str(s) for s in cfg.restored_sizes()}
+    return [
+        CellUnits(cell, cell_units(ctx, cell, skey, str(cell.size) in restored), str(cell.size) in restored)
+        for cell in cells_of(cfg)
+    ]  # fmt: skip
+
+
+def build_units(ctx: StudyContext) -> list[Unit]:
+    """Every unit of the study in sequential execution order; keys chain through their inputs."""
+    units = [u for wave in pregrid_waves(ctx) for u in wave]
+    if ctx.cfg.lr_auto() and not calibrated(ctx, probe_key(ctx.cfg)):
+        return units  # the cells' keys need the calibrated lr
+    return units + [u for c in grid_cells(ctx) for u in c.units]
+
+
+def _chunk_body(
+    ctx: StudyContext, chunk: list[Any], out: Path, _: dict[str, Any]
+) -> dict[str, Any]:
+    return run_probe_chunk(ctx, chunk, out)
+
+
+def _restore_body(
+    ctx: StudyContext, cell: Cell, ft: str, strategy: str, region: str, out: Path, v: dict[str, Any]
+) -> dict[str, Any]:
+    return run_restore(ctx, cell, v[ft], strategy, region, out)
+
+
+def probe_units(ctx: StudyContext, probe_key: str) -> list[Unit]:
+    """One unit per chunk of facts (so a long probe resumes), then ``probe`` merges them."""
+    chunks = probe_chunks(ctx)
+    units, names = [], []
+    for i, chunk in enumerate(chunks):
+        name = f"probe/chunk-{i:04d}"
+        key = content_hash({"probe": probe_key, "ids": [f.id for f in chunk]})
+        body = partial(_chunk_body, ctx, chunk)
+        units.append(Unit(name, key, body))
+        names.append(name)
+    units.append(Unit("probe", probe_key, lambda out, _: run_probe_merge(ctx, names, out)))
+    return units
+
+
+def cell_units(ctx: StudyContext, cell: Cell, set_key: str, restore: bool) -> list[Unit]:
+    cfg = ctx.cfg
+    ft = f"{cell.name}/finetune"
+    ft_key = content_hash({"sets": set_key, "cell": cell.name, "finetune": finetune_section(ctx)})
+    ev_key = content_hash({"ft": ft_key, "evaluate": cfg.evaluate, "sets": cfg.eval_sets})
+    units = [
+        Unit(ft, ft_key, lambda out, _: run_finetune(ctx, cell, out), memory=True),
+        Unit(
+            f"{cell.name}/eval", ev_key, lambda out, v: run_eval(ctx, cell, v[ft], out), needs=(ft,)
+        ),
+    ]
+    if cfg.kl_enabled:
+        key = content_hash({"ft": ft_key, "kl": cfg.token_kl, "sets": cfg.eval_sets})
+        units.append(
+            Unit(f"{cell.name}/kl", key, lambda out, v: run_kl(ctx, cell, v[ft], out), needs=(ft,))
+        )
+    if cfg.diff_stats.enabled:
+        key = content_hash({"ft": ft_key, "diff": dump_config(cfg.diff_stats)})
+        units.append(
+            Unit(
+                f"{cell.name}/diff",
+                key,
+                lambda out, v: run_diff(ctx, cell, v[ft], out),
+                needs=(ft,),
+            )
+        )
+    if restore:
+        for strategy in cfg.restore.strategies:
+            for region in cfg.restore.regions:
+                key = content_hash(
+                    {
+                        "ev": ev_key,
+                        "ks": cfg.restore.ks,
+                        "strategy": strategy,
+                        "region": region,
+                        "seed": cfg.restore.seed,
+                    }
+                )
+                units.append(
+                    Unit(
+                        f"{cell.name}/restore-{strategy}-{region}".replace("=", "").replace(
+                            "*", "x"
+                        ),
+                        key,
+                        partial(_restore_body, ctx, cell, ft, strategy, region),
+                        needs=(ft,),
+                    )
+                )
+    return units
