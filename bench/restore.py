@@ -35,8 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from llama_shapes import SHAPES
+from sftlens.restoration.config import PAPER_KS
 
-KS = [1.0, 3.0, 5.0, 10.0, 20.0, 40.0, 60.0]
+KS = list(PAPER_KS)
 INT32_MAX = 2**31 - 1
 
 

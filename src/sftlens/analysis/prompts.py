@@ -1,6 +1,7 @@
 """Which prompt each model sees in the token-level analysis (pure, no I/O).
 
-``qa``: the SFT prompt ``<|question|> {question} <|answer|>``.
+``qa``: the SFT prompt in the study's prompt format (``sftlens.prompts``; the paper's
+``<|question|> {question} <|answer|>`` by default).
 ``statement``: the relation's best statement template *for the base model*, i.e. the
 template with the most correct probe completions summed over the relation's facts in the
 base model's mastery table (ties: the lower index).  A probe that used the first ``n``
@@ -15,11 +16,14 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sftlens.data.records import Fact, Relation
 from sftlens.errors import DataError
-from sftlens.evaluation import qa_prompt
+from sftlens.prompts import DEFAULT_FORMAT, get_format
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 def best_templates(
@@ -65,11 +69,16 @@ def argmax_first(values: list[float]) -> int:
 
 
 def prompt_for(
-    fact: Fact, kind: str, relations: Mapping[str, Relation], best: Mapping[str, int]
+    fact: Fact,
+    kind: str,
+    relations: Mapping[str, Relation],
+    best: Mapping[str, int],
+    fmt: str = DEFAULT_FORMAT,
+    tok: PreTrainedTokenizerBase | None = None,
 ) -> str:
-    """The prompt of ``kind`` (``qa`` or ``statement``) for ``fact``."""
+    """The prompt of ``kind`` (``qa`` in prompt format ``fmt``, or ``statement``) for ``fact``."""
     if kind == "qa":
-        return qa_prompt(fact.question)
+        return get_format(fmt).prompt(tok, fact.question)
     if fact.relation not in best:
         raise DataError(
             f"fact {fact.id!r}: no best statement template for relation {fact.relation}"

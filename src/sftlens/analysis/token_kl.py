@@ -218,15 +218,18 @@ def token_kl(
         relations: statement templates (for ``statement`` prompts).
         levels: ``{fact id: level}`` from the base model's mastery table.
         mastery_rows: the base model's mastery rows (to pick each relation's best template).
-        cfg: prompts, levels, top-k, batch size.
+        cfg: prompts (and the SFT prompt format of ``qa`` prompts), levels, top-k, batch size.
         progress: show a progress bar.
     """
     check_same_vocab(base_model, tuned_model)
     chosen = select_kl_facts(facts, levels, cfg)
     needs_best = "statement" in (cfg.base_prompt, cfg.tuned_prompt)
     best = best_templates(mastery_rows, relations) if needs_best else {}
-    base_prompts = [prompt_for(f, cfg.base_prompt, relations, best) for f in chosen]
-    tuned_prompts = [prompt_for(f, cfg.tuned_prompt, relations, best) for f in chosen]
+    fmt = cfg.prompt_format
+    base_prompts = [prompt_for(f, cfg.base_prompt, relations, best, fmt, tokenizer) for f in chosen]
+    tuned_prompts = [
+        prompt_for(f, cfg.tuned_prompt, relations, best, fmt, tokenizer) for f in chosen
+    ]
     order = sorted(range(len(chosen)), key=lambda i: len(base_prompts[i]) + len(chosen[i].object))
     rows: list[dict[str, Any] | None] = [None] * len(chosen)
     on_gpu = next(tuned_model.parameters()).device.type == "cuda"

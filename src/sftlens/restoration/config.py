@@ -14,14 +14,21 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from sftlens.config import StageConfig
+from sftlens.registry import Registry, suggest
 
-PAPER_KS = [1.0, 3.0, 5.0, 10.0, 20.0, 40.0, 60.0]
-STRATEGIES = ("top", "bottom", "random")
+#: the paper's restoration percentages (k % of a region's elements); also diff-stats' top-% list
+PAPER_KS: tuple[float, ...] = (1.0, 3.0, 5.0, 10.0, 20.0, 40.0, 60.0)
+
+#: restore strategies: which k % of elements return to the base value (see ``select.py``)
+STRATEGIES = Registry[str]("restore strategy")
+for _name in ("top", "bottom", "random"):
+    STRATEGIES.add(_name, _name)
 
 
-def _check_k(k: float) -> float:
+def check_k(k: float, what: str = "k") -> float:
+    """``k`` as a float when it is a percentage in (0, 100], else ValueError."""
     if not 0 < k <= 100:
-        raise ValueError(f"k={k} is outside (0, 100]")
+        raise ValueError(f"{what}={k} is outside (0, 100]")
     return float(k)
 
 
@@ -34,9 +41,10 @@ def _as_list(value: Any) -> Any:
     return value
 
 
-def _check_strategy(name: str) -> str:
+def check_strategy(name: str) -> str:
+    """``name`` when it is a registered restore strategy, else ValueError with a suggestion."""
     if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy '{name}'; choose {', '.join(STRATEGIES)}")
+        raise ValueError(f"unknown strategy '{name}'{suggest(name, STRATEGIES.names())}")
     return name
 
 
@@ -61,12 +69,12 @@ class RestoreConfig(EngineConfig):
     @field_validator("k")
     @classmethod
     def _k_range(cls, v: float) -> float:
-        return _check_k(v)
+        return check_k(v)
 
     @field_validator("strategy")
     @classmethod
     def _strategy_known(cls, v: str) -> str:
-        return _check_strategy(v)
+        return check_strategy(v)
 
 
 class SweepConfig(EngineConfig):
@@ -94,7 +102,7 @@ class SweepConfig(EngineConfig):
     def _ks_range(cls, v: list[float]) -> list[float]:
         if not v:
             raise ValueError("give at least one k")
-        return sorted({_check_k(k) for k in v})
+        return sorted({check_k(k) for k in v})
 
     @field_validator("strategies", mode="before")
     @classmethod
@@ -104,7 +112,7 @@ class SweepConfig(EngineConfig):
     @field_validator("strategies")
     @classmethod
     def _strategies_known(cls, v: list[str]) -> list[str]:
-        return [_check_strategy(s) for s in v]
+        return [check_strategy(s) for s in v]
 
 
 class DiffStatsConfig(EngineConfig):
@@ -122,4 +130,4 @@ class DiffStatsConfig(EngineConfig):
     @field_validator("top_pcts", "location_ks")
     @classmethod
     def _pct_range(cls, v: list[float]) -> list[float]:
-        return sorted({_check_k(k) for k in v})
+        return sorted({check_k(k) for k in v})

@@ -23,6 +23,7 @@ import torch
 
 from sftlens.errors import SftlensError
 from sftlens.registry import Registry
+from sftlens.restoration.config import check_k
 from sftlens.restoration.restore import _atomic_dirs, check_out, open_pair
 from sftlens.restoration.scan import Engine, check_finite
 from sftlens.restoration.select import (
@@ -66,8 +67,10 @@ def ties_trim(
     b: torch.Tensor, t: torch.Tensor, k: float, salt: int, engine: Engine
 ) -> torch.Tensor:
     """Keep the top ``k`` % of |delta| of this tensor; the rest takes the base value."""
-    if not 0 < k <= 100:
-        raise SftlensError(f"TIES keep percentage k={k} is outside (0, 100]")
+    try:
+        check_k(k, "TIES keep percentage k")
+    except ValueError as exc:
+        raise SftlensError(str(exc)) from None
 
     def keys(bb: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
         return (tt.float() - bb.float()).abs_().view(torch.int32)

@@ -22,12 +22,11 @@ from typing import Any
 
 import torch
 
+from sftlens.restoration.config import PAPER_KS
 from sftlens.restoration.regions import name_map, split_layer
 from sftlens.restoration.scan import Engine, check_pair, histogram_pass
 from sftlens.restoration.select import find_bin, select_count
 from sftlens.restoration.tensors import TensorSource
-
-DEFAULT_PCTS = (1.0, 3.0, 5.0, 10.0, 20.0, 40.0, 60.0)
 
 
 @dataclass
@@ -94,7 +93,7 @@ def diff_stats(
     tuned: TensorSource,
     region: str = "transformer",
     *,
-    top_pcts: Sequence[float] = DEFAULT_PCTS,
+    top_pcts: Sequence[float] = PAPER_KS,
     location_ks: Sequence[float] = (1.0, 10.0),
     device: str = "auto",
     chunk_elems: int = 0,
