@@ -224,6 +224,35 @@ STAGES: dict[str, Stage] = {
         needs_out=False,
         positional=(("run_dir", "", "study run directory"),),
     ),
+    "data": Stage(
+        "load a data spec and print a summary (a quick data check)",
+        "Loads entityquestions:DIR, world:DIR or jsonl:PATH through the data layer; bad records "
+        "give a one-line error naming file and line (exit 2).",
+        "sftlens.data.config:DataConfig",
+        "sftlens.data.config:check_data",
+        (
+            _o("--split-preset", key="split_preset", help="paper-2025 | slick-2024"),
+            _o("--templates", key="templates", help="YAML file overriding relation templates"),
+            _o("--aliases", key="aliases", help="alias file (repeatable)", action="append"),
+            _o(
+                "--skip-invalid",
+                key="skip_invalid",
+                help="skip and count bad records",
+                action="store_true",
+            ),
+        ),  # fmt: skip
+        needs_out=False,
+        positional=(("spec", "spec", "entityquestions:DIR | world:DIR | jsonl:PATH"),),
+    ),
+    "config": Stage(
+        "print a study config shipped with sftlens (demo-tiny, paper-llama3-8b, world-gpu)",
+        "The packaged YAML, to copy and edit: sftlens config paper-llama3-8b > my-study.yaml",
+        "sftlens.configs:ShowConfig",
+        "sftlens.configs:show_config",
+        (),
+        needs_out=False,
+        positional=(("name", "name", "shipped config name"),),
+    ),
     "demo": Stage(
         "build the tiny knowledge world, run configs/demo-tiny.yaml, write the report",
         "The embedded default study, on CPU in minutes.",
@@ -330,6 +359,7 @@ def run_stage(stage: Stage, args: argparse.Namespace) -> Any:
     }
     config_file = args.config
     positional = {name: getattr(args, name) for name, _, _ in stage.positional}
+    values.update({key: getattr(args, name) for name, key, _ in stage.positional if key})
     if "study_config" in positional and config_file is None:
         config_file = positional.pop("study_config")
     cfg = load_config(cls, config_file, overrides=args.overrides, values=values)

@@ -2,7 +2,7 @@
 
 These YAML files are the one owner of the shipped configs; the repository's top-level
 ``configs/*.yaml`` are user-facing copies that a test keeps identical.  ``sftlens config
-show NAME`` prints one.
+NAME`` prints one.
 
 Example::
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sftlens.config import StageConfig
 from sftlens.errors import ConfigError
 from sftlens.registry import suggest
 
@@ -33,3 +34,21 @@ def config_path(name: str) -> Path:
     if not path.is_file():
         raise ConfigError(f"no shipped config '{stem}'{suggest(stem, config_names())}")
     return path
+
+
+class ShowConfig(StageConfig):
+    """``sftlens config NAME``: which shipped config to print."""
+
+    name: str
+
+
+class ShownConfig(str):
+    """The text of a shipped config; ``summary()`` is what the CLI prints."""
+
+    def summary(self) -> str:
+        return str(self).rstrip("\n")
+
+
+def show_config(cfg: ShowConfig, _target: Path, *, force: bool = False) -> ShownConfig:
+    """The YAML text of the shipped config ``cfg.name``."""
+    return ShownConfig(config_path(cfg.name).read_text())
