@@ -240,7 +240,7 @@ STAGES: dict[str, Stage] = {
                 help="skip and count bad records",
                 action="store_true",
             ),
-        ),  # fmt: skip
+        ),
         needs_out=False,
         positional=(("spec", "spec", "entityquestions:DIR | world:DIR | jsonl:PATH"),),
     ),
