@@ -176,6 +176,26 @@ STAGES: dict[str, Stage] = {
             SEED,
         ),
     ),
+    "sparsify": Stage(
+        "sparsify the fine-tuning delta with DARE or TIES (baselines for restoration)",
+        "dare: drop each delta element with probability p and rescale the rest by 1/(1-p); "
+        "ties: per tensor keep the top k% of |delta|, the rest takes the base value.",
+        "sftlens.restoration.config:SparsifyConfig",
+        "sftlens.restoration.stage:run_sparsify",
+        (
+            _o("--base", key="base", help="base checkpoint dir"),
+            _o("--tuned", key="tuned", help="fine-tuned checkpoint dir"),
+            _o("--method", key="method", help="dare | ties"),
+            _o(
+                "--amount",
+                key="amount",
+                help="dare: drop rate p in [0, 1); ties: keep k% (0, 100]",
+                type=float,
+            ),
+            _o("--region", key="region", help="region whose delta is sparsified"),
+            SEED,
+        ),
+    ),
     "restore-sweep": Stage(
         "restore for several k in one pass (write checkpoints or evaluate each)",
         "Compute relative-update statistics once and restore for every k in the list.",

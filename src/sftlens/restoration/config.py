@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from sftlens.config import StageConfig
+from sftlens.errors import SftlensError
 from sftlens.registry import Registry, suggest
 
 #: the paper's restoration percentages (k % of a region's elements); also diff-stats' top-% list
@@ -25,10 +26,14 @@ for _name in ("top", "bottom", "random"):
     STRATEGIES.add(_name, _name)
 
 
+class PercentError(SftlensError, ValueError):
+    """A percentage outside (0, 100]: a one-line user error, and a ValueError for pydantic."""
+
+
 def check_k(k: float, what: str = "k") -> float:
-    """``k`` as a float when it is a percentage in (0, 100], else ValueError."""
-    if not 0 < k <= 100:
-        raise ValueError(f"{what}={k} is outside (0, 100]")
+    """``k`` as a float when it is a percentage in (0, 100], else :class:`PercentError`."""
+    if not 0 < float(k) <= 100:
+        raise PercentError(f"{what}={k} is outside (0, 100]")
     return float(k)
 
 
@@ -113,6 +118,14 @@ class SweepConfig(EngineConfig):
     @classmethod
     def _strategies_known(cls, v: list[str]) -> list[str]:
         return [check_strategy(s) for s in v]
+
+
+class SparsifyConfig(EngineConfig):
+    """``sftlens sparsify``: DARE (drop rate ``amount``) or TIES trim (keep ``amount`` %)."""
+
+    method: str = "dare"
+    amount: float = 0.9
+    max_shard_bytes: int = Field(2_000_000_000, gt=0)
 
 
 class DiffStatsConfig(EngineConfig):

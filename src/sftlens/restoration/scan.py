@@ -31,6 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from sftlens.errors import SftlensError
+from sftlens.restoration.io.sources import TensorSource
 from sftlens.restoration.regions import select_names
 from sftlens.restoration.select import (
     MAX_KEY,
@@ -48,7 +49,6 @@ from sftlens.restoration.select import (
     select_count,
     tensor_salt,
 )
-from sftlens.restoration.tensors import TensorSource
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -139,8 +139,18 @@ class Engine:
         from sftlens.models import resolve_device
 
         dev = torch.device(resolve_device(device))
-        size = chunk or (GPU_CHUNK if dev.type == "cuda" else CPU_CHUNK)
-        return cls(dev, min(size, MAX_CHUNK), progress, candidate_bytes=candidate_bytes)
+        return cls(dev, chunk_size(dev, chunk), progress, candidate_bytes=candidate_bytes)
+
+    def close(self) -> None:
+        """Shut down the engine's fetch and read threads (waits for running reads)."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.readers.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def held(self, count: int, nbytes: int) -> None:
         """Record candidates held at once (the peak is kept)."""
@@ -190,6 +200,12 @@ class Engine:
             stop = min(start + self.chunk, total)
             self.peak_chunk = max(self.peak_chunk, stop - start)
             yield start, tuple(f[start:stop].to(self.device, non_blocking=True) for f in flat)
+
+
+def chunk_size(device: torch.device, chunk: int = 0) -> int:
+    """Elements per chunk: ``chunk``, or the device's default (2^25 CPU, 2^28 GPU); capped."""
+    size = chunk or (GPU_CHUNK if device.type == "cuda" else CPU_CHUNK)
+    return min(size, MAX_CHUNK)
 
 
 def chunk_keys(

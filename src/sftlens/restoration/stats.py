@@ -23,10 +23,10 @@ from typing import Any
 import torch
 
 from sftlens.restoration.config import PAPER_KS
+from sftlens.restoration.io.sources import TensorSource
 from sftlens.restoration.regions import name_map, split_layer
 from sftlens.restoration.scan import Engine, check_pair, histogram_pass
 from sftlens.restoration.select import find_bin, select_count
-from sftlens.restoration.tensors import TensorSource
 
 
 @dataclass
@@ -101,8 +101,8 @@ def diff_stats(
 ) -> DiffStats:
     """Concentration curve, mean r per tensor and the top-k% location, in one pass."""
     pair = check_pair(base, tuned, region)
-    engine = Engine.create(device, chunk_elems, progress)
-    st = histogram_pass(pair, "top", 0, engine, check_all=False, per_tensor=True)
+    with Engine.create(device, chunk_elems, progress) as engine:
+        st = histogram_pass(pair, "top", 0, engine, check_all=False, per_tensor=True)
     assert st.bin_sum_r is not None
     hist, bin_sum = st.hist, st.bin_sum_r.cpu()
     total = float(bin_sum.sum())
