@@ -57,6 +57,10 @@ MODEL = _o("--model", key="model", help="HF hub id or local checkpoint dir")
 DATA = _o("--data", key="data", help="data spec: entityquestions:DIR | world:DIR | jsonl:PATH")
 SEED = _o("--seed", key="seed", help="random seed", type=int)
 DEVICE = _o("--device", key="device", help="auto | cpu | cuda[:N]")
+BASE = _o("--base", key="base", help="base checkpoint dir")
+TUNED = _o("--tuned", key="tuned", help="fine-tuned checkpoint dir")
+REGION = _o("--region", key="region", help="transformer | attention | mlp | layers=A-B | glob")
+CHECKPOINT_PAIR = (BASE, TUNED, REGION)
 
 STAGES: dict[str, Stage] = {
     "probe": Stage(
@@ -164,35 +168,21 @@ STAGES: dict[str, Stage] = {
         "sftlens.restoration.config:RestoreConfig",
         "sftlens.restoration.stage:run_restore",
         (
-            _o("--base", key="base", help="base checkpoint dir"),
-            _o("--tuned", key="tuned", help="fine-tuned checkpoint dir"),
+            *CHECKPOINT_PAIR,
             _o("--k", key="k", help="percent of region elements to restore (0, 100]", type=float),
             _o("--strategy", key="strategy", help="top | bottom | random"),
-            _o(
-                "--region",
-                key="region",
-                help="transformer | embedding | attention | mlp | all | layers=A-B | glob",
-            ),
             SEED,
         ),
     ),
     "sparsify": Stage(
         "sparsify the fine-tuning delta with DARE or TIES (baselines for restoration)",
-        "dare: drop each delta element with probability p and rescale the rest by 1/(1-p); "
-        "ties: per tensor keep the top k% of |delta|, the rest takes the base value.",
+        "dare: drop delta elements with probability p, rescale the rest; ties: keep top k% |delta|.",
         "sftlens.restoration.config:SparsifyConfig",
         "sftlens.restoration.stage:run_sparsify",
         (
-            _o("--base", key="base", help="base checkpoint dir"),
-            _o("--tuned", key="tuned", help="fine-tuned checkpoint dir"),
+            *CHECKPOINT_PAIR,
             _o("--method", key="method", help="dare | ties"),
-            _o(
-                "--amount",
-                key="amount",
-                help="dare: drop rate p in [0, 1); ties: keep k% (0, 100]",
-                type=float,
-            ),
-            _o("--region", key="region", help="region whose delta is sparsified"),
+            _o("--amount", key="amount", help="dare: drop rate p; ties: keep k%", type=float),
             SEED,
         ),
     ),
@@ -202,11 +192,9 @@ STAGES: dict[str, Stage] = {
         "sftlens.restoration.config:SweepConfig",
         "sftlens.restoration.stage:run_sweep",
         (
-            _o("--base", key="base", help="base checkpoint dir"),
-            _o("--tuned", key="tuned", help="fine-tuned checkpoint dir"),
+            *CHECKPOINT_PAIR,
             _o("--k", key="ks", help="comma list of percents, e.g. 1,3,5,10,20,40,60"),
             _o("--strategy", key="strategies", help="comma list of strategies"),
-            _o("--region", key="region", help="region to restore"),
             DATA,
             _o(
                 "--mastery",
@@ -220,11 +208,7 @@ STAGES: dict[str, Stage] = {
         "Share of total relative update held by the top k%, mean r per tensor/layer/module.",
         "sftlens.restoration.config:DiffStatsConfig",
         "sftlens.restoration.stage:run_diff_stats",
-        (
-            _o("--base", key="base", help="base checkpoint dir"),
-            _o("--tuned", key="tuned", help="fine-tuned checkpoint dir"),
-            _o("--region", key="region", help="region"),
-        ),
+        (*CHECKPOINT_PAIR,),
     ),
     "study": Stage(
         "run the whole resumable study grid from one config",
@@ -246,20 +230,12 @@ STAGES: dict[str, Stage] = {
     ),
     "data": Stage(
         "load a data spec and print a summary (a quick data check)",
-        "Loads entityquestions:DIR, world:DIR or jsonl:PATH through the data layer; bad records "
-        "give a one-line error naming file and line (exit 2).",
+        "Bad records give a one-line error naming file and line (exit 2).",
         "sftlens.data.config:DataConfig",
         "sftlens.data.config:check_data",
         (
             _o("--split-preset", key="split_preset", help="paper-2025 | slick-2024"),
-            _o("--templates", key="templates", help="YAML file overriding relation templates"),
-            _o("--aliases", key="aliases", help="alias file (repeatable)", action="append"),
-            _o(
-                "--skip-invalid",
-                key="skip_invalid",
-                help="skip and count bad records",
-                action="store_true",
-            ),
+            _o("--skip-invalid", key="skip_invalid", help="skip bad records", action="store_true"),
         ),
         needs_out=False,
         positional=(("spec", "spec", "entityquestions:DIR | world:DIR | jsonl:PATH"),),
@@ -269,12 +245,11 @@ STAGES: dict[str, Stage] = {
         "The packaged YAML, to copy and edit: sftlens config paper-llama3-8b > my-study.yaml",
         "sftlens.configs:ShowConfig",
         "sftlens.configs:show_config",
-        (),
         needs_out=False,
         positional=(("name", "name", "shipped config name"),),
     ),
     "demo": Stage(
-        "build the tiny knowledge world, run configs/demo-tiny.yaml, write the report",
+        "build the tiny knowledge world, run the packaged demo-tiny study, write the report",
         "The embedded default study, on CPU in minutes.",
         "sftlens.study.config:DemoConfig",
         "sftlens.study.demo:run",

@@ -39,9 +39,13 @@ DEFAULT_FORMAT = "paper"
 class PromptFormat(Protocol):
     """How a question (and its answer) is put to a model."""
 
-    name: str
-    #: whether the format renders without a tokenizer (the chat format needs its template)
-    needs_chat_template: bool
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def needs_chat_template(self) -> bool:
+        """Whether the format needs the tokenizer's chat template (``chat`` does)."""
+        ...
 
     def prompt(self, tok: PreTrainedTokenizerBase | None, question: str) -> str: ...
 

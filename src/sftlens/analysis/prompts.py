@@ -15,7 +15,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sftlens.data.records import Fact, Relation
@@ -24,6 +24,8 @@ from sftlens.prompts import DEFAULT_FORMAT, get_format
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
+
+    from sftlens.analysis.config import TokenKLConfig
 
 
 def best_templates(
@@ -84,3 +86,20 @@ def prompt_for(
             f"fact {fact.id!r}: no best statement template for relation {fact.relation}"
         )
     return relations[fact.relation].statement(fact.subject, best[fact.relation])
+
+
+def kl_prompts(
+    facts: Sequence[Fact],
+    relations: Mapping[str, Relation],
+    mastery_rows: Iterable[Mapping[str, Any]],
+    cfg: TokenKLConfig,
+    tok: PreTrainedTokenizerBase | None = None,
+) -> tuple[list[str], list[str]]:
+    """The base model's and the tuned model's prompt for every fact (``cfg``'s kinds and format)."""
+    needs_best = "statement" in (cfg.base_prompt, cfg.tuned_prompt)
+    best = best_templates(mastery_rows, relations) if needs_best else {}
+    base, tuned = (
+        [prompt_for(f, kind, relations, best, cfg.prompt_format, tok) for f in facts]
+        for kind in (cfg.base_prompt, cfg.tuned_prompt)
+    )
+    return base, tuned

@@ -70,3 +70,29 @@ def test_stage_configs_reject_unknown_formats():
         assert build_config(cls, {"prompt_format": "chat"}).prompt_format == "chat"
         with pytest.raises(ConfigError, match="unknown prompt format 'papr'"):
             build_config(cls, {"prompt_format": "papr"})
+
+
+def test_evaluation_and_token_kl_use_the_trained_format(tiny_llama_dir, chat_tok):
+    """A chat-format fine-tune is scored (evaluation) and compared (token KL) on chat prompts."""
+    from sftlens.analysis.config import TokenKLConfig
+    from sftlens.analysis.prompts import kl_prompts
+    from sftlens.data.records import Fact
+    from sftlens.evaluation import EvaluateConfig, evaluate_model
+    from sftlens.models import load_model
+
+    fact = Fact(
+        "q1", "P19", "Alice", "Where was Alice born?", ("Paris",), domain="in", split="test"
+    )
+    want = get_format("chat").prompt(chat_tok, fact.question)
+    assert "[user] Where was Alice born?\n" in want and want.endswith("[assistant]")
+    model = load_model(tiny_llama_dir, dtype="float32", device="cpu")
+    cfg = EvaluateConfig(max_new_tokens=2, batch_size=1, prompt_format="chat")
+    res = evaluate_model(model, chat_tok, [fact], {"q1": 0}, cfg, progress=False)
+    assert res.predictions[0]["prompt"] == want
+    base, tuned = kl_prompts(
+        [fact], {}, [], TokenKLConfig(base_prompt="qa", prompt_format="chat"), chat_tok
+    )
+    assert base == tuned == [want]
+    assert kl_prompts([fact], {}, [], TokenKLConfig(base_prompt="qa"))[1] == [
+        qa_prompt(fact.question)
+    ]
