@@ -25,7 +25,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,6 +44,7 @@ from sftlens.restoration.scan import (
     CANDIDATE_BYTES,
     Engine,
     Pair,
+    RestoreStats,
     check_pair,
     chunk_keys,
     histogram_pass,
@@ -81,45 +81,6 @@ def check_out(out: Path, inputs: Sequence[Path], force: bool) -> Path:
 def open_pair(base_dir: str | Path, tuned_dir: str | Path, region: str) -> Pair:
     """Open both checkpoint dirs lazily and check that they match."""
     return check_pair(source_from_dir(base_dir), source_from_dir(tuned_dir), region)
-
-
-@dataclass
-class RestoreStats:
-    """What a restore did: its read passes, bytes and the threshold-bin candidates.
-
-    ``passes`` holds one description per streaming read pass over the checkpoints
-    (2 normally: histogram, restore; 3 when a threshold bin had to be refined).
-    """
-
-    passes: list[str] = field(default_factory=list)
-    pass_seconds: list[float] = field(default_factory=list)  # wall time of each pass
-    bytes_read: int = 0  # from the checkpoint dirs
-    device_cached_bytes: int = 0  # kept on the GPU from pass 1 for pass 2
-    bytes_patched: int = 0  # rewritten in the outputs to patch in threshold-bin elements
-    candidates: int = 0  # threshold-bin elements held at once (peak)
-    candidate_nbytes: int = 0
-    refined_bins: int = 0  # bins resolved by the fallback refinement pass
-    patch_seconds: float = 0.0  # resolving threshold bins and patching them in, after a pass
-    cuts: dict[float, Cut] = field(default_factory=dict)
-    n: int = 0  # elements in the region
-
-    @property
-    def read_passes(self) -> int:
-        return len(self.passes)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "read_passes": self.read_passes,
-            "passes": list(self.passes),
-            "pass_seconds": [round(x, 3) for x in self.pass_seconds],
-            "bytes_read": self.bytes_read,
-            "device_cached_bytes": self.device_cached_bytes,
-            "bytes_patched": self.bytes_patched,
-            "candidates": self.candidates,
-            "candidate_nbytes": self.candidate_nbytes,
-            "refined_bins": self.refined_bins,
-            "patch_seconds": self.patch_seconds,
-        }
 
 
 def plan_cuts(
@@ -227,8 +188,8 @@ def write_restored(
                 writers[k].patch(name, idx, vals)
         else:
             exact[k] = c
-    engine.patch_seconds += time.perf_counter() - t0
-    engine.bytes_patched += sum(w.bytes_patched for w in writers.values())
+    engine.stats.patch_seconds += time.perf_counter() - t0
+    engine.stats.bytes_patched += sum(w.bytes_patched for w in writers.values())
     return exact
 
 
@@ -293,7 +254,8 @@ def restore_many(
     """Restore for several k with shared passes; ``outs`` maps k to its output dir.
 
     ``candidate_bytes`` bounds the threshold-bin elements held during the restore
-    pass (beyond it: one extra refinement pass); ``stats``, when given, is filled in.
+    pass (beyond it: one extra refinement pass); ``stats``, when given, is the engine's stats
+    object (it counts into it).
     ``device_cache`` (default: on for CUDA) keeps what pass 2 needs on the GPU
     after pass 1 (:func:`cache_on_device`), so pass 2 reads nothing from disk and the
     threshold bins are refined in device memory instead of patched into the files.
@@ -304,7 +266,8 @@ def restore_many(
         for k, p in outs.items()
     }
     pair = open_pair(base_dir, tuned_dir, region)
-    with Engine.create(device, chunk_elems, progress, candidate_bytes) as engine:
+    engine = Engine.create(device, chunk_elems, progress, candidate_bytes, stats=stats)
+    with engine:
         if device_cache if device_cache is not None else engine.device.type == "cuda":
             pair = cache_on_device(pair, engine.device)
         plan = plan_cuts(pair, ks, strategy, seed, engine)
@@ -313,8 +276,7 @@ def restore_many(
             cuts = write_restored(pair, plan, tmp_of, strategy, seed, engine, max_shard_bytes)
             for tmp in tmps:
                 copy_aux_files([Path(base_dir), Path(tuned_dir)], tmp)
-    if stats is not None:
-        fill_stats(stats, engine, pair, cuts)
+    finish_stats(engine.stats, pair, cuts)
     for src in (pair.base, pair.tuned):
         if isinstance(src, CachedSource):
             src.drop()
@@ -331,20 +293,13 @@ def restore_many(
     return paths
 
 
-def fill_stats(stats: RestoreStats, engine: Engine, pair: Pair, cuts: Mapping[float, Cut]) -> None:
-    """Copy what ``engine`` counted (and the sources read) into ``stats``."""
+def finish_stats(stats: RestoreStats, pair: Pair, cuts: Mapping[float, Cut]) -> None:
+    """Add what the sources read and cached, the cuts and the region size to the engine's stats."""
     stats.n = pair.n
-    stats.passes = list(engine.passes)
-    stats.pass_seconds = list(engine.pass_seconds)
     stats.bytes_read = sum(int(getattr(s, "bytes_read", 0)) for s in (pair.base, pair.tuned))
     stats.device_cached_bytes = sum(
         s.cached_bytes for s in (pair.base, pair.tuned) if isinstance(s, CachedSource)
     )
-    stats.candidates = engine.candidates
-    stats.candidate_nbytes = engine.candidate_nbytes
-    stats.refined_bins = engine.refined_bins
-    stats.patch_seconds = engine.patch_seconds
-    stats.bytes_patched = engine.bytes_patched
     stats.cuts = dict(cuts)
 
 

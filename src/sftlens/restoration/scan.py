@@ -24,8 +24,8 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import TypeVar
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 
 import torch
 from tqdm.auto import tqdm
@@ -100,17 +100,47 @@ def check_pair(
 
 
 @dataclass
+class RestoreStats:
+    """What the engine did (the one stats object: an :class:`Engine` counts into it).
+
+    ``passes`` holds one description per streaming read pass over the checkpoints
+    (2 normally: histogram, restore; 3 when a threshold bin had to be refined).
+    A restore adds the bytes read, the device cache, the cuts and the region size.
+    """
+
+    passes: list[str] = field(default_factory=list)
+    pass_seconds: list[float] = field(default_factory=list)  # wall time of each pass
+    bytes_read: int = 0  # from the checkpoint dirs
+    device_cached_bytes: int = 0  # kept on the GPU from pass 1 for pass 2
+    bytes_patched: int = 0  # rewritten in the outputs to patch in threshold-bin elements
+    candidates: int = 0  # threshold-bin elements held at once (peak)
+    candidate_nbytes: int = 0
+    refined_bins: int = 0  # bins resolved by the fallback refinement pass
+    patch_seconds: float = 0.0  # resolving threshold bins and patching them in, after a pass
+    cuts: dict[float, Cut] = field(default_factory=dict)
+    n: int = 0  # elements in the region
+
+    @property
+    def read_passes(self) -> int:
+        return len(self.passes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counts as JSON-ready values (without the cuts and the region size)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("cuts", "n")}
+        out["pass_seconds"] = [round(x, 3) for x in self.pass_seconds]
+        return {"read_passes": self.read_passes, **out, "passes": list(self.passes)}
+
+
+@dataclass
 class Engine:
     """Where and in what chunk size passes compute; what they did.
 
     ``candidate_bytes`` bounds the threshold-bin candidates a restore pass may hold
     (beyond it the bin is refined by an extra pass).  ``pool`` fetches the next
     tensors while the current ones are processed; ``readers`` reads a base tensor
-    while the tuned one is read.  Counters: ``peak_chunk`` (the largest chunk),
-    ``passes`` / ``pass_seconds`` (one description and wall time per read pass),
-    ``candidates`` / ``candidate_nbytes`` (the most held at once), ``refined_bins``
-    (bins the fallback refinement pass resolved), ``bytes_patched`` (rewritten in
-    outputs), ``patch_seconds`` (resolving and patching threshold bins after a pass).
+    while the tuned one is read.  ``peak_chunk`` is the largest chunk; every other count
+    goes into ``stats`` (:class:`RestoreStats`: read passes and their wall times, threshold-bin
+    candidates held, bins refined, bytes patched, patch time).
     """
 
     device: torch.device
@@ -119,14 +149,8 @@ class Engine:
     peak_chunk: int = 0
     pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
     readers: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
-    pass_seconds: list[float] = field(default_factory=list)
     candidate_bytes: int = CANDIDATE_BYTES
-    passes: list[str] = field(default_factory=list)
-    candidates: int = 0
-    candidate_nbytes: int = 0
-    refined_bins: int = 0
-    patch_seconds: float = 0.0
-    bytes_patched: int = 0
+    stats: RestoreStats = field(default_factory=lambda: RestoreStats())
 
     @classmethod
     def create(
@@ -135,11 +159,15 @@ class Engine:
         chunk: int = 0,
         progress: bool = True,
         candidate_bytes: int = CANDIDATE_BYTES,
+        stats: RestoreStats | None = None,
     ) -> Engine:
         from sftlens.models import resolve_device
 
         dev = torch.device(resolve_device(device))
-        return cls(dev, chunk_size(dev, chunk), progress, candidate_bytes=candidate_bytes)
+        size = chunk_size(dev, chunk)
+        return cls(
+            dev, size, progress, candidate_bytes=candidate_bytes, stats=stats or RestoreStats()
+        )
 
     def close(self) -> None:
         """Shut down the engine's fetch and read threads (waits for running reads)."""
@@ -154,8 +182,8 @@ class Engine:
 
     def held(self, count: int, nbytes: int) -> None:
         """Record candidates held at once (the peak is kept)."""
-        self.candidates = max(self.candidates, count)
-        self.candidate_nbytes = max(self.candidate_nbytes, nbytes)
+        self.stats.candidates = max(self.stats.candidates, count)
+        self.stats.candidate_nbytes = max(self.stats.candidate_nbytes, nbytes)
 
     def fetch(
         self, names: Sequence[str], get: Callable[[str], T], desc: str
@@ -164,7 +192,7 @@ class Engine:
 
         Each call is one read pass (recorded in ``passes``, its wall time in ``pass_seconds``).
         """
-        self.passes.append(desc)
+        self.stats.passes.append(desc)
         start = time.perf_counter()
         ahead: Future[T] | None = None
         bar = tqdm(names, desc=desc, unit="tensor", disable=not self.progress, leave=False)
@@ -172,7 +200,7 @@ class Engine:
             current = ahead.result() if ahead is not None else get(name)
             ahead = self.pool.submit(get, names[i + 1]) if i + 1 < len(names) else None
             yield name, current
-        self.pass_seconds.append(time.perf_counter() - start)
+        self.stats.pass_seconds.append(time.perf_counter() - start)
 
     def both(
         self, pair: Pair, base_names: Collection[str] | None = None
@@ -363,7 +391,7 @@ def two_pass_cuts(
         )
     if over:
         lo = refine_pass(pair, strategy, seed, engine, over)
-        engine.refined_bins += len(over)
+        engine.stats.refined_bins += len(over)
         for k, p in plan.items():
             if isinstance(p, Pending) and p.bin in over:
                 plan[k] = p.resolve(lo[p.bin])

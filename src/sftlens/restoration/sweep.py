@@ -23,11 +23,12 @@ from sftlens.errors import SftlensError
 from sftlens.restoration import restore
 from sftlens.restoration.config import check_k
 from sftlens.restoration.io import CacheBudget, CachedSource, TensorSource, source_from_model
-from sftlens.restoration.restore import RestoreStats, fill_stats
+from sftlens.restoration.restore import finish_stats
 from sftlens.restoration.scan import (
     CANDIDATE_BYTES,
     Engine,
     Pair,
+    RestoreStats,
     check_pair,
     chunk_keys,
     chunk_size,
@@ -98,7 +99,8 @@ def sweep_inplace(
     STRATEGIES.get(strategy)
     pair = _live_pair(model, base, region)
     dev = _model_device(model)
-    engine = Engine(dev, chunk_size(dev, chunk_elems), progress, candidate_bytes=candidate_bytes)
+    chunk, stats = chunk_size(dev, chunk_elems), stats or RestoreStats()
+    engine = Engine(dev, chunk, progress, candidate_bytes=candidate_bytes, stats=stats)
     cached = pair.base
     assert isinstance(cached, CachedSource)
     region_bytes = sum(base.nbytes(n) for n in pair.region)
@@ -121,8 +123,7 @@ def sweep_inplace(
         for n, p in live.items():
             p.copy_(snapshot[n])
         engine.close()
-    if stats is not None:
-        fill_stats(stats, engine, pair, cuts)
+    finish_stats(engine.stats, pair, cuts)
     return results
 
 
@@ -167,5 +168,5 @@ def _apply_live(
     for name, idx, vals in cand.chosen(exact):
         dst = live[name].view(-1)
         dst[idx.to(dst.device)] = vals.to(dst.device, dst.dtype)
-    engine.patch_seconds += time.perf_counter() - t0
+    engine.stats.patch_seconds += time.perf_counter() - t0
     return exact
