@@ -31,7 +31,8 @@ import torch
 
 from llama_shapes import SHAPES, random_model, word_tokenizer
 from sftlens.data.records import Fact
-from sftlens.evaluation import EvaluateConfig, evaluate_model, qa_prompt
+from sftlens.evaluation import EvaluateConfig, evaluate_model
+from sftlens.prompts import qa_prompt
 
 WORDS = [
     "Where",

@@ -28,12 +28,10 @@ Example::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import random
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -132,11 +130,16 @@ def run_baseline(
 
 
 def run_engine(
-    model: Any, tok: Any, prompts: list[str], rows: int | None, args: argparse.Namespace
+    model: Any,
+    tok: Any,
+    prompts: list[str],
+    rows: int | None,
+    args: argparse.Namespace,
+    variant: str = "current",
 ) -> float:
     cfg = GenerationConfig(max_new_tokens=args.max_new_tokens, n_samples=args.samples, temperature=args.temperature,
                            stop_at_newline=not args.fixed_tokens, ignore_eos=args.fixed_tokens,
-                           batch_size=rows, seed=args.seed)  # fmt: skip
+                           batch_size=rows, seed=args.seed, **engine_variant(variant))  # fmt: skip
     device = str(next(model.parameters()).device)
     sync(device)
     start = time.perf_counter()
@@ -145,37 +148,22 @@ def run_engine(
     return time.perf_counter() - start
 
 
-@contextlib.contextmanager
-def engine_variant(name: str) -> Iterator[None]:
-    """Run the engine as it is ("current") or with one earlier choice back, for A/B in one process.
+#: engine variants for A/B timing in one process: GenerationConfig fields that differ from the default
+ENGINE_VARIANTS: dict[str, dict[str, Any]] = {
+    "current": {},
+    "sdpa": {"decode_kernel": "sdpa"},  # decode attention through SDPA (cuDNN on an H100)
+    "efficient": {"decode_kernel": "sdpa-efficient"},  # SDPA's memory-efficient kernel
+    "dynamic": {"kv_cache": "dynamic"},  # HF's DynamicCache (grows by torch.cat)
+    "sync": {"mask_sync": True},  # HF's mask builder (a GPU sync per decode step)
+    "previous": {"decode_kernel": "sdpa", "kv_cache": "dynamic", "mask_sync": True},
+}
 
-    "sdpa": decode attention through SDPA (cuDNN on an H100) instead of two matmuls;
-    "efficient": through SDPA's memory-efficient kernel;
-    "dynamic": HF's DynamicCache (grows by ``torch.cat``) instead of the preallocated one;
-    "sync": HF's mask builder that asks the GPU each step whether the mask can be skipped;
-    "previous": all three (the engine as of session 2).
-    """
-    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 
-    from sftlens.generation import attention, engine, kv_cache
-
-    if name not in ("current", "sdpa", "efficient", "dynamic", "sync", "previous"):
-        raise SystemExit(f"unknown engine variant {name}")
-    attention._register()
-    saved = attention.DECODE_KERNEL, engine.new_cache, ALL_MASK_ATTENTION_FUNCTIONS[attention.NAME]
-    if name in ("sdpa", "previous"):
-        attention.DECODE_KERNEL = "sdpa"
-    if name == "efficient":
-        attention.DECODE_KERNEL = "sdpa-efficient"
-    if name in ("dynamic", "previous"):
-        engine.new_cache = lambda model, capacity=None: kv_cache.new_cache(model)  # type: ignore[assignment]
-    if name in ("sync", "previous"):
-        ALL_MASK_ATTENTION_FUNCTIONS.register(attention.NAME, sdpa_mask)
-    try:
-        yield
-    finally:
-        attention.DECODE_KERNEL, engine.new_cache = saved[:2]
-        ALL_MASK_ATTENTION_FUNCTIONS.register(attention.NAME, saved[2])
+def engine_variant(name: str) -> dict[str, Any]:
+    """The ``GenerationConfig`` fields of engine variant ``name``."""
+    if name not in ENGINE_VARIANTS:
+        raise SystemExit(f"unknown engine variant {name}; choose {', '.join(ENGINE_VARIANTS)}")
+    return ENGINE_VARIANTS[name]
 
 
 def matmul_tflops(device: str) -> float:
@@ -303,11 +291,10 @@ def main() -> None:
     first = args.engine_batch_sizes.split(",")[0]
     for variant in [v for v in args.engine_variants.split(",") if v != "current"]:
         r = None if first == "auto" else int(first)
-        with engine_variant(variant):
-            run_engine(model, tok, warm, None, args)
-            sec, util, mem = timed(
-                args.device, lambda r=r: run_engine(model, tok, prompts, r, args)
-            )
+        run_engine(model, tok, warm, None, args, variant)
+        sec, util, mem = timed(
+            args.device, lambda r=r, v=variant: run_engine(model, tok, prompts, r, args, v)
+        )
         results.append(
             report(f"variant {variant} rows={first}", sec, len(prompts), args, flops, util, mem)
         )

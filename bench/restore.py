@@ -35,8 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from llama_shapes import SHAPES
+from sftlens.restoration.config import PAPER_KS
 
-KS = [1.0, 3.0, 5.0, 10.0, 20.0, 40.0, 60.0]
+KS = list(PAPER_KS)
 INT32_MAX = 2**31 - 1
 
 
@@ -46,7 +47,7 @@ def build_pair(shape: str, workdir: Path, device: str, seed: int = 0) -> tuple[P
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from sftlens.restoration.tensors import ShardedWriter
+    from sftlens.restoration.io import ShardedWriter
 
     base, tuned = workdir / "base", workdir / "tuned"
     marker = workdir / f"built-{shape}.json"
@@ -60,7 +61,7 @@ def build_pair(shape: str, workdir: Path, device: str, seed: int = 0) -> tuple[P
     specs = {n: tuple(p.shape) for n, p in meta.state_dict().items()}
     if cfg.tie_word_embeddings:
         specs.pop("lm_head.weight", None)
-    from sftlens.restoration.tensors import natural_key
+    from sftlens.restoration.io import natural_key
 
     names = sorted(specs, key=natural_key)
     plan = [(n, torch.bfloat16, specs[n]) for n in names]
@@ -112,8 +113,8 @@ def disk_speed(workdir: Path, size: int = 1 << 30) -> dict[str, float]:
 # ----------------------------------------------------------------------------- child processes
 def child_restore(a: argparse.Namespace) -> dict[str, Any]:
     from sftlens.restoration import restore_checkpoint
+    from sftlens.restoration.io import DirSource, ShardedWriter
     from sftlens.restoration.restore import RestoreStats
-    from sftlens.restoration.tensors import DirSource, ShardedWriter
 
     stats = RestoreStats()
     budget = {} if a.candidate_bytes is None else {"candidate_bytes": a.candidate_bytes}
@@ -146,8 +147,8 @@ def child_sweep(a: argparse.Namespace) -> dict[str, Any]:
 
     from sftlens.models import load_model
     from sftlens.restoration import source_from_dir, sweep_inplace
+    from sftlens.restoration.io import DirSource
     from sftlens.restoration.restore import RestoreStats
-    from sftlens.restoration.tensors import DirSource
 
     t0 = time.perf_counter()
     direct = {"device_map": a.device} if a.device.startswith("cuda") else {}  # skip the CPU copy

@@ -99,9 +99,10 @@ def world_examples(world: Path, n: int) -> list[dict[str, str]]:
 
 def build_tokenizer(examples: list[dict[str, str]]) -> Any:
     """The project's byte-level BPE tokenizer (``sftlens.world.tokenizer``) trained on the samples."""
+    from sftlens.prompts import qa_text
     from sftlens.world.tokenizer import train_tokenizer
 
-    lines = [f"<|question|> {e['question']} <|answer|> {e['answer']}" for e in examples[:5000]]
+    lines = [qa_text(e["question"], e["answer"]) for e in examples[:5000]]
     return train_tokenizer(lines, vocab_size=2000)
 
 

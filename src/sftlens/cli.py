@@ -60,6 +60,10 @@ DEVICE = _o("--device", key="device", help="auto | cpu | cuda[:N]")
 R_DTYPE = _o(
     "--r-dtype", key="r_dtype", help="dtype of r: float32 (default) | model (paper's code)"
 )
+BASE = _o("--base", key="base", help="base checkpoint dir")
+TUNED = _o("--tuned", key="tuned", help="fine-tuned checkpoint dir")
+REGION = _o("--region", key="region", help="transformer | attention | mlp | layers=A-B | glob")
+CHECKPOINT_PAIR = (BASE, TUNED, REGION)
 
 STAGES: dict[str, Stage] = {
     "probe": Stage(
@@ -190,17 +194,23 @@ STAGES: dict[str, Stage] = {
         "sftlens.restoration.config:RestoreConfig",
         "sftlens.restoration.stage:run_restore",
         (
-            _o("--base", key="base", help="base checkpoint dir"),
-            _o("--tuned", key="tuned", help="fine-tuned checkpoint dir"),
+            *CHECKPOINT_PAIR,
             _o("--k", key="k", help="percent of region elements to restore (0, 100]", type=float),
             _o("--strategy", key="strategy", help="top | bottom | random"),
-            _o(
-                "--region",
-                key="region",
-                help="transformer | embedding | attention | mlp | all | layers=A-B | glob",
-            ),
             SEED,
             R_DTYPE,
+        ),
+    ),
+    "sparsify": Stage(
+        "sparsify the fine-tuning delta with DARE or TIES (baselines for restoration)",
+        "dare: drop delta elements with probability p, rescale the rest; ties: keep top k% |delta|.",
+        "sftlens.restoration.config:SparsifyConfig",
+        "sftlens.restoration.stage:run_sparsify",
+        (
+            *CHECKPOINT_PAIR,
+            _o("--method", key="method", help="dare | ties"),
+            _o("--amount", key="amount", help="dare: drop rate p; ties: keep k%", type=float),
+            SEED,
         ),
     ),
     "restore-sweep": Stage(
@@ -209,11 +219,9 @@ STAGES: dict[str, Stage] = {
         "sftlens.restoration.config:SweepConfig",
         "sftlens.restoration.stage:run_sweep",
         (
-            _o("--base", key="base", help="base checkpoint dir"),
-            _o("--tuned", key="tuned", help="fine-tuned checkpoint dir"),
+            *CHECKPOINT_PAIR,
             _o("--k", key="ks", help="comma list of percents, e.g. 1,3,5,10,20,40,60"),
             _o("--strategy", key="strategies", help="comma list of strategies"),
-            _o("--region", key="region", help="region to restore"),
             DATA,
             _o(
                 "--mastery",
@@ -228,12 +236,7 @@ STAGES: dict[str, Stage] = {
         "Share of total relative update held by the top k%, mean r per tensor/layer/module.",
         "sftlens.restoration.config:DiffStatsConfig",
         "sftlens.restoration.stage:run_diff_stats",
-        (
-            _o("--base", key="base", help="base checkpoint dir"),
-            _o("--tuned", key="tuned", help="fine-tuned checkpoint dir"),
-            _o("--region", key="region", help="region"),
-            R_DTYPE,
-        ),
+        (*CHECKPOINT_PAIR, R_DTYPE),
     ),
     "study": Stage(
         "run the whole resumable study grid from one config",
@@ -266,8 +269,28 @@ STAGES: dict[str, Stage] = {
         needs_out=False,
         positional=(("run_dir", "", "study run directory"),),
     ),
+    "data": Stage(
+        "load a data spec and print a summary (a quick data check)",
+        "Bad records give a one-line error naming file and line (exit 2).",
+        "sftlens.data.config:DataConfig",
+        "sftlens.data.config:check_data",
+        (
+            _o("--split-preset", key="split_preset", help="paper-2025 | slick-2024"),
+            _o("--skip-invalid", key="skip_invalid", help="skip bad records", action="store_true"),
+        ),
+        needs_out=False,
+        positional=(("spec", "spec", "entityquestions:DIR | world:DIR | jsonl:PATH"),),
+    ),
+    "config": Stage(
+        "print a study config shipped with sftlens (demo-tiny, paper-llama3-8b, world-gpu)",
+        "The packaged YAML, to copy and edit: sftlens config paper-llama3-8b > my-study.yaml",
+        "sftlens.configs:ShowConfig",
+        "sftlens.configs:show_config",
+        needs_out=False,
+        positional=(("name", "name", "shipped config name"),),
+    ),
     "demo": Stage(
-        "build the tiny knowledge world, run configs/demo-tiny.yaml, write the report",
+        "build the tiny knowledge world, run the packaged demo-tiny study, write the report",
         "The embedded default study, on CPU in minutes.",
         "sftlens.study.config:DemoConfig",
         "sftlens.study.demo:run",
@@ -372,6 +395,7 @@ def run_stage(stage: Stage, args: argparse.Namespace) -> Any:
     }
     config_file = args.config
     positional = {name: getattr(args, name) for name, _, _ in stage.positional}
+    values.update({key: getattr(args, name) for name, key, _ in stage.positional if key})
     if "study_config" in positional and config_file is None:
         config_file = positional.pop("study_config")
     cfg = load_config(cls, config_file, overrides=args.overrides, values=values)

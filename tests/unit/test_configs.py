@@ -1,4 +1,4 @@
-"""Every shipped config under configs/ loads and validates (study configs against StudyConfig)."""
+"""Every shipped config loads and validates; the top-level configs/ are links to the package's."""
 
 from __future__ import annotations
 
@@ -8,10 +8,25 @@ import pytest
 import yaml
 
 from sftlens.config import load_config
-from sftlens.study.config import StudyConfig, check_stage_sections
+from sftlens.configs import CONFIG_DIR, config_names, config_path
+from sftlens.errors import ConfigError
+from sftlens.study.config import PLACEHOLDER, StudyConfig, check_stage_sections
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 ALL = sorted(p for p in CONFIGS.rglob("*.yaml") if "accelerate" not in p.parts)
+
+
+def test_top_level_configs_are_links_to_the_packaged_ones():
+    """One owner: sftlens/configs/*.yaml (package data); configs/*.yaml link to it."""
+    assert [p.stem for p in ALL] == config_names()
+    for path in ALL:
+        assert path.is_symlink() and path.resolve() == (CONFIG_DIR / path.name).resolve(), (
+            f"{path} must be a link to src/sftlens/configs/{path.name}"
+        )
+    with pytest.raises(
+        ConfigError, match="no shipped config 'demo-tiyn'; did you mean 'demo-tiny'"
+    ):
+        config_path("demo-tiyn")
 
 
 def is_study(path: Path) -> bool:
@@ -30,7 +45,8 @@ def test_config_is_valid(path: Path):
     assert isinstance(data, dict), f"{path}: top level must be a mapping"
     if not is_study(path):
         pytest.skip(f"{path.name} is not a study config (e.g. an accelerate config)")
-    cfg = load_config(StudyConfig, path)
+    overrides = ["data=entityquestions:/eq"] if PLACEHOLDER in path.read_text() else []
+    cfg = load_config(StudyConfig, path, overrides)
     check_stage_sections(cfg)
     assert cfg.grid.levels and cfg.grid.sizes and cfg.grid.seeds
 

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from sftlens.config import FactSelectionConfig
+from sftlens.prompts import DEFAULT_FORMAT, PromptFormatName
 
 
 class TokenKLConfig(FactSelectionConfig):
@@ -30,6 +31,7 @@ class TokenKLConfig(FactSelectionConfig):
         base_prompt: ``statement`` = each relation's best statement template for the base
             model (the paper's choice) or ``qa`` = the QA prompt.
         tuned_prompt: prompt of the tuned model (``qa``, the SFT format, or ``statement``).
+        prompt_format: the ``sftlens.prompts`` format of ``qa`` prompts (the SFT format).
         top_k: number of the tuned model's top tokens in the paper's KL (10).
         batch_size: facts per forward pass; ``None``: 32 on CPU, 256 on GPU (32 left an H100 idle).
         device: ``auto | cpu | cuda[:N]``.
@@ -42,6 +44,7 @@ class TokenKLConfig(FactSelectionConfig):
     levels: list[int] = Field(default_factory=lambda: [4])
     base_prompt: Literal["statement", "qa"] = "statement"
     tuned_prompt: Literal["statement", "qa"] = "qa"
+    prompt_format: PromptFormatName = DEFAULT_FORMAT
     top_k: int = Field(default=10, ge=1)
     batch_size: int | None = Field(default=None, ge=1)
 

@@ -1,6 +1,7 @@
 """Which prompt each model sees in the token-level analysis (pure, no I/O).
 
-``qa``: the SFT prompt ``<|question|> {question} <|answer|>``.
+``qa``: the SFT prompt in the study's prompt format (``sftlens.prompts``; the paper's
+``<|question|> {question} <|answer|>`` by default).
 ``statement``: the relation's best statement template *for the base model*, i.e. the
 template with the most correct probe completions summed over the relation's facts in the
 base model's mastery table (ties: the lower index).  A probe that used the first ``n``
@@ -14,12 +15,17 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sftlens.data.records import Fact, Relation
 from sftlens.errors import DataError
-from sftlens.evaluation import qa_prompt
+from sftlens.prompts import DEFAULT_FORMAT, get_format
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from sftlens.analysis.config import TokenKLConfig
 
 
 def best_templates(
@@ -65,13 +71,35 @@ def argmax_first(values: list[float]) -> int:
 
 
 def prompt_for(
-    fact: Fact, kind: str, relations: Mapping[str, Relation], best: Mapping[str, int]
+    fact: Fact,
+    kind: str,
+    relations: Mapping[str, Relation],
+    best: Mapping[str, int],
+    fmt: str = DEFAULT_FORMAT,
+    tok: PreTrainedTokenizerBase | None = None,
 ) -> str:
-    """The prompt of ``kind`` (``qa`` or ``statement``) for ``fact``."""
+    """The prompt of ``kind`` (``qa`` in prompt format ``fmt``, or ``statement``) for ``fact``."""
     if kind == "qa":
-        return qa_prompt(fact.question)
+        return get_format(fmt).prompt(tok, fact.question)
     if fact.relation not in best:
         raise DataError(
             f"fact {fact.id!r}: no best statement template for relation {fact.relation}"
         )
     return relations[fact.relation].statement(fact.subject, best[fact.relation])
+
+
+def kl_prompts(
+    facts: Sequence[Fact],
+    relations: Mapping[str, Relation],
+    mastery_rows: Iterable[Mapping[str, Any]],
+    cfg: TokenKLConfig,
+    tok: PreTrainedTokenizerBase | None = None,
+) -> tuple[list[str], list[str]]:
+    """The base model's and the tuned model's prompt for every fact (``cfg``'s kinds and format)."""
+    needs_best = "statement" in (cfg.base_prompt, cfg.tuned_prompt)
+    best = best_templates(mastery_rows, relations) if needs_best else {}
+    base, tuned = (
+        [prompt_for(f, kind, relations, best, cfg.prompt_format, tok) for f in facts]
+        for kind in (cfg.base_prompt, cfg.tuned_prompt)
+    )
+    return base, tuned

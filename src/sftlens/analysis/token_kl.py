@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from sftlens.analysis.config import TokenKLConfig
 from sftlens.analysis.divergence import full_kl, rank_of, topk_kl
-from sftlens.analysis.prompts import best_templates, prompt_for
+from sftlens.analysis.prompts import kl_prompts
 from sftlens.data.records import Fact, Relation
 from sftlens.errors import SftlensError
 from sftlens.evaluation import check_covered
@@ -218,15 +218,12 @@ def token_kl(
         relations: statement templates (for ``statement`` prompts).
         levels: ``{fact id: level}`` from the base model's mastery table.
         mastery_rows: the base model's mastery rows (to pick each relation's best template).
-        cfg: prompts, levels, top-k, batch size.
+        cfg: prompts (and the SFT prompt format of ``qa`` prompts), levels, top-k, batch size.
         progress: show a progress bar.
     """
     check_same_vocab(base_model, tuned_model)
     chosen = select_kl_facts(facts, levels, cfg)
-    needs_best = "statement" in (cfg.base_prompt, cfg.tuned_prompt)
-    best = best_templates(mastery_rows, relations) if needs_best else {}
-    base_prompts = [prompt_for(f, cfg.base_prompt, relations, best) for f in chosen]
-    tuned_prompts = [prompt_for(f, cfg.tuned_prompt, relations, best) for f in chosen]
+    base_prompts, tuned_prompts = kl_prompts(chosen, relations, mastery_rows, cfg, tokenizer)
     order = sorted(range(len(chosen)), key=lambda i: len(base_prompts[i]) + len(chosen[i].object))
     rows: list[dict[str, Any] | None] = [None] * len(chosen)
     on_gpu = next(tuned_model.parameters()).device.type == "cuda"

@@ -11,6 +11,7 @@ Example (in a stage's YAML)::
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sftlens.config import StageConfig
@@ -40,3 +41,8 @@ class DataConfig(StageConfig):
             self.skip_invalid,
             n_templates=self.n_templates,
         )
+
+
+def check_data(cfg: DataConfig, _target: Path, *, force: bool = False) -> Dataset:
+    """``sftlens data SPEC``: load the data (one-line error on bad records); its summary prints."""
+    return cfg.load()

@@ -9,11 +9,9 @@ Example::
 from sftlens.evaluation.config import EvaluateConfig
 from sftlens.evaluation.evaluate import EvalResult, evaluate_model
 from sftlens.evaluation.levels import check_covered, levels_for, levels_from_rows
-from sftlens.evaluation.prompts import QA_TEMPLATE, qa_prompt
 from sftlens.evaluation.scoring import accuracy_rows, format_table, macro, score_outputs, summarize
 
 __all__ = [
-    "QA_TEMPLATE",
     "EvalResult",
     "EvaluateConfig",
     "accuracy_rows",
@@ -23,7 +21,6 @@ __all__ = [
     "levels_for",
     "levels_from_rows",
     "macro",
-    "qa_prompt",
     "score_outputs",
     "summarize",
 ]

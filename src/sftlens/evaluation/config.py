@@ -11,6 +11,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from sftlens.config import FactSelectionConfig
+from sftlens.prompts import DEFAULT_FORMAT, PromptFormatName
 
 
 class EvaluateConfig(FactSelectionConfig):
@@ -29,9 +30,12 @@ class EvaluateConfig(FactSelectionConfig):
         device: ``auto | cpu | cuda[:N]``.
         dtype: ``auto | float32 | bfloat16 | float16``.
         limit: evaluate only the first ``limit`` facts (quick runs).
+        prompt_format: the ``sftlens.prompts`` format the model was fine-tuned on
+            (``paper``: ``<|question|> q <|answer|>``; ``chat``: the tokenizer's template).
     """
 
     model: str | None = None
+    prompt_format: PromptFormatName = DEFAULT_FORMAT
     matching: str = "contains"
     max_new_tokens: int = Field(default=16, ge=1)
     batch_size: int | None = Field(default=None, ge=1)

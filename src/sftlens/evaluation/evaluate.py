@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from sftlens.data.records import Fact
 from sftlens.evaluation.config import EvaluateConfig
 from sftlens.evaluation.levels import check_covered
-from sftlens.evaluation.prompts import qa_prompt
 from sftlens.evaluation.scoring import accuracy_rows, format_table, score_outputs, summarize
+from sftlens.prompts import get_format
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -68,7 +68,8 @@ def evaluate_model(
         tokenizer: its tokenizer.
         facts: the test facts (filtered to ``cfg.domains`` and cut to ``cfg.limit`` here).
         levels: ``{fact id: level}`` from the BASE model's mastery table.
-        cfg: matching mode, decoding length, batch size.
+        cfg: prompt format (the one the model was fine-tuned on), matching mode, decoding
+            length, batch size.
         progress: show a progress bar.
 
     Raises:
@@ -81,7 +82,8 @@ def evaluate_model(
     matcher = get_matcher(cfg.matching)
     chosen = select_facts(facts, cfg)
     check_covered(chosen, levels, "levels")
-    prompts = [qa_prompt(f.question) for f in chosen]
+    fmt = get_format(cfg.prompt_format)
+    prompts = [fmt.prompt(tokenizer, f.question) for f in chosen]
     gen = GenerationConfig(
         max_new_tokens=cfg.max_new_tokens,
         temperature=0.0,

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import field_validator
 
 from sftlens.config import StageConfig
+from sftlens.prompts import DEFAULT_FORMAT, PromptFormatName
 
 
 class LoraSettings(StageConfig):
@@ -64,7 +65,8 @@ class FinetuneConfig(StageConfig):
         packing: concatenate a micro-batch's samples into one row (no padding).
         compile: ``torch.compile`` each decoder layer (dynamic shapes) for the run; pays off
             on GPU for long runs, where launching small kernels, not the GPU, is the limit.
-        prompt_format: ``paper`` (``<|question|> q <|answer|>``) or ``chat`` (tokenizer's template).
+        prompt_format: a ``sftlens.prompts`` format: ``paper`` (``<|question|> q <|answer|>``) or
+            ``chat`` (tokenizer's template).
         max_length: longest sample in tokens (prompts are cut from the left).
         shuffle: shuffle the samples every epoch.
         lora: LoRA settings.
@@ -99,7 +101,7 @@ class FinetuneConfig(StageConfig):
     dtype: str = "auto"
     packing: bool = True
     compile: bool = False
-    prompt_format: Literal["paper", "chat"] = "paper"
+    prompt_format: PromptFormatName = DEFAULT_FORMAT
     max_length: int = 256
     shuffle: bool = True
     lora: LoraSettings = LoraSettings()

@@ -6,8 +6,8 @@ Example::
     batch = collate_packed(encs)            # one row, position ids reset per sample
     mask = block_causal_mask(batch["seq_ids"], torch.float32)   # (1, 1, T, T)
 
-Paper format: prompt ``<|question|> {question} <|answer|>``, target `` {answer}`` + EOS;
-the loss is on target tokens only.  ``chat`` uses the tokenizer's chat template.
+The prompt formats (``paper``, ``chat``) are defined once in ``sftlens.prompts``;
+the loss is on target tokens only.
 Targets are stored already shifted (``targets[t]`` is the token that position ``t``
 must predict, ``-100`` where there is no loss), so packing never leaks a loss
 across sample boundaries.
@@ -19,14 +19,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sftlens.errors import ConfigError, DataError
+from sftlens.errors import DataError
+from sftlens.prompts import DEFAULT_FORMAT, get_format
 
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedTokenizerBase
 
 IGNORE = -100
-QA_TEMPLATE = "<|question|> {question} <|answer|>"
 
 
 @dataclass(frozen=True)
@@ -41,51 +41,15 @@ class Encoded:
         return sum(t != IGNORE for t in self.targets)
 
 
-def paper_prompt(question: str) -> str:
-    """The paper's QA prompt (same text as evaluation's ``qa_prompt``)."""
-    return QA_TEMPLATE.replace("{question}", question)
-
-
-def _ids(tok: PreTrainedTokenizerBase, text: str, special: bool) -> list[int]:
-    return list(tok(text, add_special_tokens=special)["input_ids"])
-
-
-def _chat_pair(
-    tok: PreTrainedTokenizerBase, question: str, answer: str
-) -> tuple[list[int], list[int]]:
-    user = [{"role": "user", "content": question}]
-    prompt = tok.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
-    full = tok.apply_chat_template(
-        [*user, {"role": "assistant", "content": answer}], tokenize=False
-    )
-    p_ids = _ids(tok, str(prompt), special=False)
-    f_ids = _ids(tok, str(full), special=False)
-    if f_ids[: len(p_ids)] != p_ids or len(f_ids) <= len(p_ids):
-        raise ConfigError(
-            "the tokenizer's chat template does not extend the prompt with the answer"
-        )
-    return p_ids, f_ids[len(p_ids) :]
-
-
 def encode_pair(
     tok: PreTrainedTokenizerBase,
     question: str,
     answer: str,
-    fmt: str = "paper",
+    fmt: str = DEFAULT_FORMAT,
     max_length: int = 256,
 ) -> Encoded:
-    """Tokenize one QA pair; prompt tokens get no loss, prompts are cut from the left."""
-    if fmt == "chat":
-        if not getattr(tok, "chat_template", None):
-            raise ConfigError("prompt_format 'chat' but the tokenizer has no chat template")
-        prompt, target = _chat_pair(tok, question, answer)
-    elif fmt == "paper":
-        if tok.eos_token_id is None:
-            raise ConfigError("the tokenizer has no EOS token to end the target")
-        prompt = _ids(tok, paper_prompt(question), special=True)
-        target = [*_ids(tok, " " + answer, special=False), int(tok.eos_token_id)]
-    else:
-        raise ConfigError(f"unknown prompt_format '{fmt}'; choose paper or chat")
+    """Tokenize one QA pair in format ``fmt``; prompt tokens get no loss, prompts are cut from the left."""
+    prompt, target = get_format(fmt).encode(tok, question, answer)
     target = target[: max_length - 1]
     prompt = prompt[-(max_length - len(target)) :]
     ids = prompt + target
@@ -106,7 +70,7 @@ def example_text(example: Mapping[str, Any], key: str, where: str) -> str:
 def encode_examples(
     tok: PreTrainedTokenizerBase,
     examples: Sequence[Mapping[str, Any]],
-    fmt: str = "paper",
+    fmt: str = DEFAULT_FORMAT,
     max_length: int = 256,
     source: str = "examples",
 ) -> list[Encoded]:

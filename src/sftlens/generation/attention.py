@@ -157,8 +157,30 @@ def _set(config: Any, impls: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def gqa_decode_attention(model: Any) -> Iterator[None]:
+def _decode_settings(kernel: str, mask_sync: bool) -> Iterator[None]:
+    """``DECODE_KERNEL`` and the mask builder of ``NAME`` for one block (restored after)."""
+    global DECODE_KERNEL
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+
+    saved = DECODE_KERNEL, ALL_MASK_ATTENTION_FUNCTIONS[NAME]
+    DECODE_KERNEL = kernel
+    if mask_sync:
+        ALL_MASK_ATTENTION_FUNCTIONS.register(NAME, sdpa_mask)
+    try:
+        yield
+    finally:
+        DECODE_KERNEL = saved[0]
+        ALL_MASK_ATTENTION_FUNCTIONS.register(NAME, saved[1])
+
+
+@contextlib.contextmanager
+def gqa_decode_attention(
+    model: Any, kernel: str | None = None, mask_sync: bool = False
+) -> Iterator[None]:
     """Use :func:`gqa_sdpa` inside the block where ``model`` (or a sub-model) runs plain ``sdpa``.
+
+    ``kernel`` (``GenerationConfig.decode_kernel``; default: ``DECODE_KERNEL``) picks how a
+    decode token attends; ``mask_sync`` uses HF's mask builder (a sync per decode step).
 
     Only models that dispatch attention through HF's registry are switched
     (``_supports_attention_backend``); others (e.g. Falcon) test for the literal name
@@ -178,6 +200,7 @@ def gqa_decode_attention(model: Any) -> Iterator[None]:
         return
     _set(config, switch)
     try:
-        yield
+        with _decode_settings(kernel or DECODE_KERNEL, mask_sync):
+            yield
     finally:
         _set(config, before)

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 from sftlens.errors import ConfigError
 
+DECODE_KERNELS = ("matmul", "sdpa", "sdpa-efficient")
+KV_CACHES = ("static", "dynamic")
+
 
 @dataclass(frozen=True)
 class GenerationConfig:
@@ -31,6 +34,12 @@ class GenerationConfig:
         seed: sampling seed; a completion depends only on (seed, prompt text, sample index).
         ignore_eos: keep generating after EOS (benchmarks with random weights).
         backend: ``hf`` (this engine) or ``vllm`` (optional extra).
+        decode_kernel: how one decode token attends (``generation/attention.py``): ``matmul``
+            (two batched matmuls, the default), ``sdpa`` or ``sdpa-efficient`` (SDPA kernels).
+        kv_cache: ``static`` (full-attention layers preallocated for the whole completion) or
+            ``dynamic`` (HF's ``DynamicCache``, grown by concatenation each step).
+        mask_sync: use HF's mask builder, which asks the GPU each decode step whether the
+            mask may be skipped (a host-device sync); off by default.
     """
 
     max_new_tokens: int = 32
@@ -43,6 +52,9 @@ class GenerationConfig:
     seed: int = 0
     ignore_eos: bool = False
     backend: str = "hf"
+    decode_kernel: str = "matmul"
+    kv_cache: str = "static"
+    mask_sync: bool = False
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -59,6 +71,12 @@ class GenerationConfig:
             raise ConfigError(f"batch_size must be >= 1 or None, got {self.batch_size}")
         if self.backend not in ("hf", "vllm"):
             raise ConfigError(f"unknown generation backend '{self.backend}'; choose hf or vllm")
+        if self.decode_kernel not in DECODE_KERNELS:
+            raise ConfigError(
+                f"unknown decode_kernel '{self.decode_kernel}'; choose {', '.join(DECODE_KERNELS)}"
+            )
+        if self.kv_cache not in KV_CACHES:
+            raise ConfigError(f"unknown kv_cache '{self.kv_cache}'; choose static or dynamic")
 
     @property
     def greedy(self) -> bool:

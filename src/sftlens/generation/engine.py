@@ -89,7 +89,7 @@ def decode_batch(
     ids, mask = _left_pad(seqs, pad, steps, device)  # (P, L), (P, L + steps)
     width = ids.shape[1]
     pos = (mask[:, :width].cumsum(-1) - 1).clamp_(min=0)  # (P, L)
-    cache = new_cache(model, capacity=width + steps)  # filled in place, no per-step copies
+    cache = new_cache(model, capacity=width + steps if cfg.kv_cache == "static" else None)
     logits = _forward(model, cache, ids, mask[:, :width], pos)  # (P, V)
     next_pos = pos[:, -1] + 1  # (P,)
     if n > 1:  # share the prefill: repeat cache rows instead of re-encoding

@@ -80,7 +80,7 @@ def generate(
     model.eval()
     bar = tqdm(total=len(prompts), disable=not progress, desc="generate", unit="prompt")
     try:
-        with torch.inference_mode(), gqa_decode_attention(model):
+        with torch.inference_mode(), gqa_decode_attention(model, cfg.decode_kernel, cfg.mask_sync):
             for idx in batches:
                 keys = None if cfg.greedy else row_keys([prompts[i] for i in idx], n, cfg.seed)
                 tokens = decode_batch(

@@ -9,21 +9,17 @@ Example::
     restore_checkpoint("runs/base", "runs/ft", "runs/ft-r10", k=10, strategy="top")
 """
 
-from sftlens.restoration.restore import (
-    RestoreStats,
-    restore_checkpoint,
-    restore_many,
-    sweep_inplace,
-)
-from sftlens.restoration.sparsify import sparsify_checkpoint
-from sftlens.restoration.stats import DiffStats, diff_stats
-from sftlens.restoration.tensors import (
+from sftlens.restoration.io import (
     DictSource,
     DirSource,
     TensorSource,
     source_from_dir,
     source_from_model,
 )
+from sftlens.restoration.restore import RestoreStats, restore_checkpoint, restore_many
+from sftlens.restoration.sparsify import sparsify_checkpoint
+from sftlens.restoration.stats import DiffStats, diff_stats
+from sftlens.restoration.sweep import sweep_inplace
 
 __all__ = [
     "DictSource",

@@ -14,16 +14,29 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from sftlens.config import StageConfig
-from sftlens.registry import suggest
+from sftlens.errors import SftlensError
+from sftlens.registry import Registry, suggest
 
-PAPER_KS = [1.0, 3.0, 5.0, 10.0, 20.0, 40.0, 60.0]
-STRATEGIES = ("top", "bottom", "random")
-R_DTYPES = ("float32", "model")  # dtype of r: float32, or the checkpoints' own
+#: the paper's restoration percentages (k % of a region's elements); also diff-stats' top-% list
+PAPER_KS: tuple[float, ...] = (1.0, 3.0, 5.0, 10.0, 20.0, 40.0, 60.0)
+
+#: restore strategies: which k % of elements return to the base value (see ``select.py``)
+STRATEGIES = Registry[str]("restore strategy")
+for _name in ("top", "bottom", "random"):
+    STRATEGIES.add(_name, _name)
+
+#: dtype in which r is computed: float32, or the checkpoints' own (the paper's code)
+R_DTYPES = ("float32", "model")
 
 
-def _check_k(k: float) -> float:
-    if not 0 < k <= 100:
-        raise ValueError(f"k={k} is outside (0, 100]")
+class PercentError(SftlensError, ValueError):
+    """A percentage outside (0, 100]: a one-line user error, and a ValueError for pydantic."""
+
+
+def check_k(k: float, what: str = "k") -> float:
+    """``k`` as a float when it is a percentage in (0, 100], else :class:`PercentError`."""
+    if not 0 < float(k) <= 100:
+        raise PercentError(f"{what}={k} is outside (0, 100]")
     return float(k)
 
 
@@ -36,9 +49,10 @@ def _as_list(value: Any) -> Any:
     return value
 
 
-def _check_strategy(name: str) -> str:
+def check_strategy(name: str) -> str:
+    """``name`` when it is a registered restore strategy, else ValueError with a suggestion."""
     if name not in STRATEGIES:
-        raise ValueError(f"unknown strategy '{name}'; choose {', '.join(STRATEGIES)}")
+        raise ValueError(f"unknown strategy '{name}'{suggest(name, STRATEGIES.names())}")
     return name
 
 
@@ -75,12 +89,12 @@ class RestoreConfig(EngineConfig):
     @field_validator("k")
     @classmethod
     def _k_range(cls, v: float) -> float:
-        return _check_k(v)
+        return check_k(v)
 
     @field_validator("strategy")
     @classmethod
     def _strategy_known(cls, v: str) -> str:
-        return _check_strategy(v)
+        return check_strategy(v)
 
 
 class SweepConfig(EngineConfig):
@@ -108,7 +122,7 @@ class SweepConfig(EngineConfig):
     def _ks_range(cls, v: list[float]) -> list[float]:
         if not v:
             raise ValueError("give at least one k")
-        return sorted({_check_k(k) for k in v})
+        return sorted({check_k(k) for k in v})
 
     @field_validator("strategies", mode="before")
     @classmethod
@@ -118,7 +132,15 @@ class SweepConfig(EngineConfig):
     @field_validator("strategies")
     @classmethod
     def _strategies_known(cls, v: list[str]) -> list[str]:
-        return [_check_strategy(s) for s in v]
+        return [check_strategy(s) for s in v]
+
+
+class SparsifyConfig(EngineConfig):
+    """``sftlens sparsify``: DARE (drop rate ``amount``) or TIES trim (keep ``amount`` %)."""
+
+    method: str = "dare"
+    amount: float = 0.9
+    max_shard_bytes: int = Field(2_000_000_000, gt=0)
 
 
 class DiffStatsConfig(EngineConfig):
@@ -136,4 +158,4 @@ class DiffStatsConfig(EngineConfig):
     @field_validator("top_pcts", "location_ks")
     @classmethod
     def _pct_range(cls, v: list[float]) -> list[float]:
-        return sorted({_check_k(k) for k in v})
+        return sorted({check_k(k) for k in v})

@@ -9,9 +9,9 @@ for bit.  When a threshold bin holds more candidates than ``candidate_bytes``
 allows, one extra pass refines it first (three passes, as before).  On a GPU
 with room for the pair, pass 1 keeps the tensors on the device, so the later
 passes read no disk and the threshold bins are refined instead of patched.
-``restore_many`` does the same for several k with one set of passes.
-``sweep_inplace`` restores into a live model for each k, calls back, and undoes
-exactly.
+``restore_many`` does the same for several k with one set of passes
+(``sweep.sweep_inplace`` restores into a live model instead).  Checkpoint I/O
+lives in ``restoration/io/``.
 
 Example::
 
@@ -25,17 +25,26 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 
 from sftlens.errors import SftlensError
+from sftlens.restoration.config import check_k
+from sftlens.restoration.io import (
+    CacheBudget,
+    CachedSource,
+    ShardedWriter,
+    atomic_dirs,
+    copy_aux_files,
+    source_from_dir,
+)
 from sftlens.restoration.scan import (
     CANDIDATE_BYTES,
     Engine,
     Pair,
+    RestoreStats,
     check_pair,
     chunk_keys,
     histogram_pass,
@@ -50,25 +59,9 @@ from sftlens.restoration.select import (
     check_r_dtype,
     tensor_salt,
 )
-from sftlens.restoration.tensors import (
-    CacheBudget,
-    CachedSource,
-    ShardedWriter,
-    TensorSource,
-    copy_aux_files,
-    source_from_dir,
-    source_from_model,
-)
-from sftlens.runstore import atomic_path
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-def check_k(k: float) -> float:
-    if not 0 < float(k) <= 100:
-        raise SftlensError(f"k={k} is outside (0, 100]")
-    return float(k)
 
 
 def check_out(out: Path, inputs: Sequence[Path], force: bool) -> Path:
@@ -89,44 +82,6 @@ def check_out(out: Path, inputs: Sequence[Path], force: bool) -> Path:
 def open_pair(base_dir: str | Path, tuned_dir: str | Path, region: str) -> Pair:
     """Open both checkpoint dirs lazily and check that they match."""
     return check_pair(source_from_dir(base_dir), source_from_dir(tuned_dir), region)
-
-
-@dataclass
-class RestoreStats:
-    """What a restore did: its read passes, bytes and the threshold-bin candidates.
-
-    ``passes`` holds one description per streaming read pass over the checkpoints
-    (2 normally: histogram, restore; 3 when a threshold bin had to be refined).
-    """
-
-    passes: list[str] = field(default_factory=list)
-    pass_seconds: list[float] = field(default_factory=list)  # wall time of each pass
-    bytes_read: int = 0  # from the checkpoint dirs
-    device_cached_bytes: int = 0  # kept on the GPU from pass 1 for pass 2
-    bytes_patched: int = 0  # rewritten in the outputs to patch in threshold-bin elements
-    candidates: int = 0  # threshold-bin elements held at once (peak)
-    candidate_nbytes: int = 0
-    refined_bins: int = 0  # bins resolved by the fallback refinement pass
-    patch_seconds: float = 0.0  # resolving threshold bins and patching them in, after a pass
-    cuts: dict[float, Cut] = field(default_factory=dict)
-
-    @property
-    def read_passes(self) -> int:
-        return len(self.passes)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "read_passes": self.read_passes,
-            "passes": list(self.passes),
-            "pass_seconds": [round(x, 3) for x in self.pass_seconds],
-            "bytes_read": self.bytes_read,
-            "device_cached_bytes": self.device_cached_bytes,
-            "bytes_patched": self.bytes_patched,
-            "candidates": self.candidates,
-            "candidate_nbytes": self.candidate_nbytes,
-            "refined_bins": self.refined_bins,
-            "patch_seconds": self.patch_seconds,
-        }
 
 
 def plan_cuts(
@@ -234,8 +189,8 @@ def write_restored(
                 writers[k].patch(name, idx, vals)
         else:
             exact[k] = c
-    engine.patch_seconds += time.perf_counter() - t0
-    engine.bytes_patched += sum(w.bytes_patched for w in writers.values())
+    engine.stats.patch_seconds += time.perf_counter() - t0
+    engine.stats.bytes_patched += sum(w.bytes_patched for w in writers.values())
     return exact
 
 
@@ -301,7 +256,8 @@ def restore_many(
     """Restore for several k with shared passes; ``outs`` maps k to its output dir.
 
     ``candidate_bytes`` bounds the threshold-bin elements held during the restore
-    pass (beyond it: one extra refinement pass); ``stats``, when given, is filled in.
+    pass (beyond it: one extra refinement pass); ``stats``, when given, is the engine's stats
+    object (it counts into it).
     ``device_cache`` (default: on for CUDA) keeps what pass 2 needs on the GPU
     after pass 1 (:func:`cache_on_device`), so pass 2 reads nothing from disk and the
     threshold bins are refined in device memory instead of patched into the files.
@@ -314,17 +270,19 @@ def restore_many(
         for k, p in outs.items()
     }
     pair = open_pair(base_dir, tuned_dir, region)
-    engine = Engine.create(device, chunk_elems, progress, candidate_bytes, r_dtype)
-    if device_cache if device_cache is not None else engine.device.type == "cuda":
-        pair = cache_on_device(pair, engine.device)
-    plan = plan_cuts(pair, ks, strategy, seed, engine)
-    with _atomic_dirs(list(paths.values())) as tmps:
-        tmp_of = dict(zip(paths, tmps, strict=True))
-        cuts = write_restored(pair, plan, tmp_of, strategy, seed, engine, max_shard_bytes)
-        for tmp in tmps:
-            copy_aux_files([Path(base_dir), Path(tuned_dir)], tmp)
-    if stats is not None:
-        _fill_stats(stats, engine, pair, cuts)
+    engine = Engine.create(
+        device, chunk_elems, progress, candidate_bytes, stats=stats, r_dtype=check_r_dtype(r_dtype)
+    )
+    with engine:
+        if device_cache if device_cache is not None else engine.device.type == "cuda":
+            pair = cache_on_device(pair, engine.device)
+        plan = plan_cuts(pair, ks, strategy, seed, engine)
+        with atomic_dirs(list(paths.values())) as tmps:
+            tmp_of = dict(zip(paths, tmps, strict=True))
+            cuts = write_restored(pair, plan, tmp_of, strategy, seed, engine, max_shard_bytes)
+            for tmp in tmps:
+                copy_aux_files([Path(base_dir), Path(tuned_dir)], tmp)
+    finish_stats(engine.stats, pair, cuts)
     for src in (pair.base, pair.tuned):
         if isinstance(src, CachedSource):
             src.drop()
@@ -341,33 +299,14 @@ def restore_many(
     return paths
 
 
-def _fill_stats(stats: RestoreStats, engine: Engine, pair: Pair, cuts: Mapping[float, Cut]) -> None:
-    stats.passes = list(engine.passes)
-    stats.pass_seconds = list(engine.pass_seconds)
+def finish_stats(stats: RestoreStats, pair: Pair, cuts: Mapping[float, Cut]) -> None:
+    """Add what the sources read and cached, the cuts and the region size to the engine's stats."""
+    stats.n = pair.n
     stats.bytes_read = sum(int(getattr(s, "bytes_read", 0)) for s in (pair.base, pair.tuned))
     stats.device_cached_bytes = sum(
         s.cached_bytes for s in (pair.base, pair.tuned) if isinstance(s, CachedSource)
     )
-    stats.candidates = engine.candidates
-    stats.candidate_nbytes = engine.candidate_nbytes
-    stats.refined_bins = engine.refined_bins
-    stats.patch_seconds = engine.patch_seconds
-    stats.bytes_patched = engine.bytes_patched
     stats.cuts = dict(cuts)
-
-
-class _atomic_dirs:
-    """Several ``atomic_path`` contexts at once (all renamed on success, none on failure)."""
-
-    def __init__(self, paths: Sequence[Path]) -> None:
-        self._ctx = [atomic_path(p) for p in paths]
-
-    def __enter__(self) -> list[Path]:
-        return [c.__enter__() for c in self._ctx]
-
-    def __exit__(self, *exc: Any) -> None:
-        for c in reversed(self._ctx):
-            c.__exit__(*exc)
 
 
 def restore_checkpoint(
@@ -390,21 +329,6 @@ def restore_checkpoint(
     ]
 
 
-def _live_pair(model: Any, base: TensorSource, region: str) -> Pair:
-    """Pair a base source with a live model (names matched; tied aliases skipped)."""
-    live = source_from_model(model, prefer=base.names())
-    names = set(live.names())
-    missing = [n for n in base.names() if n not in names and n not in live.aliases]
-    if missing:
-        raise SftlensError(
-            f"base tensor {missing[0]} has no parameter in the model ({len(missing)} unmatched)"
-        )
-    skipped = [n for n in base.names() if n in live.aliases]
-    if skipped:
-        log.info("tied in the model, restored through their primary: %s", ", ".join(skipped))
-    return check_pair(CachedSource(base, names), live, region, same_dtypes=False)
-
-
 def _free_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
@@ -414,115 +338,3 @@ def _free_bytes(device: torch.device) -> int:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError):
         return 0
-
-
-def _model_device(model: Any) -> torch.device:
-    if isinstance(model, Mapping):
-        return next(iter(model.values())).device
-    return next(model.parameters()).device
-
-
-@torch.no_grad()
-def sweep_inplace(
-    model: Any,
-    base: TensorSource,
-    ks: Sequence[float],
-    strategy: str,
-    region: str,
-    seed: int,
-    callback: Callable[[float, Any], T],
-    *,
-    chunk_elems: int = 0,
-    cache_base: bool | None = None,
-    progress: bool = True,
-    candidate_bytes: int = CANDIDATE_BYTES,
-    stats: RestoreStats | None = None,
-    r_dtype: str = "float32",
-) -> dict[float, T]:
-    """For each k (ascending): restore k% into ``model`` in place, call back, then undo.
-
-    The model's current values are the tuned ones.  Statistics are computed once
-    for all k; the region's tuned values are kept in a copy on the model's device
-    and written back bit for bit at the end (also when the callback raises).
-    ``cache_base=None`` keeps base tensors on the device when they fit in 40% of
-    its free memory.  Each k's threshold bin is resolved during its own restore
-    pass (``candidate_bytes`` each; larger bins are refined once, for all k, after
-    pass 1).  ``stats``, when given, is filled in (passes over the base source).
-    """
-    ks = sorted({check_k(k) for k in ks})
-    STRATEGIES.get(strategy)
-    pair = _live_pair(model, base, region)
-    engine = Engine(
-        _model_device(model), 0, progress, candidate_bytes=candidate_bytes,
-        r_dtype=check_r_dtype(r_dtype),
-    )  # fmt: skip
-    engine.chunk = Engine.create(engine.device.type, chunk_elems).chunk
-    cached = pair.base
-    assert isinstance(cached, CachedSource)
-    region_bytes = sum(base.nbytes(n) for n in pair.region)
-    if cache_base is None:
-        cache_base = region_bytes < 0.4 * _free_bytes(engine.device)
-    if cache_base:
-        cached.device, cached.cacheable = engine.device, set(pair.region)
-        cached.budget = CacheBudget(region_bytes)
-    live = {n: pair.tuned.get(n) for n in pair.region}
-    snapshot = {n: p.detach().clone() for n, p in live.items()}
-    results: dict[float, T] = {}
-    cuts: dict[float, Cut] = {}
-    try:
-        pass1 = histogram_pass(pair, strategy, seed, engine, check_all=False)
-        plan = two_pass_cuts(pair, pass1, ks, strategy, seed, engine, one_k_per_pass=True)
-        for k in ks:
-            cuts[k] = _apply_live(pair, live, snapshot, plan[k], strategy, seed, engine)
-            results[k] = callback(k, model)
-    finally:
-        for n, p in live.items():
-            p.copy_(snapshot[n])
-    if stats is not None:
-        _fill_stats(stats, engine, pair, cuts)
-    return results
-
-
-def _apply_live(
-    pair: Pair,
-    live: Mapping[str, torch.Tensor],
-    snapshot: Mapping[str, torch.Tensor],
-    planned: Cut | Pending,
-    strategy: str,
-    seed: int,
-    engine: Engine,
-) -> Cut:
-    """Set every live region tensor to where(selected, base, tuned snapshot); the exact cut.
-
-    A pending cut restores the elements above its bin in the pass, then patches in
-    the chosen elements of the bin.
-    """
-    pending, cand = None, None
-    if isinstance(planned, Pending):
-        pending, cut = planned, planned.sure
-        cand = BinCandidates(planned.bin, engine.device)
-    else:
-        cut = planned
-    ties = 0
-    get = lambda n: (pair.base.get(n),)  # noqa: E731
-    for name, (b,) in engine.fetch(pair.region, get, f"restore k={planned.count}"):
-        salt = tensor_salt(seed, name)
-        dst = live[name].view(-1)
-        for off, (bb, tt) in engine.chunks(b, snapshot[name]):
-            keys, _ = chunk_keys(strategy, bb, tt, salt, off, engine.r_dtype)
-            if cand is not None:
-                cand.add(name, off, keys, bb)
-            mask, ties = apply_cut(keys, cut, ties)
-            dst[off : off + bb.numel()].copy_(torch.where(mask, bb.to(tt.dtype), tt))
-    if ties != cut.ties:
-        raise RuntimeError(f"restore: took {ties} ties, expected {cut.ties}")
-    if pending is None or cand is None:
-        return cut
-    engine.held(cand.count, cand.nbytes)
-    t0 = time.perf_counter()
-    exact = cand.resolve(pending)
-    for name, idx, vals in cand.chosen(exact):
-        dst = live[name].view(-1)
-        dst[idx.to(dst.device)] = vals.to(dst.device, dst.dtype)
-    engine.patch_seconds += time.perf_counter() - t0
-    return exact

@@ -24,13 +24,14 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import TypeVar
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 
 import torch
 from tqdm.auto import tqdm
 
 from sftlens.errors import SftlensError
+from sftlens.restoration.io.sources import TensorSource
 from sftlens.restoration.regions import select_names
 from sftlens.restoration.select import (
     MAX_KEY,
@@ -48,7 +49,6 @@ from sftlens.restoration.select import (
     select_count,
     tensor_salt,
 )
-from sftlens.restoration.tensors import TensorSource
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -100,17 +100,47 @@ def check_pair(
 
 
 @dataclass
+class RestoreStats:
+    """What the engine did (the one stats object: an :class:`Engine` counts into it).
+
+    ``passes`` holds one description per streaming read pass over the checkpoints
+    (2 normally: histogram, restore; 3 when a threshold bin had to be refined).
+    A restore adds the bytes read, the device cache, the cuts and the region size.
+    """
+
+    passes: list[str] = field(default_factory=list)
+    pass_seconds: list[float] = field(default_factory=list)  # wall time of each pass
+    bytes_read: int = 0  # from the checkpoint dirs
+    device_cached_bytes: int = 0  # kept on the GPU from pass 1 for pass 2
+    bytes_patched: int = 0  # rewritten in the outputs to patch in threshold-bin elements
+    candidates: int = 0  # threshold-bin elements held at once (peak)
+    candidate_nbytes: int = 0
+    refined_bins: int = 0  # bins resolved by the fallback refinement pass
+    patch_seconds: float = 0.0  # resolving threshold bins and patching them in, after a pass
+    cuts: dict[float, Cut] = field(default_factory=dict)
+    n: int = 0  # elements in the region
+
+    @property
+    def read_passes(self) -> int:
+        return len(self.passes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counts as JSON-ready values (without the cuts and the region size)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("cuts", "n")}
+        out["pass_seconds"] = [round(x, 3) for x in self.pass_seconds]
+        return {"read_passes": self.read_passes, **out, "passes": list(self.passes)}
+
+
+@dataclass
 class Engine:
     """Where and in what chunk size passes compute; what they did.
 
     ``candidate_bytes`` bounds the threshold-bin candidates a restore pass may hold
     (beyond it the bin is refined by an extra pass).  ``pool`` fetches the next
     tensors while the current ones are processed; ``readers`` reads a base tensor
-    while the tuned one is read.  Counters: ``peak_chunk`` (the largest chunk),
-    ``passes`` / ``pass_seconds`` (one description and wall time per read pass),
-    ``candidates`` / ``candidate_nbytes`` (the most held at once), ``refined_bins``
-    (bins the fallback refinement pass resolved), ``bytes_patched`` (rewritten in
-    outputs), ``patch_seconds`` (resolving and patching threshold bins after a pass).
+    while the tuned one is read.  ``peak_chunk`` is the largest chunk; every other count
+    goes into ``stats`` (:class:`RestoreStats`: read passes and their wall times, threshold-bin
+    candidates held, bins refined, bytes patched, patch time).
     """
 
     device: torch.device
@@ -119,14 +149,8 @@ class Engine:
     peak_chunk: int = 0
     pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
     readers: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=1))
-    pass_seconds: list[float] = field(default_factory=list)
     candidate_bytes: int = CANDIDATE_BYTES
-    passes: list[str] = field(default_factory=list)
-    candidates: int = 0
-    candidate_nbytes: int = 0
-    refined_bins: int = 0
-    patch_seconds: float = 0.0
-    bytes_patched: int = 0
+    stats: RestoreStats = field(default_factory=lambda: RestoreStats())
     r_dtype: str = "float32"  # "model": r in the checkpoints' dtype (select.relative_update)
 
     @classmethod
@@ -136,20 +160,33 @@ class Engine:
         chunk: int = 0,
         progress: bool = True,
         candidate_bytes: int = CANDIDATE_BYTES,
+        stats: RestoreStats | None = None,
         r_dtype: str = "float32",
     ) -> Engine:
         from sftlens.models import resolve_device
 
         dev = torch.device(resolve_device(device))
-        size = chunk or (GPU_CHUNK if dev.type == "cuda" else CPU_CHUNK)
+        size = chunk_size(dev, chunk)
         return cls(
-            dev, min(size, MAX_CHUNK), progress, candidate_bytes=candidate_bytes, r_dtype=r_dtype
-        )
+            dev, size, progress, candidate_bytes=candidate_bytes,
+            stats=stats or RestoreStats(), r_dtype=r_dtype,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        """Shut down the engine's fetch and read threads (waits for running reads)."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.readers.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def held(self, count: int, nbytes: int) -> None:
         """Record candidates held at once (the peak is kept)."""
-        self.candidates = max(self.candidates, count)
-        self.candidate_nbytes = max(self.candidate_nbytes, nbytes)
+        self.stats.candidates = max(self.stats.candidates, count)
+        self.stats.candidate_nbytes = max(self.stats.candidate_nbytes, nbytes)
 
     def fetch(
         self, names: Sequence[str], get: Callable[[str], T], desc: str
@@ -158,7 +195,7 @@ class Engine:
 
         Each call is one read pass (recorded in ``passes``, its wall time in ``pass_seconds``).
         """
-        self.passes.append(desc)
+        self.stats.passes.append(desc)
         start = time.perf_counter()
         ahead: Future[T] | None = None
         bar = tqdm(names, desc=desc, unit="tensor", disable=not self.progress, leave=False)
@@ -166,7 +203,7 @@ class Engine:
             current = ahead.result() if ahead is not None else get(name)
             ahead = self.pool.submit(get, names[i + 1]) if i + 1 < len(names) else None
             yield name, current
-        self.pass_seconds.append(time.perf_counter() - start)
+        self.stats.pass_seconds.append(time.perf_counter() - start)
 
     def both(
         self, pair: Pair, base_names: Collection[str] | None = None
@@ -194,6 +231,12 @@ class Engine:
             stop = min(start + self.chunk, total)
             self.peak_chunk = max(self.peak_chunk, stop - start)
             yield start, tuple(f[start:stop].to(self.device, non_blocking=True) for f in flat)
+
+
+def chunk_size(device: torch.device, chunk: int = 0) -> int:
+    """Elements per chunk: ``chunk``, or the device's default (2^25 CPU, 2^28 GPU); capped."""
+    size = chunk or (GPU_CHUNK if device.type == "cuda" else CPU_CHUNK)
+    return min(size, MAX_CHUNK)
 
 
 def chunk_keys(
@@ -356,7 +399,7 @@ def two_pass_cuts(
         )
     if over:
         lo = refine_pass(pair, strategy, seed, engine, over)
-        engine.refined_bins += len(over)
+        engine.stats.refined_bins += len(over)
         for k, p in plan.items():
             if isinstance(p, Pending) and p.bin in over:
                 plan[k] = p.resolve(lo[p.bin])

@@ -23,7 +23,9 @@ import torch
 
 from sftlens.errors import SftlensError
 from sftlens.registry import Registry
-from sftlens.restoration.restore import _atomic_dirs, check_out, open_pair
+from sftlens.restoration.config import check_k
+from sftlens.restoration.io import ShardedWriter, atomic_dirs, copy_aux_files
+from sftlens.restoration.restore import check_out, open_pair
 from sftlens.restoration.scan import Engine, check_finite
 from sftlens.restoration.select import (
     MAX_KEY,
@@ -38,7 +40,6 @@ from sftlens.restoration.select import (
     select_count,
     tensor_salt,
 )
-from sftlens.restoration.tensors import ShardedWriter, copy_aux_files
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,7 @@ def ties_trim(
     b: torch.Tensor, t: torch.Tensor, k: float, salt: int, engine: Engine
 ) -> torch.Tensor:
     """Keep the top ``k`` % of |delta| of this tensor; the rest takes the base value."""
-    if not 0 < k <= 100:
-        raise SftlensError(f"TIES keep percentage k={k} is outside (0, 100]")
+    check_k(k, "TIES keep percentage k")
 
     def keys(bb: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
         return (tt.float() - bb.float()).abs_().view(torch.int32)
@@ -112,12 +112,12 @@ def sparsify_checkpoint(
     fn = METHODS.get(method)
     path = check_out(Path(out), [Path(base_dir), Path(tuned_dir)], force)
     pair = open_pair(base_dir, tuned_dir, region)
-    fn(torch.zeros(1), torch.zeros(1), amount, 0, Engine.create("cpu", 1, False))  # validate amount
-    engine = Engine.create(device, chunk_elems, progress)
+    with Engine.create("cpu", 1, False) as probe:
+        fn(torch.zeros(1), torch.zeros(1), amount, 0, probe)  # validate amount
     plan = [(n, pair.tuned.dtype(n), pair.tuned.shape(n)) for n in pair.names]
     region_set = set(pair.region)
     get: Callable[[str], Any] = lambda n: (pair.base.get(n), pair.tuned.get(n))  # noqa: E731
-    with _atomic_dirs([path]) as (tmp,):
+    with Engine.create(device, chunk_elems, progress) as engine, atomic_dirs([path]) as (tmp,):
         writer = ShardedWriter(tmp, plan, max_shard_bytes)
         for name, (b, t) in engine.fetch(pair.names, get, f"sparsify ({method})"):
             for _, (bb, tt) in engine.chunks(b, t):

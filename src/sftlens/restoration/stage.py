@@ -18,7 +18,13 @@ from typing import Any
 
 from sftlens.config import dump_config
 from sftlens.errors import ConfigError
-from sftlens.restoration.config import DiffStatsConfig, EngineConfig, RestoreConfig, SweepConfig
+from sftlens.restoration.config import (
+    DiffStatsConfig,
+    EngineConfig,
+    RestoreConfig,
+    SparsifyConfig,
+    SweepConfig,
+)
 from sftlens.runstore import atomic_path, atomic_write_json
 from sftlens.tableio import read_table, write_table
 
@@ -50,8 +56,7 @@ class RestoreResult:
 
 def run_restore(cfg: RestoreConfig, out: Path, *, force: bool = False) -> RestoreResult:
     """``sftlens restore``: write one restored checkpoint to ``out``."""
-    from sftlens.restoration.restore import RestoreStats, open_pair, restore_checkpoint
-    from sftlens.restoration.select import select_count
+    from sftlens.restoration.restore import RestoreStats, restore_checkpoint
 
     _need_inputs(cfg)
     start = time.perf_counter()
@@ -71,13 +76,13 @@ def run_restore(cfg: RestoreConfig, out: Path, *, force: bool = False) -> Restor
         max_shard_bytes=cfg.max_shard_bytes,
         stats=stats,
     )
-    n = open_pair(cfg.base, cfg.tuned, cfg.region).n
+    n = stats.n  # the engine's count: the checkpoints are not opened again
     result = RestoreResult(
         path,
         cfg.k,
         cfg.strategy,
         cfg.region,
-        select_count(n, cfg.k),
+        stats.cuts[float(cfg.k)].count,
         n,
         time.perf_counter() - start,
     )
@@ -157,8 +162,8 @@ def _sweep_evaluate(cfg: SweepConfig, out: Path) -> list[dict[str, Any]]:
     from sftlens.evaluation import evaluate_model
     from sftlens.evaluation.config import EvaluateConfig
     from sftlens.models import load_model, load_tokenizer
-    from sftlens.restoration.restore import sweep_inplace
-    from sftlens.restoration.tensors import source_from_dir
+    from sftlens.restoration.io import source_from_dir
+    from sftlens.restoration.sweep import sweep_inplace
 
     eval_cfg = build_config(EvaluateConfig, dict(cfg.evaluation), source="evaluation")
     levels = {str(r["id"]): int(r["level"]) for r in read_table(cfg.mastery)}  # type: ignore[arg-type]
@@ -207,9 +212,9 @@ class DiffStatsResult:
 
 def run_diff_stats(cfg: DiffStatsConfig, out: Path, *, force: bool = False) -> DiffStatsResult:
     """``sftlens diff-stats``: concentration curve and per tensor/layer/module tables."""
+    from sftlens.restoration.io import source_from_dir
     from sftlens.restoration.restore import check_out
     from sftlens.restoration.stats import diff_stats
-    from sftlens.restoration.tensors import source_from_dir
 
     _need_inputs(cfg)
     out = check_out(Path(out), [Path(cfg.base), Path(cfg.tuned)], force)
@@ -258,3 +263,36 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
+
+
+@dataclass
+class SparsifyResult:
+    out: Path
+    method: str
+    amount: float
+    seconds: float
+
+    def summary(self) -> str:
+        return f"{self.method}({self.amount:g}) written in {self.seconds:.1f}s -> {self.out}"
+
+
+def run_sparsify(cfg: SparsifyConfig, out: Path, *, force: bool = False) -> SparsifyResult:
+    """``sftlens sparsify``: write the tuned checkpoint with its delta sparsified."""
+    from sftlens.restoration.sparsify import sparsify_checkpoint
+
+    _need_inputs(cfg)
+    start = time.perf_counter()
+    path = sparsify_checkpoint(
+        cfg.base,
+        cfg.tuned,
+        out,
+        cfg.method,
+        cfg.amount,
+        cfg.region,
+        cfg.seed,
+        force=force,
+        device=cfg.device,
+        chunk_elems=cfg.chunk_elems,
+        max_shard_bytes=cfg.max_shard_bytes,
+    )
+    return SparsifyResult(path, cfg.method, cfg.amount, time.perf_counter() - start)

@@ -22,12 +22,12 @@ from typing import Any
 
 import torch
 
+from sftlens.restoration.config import PAPER_KS
+from sftlens.restoration.io.sources import TensorSource
 from sftlens.restoration.regions import name_map, split_layer
 from sftlens.restoration.scan import Engine, check_pair, histogram_pass
 from sftlens.restoration.select import check_r_dtype, find_bin, select_count
-from sftlens.restoration.tensors import TensorSource
 
-DEFAULT_PCTS = (1.0, 3.0, 5.0, 10.0, 20.0, 40.0, 60.0)
 
 
 @dataclass
@@ -94,7 +94,7 @@ def diff_stats(
     tuned: TensorSource,
     region: str = "transformer",
     *,
-    top_pcts: Sequence[float] = DEFAULT_PCTS,
+    top_pcts: Sequence[float] = PAPER_KS,
     location_ks: Sequence[float] = (1.0, 10.0),
     device: str = "auto",
     chunk_elems: int = 0,
@@ -103,8 +103,8 @@ def diff_stats(
 ) -> DiffStats:
     """Concentration curve, mean r per tensor and the top-k% location, in one pass."""
     pair = check_pair(base, tuned, region)
-    engine = Engine.create(device, chunk_elems, progress, r_dtype=check_r_dtype(r_dtype))
-    st = histogram_pass(pair, "top", 0, engine, check_all=False, per_tensor=True)
+    with Engine.create(device, chunk_elems, progress, r_dtype=check_r_dtype(r_dtype)) as engine:
+        st = histogram_pass(pair, "top", 0, engine, check_all=False, per_tensor=True)
     assert st.bin_sum_r is not None
     hist, bin_sum = st.hist, st.bin_sum_r.cpu()
     total = float(bin_sum.sum())

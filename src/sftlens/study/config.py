@@ -19,8 +19,10 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sftlens.config import StageConfig, check_keys
-from sftlens.errors import ConfigError
+from sftlens.config import StageConfig, build_config, check_keys
+from sftlens.errors import ConfigError, SftlensError
+from sftlens.prompts import DEFAULT_FORMAT, PromptFormatName, get_format
+from sftlens.restoration.config import PAPER_KS, check_k, check_strategy
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +64,12 @@ STAGE_SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("base", "tuned", "data", "mastery", "device", "dtype", "split", "split_preset"),
     ),
 }
+#: the stand-in path prefix of shipped configs; a study refuses to start while it is there
+PLACEHOLDER = "/path/to/"
+#: study sections whose stage reads the study's one prompt format (``prompt_format``)
+PROMPT_SECTIONS = ("finetune", "evaluate", "token_kl")
 LEVELS = ("0", "1", "2", "3", "4")
 PAPER_SIZES: list[int | Literal["all"]] = [60, 120, 240, 480, 960, 1920]
-PAPER_KS: list[float] = [1, 3, 5, 10, 20, 40, 60]
 AUTO_LR = "auto"  # finetune.lr: auto → calibrated on dev facts (sftlens.calibration)
 EVAL_SETS: list[Literal["test", "dev"]] = ["test"]
 #: LoRA target module names → the restoration regions that hold them
@@ -114,9 +119,10 @@ class RestoreSection(StageConfig):
     def _check(self) -> RestoreSection:
         if self.enabled and (not self.ks or not self.strategies or not self.regions):
             raise ValueError("restore.ks, restore.strategies and restore.regions must be non-empty")
-        bad = [k for k in self.ks if not 0 < k <= 100]
-        if bad:
-            raise ValueError(f"restore.ks must lie in (0, 100], got {bad}")
+        for k in self.ks:
+            check_k(k, "restore.ks: k")
+        for name in self.strategies:
+            check_strategy(name)
         return self
 
 
@@ -127,12 +133,20 @@ class DiffSection(StageConfig):
     region: str = "transformer"
     top_pcts: list[float] = Field(default_factory=lambda: list(PAPER_KS))
 
+    @model_validator(mode="after")
+    def _check(self) -> DiffSection:
+        for k in self.top_pcts:
+            check_k(k, "diff_stats.top_pcts: k")
+        return self
+
 
 class StudyConfig(StageConfig):
     """The whole study: base model, data, grid, stage settings, device.
 
     Either ``world`` (a directory from ``sftlens world build``: its ``model/`` is the
     base and ``world:`` its data) or both ``model`` and ``data`` must be given.
+    ``prompt_format`` (``sftlens.prompts``) is picked once here and handed to fine-tuning,
+    evaluation and token KL, so a model is always scored on the prompt it was trained on.
     """
 
     name: str = "study"
@@ -143,6 +157,7 @@ class StudyConfig(StageConfig):
     device: str = "auto"
     dtype: str = "auto"
     backend: Literal["hf", "vllm"] = "hf"
+    prompt_format: PromptFormatName = DEFAULT_FORMAT
     grid: GridConfig = Field(default_factory=GridConfig)
     eval_sets: list[Literal["test", "dev"]] = Field(default_factory=lambda: list(EVAL_SETS))
     probe: dict[str, Any] = Field(default_factory=dict)
@@ -160,10 +175,37 @@ class StudyConfig(StageConfig):
     workers: int | None = Field(default=None, ge=1)
     workers_per_gpu: int = Field(default=1, ge=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _lift_prompt_format(cls, data: Any) -> Any:
+        """A section's ``prompt_format`` (older configs) becomes the study's one setting."""
+        if not isinstance(data, dict):
+            return data
+        named = {
+            f"{sec}.prompt_format": data[sec]["prompt_format"]
+            for sec in PROMPT_SECTIONS
+            if isinstance(data.get(sec), dict) and "prompt_format" in data[sec]
+        }
+        if "prompt_format" in data:
+            named["prompt_format"] = data["prompt_format"]
+        if len(set(named.values())) > 1:
+            raise ValueError(
+                f"prompt formats disagree ({named}): set the one study-level 'prompt_format'"
+            )
+        if named:
+            data = {**data, "prompt_format": next(iter(named.values()))}
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> StudyConfig:
         if self.world is None and (self.model is None or self.data is None):
             raise ValueError("give either 'world' (a built world dir) or both 'model' and 'data'")
+        for key in ("model", "data", "world"):
+            if PLACEHOLDER in str(getattr(self, key) or ""):
+                raise ValueError(
+                    f"{key} still holds the placeholder '{PLACEHOLDER}': replace it in the config "
+                    f"or pass {key}=" + ("entityquestions:DIR" if key == "data" else "PATH")
+                )
         if not self.eval_sets:
             raise ValueError("eval_sets is empty: nothing to evaluate")
         if self.backend == "vllm" and self.device == "cpu":
@@ -176,6 +218,7 @@ class StudyConfig(StageConfig):
                 raise ValueError(f"restore.which names sizes {missing} that are not in grid.sizes")
         self._check_lora()
         self._check_lr()
+        self._share_prompt_format()
         return self
 
     def _check_lr(self) -> None:
@@ -191,6 +234,16 @@ class StudyConfig(StageConfig):
                 ) from None
         lrs = self.calibrate.get("lrs", DEFAULT_LRS)
         check_lr_grid(lrs if isinstance(lrs, list) else [lrs])
+
+    def _share_prompt_format(self) -> None:
+        if self.world is not None and get_format(self.prompt_format).needs_chat_template:
+            raise ValueError(
+                f"prompt_format '{self.prompt_format}' needs a chat template, which a built "
+                "world's tokenizer does not have; use prompt_format: paper"
+            )
+        if self.prompt_format != DEFAULT_FORMAT:  # the default adds no key: unit hashes stay
+            for section in PROMPT_SECTIONS:
+                getattr(self, section)["prompt_format"] = self.prompt_format
 
     def _check_lora(self) -> None:
         lora = self.finetune.get("lora") or {}
@@ -245,17 +298,66 @@ def stage_config_class(section: str) -> type[StageConfig] | None:
         return None
 
 
+def check_prompt_format(cfg: StudyConfig) -> None:
+    """Refuse a prompt format the base model's tokenizer cannot render (one line, before work)."""
+    fmt = get_format(cfg.prompt_format)
+    if fmt.needs_chat_template:
+        from sftlens.models import load_tokenizer
+
+        try:
+            fmt.check(load_tokenizer(cfg.base_model()))
+        except ConfigError as exc:
+            raise ConfigError(f"study prompt_format: {exc} ({cfg.base_model()})") from None
+
+
+def study_values(cfg: StudyConfig) -> dict[str, Any]:
+    """What the study fills into the stage configs (paths of its own outputs as stand-ins)."""
+    return {
+        "model": cfg.base_model(), "base": cfg.base_model(), "tuned": cfg.base_model(),
+        "data": cfg.data_spec(), "mastery": "mastery.parquet", "train": "train.jsonl",
+        "device": cfg.device, "dtype": cfg.dtype, "backend": cfg.backend,
+        "split_preset": cfg.split_preset, "split": cfg.eval_sets[0], "seed": cfg.grid.seeds[0],
+        "levels": cfg.grid.levels, "sizes": cfg.grid.sizes, "seeds": len(cfg.grid.seeds),
+        "size": cfg.calibration_size(), "allow_smaller": bool(cfg.select.get("allow_smaller", False)),
+    }  # fmt: skip
+
+
 def check_stage_sections(cfg: StudyConfig) -> None:
-    """Check every stage section's keys against its stage config class (did-you-mean errors)."""
+    """Validate every stage section through its stage's own config class, before any work.
+
+    Keys are checked with did-you-mean errors, then each section is built (with the values the
+    study fills in itself) so the stage's validators run now, not when its first unit starts.
+    The restore and diff-stats regions are checked against the region registry.
+    """
+    filled_values = study_values(cfg)
     for section, (_path, filled) in STAGE_SECTIONS.items():
         cls = stage_config_class(section)
-        values = getattr(cfg, section)
+        values = dict(getattr(cfg, section))
         if cls is None:
             continue
+        if section == "finetune" and values.get("lr") == AUTO_LR:
+            values["lr"] = 1e-5  # a stand-in: the calibrated lr replaces it
         clash = sorted(set(values) & set(filled) & set(cls.model_fields))
         if clash:
             raise ConfigError(f"key '{section}.{clash[0]}' is set by the study itself; remove it")
         check_keys(cls, values, prefix=f"{section}.")
+        fixed = {k: filled_values[k] for k in filled if k in cls.model_fields and k in filled_values}
+        build_config(cls, {**values, **fixed}, source=f"study section '{section}'")
+    check_regions(cfg)
+
+
+def check_regions(cfg: StudyConfig) -> None:
+    """Every restore / diff-stats region names known regions (one-line error otherwise)."""
+    from sftlens.restoration.regions import predicate
+
+    named = [("restore.regions", r) for r in cfg.restore.regions if cfg.restore.enabled]
+    if cfg.diff_stats.enabled:
+        named.append(("diff_stats.region", cfg.diff_stats.region))
+    for key, region in named:
+        try:
+            predicate(region)
+        except SftlensError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
 
 
 class DemoConfig(StageConfig):

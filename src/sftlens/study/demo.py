@@ -1,4 +1,7 @@
-"""``sftlens demo --out DIR``: build the tiny world (once), run configs/demo-tiny.yaml on it, write the report.
+"""``sftlens demo --out DIR``: build the tiny world (once), run the shipped demo-tiny study on it, write the report.
+
+The study config is package data (``sftlens/configs/demo-tiny.yaml``), so an installed wheel
+runs the demo too.
 
 Layout: ``DIR/world/`` (the built world, reused when ``DIR/world.READY`` exists) and
 ``DIR/study/`` (the study run with ``results/`` and ``report/``).  Rerunning resumes.
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sftlens.config import dump_config, load_config
+from sftlens.configs import config_path
 from sftlens.errors import ConfigError
 from sftlens.runstore import atomic_write_json, atomic_write_text, ensure_out_dir
 from sftlens.study.config import DemoConfig, StudyConfig
@@ -24,7 +28,7 @@ from sftlens.study.stage import StudyResult
 from sftlens.study.stage import run as run_study
 
 log = logging.getLogger(__name__)
-DEMO_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "demo-tiny.yaml"
+DEMO_CONFIG = "demo-tiny"  # a shipped config (sftlens.configs)
 MARKER = "demo.json"
 
 
@@ -64,7 +68,7 @@ def ensure_world(cfg: DemoConfig, out: Path) -> tuple[Path, float]:
 
 def run(cfg: DemoConfig, out: Path, *, force: bool = False) -> DemoResult:
     """Build (or reuse) the world, run the demo study in ``out/study``, write its report."""
-    path = Path(cfg.study_config) if cfg.study_config else DEMO_CONFIG
+    path = Path(cfg.study_config) if cfg.study_config else config_path(DEMO_CONFIG)
     if not path.is_file():
         raise ConfigError(f"demo study config not found: {path}; pass study_config=PATH")
     # validate the study config before any work (the world path is filled in below)

@@ -76,5 +76,7 @@ def test_standalone_finetune_still_needs_a_number():
 
 
 def test_paper_config_keeps_the_paper_lr():
-    cfg = load_config(StudyConfig, CONFIGS / "paper-llama3-8b.yaml")
+    cfg = load_config(
+        StudyConfig, CONFIGS / "paper-llama3-8b.yaml", ["data=entityquestions:/data/eq"]
+    )
     assert not cfg.lr_auto() and float(cfg.finetune["lr"]) == 1e-5

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from sftlens.cli import main
 from sftlens.data import load_dataset
-from sftlens.data.__main__ import main
 from sftlens.errors import DataError
 
 GOOD = {"question": "Where was Ada Lovelace born?", "answers": ["London"]}
@@ -119,12 +119,12 @@ def test_jsonl_bad_rows_name_line(tmp_path: Path, bad: Any, pattern: str) -> Non
 
 def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = _jsonl(tmp_path, [ROW, {**ROW, "answers": []}])
-    assert main([f"jsonl:{path}"]) == 2
+    assert main(["data", f"jsonl:{path}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("sftlens: error: ") and f"{path}:2" in err[-1]
-    assert main([f"jsonl:{path}", "--skip-invalid"]) == 0
+    assert main(["data", f"jsonl:{path}", "--skip-invalid"]) == 0
     assert "skipped 1 invalid" in capsys.readouterr().out
-    assert main(["nosuch:x"]) == 2
+    assert main(["data", "nosuch:x"]) == 2
     assert "unknown data source 'nosuch'" in capsys.readouterr().err
 
 

@@ -14,10 +14,10 @@ from sftlens.evaluation import (
     accuracy_rows,
     format_table,
     macro,
-    qa_prompt,
     score_outputs,
     summarize,
 )
+from sftlens.prompts import qa_prompt
 
 # (fact, output, hand-checked matched alias under `contains`, under `token`)
 CASES = [

@@ -12,15 +12,15 @@ from sftlens.finetuning.formatting import (
     collate_packed,
     encode_examples,
     encode_pair,
-    paper_prompt,
 )
 from sftlens.finetuning.trainer import SFTLoss, make_batch
+from sftlens.prompts import qa_prompt
 
 
 def test_targets_are_answer_tokens_and_eos(tiny):
     _, tok = tiny
     enc = encode_pair(tok, "Where was Alice born ?", "Paris")
-    prompt_ids = tok(paper_prompt("Where was Alice born ?"))["input_ids"]
+    prompt_ids = tok(qa_prompt("Where was Alice born ?"))["input_ids"]
     assert enc.input_ids[: len(prompt_ids)] == prompt_ids
     kept = [t for t in enc.targets if t != IGNORE]
     assert kept == enc.input_ids[len(prompt_ids) :]

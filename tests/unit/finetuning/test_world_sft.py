@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from sftlens.finetuning.config import FinetuneConfig
-from sftlens.finetuning.formatting import paper_prompt
 from sftlens.finetuning.trainer import finetune
+from sftlens.prompts import qa_prompt
 from sftlens.tableio import read_table
 
 pytestmark = pytest.mark.slow
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 def qa_accuracy(model, tok, facts: list[dict], max_new_tokens: int = 8) -> float:
     """Greedy closed-book QA accuracy (an accepted answer contained in the output)."""
     tok.padding_side = "left"
-    enc = tok([paper_prompt(f["question"]) for f in facts], return_tensors="pt", padding=True)
+    enc = tok([qa_prompt(f["question"]) for f in facts], return_tensors="pt", padding=True)
     with torch.no_grad():
         out = model.generate(
             **enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -117,16 +120,60 @@ def find_browser() -> str | None:
     return None
 
 
-@pytest.mark.slow
-def test_report_renders_in_headless_chromium(synthetic_run: Path, tmp_path: Path):
+def browser_or_skip() -> str:
+    """The headless browser; in CI (``CI=true``) a missing one fails the test instead of skipping."""
     browser = find_browser()
     if browser is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true but no Chromium found (.ci/run installs it with apt-get)")
         pytest.skip("no headless Chromium found")
+    return browser
+
+
+def headless(browser: str, profile: Path, *args: str) -> str:
+    """Run the browser headless with a fresh profile and no network side traffic; its stdout."""
+    flags = [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={profile}", "--window-size=1200,2000",
+    ]  # fmt: skip
+    done = subprocess.run(
+        [browser, *flags, *args], check=True, capture_output=True, text=True, timeout=120
+    )
+    return done.stdout
+
+
+# Appended to a copy of the report page: after load, write every <img>'s natural size into the DOM.
+SIZE_PROBE = """<script>
+window.addEventListener("load", () => {
+  const out = document.createElement("pre");
+  out.id = "sftlens-image-sizes";
+  out.textContent = JSON.stringify([...document.images].map(
+    (img) => [img.getAttribute("src"), img.naturalWidth, img.naturalHeight]));
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+@pytest.mark.slow
+def test_report_renders_in_headless_chromium(synthetic_run: Path, tmp_path: Path):
+    browser = browser_or_skip()
     index = run(ReportConfig(), synthetic_run).index
     shot = tmp_path / "shot.png"
-    subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
-         "--window-size=1200,2000", index.resolve().as_uri()],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    headless(browser, tmp_path / "profile-shot", f"--screenshot={shot}", index.resolve().as_uri())
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+    probe = index.parent / "browser-check.html"  # same folder: the figures' relative paths hold
+    probe.write_text(index.read_text().replace("</body>", SIZE_PROBE + "</body>"))
+    dom = headless(
+        browser, tmp_path / "profile-dom", "--virtual-time-budget=10000", "--dump-dom",
+        probe.resolve().as_uri(),
+    )  # fmt: skip
+    found = re.search(r'<pre id="sftlens-image-sizes">(.*?)</pre>', dom, re.S)
+    assert found, "the page script did not run"
+    sizes = json.loads(html.unescape(found.group(1)))
+    assert len(sizes) == len(re.findall(r"<img ", index.read_text())) > 0
+    for src, width, height in sizes:
+        assert width > 0 and height > 0, f"figure {src} did not load in the browser"
+    for number in range(1, 5):
+        assert f'id="finding-{number}"' in dom

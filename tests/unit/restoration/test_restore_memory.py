@@ -9,9 +9,9 @@ import torch
 from restoration_fixtures import perturb, save_dir, tiny_state
 
 from sftlens.restoration import restore_checkpoint, source_from_dir
+from sftlens.restoration.io import DirSource
 from sftlens.restoration.restore import open_pair, plan_cuts, write_restored
 from sftlens.restoration.scan import Engine
-from sftlens.restoration.tensors import DirSource
 
 
 class Tracked(DirSource):

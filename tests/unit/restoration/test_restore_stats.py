@@ -7,9 +7,9 @@ import torch
 from restoration_fixtures import perturb, tiny_state
 
 from sftlens.restoration import diff_stats
+from sftlens.restoration.io import DictSource
 from sftlens.restoration.regions import select_names
 from sftlens.restoration.select import relative_update
-from sftlens.restoration.tensors import DictSource
 
 
 def test_concentration_and_means_match_brute_force() -> None:

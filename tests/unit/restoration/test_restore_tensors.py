@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from sftlens.errors import SftlensError
-from sftlens.restoration.tensors import (
+from sftlens.restoration.io import (
     CacheBudget,
     CachedSource,
     ShardedWriter,
@@ -103,7 +103,7 @@ def test_cached_source_keeps_chosen_tensors_within_a_shared_budget(tmp_path) -> 
 def test_large_tensors_are_read_in_concurrent_pieces(tmp_path, monkeypatch) -> None:
     from safetensors.torch import save_file
 
-    from sftlens.restoration import tensors
+    from sftlens.restoration.io import sources as tensors
 
     sd = {"a": torch.randn(37, 11), "b": torch.arange(5, dtype=torch.int64)}
     save_file(sd, str(tmp_path / "model.safetensors"))

@@ -73,3 +73,73 @@ def test_bad_k_and_vllm_on_cpu():
         make(restore={"ks": [0]})
     with pytest.raises(ConfigError, match="vllm"):
         make(backend="vllm", device="cpu")
+
+
+# ------------------------------------------------------------------ checked before any work
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"restore": {"strategies": ["tpo"]}}, "unknown strategy 'tpo'; did you mean 'top'"),
+        ({"restore": {"regions": ["mpl"]}}, r"restore.regions: unknown region 'mpl'.*'mlp'"),
+        ({"diff_stats": {"region": "layers=3-1"}}, "diff_stats.region: .*empty layer range"),
+        ({"diff_stats": {"top_pcts": [0]}}, r"top_pcts: k=0.0 is outside \(0, 100\]"),
+        ({"evaluate": {"max_new_tokens": 0}}, "study section 'evaluate': key 'max_new_tokens'"),
+        ({"finetune": {"lr": -1}}, "study section 'finetune': key 'lr'"),
+        ({"token_kl": {"levels": [7]}}, "study section 'token_kl'"),
+    ],
+)
+def test_every_section_is_validated_up_front(values, message):
+    with pytest.raises(ConfigError, match=message):
+        check_stage_sections(make(**values))
+
+
+def test_demo_config_passes_the_up_front_checks():
+    from sftlens.configs import config_path
+
+    check_stage_sections(load_config(StudyConfig, config_path("demo-tiny"), ["world=w"]))
+    check_stage_sections(
+        load_config(StudyConfig, config_path("paper-llama3-8b"), ["data=entityquestions:/eq"])
+    )
+
+
+def test_unreplaced_placeholder_path_is_refused():
+    from sftlens.configs import config_path
+
+    with pytest.raises(ConfigError, match="placeholder '/path/to/'.*data=entityquestions:DIR"):
+        load_config(StudyConfig, config_path("paper-llama3-8b"))
+
+
+# ------------------------------------------------------------------ one prompt format per study
+def test_prompt_format_is_picked_once_and_handed_to_every_stage():
+    cfg = load_config(StudyConfig, values={"model": "m", "data": "d", "prompt_format": "chat"})
+    for section in ("finetune", "evaluate", "token_kl"):
+        assert cfg.model_dump()[section]["prompt_format"] == "chat"
+    lifted = load_config(StudyConfig, values={"model": "m", "data": "d"}, overrides=None)
+    assert lifted.prompt_format == "paper" and "prompt_format" not in lifted.evaluate
+    old_style = load_config(
+        StudyConfig, values={"model": "m", "data": "d", "finetune": {"prompt_format": "chat"}}
+    )
+    assert old_style.prompt_format == "chat" and old_style.evaluate["prompt_format"] == "chat"
+
+
+def test_prompt_formats_that_cannot_be_scored_are_refused():
+    with pytest.raises(ConfigError, match="prompt formats disagree"):
+        load_config(
+            StudyConfig,
+            values={"model": "m", "data": "d", "prompt_format": "chat",
+                    "evaluate": {"prompt_format": "paper"}},
+        )  # fmt: skip
+    with pytest.raises(ConfigError, match="needs a chat template"):
+        make(prompt_format="chat")
+    with pytest.raises(ConfigError, match="unknown prompt format"):
+        make(prompt_format="qa")
+
+
+def test_chat_format_needs_the_base_tokenizers_template(tiny_llama_dir):
+    from sftlens.study.config import check_prompt_format
+
+    cfg = load_config(
+        StudyConfig, values={"model": str(tiny_llama_dir), "data": "d", "prompt_format": "chat"}
+    )
+    with pytest.raises(ConfigError, match="study prompt_format: .*no chat template"):
+        check_prompt_format(cfg)

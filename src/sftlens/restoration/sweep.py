@@ -1,0 +1,178 @@
+"""Restore into a live model for each k, call back, undo exactly (no checkpoint written).
+
+Statistics are computed once for all k (pass 1 over the base source and the live
+model); each k then restores its selection in place, calls back (e.g. to evaluate
+the restored model) and writes the tuned values back bit for bit.
+
+Example::
+
+    accs = sweep_inplace(model, source_from_dir("runs/base"), [1, 10], "top", "transformer",
+                         seed=0, callback=lambda k, m: evaluate(m))
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import torch
+
+from sftlens.errors import SftlensError
+from sftlens.restoration import restore
+from sftlens.restoration.config import check_k
+from sftlens.restoration.io import CacheBudget, CachedSource, TensorSource, source_from_model
+from sftlens.restoration.restore import finish_stats
+from sftlens.restoration.scan import (
+    CANDIDATE_BYTES,
+    Engine,
+    Pair,
+    RestoreStats,
+    check_pair,
+    chunk_keys,
+    chunk_size,
+    histogram_pass,
+    two_pass_cuts,
+)
+from sftlens.restoration.select import (
+    STRATEGIES,
+    BinCandidates,
+    Cut,
+    Pending,
+    apply_cut,
+    check_r_dtype,
+    tensor_salt,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def _live_pair(model: Any, base: TensorSource, region: str) -> Pair:
+    """Pair a base source with a live model (names matched; tied aliases skipped)."""
+    live = source_from_model(model, prefer=base.names())
+    names = set(live.names())
+    missing = [n for n in base.names() if n not in names and n not in live.aliases]
+    if missing:
+        raise SftlensError(
+            f"base tensor {missing[0]} has no parameter in the model ({len(missing)} unmatched)"
+        )
+    skipped = [n for n in base.names() if n in live.aliases]
+    if skipped:
+        log.info("tied in the model, restored through their primary: %s", ", ".join(skipped))
+    return check_pair(CachedSource(base, names), live, region, same_dtypes=False)
+
+
+def _model_device(model: Any) -> torch.device:
+    if isinstance(model, Mapping):
+        return next(iter(model.values())).device
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def sweep_inplace(
+    model: Any,
+    base: TensorSource,
+    ks: Sequence[float],
+    strategy: str,
+    region: str,
+    seed: int,
+    callback: Callable[[float, Any], T],
+    *,
+    chunk_elems: int = 0,
+    cache_base: bool | None = None,
+    progress: bool = True,
+    candidate_bytes: int = CANDIDATE_BYTES,
+    stats: RestoreStats | None = None,
+    r_dtype: str = "float32",
+) -> dict[float, T]:
+    """For each k (ascending): restore k% into ``model`` in place, call back, then undo.
+
+    The model's current values are the tuned ones.  Statistics are computed once
+    for all k; the region's tuned values are kept in a copy on the model's device
+    and written back bit for bit at the end (also when the callback raises).
+    ``cache_base=None`` keeps base tensors on the device when they fit in 40% of
+    its free memory.  Each k's threshold bin is resolved during its own restore
+    pass (``candidate_bytes`` each; larger bins are refined once, for all k, after
+    pass 1).  ``stats``, when given, is filled in (passes over the base source).
+    ``r_dtype``: ``float32`` (default) or ``model`` (r in the checkpoints' dtype).
+    """
+    ks = sorted({check_k(k) for k in ks})
+    STRATEGIES.get(strategy)
+    pair = _live_pair(model, base, region)
+    dev = _model_device(model)
+    chunk, stats = chunk_size(dev, chunk_elems), stats or RestoreStats()
+    engine = Engine(
+        dev, chunk, progress, candidate_bytes=candidate_bytes, stats=stats,
+        r_dtype=check_r_dtype(r_dtype),
+    )  # fmt: skip
+    cached = pair.base
+    assert isinstance(cached, CachedSource)
+    region_bytes = sum(base.nbytes(n) for n in pair.region)
+    if cache_base is None:
+        cache_base = region_bytes < 0.4 * restore._free_bytes(engine.device)
+    if cache_base:
+        cached.device, cached.cacheable = engine.device, set(pair.region)
+        cached.budget = CacheBudget(region_bytes)
+    live = {n: pair.tuned.get(n) for n in pair.region}
+    snapshot = {n: p.detach().clone() for n, p in live.items()}
+    results: dict[float, T] = {}
+    cuts: dict[float, Cut] = {}
+    try:
+        pass1 = histogram_pass(pair, strategy, seed, engine, check_all=False)
+        plan = two_pass_cuts(pair, pass1, ks, strategy, seed, engine, one_k_per_pass=True)
+        for k in ks:
+            cuts[k] = _apply_live(pair, live, snapshot, plan[k], strategy, seed, engine)
+            results[k] = callback(k, model)
+    finally:
+        for n, p in live.items():
+            p.copy_(snapshot[n])
+        engine.close()
+    finish_stats(engine.stats, pair, cuts)
+    return results
+
+
+def _apply_live(
+    pair: Pair,
+    live: Mapping[str, torch.Tensor],
+    snapshot: Mapping[str, torch.Tensor],
+    planned: Cut | Pending,
+    strategy: str,
+    seed: int,
+    engine: Engine,
+) -> Cut:
+    """Set every live region tensor to where(selected, base, tuned snapshot); the exact cut.
+
+    A pending cut restores the elements above its bin in the pass, then patches in
+    the chosen elements of the bin.
+    """
+    pending, cand = None, None
+    if isinstance(planned, Pending):
+        pending, cut = planned, planned.sure
+        cand = BinCandidates(planned.bin, engine.device)
+    else:
+        cut = planned
+    ties = 0
+    get = lambda n: (pair.base.get(n),)  # noqa: E731
+    for name, (b,) in engine.fetch(pair.region, get, f"restore k={planned.count}"):
+        salt = tensor_salt(seed, name)
+        dst = live[name].view(-1)
+        for off, (bb, tt) in engine.chunks(b, snapshot[name]):
+            keys, _ = chunk_keys(strategy, bb, tt, salt, off, engine.r_dtype)
+            if cand is not None:
+                cand.add(name, off, keys, bb)
+            mask, ties = apply_cut(keys, cut, ties)
+            dst[off : off + bb.numel()].copy_(torch.where(mask, bb.to(tt.dtype), tt))
+    if ties != cut.ties:
+        raise RuntimeError(f"restore: took {ties} ties, expected {cut.ties}")
+    if pending is None or cand is None:
+        return cut
+    engine.held(cand.count, cand.nbytes)
+    t0 = time.perf_counter()
+    exact = cand.resolve(pending)
+    for name, idx, vals in cand.chosen(exact):
+        dst = live[name].view(-1)
+        dst[idx.to(dst.device)] = vals.to(dst.device, dst.dtype)
+    engine.stats.patch_seconds += time.perf_counter() - t0
+    return exact
