@@ -89,6 +89,11 @@ def _guess_kind(module: str) -> str:
     return "other"
 
 
+def group_of(module: str) -> str:
+    """``attention``, ``mlp`` or ``other``: the group of a block module path, by its first name."""
+    return _group_of(module, {})
+
+
 def _group_of(rel: str, overrides: dict[str, str]) -> str:
     head = rel.split(".", 1)[0]
     if head in overrides:

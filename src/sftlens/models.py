@@ -70,6 +70,34 @@ def _load_error(name: str, err: Exception) -> SftlensError:
     return SftlensError(f"cannot load '{name}': {hint} ({type(err).__name__})")
 
 
+def resolve_checkpoint(name_or_path: str | Path) -> Path:
+    """A local checkpoint dir for a path or hub id (weights and configs via the HF cache).
+
+    Hub ids go through ``huggingface_hub.snapshot_download``, which honours
+    ``HF_HUB_OFFLINE`` (then only the local cache is used).  One-line error when
+    the checkpoint cannot be found.
+    """
+    local = Path(name_or_path).expanduser()
+    if local.is_dir():
+        return local.resolve()
+    name = str(name_or_path)
+    if local.exists() or name.count("/") > 1 or name.startswith((".", "/", "~")):
+        raise SftlensError(f"checkpoint dir not found: {name}")
+    from huggingface_hub import snapshot_download
+
+    try:
+        path = snapshot_download(
+            name, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.tiktoken"]
+        )
+    except Exception as err:  # hub errors, offline mode, bad ids: all one line
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        where = "the local HF cache (offline mode is on)" if offline else "the hub"
+        raise SftlensError(
+            f"checkpoint '{name}' is neither a local dir nor found in {where} ({type(err).__name__})"
+        ) from None
+    return Path(path)
+
+
 def load_model(
     name_or_path: str | Path, dtype: str = "auto", device: str = "auto", **kwargs: Any
 ) -> PreTrainedModel:
@@ -89,6 +117,8 @@ def load_model(
         )
     except (OSError, ValueError) as err:
         raise _load_error(name, err) from None
+    if Path(name).expanduser().is_dir():  # adapters and configs then name an absolute base
+        model.name_or_path = str(Path(name).expanduser().resolve())
     model.to(dev)  # type: ignore[arg-type]
     model.eval()
     if dev.startswith("cuda") and torch_dtype == torch.float32:

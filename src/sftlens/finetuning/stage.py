@@ -91,7 +91,7 @@ def check_out(out: Path, model: str, force: bool) -> None:
 def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStageResult:
     """Fine-tune ``cfg.model`` on ``cfg.train`` and write the outputs to ``out``."""
     from sftlens.finetuning.formatting import encode_examples
-    from sftlens.finetuning.trainer import check_lora_targets, finetune
+    from sftlens.finetuning.trainer import finetune, lora_targets
     from sftlens.models import load_model, load_tokenizer, save_model
 
     if not cfg.model or not cfg.train:
@@ -103,7 +103,7 @@ def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStage
     tok = load_tokenizer(cfg.model, padding_side="right")
     encode_examples(tok, examples, cfg.prompt_format, cfg.max_length, source=str(cfg.train))
     if cfg.lora.enabled:
-        check_lora_targets(model, cfg.lora.target_modules)
+        lora_targets(model, cfg.lora.target_modules)
     created = not out.exists()
     ensure_out_dir(out, force=True)
     try:

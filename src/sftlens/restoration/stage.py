@@ -14,7 +14,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sftlens.config import dump_config
 from sftlens.errors import ConfigError
@@ -23,12 +23,18 @@ from sftlens.runstore import atomic_path, atomic_write_json
 from sftlens.tableio import read_table, write_table
 
 log = logging.getLogger(__name__)
+C = TypeVar("C", bound=EngineConfig)
 
 
-def _need_inputs(cfg: EngineConfig) -> None:
+def _need_inputs(cfg: C) -> C:
+    """``cfg`` with ``base`` and ``tuned`` resolved to local dirs (hub ids via the HF cache)."""
+    from sftlens.models import resolve_checkpoint
+
     for key in ("base", "tuned"):
         if not getattr(cfg, key):
             raise ConfigError(f"--{key} is required (the {key} checkpoint dir)")
+    dirs = {key: str(resolve_checkpoint(getattr(cfg, key))) for key in ("base", "tuned")}
+    return cfg.model_copy(update=dirs)
 
 
 @dataclass
@@ -53,7 +59,7 @@ def run_restore(cfg: RestoreConfig, out: Path, *, force: bool = False) -> Restor
     from sftlens.restoration.restore import RestoreStats, open_pair, restore_checkpoint
     from sftlens.restoration.select import select_count
 
-    _need_inputs(cfg)
+    cfg = _need_inputs(cfg)
     start = time.perf_counter()
     stats = RestoreStats()
     path = restore_checkpoint(
@@ -115,7 +121,7 @@ def run_sweep(cfg: SweepConfig, out: Path, *, force: bool = False) -> SweepResul
     """``sftlens restore-sweep``: evaluate each k in memory, or write one checkpoint per k."""
     from sftlens.restoration.restore import check_out, restore_many
 
-    _need_inputs(cfg)
+    cfg = _need_inputs(cfg)
     if bool(cfg.data) != bool(cfg.mastery):
         raise ConfigError(
             "restore-sweep evaluates with both --data and --mastery; give both or neither"
@@ -208,7 +214,7 @@ def run_diff_stats(cfg: DiffStatsConfig, out: Path, *, force: bool = False) -> D
     from sftlens.restoration.stats import diff_stats
     from sftlens.restoration.tensors import source_from_dir
 
-    _need_inputs(cfg)
+    cfg = _need_inputs(cfg)
     out = check_out(Path(out), [Path(cfg.base), Path(cfg.tuned)], force)
     stats = diff_stats(
         source_from_dir(cfg.base),

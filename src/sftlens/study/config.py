@@ -58,6 +58,17 @@ LORA_REGION_OF = {
 }  # fmt: skip
 
 
+def _lora_regions(targets: Any) -> set[str]:
+    """Restoration regions that hold LoRA's target modules (``?`` when unknown)."""
+    if targets == "all-linear":
+        return {"attention", "mlp"}
+    if isinstance(targets, str):
+        return {"attention"}  # unset: the architecture's attention linear modules
+    from sftlens.architecture import group_of
+
+    return {LORA_REGION_OF.get(str(t).split(".")[-1]) or group_of(str(t)) for t in targets}
+
+
 class GridConfig(StageConfig):
     """Training levels × SFT sizes × seeds: one fine-tune per cell."""
 
@@ -162,8 +173,8 @@ class StudyConfig(StageConfig):
         lora = self.finetune.get("lora") or {}
         if not (isinstance(lora, dict) and lora.get("enabled")) or not self.restore.enabled:
             return
-        targets = lora.get("target_modules") or ["q_proj", "k_proj", "v_proj", "o_proj"]
-        trained = {LORA_REGION_OF.get(str(t).split(".")[-1], "?") for t in targets}
+        targets = lora.get("target_modules") or "attention (the default)"
+        trained = _lora_regions(targets)
         for region in self.restore.regions:
             if region in ("embedding", "all") or (
                 region in ("attention", "mlp") and region not in trained
@@ -213,6 +224,14 @@ def check_stage_sections(cfg: StudyConfig) -> None:
         if clash:
             raise ConfigError(f"key '{section}.{clash[0]}' is set by the study itself; remove it")
         check_keys(cls, values, prefix=f"{section}.")
+
+
+def check_model_layout(cfg: StudyConfig) -> None:
+    """Before any probing: the weight-level stages can read the base model's layers."""
+    if cfg.restore.enabled or cfg.diff_stats.enabled:
+        from sftlens.architecture import check_layout
+
+        check_layout(cfg.base_model())
 
 
 class DemoConfig(StageConfig):

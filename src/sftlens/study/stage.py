@@ -15,7 +15,7 @@ from pathlib import Path
 from sftlens.config import dump_config
 from sftlens.runstore import RunDir, ensure_out_dir
 from sftlens.study.assemble import assemble
-from sftlens.study.config import StudyConfig, check_stage_sections
+from sftlens.study.config import StudyConfig, check_model_layout, check_stage_sections
 from sftlens.study.scheduler import Scheduler
 from sftlens.study.units import StudyContext, build_units
 
@@ -47,6 +47,7 @@ class StudyResult:
 def run(cfg: StudyConfig, out: Path, *, force: bool = False) -> StudyResult:
     """Validate, then run every unfinished unit, assemble results/ and (optionally) the report."""
     check_stage_sections(cfg)  # before any work: stage sections against the stage configs
+    check_model_layout(cfg)
     ensure_out_dir(out, force=force, marker=RunDir.MANIFEST)
     run_dir = RunDir.create(out, config=dump_config(cfg))
     start = time.monotonic()
