@@ -55,11 +55,13 @@ def read_examples(path: str | Path) -> list[dict[str, Any]]:
         raise DataError(f"train file not found: {p}")
     rows = []
     for line, rec in iter_jsonl(p):
+        if "answer" not in rec and ("answers" in rec or "split" in rec):
+            raise DataError(
+                f"{p}:{line}: a facts file, not an SFT set (it has 'answers'/'split'); "
+                "make a set with `sftlens select --mastery MASTERY --data jsonl:FACTS`"
+            )
         for key in ("question", "answer"):
             value = rec.get(key)
-            if key == "answer" and value is None and rec.get("answers"):
-                value = rec["answers"][0]
-                rec["answer"] = value
             if not isinstance(value, str) or not value.strip():
                 rid = f" (id {rec['id']})" if "id" in rec else ""
                 raise DataError(f"{p}:{line}: record{rid} has no '{key}'")

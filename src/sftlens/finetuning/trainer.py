@@ -162,7 +162,9 @@ def lora_targets(model: nn.Module, targets: Sequence[str] | str | None) -> list[
     if targets is None:
         found = layout_of_model(model).linear_modules("attention")
         if not found:
-            raise ConfigError("the model's attention blocks have no linear modules; set lora.target_modules")
+            raise ConfigError(
+                "the model's attention blocks have no linear modules; set lora.target_modules"
+            )
         return found
     missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in linear)]
     if missing:

@@ -166,7 +166,9 @@ def _sweep_evaluate(cfg: SweepConfig, out: Path) -> list[dict[str, Any]]:
 
     eval_cfg = build_config(EvaluateConfig, dict(cfg.evaluation), source="evaluation")
     levels = {str(r["id"]): int(r["level"]) for r in read_table(cfg.mastery)}  # type: ignore[arg-type]
-    dataset = load_dataset(str(cfg.data), split_preset=cfg.split_preset)
+    dataset = load_dataset(
+        str(cfg.data), **{**eval_cfg.data_options(), "split_preset": cfg.split_preset}
+    )
     facts = [f for f in dataset.select(split="test") if f.id in levels]
     model = load_model(cfg.tuned, dtype="auto", device=cfg.device)
     tok = load_tokenizer(cfg.tuned)

@@ -19,20 +19,21 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sftlens.config import StageConfig, check_keys
+from sftlens.config import DataOptions, StageConfig, check_keys
 from sftlens.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+DATA_KEYS = ("relations", "aliases", "limit")  # DataOptions the study sets for every stage
 #: stage section → (config class path, keys the study fills in itself)
 STAGE_SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "probe": (
         "sftlens.probing.config:ProbeConfig",
-        ("model", "data", "device", "dtype", "backend", "split_preset"),
+        ("model", "data", "device", "dtype", "backend", "split_preset", *DATA_KEYS),
     ),
     "select": (
         "sftlens.selection.config:SelectConfig",
-        ("mastery", "data", "levels", "sizes", "seeds", "split_preset"),
+        ("mastery", "data", "levels", "sizes", "seeds", "split_preset", *DATA_KEYS),
     ),
     "finetune": (
         "sftlens.finetuning.config:FinetuneConfig",
@@ -40,11 +41,21 @@ STAGE_SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "evaluate": (
         "sftlens.evaluation.config:EvaluateConfig",
-        ("model", "data", "mastery", "device", "dtype", "split", "split_preset"),
+        ("model", "data", "mastery", "device", "dtype", "split", "split_preset", *DATA_KEYS),
     ),
     "token_kl": (
         "sftlens.analysis.config:TokenKLConfig",
-        ("base", "tuned", "data", "mastery", "device", "dtype", "split", "split_preset"),
+        (
+            "base",
+            "tuned",
+            "data",
+            "mastery",
+            "device",
+            "dtype",
+            "split",
+            "split_preset",
+            *DATA_KEYS,
+        ),
     ),
 }
 LEVELS = ("0", "1", "2", "3", "4")
@@ -123,18 +134,18 @@ class DiffSection(StageConfig):
     top_pcts: list[float] = Field(default_factory=lambda: list(PAPER_KS))
 
 
-class StudyConfig(StageConfig):
+class StudyConfig(DataOptions):
     """The whole study: base model, data, grid, stage settings, device.
 
     Either ``world`` (a directory from ``sftlens world build``: its ``model/`` is the
     base and ``world:`` its data) or both ``model`` and ``data`` must be given.
+    ``relations``, ``aliases`` and ``limit`` are the data options of every stage
+    (:class:`sftlens.config.DataOptions`).
     """
 
     name: str = "study"
     world: str | None = None
     model: str | None = None
-    data: str | None = None
-    split_preset: str = "paper-2025"
     device: str = "auto"
     dtype: str = "auto"
     backend: Literal["hf", "vllm"] = "hf"

@@ -24,7 +24,7 @@ from typing import Any
 
 from sftlens.config import build_config, dump_config
 from sftlens.errors import ConfigError, DataError
-from sftlens.runstore import RunDir, atomic_write_json, content_hash
+from sftlens.runstore import RunDir, atomic_write_json, content_hash, file_hash
 from sftlens.study.config import STAGE_SECTIONS, StudyConfig, stage_config_class
 from sftlens.study.scheduler import Unit
 from sftlens.tableio import read_table, write_table
@@ -73,6 +73,9 @@ class StudyContext:
             "device": self.cfg.device,
             "dtype": self.cfg.dtype,
             "split_preset": self.cfg.split_preset,
+            "relations": self.cfg.relations,
+            "aliases": list(self.cfg.aliases),
+            "limit": self.cfg.limit,
         }
         data = dict(getattr(self.cfg, section))
         for key, value in {**common, **fixed}.items():
@@ -101,8 +104,8 @@ class StudyContext:
     def dataset(self) -> Any:
         from sftlens.data import load_dataset
 
-        spec, preset = self.cfg.data_spec(), self.cfg.split_preset
-        return self._get("data", lambda: load_dataset(spec, split_preset=preset))
+        spec, options = self.cfg.data_spec(), self.cfg.data_options()
+        return self._get("data", lambda: load_dataset(spec, **options))
 
     def mastery_rows(self) -> list[dict[str, Any]]:
         path = self.run_dir.unit_dir("probe") / "mastery.parquet"
@@ -356,6 +359,10 @@ def build_units(ctx: StudyContext) -> list[Unit]:
                     "test_per_relation": cfg.test_per_relation}  # fmt: skip
     if cfg.backend != "hf":  # another engine samples differently (hf keeps its earlier keys)
         probe_inputs["backend"] = cfg.backend
+    files = [f for f in (cfg.relations, *cfg.aliases) if f and Path(f).is_file()]
+    if files or cfg.aliases or cfg.limit:  # only when set: studies without them keep their keys
+        probe_inputs["data_options"] = {"limit": cfg.limit, "aliases": cfg.aliases,
+                                        "files": {f: file_hash(f) for f in files}}  # fmt: skip
     probe_key = content_hash(probe_inputs)
     select_key = content_hash(
         {"probe": probe_key, "grid": dump_config(cfg.grid), "select": cfg.select}
