@@ -239,6 +239,7 @@ def run_diff_stats(cfg: DiffStatsConfig, out: Path, *, force: bool = False) -> D
             "n": stats.n,
             "total_r": stats.total_r,
             "concentration": stats.rows(),
+            "zero_base_top": stats.zero_base_rows(),
         },
     )
     if cfg.plot:
