@@ -50,7 +50,11 @@ def tiny_tokenizer(vocab_size: int = 256) -> Any:
     )
     tok.train_from_iterator(TEXT * 20, trainer=trainer)
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>"
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
     )
 
 
