@@ -1,0 +1,35 @@
+"""Zero-valued base weights (r = |t| / 1e-8) are counted in the top k% and warned about."""
+
+from __future__ import annotations
+
+import torch
+
+from sftlens.restoration import diff_stats
+from sftlens.restoration.tensors import DictSource
+
+
+def _pair(zero_bias: bool) -> tuple[DictSource, DictSource]:
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(16, 16, generator=g)
+    b = torch.zeros(16) if zero_bias else torch.randn(16, generator=g)
+    base = {"model.layers.0.mlp.down_proj.weight": w, "model.layers.0.mlp.down_proj.bias": b}
+    tuned = {k: v + 0.01 * torch.randn(v.shape, generator=g) for k, v in base.items()}
+    return DictSource(base, "llama"), DictSource(tuned, "llama")
+
+
+def test_zero_base_elements_dominate_the_top_and_are_reported() -> None:
+    stats = diff_stats(
+        *_pair(True), "transformer", top_pcts=(1.0, 5.0, 50.0), device="cpu", progress=False
+    )
+    rows = {r["top_pct"]: r for r in stats.zero_base_rows()}
+    assert rows[1.0]["n"] == 2 and rows[1.0]["zero_base"] == 2  # 1% of 272 elements: both base 0
+    assert rows[5.0]["zero_base"] == 13 and rows[50.0]["zero_base"] == 16  # all 16 zero biases
+    assert "have base value 0" in stats.summary()
+
+
+def test_no_warning_without_zero_base_values() -> None:
+    stats = diff_stats(
+        *_pair(False), "transformer", top_pcts=(1.0, 5.0), device="cpu", progress=False
+    )
+    assert all(r["zero_base"] == 0 for r in stats.zero_base_rows())
+    assert stats.zero_base_warning() is None and "base value 0" not in stats.summary()
