@@ -14,7 +14,7 @@ import pytest
 from custom_facts import write_custom_facts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from arch_models import ARCHS, build_tiny_arch  # noqa: E402
+from arch_models import ARCHS, build_tiny_arch
 
 pytestmark = pytest.mark.slow
 

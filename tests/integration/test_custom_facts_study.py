@@ -12,9 +12,9 @@ import yaml
 from custom_facts import write_custom_facts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from arch_models import build_tiny_arch  # noqa: E402
+from arch_models import build_tiny_arch
 
-from sftlens.tableio import read_table  # noqa: E402
+from sftlens.tableio import read_table
 
 pytestmark = pytest.mark.slow
 

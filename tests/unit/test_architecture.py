@@ -21,7 +21,7 @@ LLAMA_BLOCK = [
 PAPER_BLOCK: dict[str, tuple[str, list[str]]] = {
     "llama": ("model.layers", LLAMA_BLOCK),
     "mistral": ("model.layers", LLAMA_BLOCK),
-    "qwen2": ("model.layers", LLAMA_BLOCK + [
+    "qwen2": ("model.layers", [*LLAMA_BLOCK,
         "self_attn.k_proj.bias", "self_attn.q_proj.bias", "self_attn.v_proj.bias"]),
     "qwen3": ("model.layers", LLAMA_BLOCK),  # q_norm / k_norm are norms
     "gemma2": ("model.layers", LLAMA_BLOCK),

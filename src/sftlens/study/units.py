@@ -302,14 +302,19 @@ def run_diff(ctx: StudyContext, cell: Cell, tuned: Any, out: Path) -> dict[str, 
 
 
 def diff_tables(stats: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(``top_pct, share`` rows, ``kind, group, value, top_share`` rows) from a ``DiffStats``.
+    """(``top_pct, share, zero_base_share`` rows, ``kind, group, value, top_share`` rows).
+
+    ``zero_base_share``: the share of the top p% elements whose base value is 0.
 
     ``value`` is the mean relative update r of the layer/module; ``top_share`` the share of
     the top-10% elements (by r) that fall into it (the paper's Tables 9–10).
     """
+    zero = {float(r["top_pct"]): float(r["zero_base_share"]) for r in stats.zero_base_rows()}
     share_rows = [
-        {"top_pct": float(r["top_pct"]), "share": float(r["share"])} for r in stats.rows()
-    ]
+        {"top_pct": float(r["top_pct"]), "share": float(r["share"]),
+         "zero_base_share": zero.get(float(r["top_pct"]), 0.0)}
+        for r in stats.rows()
+    ]  # fmt: skip
     groups = []
     for kind, rows in (("layer", stats.layer_rows()), ("module", stats.module_rows())):
         for r in rows:

@@ -14,7 +14,7 @@ from sftlens.finetuning.stage import run
 from sftlens.finetuning.trainer import lora_targets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from arch_models import build_tiny_arch  # noqa: E402
+from arch_models import build_tiny_arch
 
 
 @pytest.fixture(scope="module")

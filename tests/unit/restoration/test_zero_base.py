@@ -33,3 +33,18 @@ def test_no_warning_without_zero_base_values() -> None:
     )
     assert all(r["zero_base"] == 0 for r in stats.zero_base_rows())
     assert stats.zero_base_warning() is None and "base value 0" not in stats.summary()
+
+
+def test_the_report_says_how_much_of_the_top_is_base_zero() -> None:
+    import pandas as pd
+
+    from sftlens.reporting.stage import zero_base_note
+    from sftlens.study.units import diff_tables
+
+    stats = diff_stats(
+        *_pair(True), "transformer", top_pcts=(1.0, 50.0), device="cpu", progress=False
+    )
+    shares, _ = diff_tables(stats)
+    assert [r["zero_base_share"] for r in shares] == [1.0, 16 / 136]
+    assert "make up 100% of the top 1%" in zero_base_note(pd.DataFrame(shares))
+    assert zero_base_note(pd.DataFrame([{"top_pct": 1.0, "share": 0.5}])) == ""
