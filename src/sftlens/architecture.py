@@ -190,18 +190,13 @@ def layout_for(model_type: str) -> Layout:
 
 def model_type_of(model: str | Path) -> str:
     """``model_type`` of a checkpoint dir or hub id (reads only ``config.json``)."""
-    local = Path(model).expanduser() / "config.json"
-    if local.is_file():
-        try:
-            return str(json.loads(local.read_text())["model_type"])
-        except (ValueError, KeyError):
-            raise SftlensError(f"{local}: no model_type") from None
-    from transformers import AutoConfig
+    from sftlens.models import resolve_checkpoint
 
+    config = resolve_checkpoint(model, weights=False) / "config.json"
     try:
-        return str(AutoConfig.from_pretrained(str(model)).model_type)
-    except (OSError, ValueError) as err:
-        raise SftlensError(f"cannot read the config of '{model}' ({type(err).__name__})") from None
+        return str(json.loads(config.read_text())["model_type"])
+    except (OSError, ValueError, KeyError):
+        raise SftlensError(f"{config}: no readable model_type") from None
 
 
 def check_layout(model: str | Path) -> Layout:
