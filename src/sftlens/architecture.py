@@ -63,9 +63,9 @@ class Layout:
         module = name.rsplit(".", 1)[0] if "." in name else ""
         if not self._known(module) and self._known(f"{self.base_prefix}.{module}"):
             module = f"{self.base_prefix}.{module}"  # hub checkpoints without the prefix (gpt2)
-        m = re.match(rf"^{re.escape(self.layers)}\.(\d+)\.(.+)$", module)
+        m = re.match(rf"^{re.escape(self.layers)}\.(\d+)(?:\.(.+))?$", module)
         if m:
-            rel = m.group(2)
+            rel = m.group(2) or ""  # "": a parameter of the decoder layer itself
             kind, group = self.block.get(rel) or (_guess_kind(rel), _group_of(rel, {}))
             return Role(int(m.group(1)), rel, kind, group)
         return Role(None, module, self.outer.get(module) or _guess_kind(module), None)
@@ -154,8 +154,7 @@ def layout_of_model(model: Any) -> Layout:
     block: dict[str, tuple[str, str]] = {}
     for layer in layer_list:
         for rel, mod in _owners(layer):
-            if rel:
-                block[rel] = (_kind_of(mod), _group_of(rel, groups))
+            block[rel] = (_kind_of(mod), _group_of(rel, groups) if rel else "other")
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     outer = {
         path: "embedding" if mod is head else _kind_of(mod)

@@ -90,3 +90,38 @@ def test_unknown_layouts_fail_in_one_line() -> None:
         layout_of_model(Odd())
     with pytest.raises(SftlensError, match="unknown architecture 'nosuch'"):
         layout_for("nosuch")
+
+
+def test_structure_not_names_decides() -> None:
+    import torch
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(2))  # a parameter of the layer itself
+            self.mixer = nn.Linear(2, 2)  # no telling name: still linear
+            self.pre = nn.LayerNorm(2)  # no "norm" in its name: still a norm
+
+    class Net(nn.Module):
+        _no_split_modules = ["Block"]
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.stack = nn.ModuleList([Block(), Block()])
+            self.tok = nn.Embedding(4, 2)
+
+    layout = layout_of_model(Net())
+    assert layout.layers == "stack"
+    kinds = {n: layout.role(n).kind for n, _ in Net().named_parameters()}
+    assert kinds["stack.1.scale"] == "other" and layout.role("stack.1.scale").layer == 1
+    assert kinds["stack.0.mixer.weight"] == "linear" and kinds["stack.0.pre.bias"] == "norm"
+    assert kinds["tok.weight"] == "embedding"
+    names = [n for n, _ in Net().named_parameters()]
+    from sftlens.restoration.regions import REGIONS
+
+    test = REGIONS.get("transformer")
+    assert [n for n in names if test(layout, n)] == [
+        "stack.0.scale", "stack.0.mixer.weight", "stack.0.mixer.bias",
+        "stack.1.scale", "stack.1.mixer.weight", "stack.1.mixer.bias",
+    ]  # fmt: skip

@@ -93,7 +93,8 @@ def check_out(out: Path, model: str, force: bool) -> None:
 def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStageResult:
     """Fine-tune ``cfg.model`` on ``cfg.train`` and write the outputs to ``out``."""
     from sftlens.finetuning.formatting import encode_examples
-    from sftlens.finetuning.trainer import finetune, lora_targets
+    from sftlens.finetuning.lora import lora_targets
+    from sftlens.finetuning.trainer import finetune
     from sftlens.models import load_model, load_tokenizer, save_model
 
     if not cfg.model or not cfg.train:

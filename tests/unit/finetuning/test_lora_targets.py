@@ -10,8 +10,8 @@ import pytest
 
 from sftlens.errors import ConfigError, DataError
 from sftlens.finetuning.config import FinetuneConfig
+from sftlens.finetuning.lora import lora_targets
 from sftlens.finetuning.stage import run
-from sftlens.finetuning.trainer import lora_targets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from arch_models import build_tiny_arch
