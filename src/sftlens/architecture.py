@@ -30,7 +30,9 @@ from sftlens.errors import SftlensError
 #: model_type → hints for layouts the structural rules cannot read:
 #: ``layers`` (module path of the decoder-layer list), ``groups`` (sub-module name → group)
 LAYOUT_OVERRIDES: dict[str, dict[str, Any]] = {
-    "dbrx": {"groups": {"norm_attn_norm": "attention", "ffn": "mlp"}},
+    "opt": {"groups": {"fc1": "mlp", "fc2": "mlp"}},  # the MLP sits on the layer itself
+    "xglm": {"groups": {"fc1": "mlp", "fc2": "mlp"}},
+    "biogpt": {"layers": "biogpt.layers", "groups": {"fc1": "mlp", "fc2": "mlp"}},  # no _no_split
 }
 _GROUP_WORDS = {
     "attention": ("attn", "attention"),

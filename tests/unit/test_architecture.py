@@ -125,3 +125,10 @@ def test_structure_not_names_decides() -> None:
         "stack.0.scale", "stack.0.mixer.weight", "stack.0.mixer.bias",
         "stack.1.scale", "stack.1.mixer.weight", "stack.1.mixer.bias",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("arch", ["opt", "xglm", "biogpt"])
+def test_overrides_give_layer_level_mlps_their_group(arch: str) -> None:
+    layout = layout_for(arch)
+    assert layout.linear_modules("mlp") == ["fc1", "fc2"]
+    assert "self_attn.q_proj" in layout.linear_modules("attention")
