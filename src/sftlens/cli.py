@@ -55,6 +55,19 @@ def _o(*flags: str, key: str, help: str, **kwargs: Any) -> Opt:
 
 MODEL = _o("--model", key="model", help="HF hub id or local checkpoint dir")
 DATA = _o("--data", key="data", help="data spec: entityquestions:DIR | world:DIR | jsonl:PATH")
+RELATIONS = _o(
+    "--relations",
+    key="relations",
+    help="YAML file of relation templates (question + statements) for your own relations",
+)
+ALIASES = _o("--aliases", key="aliases", help="alias table names (paper-2025, builtin-extended) or files, comma list")
+LIMIT = _o(
+    "--limit",
+    key="limit",
+    help="first N facts per relation and split (same in every stage)",
+    type=int,
+)
+DATA_OPTS = (DATA, RELATIONS, ALIASES, LIMIT)
 SEED = _o("--seed", key="seed", help="random seed", type=int)
 DEVICE = _o("--device", key="device", help="auto | cpu | cuda[:N]")
 R_DTYPE = _o(
@@ -74,7 +87,7 @@ STAGES: dict[str, Stage] = {
         "sftlens.probing.stage:run",
         (
             MODEL,
-            DATA,
+            *DATA_OPTS,
             _o("--scheme", key="scheme", help="mastery scheme: paper | slick"),
             _o("--samples", key="samples", help="samples per template", type=int),
             _o("--greedy", key="greedy", help="quick mode: 1 greedy sample", action="store_true"),
@@ -91,7 +104,7 @@ STAGES: dict[str, Stage] = {
         "sftlens.selection.stage:run",
         (
             _o("--mastery", key="mastery", help="mastery table from `sftlens probe`"),
-            DATA,
+            *DATA_OPTS,
             _o("--levels", key="levels", help="comma list of levels, mixes (0+1) or random"),
             _o("--sizes", key="sizes", help="comma list of sizes or 'all'"),
             _o("--seeds", key="seeds", help="number of seeds", type=int),
@@ -148,14 +161,13 @@ STAGES: dict[str, Stage] = {
         "sftlens.evaluation.stage:run",
         (
             MODEL,
-            DATA,
+            *DATA_OPTS,
             _o("--mastery", key="mastery", help="the BASE model's mastery table"),
             _o(
                 "--matching",
                 key="matching",
                 help="answer matching: contains | dpr | entityquestions | words | exact",
             ),
-            _o("--limit", key="limit", help="evaluate only the first N test facts", type=int),
             _o(
                 "--batch-size",
                 key="batch_size",
@@ -173,7 +185,7 @@ STAGES: dict[str, Stage] = {
         (
             _o("--base", key="base", help="base model id or path"),
             _o("--tuned", key="tuned", help="fine-tuned model id or path"),
-            DATA,
+            *DATA_OPTS,
             _o("--mastery", key="mastery", help="the base model's mastery table"),
             _o(
                 "--levels", key="levels", help="comma list of test levels (default 4, as the paper)"
@@ -183,7 +195,6 @@ STAGES: dict[str, Stage] = {
                 key="base_prompt",
                 help="base model's prompt: statement (best template) | qa",
             ),
-            _o("--limit", key="limit", help="analyse only the first N selected facts", type=int),
             DEVICE,
         ),
     ),

@@ -32,28 +32,59 @@ class StageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
 
 
-class FactSelectionConfig(StageConfig):
-    """The settings shared by stages that read test facts with the base model's levels.
+class DataOptions(StageConfig):
+    """How a stage reads its facts: shared by every stage that loads data (one meaning each).
 
     Attributes:
         data: data spec (``entityquestions:DIR``, ``world:DIR``, ``jsonl:PATH``).
         split_preset: which relations are in-domain / out-of-domain.
+        relations: a YAML file of relation templates (question + statement templates per
+            relation) for relations the shipped table lacks, e.g. those of a ``jsonl:`` file.
+        aliases: alias files (YAML/JSON) added to the alias table that answers match against.
+        limit: keep the first ``limit`` facts of each relation in each split, in the data's
+            order (applied by the loader, so every stage sees the same facts).
+    """
+
+    data: str | None = None
+    split_preset: str = "paper-2025"
+    relations: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    limit: int | None = Field(default=None, ge=1)
+
+    @field_validator("aliases", mode="before")
+    @classmethod
+    def _aliases_as_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return [] if value is None else value
+
+    def data_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`sftlens.data.load_dataset` (beside the spec)."""
+        return {
+            "split_preset": self.split_preset,
+            "templates": self.relations,
+            "aliases": list(self.aliases),
+            "limit": self.limit,
+        }
+
+
+class FactSelectionConfig(DataOptions):
+    """The settings shared by stages that read test facts with the base model's levels.
+
+    Attributes:
         mastery: the BASE model's ``mastery.parquet`` (test facts take their level from it).
         split: which split of the data to use.
         domains: which domains to use (``in``, ``ood``).
         device: ``auto | cpu | cuda[:N]``.
         dtype: ``auto | float32 | bfloat16 | float16``.
-        limit: use only the first ``limit`` facts (quick runs).
+        (data, split_preset, relations, aliases, limit: see :class:`DataOptions`.)
     """
 
-    data: str | None = None
-    split_preset: str = "paper-2025"
     mastery: str | None = None
     split: Literal["train", "dev", "test"] = "test"
     domains: list[Literal["in", "ood"]] = ["in", "ood"]
     device: str = "auto"
     dtype: str = "auto"
-    limit: int | None = Field(default=None, ge=1)
 
     @field_validator("domains", mode="before")
     @classmethod

@@ -7,8 +7,9 @@ Example::
     save_model(model, tok, "runs/x/model")   # sharded safetensors + index, atomic
 
 ``dtype="auto"`` means bfloat16 on CUDA and float32 on CPU.  Tokenizers without
-a pad token get ``pad_token = eos_token``.  A model that is neither a local
-directory nor reachable gives one line that says so.
+a pad token get ``pad_token = eos_token``.  Every stage finds checkpoints through
+:func:`resolve_checkpoint` (local dir, else hub id via the HF cache, honouring
+``HF_HUB_OFFLINE``); a model found nowhere gives one line that says so.
 """
 
 from __future__ import annotations
@@ -60,14 +61,49 @@ def _dtype_kwarg() -> str:
 
 
 def _load_error(name: str, err: Exception) -> SftlensError:
-    local = Path(name).expanduser()
-    if local.exists():
-        return SftlensError(
-            f"cannot load model from {local}: {type(err).__name__}: {err}".splitlines()[0]
-        )
-    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-    hint = "offline mode is on" if offline else "not a local path and not downloadable here"
-    return SftlensError(f"cannot load '{name}': {hint} ({type(err).__name__})")
+    return SftlensError(f"cannot load '{name}': {type(err).__name__}: {err}".splitlines()[0])
+
+
+_CONFIG_FILES = ["*.json", "*.model", "*.txt", "*.tiktoken", "*.jinja"]
+
+
+def resolve_checkpoint(name_or_path: str | Path, *, weights: bool = True) -> Path:
+    """A local checkpoint dir for a path or hub id: the one resolver of every stage.
+
+    Hub ids go through ``huggingface_hub.snapshot_download`` into the HF cache
+    (configs, tokenizer and, with ``weights``, safetensors; ``.bin`` only when a repo has
+    no safetensors).  ``HF_HUB_OFFLINE=1`` uses only the cache.  One-line error when the
+    checkpoint cannot be found.
+    """
+    local = Path(name_or_path).expanduser()
+    if local.is_dir():
+        return local.resolve()
+    name = str(name_or_path)
+    if local.exists() or name.count("/") > 1 or name.startswith((".", "/", "~")):
+        raise SftlensError(f"cannot load '{name}': checkpoint dir not found")
+    patterns = [*_CONFIG_FILES, "*.safetensors"] if weights else list(_CONFIG_FILES)
+    path = _snapshot(name, patterns)
+    if weights and not any(path.glob("*.safetensors")):
+        path = _snapshot(name, [*patterns, "*.bin"])
+    return path
+
+
+def _snapshot(name: str, patterns: list[str]) -> Path:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(name, allow_patterns=patterns))
+    except Exception as err:  # hub errors, offline mode, bad ids: all one line
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        where = "the local HF cache (offline mode is on)" if offline else "the hub"
+        raise SftlensError(
+            f"cannot load '{name}': neither a local dir nor found in {where} ({type(err).__name__})"
+        ) from None
+
+
+def _display_name(name: str, path: Path) -> str:
+    """What adapters and configs record as the base: an absolute dir, or the hub id."""
+    return str(path) if Path(name).expanduser().is_dir() else name
 
 
 def load_model(
@@ -83,12 +119,14 @@ def load_model(
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
     name = str(name_or_path)
+    path = resolve_checkpoint(name)
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            name, **{_dtype_kwarg(): torch_dtype}, **kwargs
+            str(path), **{_dtype_kwarg(): torch_dtype}, **kwargs
         )
     except (OSError, ValueError) as err:
         raise _load_error(name, err) from None
+    model.name_or_path = _display_name(name, path)  # adapters name an absolute dir or hub id
     model.to(dev)  # type: ignore[arg-type]
     model.eval()
     if dev.startswith("cuda") and torch_dtype == torch.float32:
@@ -102,8 +140,9 @@ def load_tokenizer(name_or_path: str | Path, padding_side: str = "left") -> PreT
     from transformers import AutoTokenizer
 
     name = str(name_or_path)
+    path = resolve_checkpoint(name, weights=False)
     try:
-        tok = AutoTokenizer.from_pretrained(name)
+        tok = AutoTokenizer.from_pretrained(str(path))
     except (OSError, ValueError) as err:
         raise _load_error(name, err) from None
     fix_pad_token(tok)

@@ -43,11 +43,32 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (threads write too)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def shareable_mode(path: str | Path) -> None:
+    """Give a freshly written file the mode a plain ``open`` would (0666 less the umask).
+
+    ``mkstemp`` creates files 0600; outputs are meant to be shared (0644 under umask 022).
+    """
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o666 & ~_umask())
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temp file in the same dir + rename."""
+    """Write ``data`` to ``path`` via a temp file in the same dir + rename (umask-respecting mode)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    shareable_mode(tmp)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -56,7 +56,7 @@ def run(cfg: TokenKLConfig, out: Path, *, force: bool = False) -> TokenKLRun:
 
     require_keys(cfg, "base", "tuned", "data", "mastery")
     assert cfg.base and cfg.tuned and cfg.data and cfg.mastery
-    dataset = load_dataset(cfg.data, split_preset=cfg.split_preset)
+    dataset = load_dataset(cfg.data, **cfg.data_options())
     facts = [
         f
         for f in dataset.facts

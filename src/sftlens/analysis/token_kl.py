@@ -192,10 +192,9 @@ def batch_measures(
 def select_kl_facts(
     facts: Sequence[Fact], levels: Mapping[str, int], cfg: TokenKLConfig
 ) -> list[Fact]:
-    """Facts of ``cfg.domains`` whose level is in ``cfg.levels``, cut to ``cfg.limit``."""
+    """Facts of ``cfg.domains`` whose level is in ``cfg.levels`` (``limit``: by the loader)."""
     check_covered([f for f in facts if f.domain in cfg.domains], levels, "levels")
-    chosen = [f for f in facts if f.domain in cfg.domains and levels[f.id] in cfg.levels]
-    return chosen[: cfg.limit] if cfg.limit is not None else chosen
+    return [f for f in facts if f.domain in cfg.domains and levels[f.id] in cfg.levels]
 
 
 def token_kl(

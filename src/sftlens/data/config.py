@@ -29,6 +29,7 @@ class DataConfig(StageConfig):
     aliases: list[str] = []
     skip_invalid: bool = False
     n_templates: int | None = None
+    limit: int | None = None
 
     def load(self) -> Dataset:
         from sftlens.data.loading import load_dataset
@@ -40,6 +41,7 @@ class DataConfig(StageConfig):
             self.aliases,
             self.skip_invalid,
             n_templates=self.n_templates,
+            limit=self.limit,
         )
 
 

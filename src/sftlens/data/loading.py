@@ -53,6 +53,18 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def first_per_relation(facts: Sequence[Fact], limit: int) -> list[Fact]:
+    """The first ``limit`` facts of each (relation, split), in the given order."""
+    seen: dict[tuple[str, str], int] = {}
+    out = []
+    for fact in facts:
+        key = (fact.relation, fact.split)
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] <= limit:
+            out.append(fact)
+    return out
+
+
 def parse_spec(spec: str) -> tuple[str, str]:
     """``"kind:arg"`` → ``(kind, arg)``; a bare ``entityquestions`` means the cache."""
     kind, sep, arg = spec.partition(":")
@@ -72,6 +84,7 @@ def load_dataset(
     skip_invalid: bool = False,
     *,
     n_templates: int | None = None,
+    limit: int | None = None,
 ) -> Dataset:
     """Load the facts and relations a data spec names.
 
@@ -85,6 +98,8 @@ def load_dataset(
             or ``-builtin`` is given; other sources get a table only when named.
         skip_invalid: skip and count bad records instead of raising ``DataError``.
         n_templates: keep the first n statement templates per relation (None = all).
+        limit: keep the first ``limit`` facts of each relation in each split, in the
+            source's order (the one meaning of ``limit`` in every stage).
     """
     kind, arg = parse_spec(spec)
     ctx = LoadContext(
@@ -99,6 +114,8 @@ def load_dataset(
     with _gc_paused():
         facts, relations = SOURCES.get(kind)(arg, base, ctx)
     ctx.problems.log_summary(spec)
+    if limit is not None:
+        facts = first_per_relation(facts, limit)
     if ctx.dropped:
         log.info(
             "%s: dropped %d facts of relations outside split preset %s: %s",

@@ -48,9 +48,8 @@ class EvalResult:
 
 
 def select_facts(facts: Sequence[Fact], cfg: EvaluateConfig) -> list[Fact]:
-    """The facts of ``cfg.domains``, in input order, cut to ``cfg.limit``."""
-    chosen = [f for f in facts if f.domain in cfg.domains]
-    return chosen[: cfg.limit] if cfg.limit is not None else chosen
+    """The facts of ``cfg.domains``, in input order (``cfg.limit`` is applied by the loader)."""
+    return [f for f in facts if f.domain in cfg.domains]
 
 
 def evaluate_model(
@@ -66,7 +65,7 @@ def evaluate_model(
     Args:
         model: the (fine-tuned) causal LM, already on its device.
         tokenizer: its tokenizer.
-        facts: the test facts (filtered to ``cfg.domains`` and cut to ``cfg.limit`` here).
+        facts: the test facts (filtered to ``cfg.domains`` here).
         levels: ``{fact id: level}`` from the BASE model's mastery table.
         cfg: prompt format (the one the model was fine-tuned on), matching mode, decoding
             length, batch size.

@@ -32,12 +32,12 @@ from sftlens.tableio import read_table, write_table
 log = logging.getLogger(__name__)
 
 
-def load_test_facts(data: str, split_preset: str, split: str) -> list[Fact]:
-    """The facts of ``split`` from data spec ``data`` (world pretraining-QA facts excluded)."""
+def load_test_facts(cfg: EvaluateConfig) -> list[Fact]:
+    """The facts of ``cfg.split`` from ``cfg.data`` (world pretraining-QA facts excluded)."""
     from sftlens.data import load_dataset
 
-    dataset = load_dataset(data, split_preset=split_preset)
-    return [f for f in dataset.facts if f.split == split and f.role != "pretrain_qa"]
+    dataset = load_dataset(str(cfg.data), **cfg.data_options())
+    return [f for f in dataset.facts if f.split == cfg.split and f.role != "pretrain_qa"]
 
 
 def run(cfg: EvaluateConfig, out: Path, *, force: bool = False) -> EvalResult:
@@ -46,7 +46,7 @@ def run(cfg: EvaluateConfig, out: Path, *, force: bool = False) -> EvalResult:
 
     require_keys(cfg, "model", "data", "mastery")
     assert cfg.model is not None and cfg.data is not None and cfg.mastery is not None
-    facts = select_facts(load_test_facts(cfg.data, cfg.split_preset, cfg.split), cfg)
+    facts = select_facts(load_test_facts(cfg), cfg)
     if not facts:
         raise ConfigError(f"{cfg.data}: no {cfg.split} facts in domains {cfg.domains}")
     levels = levels_for(facts, read_table(cfg.mastery), cfg.mastery)

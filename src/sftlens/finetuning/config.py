@@ -24,21 +24,27 @@ class LoraSettings(StageConfig):
         r: adapter rank.
         alpha: scaling numerator (``alpha / r``).
         dropout: dropout on the adapter input.
-        target_modules: module name suffixes to adapt; each must exist in the model.
-        merge: merge adapters into the base weights when training ends (a plain HF model).
+        target_modules: modules to adapt (PEFT's matching: a name or dotted suffix such as
+            ``self_attn.q_proj``; ``Linear`` and GPT-2's ``Conv1D`` both work), or
+            ``all-linear`` (every linear layer but the output head).  Unset: the attention
+            block's linear modules of the model's architecture (q/k/v/o on Llama,
+            ``attn.c_attn``/``attn.c_proj`` on GPT-2, ``self_attn.qkv_proj``/``o_proj`` on Phi-3).
+        merge: merge adapters into the base weights when training ends (a plain HF model);
+            off: ``<out>/model`` is a PEFT adapter (``AutoPeftModelForCausalLM``) whose
+            base is the absolute path or hub id of ``model``.
     """
 
     enabled: bool = False
     r: int = 16
     alpha: int = 32
     dropout: float = 0.0
-    target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    target_modules: list[str] | Literal["all-linear"] | None = None
     merge: bool = True
 
     @field_validator("target_modules", mode="before")
     @classmethod
     def _modules(cls, value: object) -> object:
-        if isinstance(value, str):
+        if isinstance(value, str) and value.strip() != "all-linear":
             value = [v.strip() for v in value.split(",") if v.strip()]
         if isinstance(value, list) and not value:
             raise ValueError("LoRA needs at least one target module")

@@ -59,11 +59,13 @@ def read_examples(path: str | Path) -> list[dict[str, Any]]:
         raise DataError(f"train file not found: {p}")
     rows = []
     for line, rec in iter_jsonl(p):
+        if "answer" not in rec and ("answers" in rec or "split" in rec):
+            raise DataError(
+                f"{p}:{line}: a facts file, not an SFT set (it has 'answers'/'split'); "
+                "make a set with `sftlens select --mastery MASTERY --data jsonl:FACTS`"
+            )
         for key in ("question", "answer"):
             value = rec.get(key)
-            if key == "answer" and value is None and rec.get("answers"):
-                value = rec["answers"][0]
-                rec["answer"] = value
             if not isinstance(value, str) or not value.strip():
                 rid = f" (id {rec['id']})" if "id" in rec else ""
                 raise DataError(f"{p}:{line}: record{rid} has no '{key}'")
@@ -107,7 +109,8 @@ def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStage
     from sftlens.finetuning.formatting import encode_examples
     from sftlens.finetuning.parallel import is_main_process
     from sftlens.finetuning.preflight import preflight
-    from sftlens.finetuning.trainer import check_lora_targets, finetune
+    from sftlens.finetuning.lora import lora_targets
+    from sftlens.finetuning.trainer import finetune
     from sftlens.models import load_model, load_tokenizer, save_model
 
     if not cfg.model or not cfg.train:
@@ -126,7 +129,7 @@ def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStage
         return PlanResult(plan)
     model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
     if cfg.lora.enabled:
-        check_lora_targets(model, cfg.lora.target_modules)
+        lora_targets(model, cfg.lora.target_modules)
     created = main and not out.exists()
     if main:
         ensure_out_dir(out, force=True)

@@ -27,8 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sftlens.errors import ConfigError
-from sftlens.finetuning.config import FinetuneConfig, LoraSettings
+from sftlens.finetuning.config import FinetuneConfig
 from sftlens.finetuning.formatting import (
     IGNORE,
     Encoded,
@@ -47,6 +46,7 @@ from sftlens.finetuning.precision import (
     optimizer_step,
     resolve_precision,
 )
+from sftlens.finetuning.lora import add_lora
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -153,37 +153,6 @@ def plan_batches(n: int, cfg: FinetuneConfig) -> list[list[int]]:
             rng.shuffle(order)
         plan.extend(order[i : i + cfg.batch_size] for i in range(0, n, cfg.batch_size))
     return plan
-
-
-def check_lora_targets(model: nn.Module, targets: Sequence[str]) -> None:
-    """Every target must name (the suffix of) at least one Linear module of ``model``."""
-    linear = {name for name, mod in model.named_modules() if isinstance(mod, nn.Linear)}
-    suffixes = {name.rsplit(".", 1)[-1] for name in linear}
-    missing = [
-        t
-        for t in targets
-        if t not in suffixes and not any(n.endswith("." + t) or n == t for n in linear)
-    ]
-    if missing:
-        raise ConfigError(
-            f"LoRA target modules not in the model: {', '.join(missing)}; "
-            f"its linear modules are: {', '.join(sorted(suffixes))}"
-        )
-
-
-def add_lora(model: nn.Module, lora: LoraSettings) -> nn.Module:
-    """Wrap ``model`` with PEFT LoRA adapters (only adapter weights train)."""
-    from peft import LoraConfig, get_peft_model
-
-    check_lora_targets(model, lora.target_modules)
-    config = LoraConfig(
-        r=lora.r,
-        lora_alpha=lora.alpha,
-        lora_dropout=lora.dropout,
-        target_modules=list(lora.target_modules),
-        task_type="CAUSAL_LM",
-    )
-    return get_peft_model(model, config)  # type: ignore[arg-type]
 
 
 def make_optimizer(

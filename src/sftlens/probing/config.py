@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sftlens.config import StageConfig
+from sftlens.config import DataOptions
 
 
 class SlickConfig(BaseModel):
@@ -34,7 +34,7 @@ class SlickConfig(BaseModel):
     top_k: int = Field(40, ge=0)
 
 
-class ProbeConfig(StageConfig):
+class ProbeConfig(DataOptions):
     """How to probe a model's knowledge of each fact.
 
     Defaults are the paper's: every statement template of the fact's relation,
@@ -45,7 +45,6 @@ class ProbeConfig(StageConfig):
         data: data spec (``entityquestions:DIR``, ``world:DIR``, ``jsonl:PATH``).
         split_preset: in-domain / OOD assignment.
         splits: splits to probe (``None`` = all).
-        aliases: extra alias files for matching.
         scheme: ``paper`` (R over templates x samples) or ``slick``.
         templates: use the first n statement templates per relation (``None`` = all).
         samples: completions per template.
@@ -63,7 +62,8 @@ class ProbeConfig(StageConfig):
         batch_size: sequences decoded at once (``None`` = from free memory).
         chunk_size: facts per resumable chunk.
         save_completions: also store the raw completions in the mastery table.
-        limit: probe only the first n facts (quick looks).
+        relations / aliases / limit: see :class:`sftlens.config.DataOptions` (``limit``: the
+            first n facts per relation and split, the same facts in every stage).
         slick: SliCK settings.
     """
 
@@ -71,7 +71,6 @@ class ProbeConfig(StageConfig):
     data: str
     split_preset: str = "paper-2025"
     splits: list[Literal["train", "dev", "test"]] | None = None
-    aliases: list[str] = Field(default_factory=list)
     scheme: str = "paper"
     templates: int | None = Field(None, ge=1)
     samples: int = Field(10, ge=1)
@@ -89,7 +88,6 @@ class ProbeConfig(StageConfig):
     batch_size: int | None = Field(None, ge=1)
     chunk_size: int = Field(2000, ge=1)
     save_completions: bool = False
-    limit: int | None = Field(None, ge=1)
     slick: SlickConfig = Field(default_factory=SlickConfig)  # type: ignore[arg-type]
 
     def cuts_at_newline(self) -> bool:

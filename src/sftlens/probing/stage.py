@@ -86,10 +86,8 @@ def _prepare_out(out: Path, key: str, force: bool) -> bool:
 
 def select_facts(cfg: ProbeConfig) -> tuple[list[Fact], Any]:
     """The facts to probe and the whole dataset (for relations and SliCK exemplars)."""
-    ds = load_dataset(cfg.data, split_preset=cfg.split_preset, aliases=cfg.aliases)
+    ds = load_dataset(cfg.data, **cfg.data_options())
     facts = ds.select(split=cfg.splits).facts if cfg.splits else list(ds.facts)
-    if cfg.limit is not None:
-        facts = facts[: cfg.limit]
     if not facts:
         where = f" in splits {','.join(cfg.splits)}" if cfg.splits else ""
         raise DataError(f"data spec '{cfg.data}' has no facts{where} to probe")

@@ -99,12 +99,27 @@ def _pivot(stats: pd.DataFrame, scale: float, digits: int) -> pd.DataFrame:
     return table
 
 
+def zero_base_note(diff: pd.DataFrame) -> str:
+    """A sentence on how much of the top p% is base-0 elements (r = |t|/1e-8), if any."""
+    if "zero_base_share" not in diff:
+        return ""
+    by_pct = diff.groupby("top_pct")["zero_base_share"].mean()
+    if not len(by_pct) or float(by_pct.max()) <= 0:
+        return ""
+    p = float(by_pct.idxmax())
+    return (
+        f" Elements whose base value is 0 (r = |t|/1e-8) make up {float(by_pct.max()):.0%} of "
+        f"the top {p:g}% on average: such zero-initialised weights lead the ranking."
+    )
+
+
 def parameter_sections(res: tables.Results, out: Path) -> list[Section]:
     sections = []
     if res.diff_stats is not None and not res.diff_stats.empty:
         sec = Section(
             "Concentration of the updates (Table 3) and where they are (Tables 9–10)",
-            "Share of the summed relative update r=|t−b|/(|b|+1e-8) held by the top p% of elements.",
+            "Share of the summed relative update r=|t−b|/(|b|+1e-8) held by the top p% of elements."
+            + zero_base_note(res.diff_stats),
             tables=[("share held by the top p%", tables.concentration_table(res.diff_stats))],
         )
         groups = res.diff_groups

@@ -1,14 +1,16 @@
-"""Regions of a model's tensors by architecture-aware name maps (pure, no torch).
+"""Regions of a model's tensors, from the architecture's structure (see sftlens.architecture).
 
-Named regions: ``transformer`` (block parameters: names with ``layers``, norms
-excluded, the paper's default), ``embedding`` (input embeddings and LM head),
+Named regions: ``transformer`` (parameters of the decoder layers, norms excluded:
+the paper's default), ``embedding`` (input embeddings and LM head),
 ``attention``, ``mlp``, ``all``; plus ``layers=A-B`` (block parameters of
 layers A..B inclusive, norms excluded) and module globs (``*.mlp.down_proj.weight``).
-Several may be joined with ``+`` (``attention+mlp``).
+Several may be joined with ``+`` (``attention+mlp``).  What a tensor is comes from
+the model's own modules (decoder-layer class, ``nn.Linear``/``Conv1D``, norm
+classes, embeddings), so any Hugging Face decoder works without a name table.
 
 Example::
 
-    names = select_names(source.names(), "layers=0-3", arch="llama")
+    names = select_names(source.names(), "layers=0-3", arch="qwen3")
 """
 
 from __future__ import annotations
@@ -16,85 +18,57 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
+from sftlens.architecture import Layout, layout_for
 from sftlens.errors import SftlensError
 from sftlens.registry import Registry
 
 
-@dataclass(frozen=True)
-class NameMap:
-    """Where an architecture keeps its blocks, attention, MLP, norms and embeddings."""
-
-    layer: re.Pattern[str]  # group 1 = layer index, group 2 = the rest ("self_attn.q_proj.weight")
-    attention: tuple[str, ...]
-    mlp: tuple[str, ...]
-    norm: tuple[str, ...]
-    embedding: tuple[str, ...]
-
-
-_LLAMA = NameMap(
-    layer=re.compile(r"^(?:.*\.)?layers\.(\d+)\.(.+)$"),
-    attention=("self_attn.",),
-    mlp=("mlp.", "block_sparse_moe."),
-    norm=("norm", "layernorm"),
-    embedding=("embed_tokens", "lm_head"),
-)
-_NEOX = NameMap(
-    layer=re.compile(r"^(?:.*\.)?layers\.(\d+)\.(.+)$"),
-    attention=("attention.",),
-    mlp=("mlp.",),
-    norm=("norm", "layernorm", "layer_norm"),
-    embedding=("embed_in", "embed_out"),
-)
-ARCHS: dict[str, NameMap] = {"llama": _LLAMA, "mistral": _LLAMA, "qwen2": _LLAMA, "gpt_neox": _NEOX}
+def _guess_arch(names: Sequence[str]) -> str | None:
+    """A model_type from tensor names alone (state dicts without a config)."""
+    if any(n.startswith("gpt_neox.") or ".embed_in." in n for n in names):
+        return "gpt_neox"
+    if any(n.startswith(("transformer.h.", "h.")) for n in names):
+        return "gpt2"
+    if any(".embed_tokens." in n or ".self_attn." in n for n in names):
+        return "llama"
+    return None
 
 
-def name_map(arch: str | None, names: Sequence[str] = ()) -> NameMap:
-    """The name map of ``arch`` (a ``config.model_type``); guessed from names when None."""
+def name_map(arch: str | None, names: Sequence[str] = ()) -> Layout:
+    """The layout of ``arch`` (a ``config.model_type``); guessed from names when None."""
+    arch = arch or _guess_arch(names)
     if arch is None:
-        if any(n.startswith("gpt_neox.") or ".embed_in." in n for n in names):
-            arch = "gpt_neox"
-        elif any(".embed_tokens." in n or ".self_attn." in n for n in names):
-            arch = "llama"
-    if arch not in ARCHS:
         raise SftlensError(
-            f"unknown architecture '{arch}' for regions; supported: {', '.join(sorted(ARCHS))}"
+            "cannot tell the architecture of these tensors (no config.json); "
+            f"first names: {', '.join(list(names)[:3])}"
         )
-    return ARCHS[arch]
+    return layout_for(arch)
 
 
-def split_layer(name: str, nm: NameMap) -> tuple[int | None, str]:
+def split_layer(name: str, nm: Layout) -> tuple[int | None, str]:
     """``(layer index, module)`` of a tensor name; module drops the ``.weight`` suffix."""
-    m = nm.layer.match(name)
-    rest = m.group(2) if m else name
-    module = rest.rsplit(".", 1)[0] if rest.endswith((".weight", ".bias")) else rest
-    return (int(m.group(1)) if m else None), module
+    role = nm.role(name)
+    return role.layer, role.module
 
 
-def _is_norm(module: str, nm: NameMap) -> bool:
-    last = module.rsplit(".", 1)[-1]
-    return any(k in last for k in nm.norm)
-
-
-def _block(nm: NameMap, name: str) -> tuple[int | None, str] | None:
+def _block(nm: Layout, name: str) -> tuple[int | None, str] | None:
     """(layer, module) of a non-norm block parameter, else None."""
-    layer, module = split_layer(name, nm)
-    if layer is None or _is_norm(module, nm):
+    role = nm.role(name)
+    if role.layer is None or role.kind == "norm":
         return None
-    return layer, module
+    return role.layer, role.module
 
 
-Predicate = Callable[[NameMap, str], bool]
+Predicate = Callable[[Layout, str], bool]
 REGIONS = Registry[Predicate]("region")
 REGIONS.add("transformer", lambda nm, n: _block(nm, n) is not None)
 REGIONS.add("all", lambda nm, n: True)
-REGIONS.add("embedding", lambda nm, n: any(e in n for e in nm.embedding))
+REGIONS.add("embedding", lambda nm, n: nm.role(n).kind == "embedding" and nm.role(n).layer is None)
 REGIONS.add(
-    "attention",
-    lambda nm, n: (b := _block(nm, n)) is not None and b[1].startswith(nm.attention),
+    "attention", lambda nm, n: _block(nm, n) is not None and nm.role(n).group == "attention"
 )
-REGIONS.add("mlp", lambda nm, n: (b := _block(nm, n)) is not None and b[1].startswith(nm.mlp))
+REGIONS.add("mlp", lambda nm, n: _block(nm, n) is not None and nm.role(n).group == "mlp")
 
 
 def _layers(spec: str) -> Predicate:

@@ -279,6 +279,7 @@ class PassStats:
     sum_r: dict[str, float] = field(default_factory=dict)
     tensor_hists: dict[str, torch.Tensor] = field(default_factory=dict)
     bin_sum_r: torch.Tensor | None = None  # [65536] float64 (top strategy, stats only)
+    zero_base_hist: torch.Tensor | None = None  # [65536] int64, keys where base = 0 (stats)
 
 
 def histogram_pass(
@@ -303,6 +304,7 @@ def histogram_pass(
     stats = PassStats(hist)
     if per_tensor:
         stats.bin_sum_r = torch.zeros(N_HI, dtype=torch.float64, device=engine.device)
+        stats.zero_base_hist = torch.zeros(N_HI, dtype=torch.int64, device=engine.device)
     for name, (b, t) in engine.fetch(names, engine.both(pair), "pass 1: histogram"):
         assert b is not None
         if name not in region:
@@ -321,6 +323,8 @@ def histogram_pass(
                 zeros += torch.count_nonzero(keys == zk)
             if th is not None and stats.bin_sum_r is not None:
                 hist_hi(keys, th)
+                assert stats.zero_base_hist is not None
+                hist_hi(keys[bb == 0], stats.zero_base_hist)  # r = |t|/1e-8: huge when t moved
                 hi = (r.view(torch.int32) >> 15).long()
                 stats.bin_sum_r.index_add_(0, hi, r.double())
             if per_tensor:
@@ -329,6 +333,8 @@ def histogram_pass(
         if th is not None:
             stats.tensor_hists[name] = th.cpu()
     stats.hist = hist.cpu()
+    if stats.zero_base_hist is not None:
+        stats.zero_base_hist = stats.zero_base_hist.cpu()
     if zk is not None:
         stats.exact[zk] = int(zeros)
     return stats

@@ -14,7 +14,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sftlens.config import dump_config
 from sftlens.errors import ConfigError
@@ -29,12 +29,18 @@ from sftlens.runstore import atomic_path, atomic_write_json
 from sftlens.tableio import read_table, write_table
 
 log = logging.getLogger(__name__)
+C = TypeVar("C", bound=EngineConfig)
 
 
-def _need_inputs(cfg: EngineConfig) -> None:
+def _need_inputs(cfg: C) -> C:
+    """``cfg`` with ``base`` and ``tuned`` resolved to local dirs (hub ids via the HF cache)."""
+    from sftlens.models import resolve_checkpoint
+
     for key in ("base", "tuned"):
         if not getattr(cfg, key):
             raise ConfigError(f"--{key} is required (the {key} checkpoint dir)")
+    dirs = {key: str(resolve_checkpoint(getattr(cfg, key))) for key in ("base", "tuned")}
+    return cfg.model_copy(update=dirs)
 
 
 @dataclass
@@ -58,7 +64,7 @@ def run_restore(cfg: RestoreConfig, out: Path, *, force: bool = False) -> Restor
     """``sftlens restore``: write one restored checkpoint to ``out``."""
     from sftlens.restoration.restore import RestoreStats, restore_checkpoint
 
-    _need_inputs(cfg)
+    cfg = _need_inputs(cfg)
     start = time.perf_counter()
     stats = RestoreStats()
     path = restore_checkpoint(
@@ -121,7 +127,7 @@ def run_sweep(cfg: SweepConfig, out: Path, *, force: bool = False) -> SweepResul
     """``sftlens restore-sweep``: evaluate each k in memory, or write one checkpoint per k."""
     from sftlens.restoration.restore import check_out, restore_many
 
-    _need_inputs(cfg)
+    cfg = _need_inputs(cfg)
     if bool(cfg.data) != bool(cfg.mastery):
         raise ConfigError(
             "restore-sweep evaluates with both --data and --mastery; give both or neither"
@@ -167,7 +173,9 @@ def _sweep_evaluate(cfg: SweepConfig, out: Path) -> list[dict[str, Any]]:
 
     eval_cfg = build_config(EvaluateConfig, dict(cfg.evaluation), source="evaluation")
     levels = {str(r["id"]): int(r["level"]) for r in read_table(cfg.mastery)}  # type: ignore[arg-type]
-    dataset = load_dataset(str(cfg.data), split_preset=cfg.split_preset)
+    dataset = load_dataset(
+        str(cfg.data), **{**eval_cfg.data_options(), "split_preset": cfg.split_preset}
+    )
     facts = [f for f in dataset.select(split="test") if f.id in levels]
     model = load_model(cfg.tuned, dtype="auto", device=cfg.device)
     tok = load_tokenizer(cfg.tuned)
@@ -216,7 +224,7 @@ def run_diff_stats(cfg: DiffStatsConfig, out: Path, *, force: bool = False) -> D
     from sftlens.restoration.restore import check_out
     from sftlens.restoration.stats import diff_stats
 
-    _need_inputs(cfg)
+    cfg = _need_inputs(cfg)
     out = check_out(Path(out), [Path(cfg.base), Path(cfg.tuned)], force)
     stats = diff_stats(
         source_from_dir(cfg.base),
@@ -240,6 +248,7 @@ def run_diff_stats(cfg: DiffStatsConfig, out: Path, *, force: bool = False) -> D
             "n": stats.n,
             "total_r": stats.total_r,
             "concentration": stats.rows(),
+            "zero_base_top": stats.zero_base_rows(),
         },
     )
     if cfg.plot:

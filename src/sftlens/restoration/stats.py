@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from sftlens.restoration.regions import name_map, split_layer
 from sftlens.restoration.scan import Engine, check_pair, histogram_pass
 from sftlens.restoration.select import check_r_dtype, find_bin, select_count
 
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,6 +42,26 @@ class DiffStats:
     concentration: list[tuple[float, float]]  # (top_pct, share of Σr)
     tensors: list[dict[str, Any]]  # name, layer, module, numel, sum_r, mean_r, sel_k<k>
     location_ks: list[float] = field(default_factory=list)
+    zero_base: list[tuple[float, int, float]] = field(default_factory=list)  # (pct, top n, base 0)
+
+    def zero_base_rows(self) -> list[dict[str, Any]]:
+        """How many of the top p% elements have a base value of exactly 0 (r = |t| / 1e-8)."""
+        return [
+            {"top_pct": p, "n": n, "zero_base": round(z), "zero_base_share": z / max(n, 1)}
+            for p, n, z in self.zero_base
+        ]
+
+    def zero_base_warning(self) -> str | None:
+        """A line when base-0 elements make up most of some top p% (they dominate the ranking)."""
+        worst = [r for r in self.zero_base_rows() if r["zero_base_share"] > 0.5]
+        if not worst:
+            return None
+        r = worst[0]
+        return (
+            f"warning: {r['zero_base']:,} of the top {r['top_pct']:g}% ({r['n']:,} elements) have "
+            "base value 0, where r = |t|/1e-8 is huge (e.g. zero-initialised biases); "
+            "they dominate the ranking (the paper's formula is kept)"
+        )
 
     def rows(self) -> list[dict[str, Any]]:
         """The concentration curve as table rows ``{top_pct, share}``."""
@@ -79,7 +101,9 @@ class DiffStats:
 
     def summary(self) -> str:
         curve = ", ".join(f"top {p:g}% -> {s:.1%}" for p, s in self.concentration)
-        return f"{self.n:,} elements in '{self.region}', mean r {self.total_r / max(self.n, 1):.4g}; {curve}"
+        text = f"{self.n:,} elements in '{self.region}', mean r {self.total_r / max(self.n, 1):.4g}; {curve}"
+        warning = self.zero_base_warning()
+        return f"{text}\n{warning}" if warning else text
 
 
 def _partial(hist: torch.Tensor, b: int, above_total: int, need: int, per: torch.Tensor) -> float:
@@ -109,6 +133,9 @@ def diff_stats(
     hist, bin_sum = st.hist, st.bin_sum_r.cpu()
     total = float(bin_sum.sum())
     curve = []
+    zero_base: list[tuple[float, int, float]] = []
+    assert st.zero_base_hist is not None
+    zero_hist = st.zero_base_hist.double()
     for p in top_pcts:
         need = select_count(pair.n, p)
         if need == 0:
@@ -116,6 +143,7 @@ def diff_stats(
             continue
         b, above = find_bin(hist, need)
         curve.append((float(p), _partial(hist, b, above, need, bin_sum) / total if total else 0.0))
+        zero_base.append((float(p), need, _partial(hist, b, above, need, zero_hist)))
     nm = name_map(tuned.arch or base.arch, pair.names)
     rows = []
     for name in pair.region:
@@ -131,4 +159,9 @@ def diff_stats(
         for row in rows:
             th = st.tensor_hists[row["name"]].double()
             row[f"sel_k{k:g}"] = _partial(hist, b, above, need, th) if need else 0.0
-    return DiffStats(region, pair.n, total, curve, rows, [float(k) for k in location_ks])
+    stats = DiffStats(
+        region, pair.n, total, curve, rows, [float(k) for k in location_ks], zero_base
+    )
+    if stats.zero_base_warning():
+        log.warning("%s", stats.zero_base_warning())
+    return stats

@@ -12,7 +12,7 @@ import re
 
 from pydantic import field_validator
 
-from sftlens.config import StageConfig
+from sftlens.config import DataOptions
 
 LEVEL_SPEC = re.compile(r"^(random|[0-4](\+[0-4])*)$")
 DEFAULT_SIZES: list[int | str] = [60, 120, 240, 480, 960, 1920, "all"]
@@ -27,7 +27,7 @@ def _as_list(value: object) -> list[object]:
     return [value]
 
 
-class SelectConfig(StageConfig):
+class SelectConfig(DataOptions):
     """Settings of the selection stage.
 
     Attributes:
@@ -40,11 +40,10 @@ class SelectConfig(StageConfig):
         sizes: set sizes; ``"all"`` takes the whole pool.
         seeds: number of seeds (``0..seeds-1``).
         allow_smaller: shrink a set that its pool cannot fill instead of failing.
+        relations / aliases / limit: see :class:`sftlens.config.DataOptions`.
     """
 
     mastery: str | None = None
-    data: str | None = None
-    split_preset: str = "paper-2025"
     levels: list[str] = ["0", "1", "2", "3", "4", "random"]
     sizes: list[int | str] = list(DEFAULT_SIZES)
     seeds: int = 3

@@ -86,7 +86,7 @@ def run(cfg: SelectConfig, out: Path, *, force: bool = False) -> SelectResult:
         raise ConfigError("select needs --mastery (the base model's mastery table)")
     mastery = Path(cfg.mastery)
     levels = read_levels(mastery)
-    dataset = load_dataset(data_spec(cfg, mastery), split_preset=cfg.split_preset)
+    dataset = load_dataset(data_spec(cfg, mastery), **cfg.data_options())
     sets = build_sets(dataset.facts, levels, cfg)
     pools = {lv: len(pool_of(dataset.facts, levels, lv)) for lv in cfg.levels}
     ensure_out_dir(out, force=force)

@@ -19,22 +19,23 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sftlens.config import StageConfig, build_config, check_keys
+from sftlens.config import DataOptions, StageConfig, build_config, check_keys
 from sftlens.errors import ConfigError, SftlensError
 from sftlens.prompts import DEFAULT_FORMAT, PromptFormatName, get_format
 from sftlens.restoration.config import PAPER_KS, check_k, check_strategy
 
 log = logging.getLogger(__name__)
 
+DATA_KEYS = ("relations", "aliases", "limit")  # DataOptions the study sets for every stage
 #: stage section → (config class path, keys the study fills in itself)
 STAGE_SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "probe": (
         "sftlens.probing.config:ProbeConfig",
-        ("model", "data", "device", "dtype", "backend", "split_preset"),
+        ("model", "data", "device", "dtype", "backend", "split_preset", *DATA_KEYS),
     ),
     "select": (
         "sftlens.selection.config:SelectConfig",
-        ("mastery", "data", "levels", "sizes", "seeds", "split_preset"),
+        ("mastery", "data", "levels", "sizes", "seeds", "split_preset", *DATA_KEYS),
     ),
     "finetune": (
         "sftlens.finetuning.config:FinetuneConfig",
@@ -57,11 +58,21 @@ STAGE_SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "evaluate": (
         "sftlens.evaluation.config:EvaluateConfig",
-        ("model", "data", "mastery", "device", "dtype", "split", "split_preset"),
+        ("model", "data", "mastery", "device", "dtype", "split", "split_preset", *DATA_KEYS),
     ),
     "token_kl": (
         "sftlens.analysis.config:TokenKLConfig",
-        ("base", "tuned", "data", "mastery", "device", "dtype", "split", "split_preset"),
+        (
+            "base",
+            "tuned",
+            "data",
+            "mastery",
+            "device",
+            "dtype",
+            "split",
+            "split_preset",
+            *DATA_KEYS,
+        ),
     ),
 }
 #: the stand-in path prefix of shipped configs; a study refuses to start while it is there
@@ -77,6 +88,17 @@ LORA_REGION_OF = {
     "q_proj": "attention", "k_proj": "attention", "v_proj": "attention", "o_proj": "attention",
     "gate_proj": "mlp", "up_proj": "mlp", "down_proj": "mlp",
 }  # fmt: skip
+
+
+def _lora_regions(targets: Any) -> set[str]:
+    """Restoration regions that hold LoRA's target modules (``?`` when unknown)."""
+    if targets == "all-linear":
+        return {"attention", "mlp"}
+    if isinstance(targets, str):
+        return {"attention"}  # unset: the architecture's attention linear modules
+    from sftlens.architecture import group_of
+
+    return {LORA_REGION_OF.get(str(t).split(".")[-1]) or group_of(str(t)) for t in targets}
 
 
 class GridConfig(StageConfig):
@@ -140,20 +162,20 @@ class DiffSection(StageConfig):
         return self
 
 
-class StudyConfig(StageConfig):
+class StudyConfig(DataOptions):
     """The whole study: base model, data, grid, stage settings, device.
 
     Either ``world`` (a directory from ``sftlens world build``: its ``model/`` is the
     base and ``world:`` its data) or both ``model`` and ``data`` must be given.
     ``prompt_format`` (``sftlens.prompts``) is picked once here and handed to fine-tuning,
     evaluation and token KL, so a model is always scored on the prompt it was trained on.
+    ``relations``, ``aliases`` and ``limit`` are the data options of every stage
+    (:class:`sftlens.config.DataOptions`).
     """
 
     name: str = "study"
     world: str | None = None
     model: str | None = None
-    data: str | None = None
-    split_preset: str = "paper-2025"
     device: str = "auto"
     dtype: str = "auto"
     backend: Literal["hf", "vllm"] = "hf"
@@ -249,8 +271,8 @@ class StudyConfig(StageConfig):
         lora = self.finetune.get("lora") or {}
         if not (isinstance(lora, dict) and lora.get("enabled")) or not self.restore.enabled:
             return
-        targets = lora.get("target_modules") or ["q_proj", "k_proj", "v_proj", "o_proj"]
-        trained = {LORA_REGION_OF.get(str(t).split(".")[-1], "?") for t in targets}
+        targets = lora.get("target_modules") or "attention (the default)"
+        trained = _lora_regions(targets)
         for region in self.restore.regions:
             if region in ("embedding", "all") or (
                 region in ("attention", "mlp") and region not in trained
@@ -358,6 +380,14 @@ def check_regions(cfg: StudyConfig) -> None:
             predicate(region)
         except SftlensError as exc:
             raise ConfigError(f"{key}: {exc}") from None
+
+
+def check_model_layout(cfg: StudyConfig) -> None:
+    """Before any probing: the weight-level stages can read the base model's layers."""
+    if cfg.restore.enabled or cfg.diff_stats.enabled:
+        from sftlens.architecture import check_layout
+
+        check_layout(cfg.base_model())
 
 
 class DemoConfig(StageConfig):

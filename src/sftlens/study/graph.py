@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sftlens.config import dump_config
-from sftlens.runstore import content_hash
+from sftlens.runstore import content_hash, file_hash
 from sftlens.study.calibration import calibrate_unit, calibrated, finetune_section
 from sftlens.study.config import StudyConfig
 from sftlens.study.scheduler import Unit
@@ -67,6 +67,10 @@ def probe_key(cfg: StudyConfig) -> str:
                     "test_per_relation": cfg.test_per_relation}  # fmt: skip
     if cfg.backend != "hf":  # another engine samples differently (hf keeps its earlier keys)
         probe_inputs["backend"] = cfg.backend
+    files = [f for f in (cfg.relations, *cfg.aliases) if f and Path(f).is_file()]
+    if files or cfg.aliases or cfg.limit:  # only when set: studies without them keep their keys
+        probe_inputs["data_options"] = {"limit": cfg.limit, "aliases": cfg.aliases,
+                                        "files": {f: file_hash(f) for f in files}}  # fmt: skip
     if cfg.lr_auto():  # the dev facts are probed too
         probe_inputs["calibrate_dev"] = True
     return content_hash(probe_inputs)

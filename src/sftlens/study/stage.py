@@ -18,7 +18,7 @@ from typing import Any
 from sftlens.config import dump_config
 from sftlens.runstore import RunDir, ensure_out_dir
 from sftlens.study.assemble import assemble
-from sftlens.study.config import StudyConfig, check_prompt_format, check_stage_sections
+from sftlens.study.config import StudyConfig, check_model_layout, check_prompt_format, check_stage_sections
 from sftlens.study.graph import grid_cells, pregrid_waves
 from sftlens.study.scheduler import Scheduler, Unit
 from sftlens.study.units import StudyContext
@@ -73,7 +73,8 @@ def run(cfg: StudyConfig, out: Path, *, force: bool = False) -> StudyResult:
     ``workers_per_gpu`` > 1 on GPUs) this process starts that many workers that do.
     """
     check_stage_sections(cfg)  # before any work: stage sections against the stage configs
-    check_prompt_format(cfg)  # the base tokenizer can render the study's prompt format
+    check_prompt_format(cfg)
+    check_model_layout(cfg)  # regions can be found in the model's structure  # the base tokenizer can render the study's prompt format
     from sftlens.study import launch
 
     if launch.under_torchrun() or launch.worker_count(cfg) > 1:

@@ -72,6 +72,9 @@ class StudyContext:
             "device": self.cfg.device,
             "dtype": self.cfg.dtype,
             "split_preset": self.cfg.split_preset,
+            "relations": self.cfg.relations,
+            "aliases": list(self.cfg.aliases),
+            "limit": self.cfg.limit,
         }
         data = dict(getattr(self.cfg, section))
         for key, value in {**common, **fixed}.items():
@@ -100,8 +103,8 @@ class StudyContext:
     def dataset(self) -> Any:
         from sftlens.data import load_dataset
 
-        spec, preset = self.cfg.data_spec(), self.cfg.split_preset
-        return self._get("data", lambda: load_dataset(spec, split_preset=preset))
+        spec, options = self.cfg.data_spec(), self.cfg.data_options()
+        return self._get("data", lambda: load_dataset(spec, **options))
 
     def mastery_rows(self) -> list[dict[str, Any]]:
         path = self.run_dir.unit_dir("probe") / "mastery.parquet"
@@ -301,14 +304,19 @@ def run_diff(ctx: StudyContext, cell: Cell, tuned: Any, out: Path) -> dict[str, 
 
 
 def diff_tables(stats: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(``top_pct, share`` rows, ``kind, group, value, top_share`` rows) from a ``DiffStats``.
+    """(``top_pct, share, zero_base_share`` rows, ``kind, group, value, top_share`` rows).
+
+    ``zero_base_share``: the share of the top p% elements whose base value is 0.
 
     ``value`` is the mean relative update r of the layer/module; ``top_share`` the share of
     the top-10% elements (by r) that fall into it (the paper's Tables 9–10).
     """
+    zero = {float(r["top_pct"]): float(r["zero_base_share"]) for r in stats.zero_base_rows()}
     share_rows = [
-        {"top_pct": float(r["top_pct"]), "share": float(r["share"])} for r in stats.rows()
-    ]
+        {"top_pct": float(r["top_pct"]), "share": float(r["share"]),
+         "zero_base_share": zero.get(float(r["top_pct"]), 0.0)}
+        for r in stats.rows()
+    ]  # fmt: skip
     groups = []
     for kind, rows in (("layer", stats.layer_rows()), ("module", stats.module_rows())):
         for r in rows:

@@ -85,8 +85,10 @@ def test_cli_probe_prints_summary(
         str(out),
     ]
     assert (
-        main([*argv, "--greedy", "templates=2", "max_new_tokens=2", "limit=5", "device=cpu"]) == 0
+        main([*argv, "--greedy", "templates=2", "max_new_tokens=2", "limit=1", "device=cpu"]) == 0
     )
-    assert "probed 5 facts" in capsys.readouterr().out
+    rows = [json.loads(line) for line in facts_jsonl.read_text().splitlines() if line.strip()]
+    groups = {(r["relation"], r.get("split", "train")) for r in rows}  # limit: first 1 of each
+    assert f"probed {len(groups)} facts" in capsys.readouterr().out
     assert main([*argv, "--scheme", "slik"]) == 2
     assert "did you mean 'slick'" in capsys.readouterr().err

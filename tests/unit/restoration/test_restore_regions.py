@@ -1,4 +1,4 @@
-"""Regions over Llama-family and GPT-NeoX tensor names."""
+"""Regions over Llama-family, GPT-NeoX and GPT-2 tensor names."""
 
 from __future__ import annotations
 
@@ -66,10 +66,15 @@ def test_gpt_neox() -> None:
 def test_arch_guessed_from_names_and_unknown_rejected() -> None:
     assert select_names(LLAMA, "mlp") == select_names(LLAMA, "mlp", "llama")
     assert select_names(NEOX, "mlp") == [NEOX[3]]
-    with pytest.raises(SftlensError, match="unknown architecture 'gpt2'"):
-        select_names(["transformer.h.0.attn.c_attn.weight"], "all", "gpt2")
-    with pytest.raises(SftlensError, match="unknown architecture"):
-        select_names(["h.0.attn.weight"], "all")
+    gpt2 = ["transformer.h.0.attn.c_attn.weight", "transformer.h.0.ln_1.weight"]
+    assert select_names(gpt2, "transformer") == gpt2[:1]  # guessed: gpt2
+    assert select_names(["h.0.attn.c_attn.weight"], "attention", "gpt2") == [
+        "h.0.attn.c_attn.weight"  # hub checkpoints without the base prefix
+    ]
+    with pytest.raises(SftlensError, match="unknown architecture 'nosuch'"):
+        select_names(gpt2, "all", "nosuch")
+    with pytest.raises(SftlensError, match="cannot tell the architecture"):
+        select_names(["blocks.0.w.weight"], "all")
 
 
 def test_bad_regions() -> None:

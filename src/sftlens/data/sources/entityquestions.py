@@ -232,7 +232,7 @@ def _build(
         if f.relation not in templates:
             ctx.problems.report(
                 f.where,
-                f"unknown relation id {f.relation} (no templates; add it with a templates file)",
+                f"unknown relation id {f.relation} (no templates; give them with --relations FILE.yaml)",
                 n=max(len(f.records), 1),
             )
             continue

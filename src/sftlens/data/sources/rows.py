@@ -26,7 +26,12 @@ from sftlens.data.relation_templates import TemplateSpec, fit_subject
 def _answers(row: dict[str, Any]) -> tuple[tuple[str, ...] | None, str | None]:
     if "answers" in row:
         ans = row["answers"]
-        if not isinstance(ans, list) or not ans:
+        if not isinstance(ans, list):
+            return (
+                None,
+                f"'answers' must be a list of strings, got {type(ans).__name__} (e.g. [\"Rome\"])",
+            )
+        if not ans:
             return None, "empty answers"
     elif "object" in row:
         ans = [row["object"]]
@@ -78,7 +83,10 @@ def fact_from_row(
     err = err or ans_err
     rel = str(row.get("relation"))
     if err is None and rel not in templates:
-        err = f"unknown relation id {rel!r} (no templates; add it with a templates file)"
+        given = (
+            f"it is not in the relations file {ctx.templates_path}" if ctx.templates_path else ""
+        )
+        err = f"unknown relation id {rel!r}: {given or 'give its templates with --relations FILE.yaml'}"
     if err is not None:
         ctx.problems.report(
             f"{where} ({row['id']})" if isinstance(row.get("id"), str) else where, err

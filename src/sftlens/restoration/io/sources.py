@@ -269,8 +269,10 @@ class DictSource(TensorSource):
 
 
 def source_from_dir(path: str | Path, mmap: bool = False) -> DirSource:
-    """A lazy source over a checkpoint directory (``model.safetensors[.index.json]``)."""
-    return DirSource(path, mmap=mmap)
+    """A lazy source over a checkpoint directory (``model.safetensors[.index.json]``) or hub id."""
+    from sftlens.models import resolve_checkpoint
+
+    return DirSource(resolve_checkpoint(path), mmap=mmap)
 
 
 def source_from_model(model: Any, prefer: Iterable[str] = ()) -> DictSource:

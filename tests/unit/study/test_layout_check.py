@@ -1,0 +1,40 @@
+"""A study whose model's layers cannot be read fails before any probing, in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sftlens.errors import SftlensError
+from sftlens.study.config import StudyConfig, check_model_layout
+from sftlens.study.stage import run
+
+
+def test_unknown_layout_fails_before_any_unit(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "nosuch"}')
+    cfg = StudyConfig(model=str(model), data="jsonl:facts.jsonl")
+    with pytest.raises(SftlensError, match="unknown architecture 'nosuch'"):
+        check_model_layout(cfg)
+    with pytest.raises(SftlensError, match="unknown architecture 'nosuch'"):
+        run(cfg, tmp_path / "out")
+    assert not (tmp_path / "out" / "units").exists()
+    off = StudyConfig(model=str(model), data="jsonl:x", restore={"enabled": False},
+                      diff_stats={"enabled": False})  # fmt: skip
+    check_model_layout(off)  # weight-level stages off: nothing to check
+
+
+def test_study_data_options_reach_every_stage() -> None:
+    from sftlens.config import ConfigError, build_config
+
+    cfg = build_config(StudyConfig, {"model": "m", "data": "jsonl:x", "relations": "r.yaml",
+                                     "aliases": ["a.yaml"], "limit": 5})  # fmt: skip
+    assert cfg.data_options() == {"split_preset": "paper-2025", "templates": "r.yaml",
+                                  "aliases": ["a.yaml"], "limit": 5}  # fmt: skip
+    from sftlens.study.config import check_stage_sections
+
+    bad = build_config(StudyConfig, {"model": "m", "data": "jsonl:x", "evaluate": {"limit": 3}})
+    with pytest.raises(ConfigError, match="'evaluate.limit' is set by the study itself"):
+        check_stage_sections(bad)
