@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from sftlens import __version__
-from sftlens.errors import NotImplementedStageError, SftlensError
+from sftlens.cli_errors import OneLineParser, explain
+from sftlens.errors import NotImplementedStageError
 
 log = logging.getLogger("sftlens")
 
@@ -275,7 +276,7 @@ def _add_stage_args(p: argparse.ArgumentParser, stage: Stage) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (also used by tests and docs)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="sftlens",
         description="Measure and control what supervised fine-tuning does to a model's knowledge.",
         epilog="Stages: world → probe → select → finetune → evaluate / token-kl → restore → report. "
@@ -359,14 +360,15 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.quiet)
     try:
         result = run_stage(args.stage, args)
-    except SftlensError as err:
-        if args.debug:
-            raise
-        print(f"sftlens: error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("sftlens: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # the one error boundary: known families → one line, exit 2
+        line = explain(err)
+        if line is None or args.debug:
+            raise
+        print(f"sftlens: error: {line}", file=sys.stderr)
+        return 2
     summary = getattr(result, "summary", None)
     if callable(summary):
         print(summary())

@@ -8,14 +8,14 @@ Example::
 Writes ``<out>/model/`` (sharded safetensors + tokenizer, when ``save``),
 ``<out>/train_log.jsonl`` (step, loss, lr, grad_norm, tokens) and ``manifest.json``.
 Inputs are checked (train file, records, LoRA targets, ``--out``) before anything is
-written; a run that fails midway removes the ``--out`` it created.
+written; the outputs are built beside ``--out`` and swapped in at the end, so a run that
+fails or is killed midway (also with ``--force``) leaves ``--out`` as it was.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from typing import Any
 from sftlens.config import dump_config
 from sftlens.errors import ConfigError, DataError, SftlensError
 from sftlens.finetuning.config import FinetuneConfig
-from sftlens.runstore import RunDir, atomic_write_json, ensure_out_dir, file_hash
+from sftlens.runstore import RunDir, atomic_write_json, check_out_dir, file_hash, staged_out_dir
 from sftlens.tableio import iter_jsonl, write_table
 
 log = logging.getLogger(__name__)
@@ -84,12 +84,15 @@ def check_out(out: Path, model: str, force: bool) -> None:
                 f"--out {out} already holds a model fine-tuned from {previous}, not {model}; "
                 "choose another --out or remove it"
             )
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise SftlensError(f"--out {out} is not empty; pass --force to write into it")
+    check_out_dir(out, force, inputs=[model] if Path(model).exists() else [])
 
 
 def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStageResult:
-    """Fine-tune ``cfg.model`` on ``cfg.train`` and write the outputs to ``out``."""
+    """Fine-tune ``cfg.model`` on ``cfg.train`` and write the outputs to ``out``.
+
+    Everything is written into a temp dir beside ``out`` and swapped into place at
+    the end, so a failed or killed run (also with ``force``) leaves ``out`` as it was.
+    """
     from sftlens.finetuning.formatting import encode_examples
     from sftlens.finetuning.trainer import check_lora_targets, finetune
     from sftlens.models import load_model, load_tokenizer, save_model
@@ -104,15 +107,12 @@ def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStage
     encode_examples(tok, examples, cfg.prompt_format, cfg.max_length, source=str(cfg.train))
     if cfg.lora.enabled:
         check_lora_targets(model, cfg.lora.target_modules)
-    created = not out.exists()
-    ensure_out_dir(out, force=True)
-    try:
-        run_dir = RunDir.create(out, config=dump_config(cfg), seed=cfg.seed)
+    with staged_out_dir(out, force) as tmp:
+        run_dir = RunDir.create(tmp, config=dump_config(cfg), seed=cfg.seed)
         result = finetune(model, tok, examples, cfg)
-        write_table(out / "train_log.jsonl", result.log)
-        model_dir = (
-            save_model(result.model, tok, out / "model", cfg.max_shard_size) if cfg.save else None
-        )
+        write_table(tmp / "train_log.jsonl", result.log)
+        if cfg.save:
+            save_model(result.model, tok, tmp / "model", cfg.max_shard_size)
         manifest = run_dir.manifest()
         manifest["train_sha256"] = file_hash(cfg.train)
         manifest["result"] = {
@@ -120,12 +120,9 @@ def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStage
             "seconds": result.seconds,
             "tokens": result.tokens,
         }
-        atomic_write_json(out / RunDir.MANIFEST, manifest)
-    except BaseException:
-        if created:
-            shutil.rmtree(out, ignore_errors=True)
-        raise
+        atomic_write_json(tmp / RunDir.MANIFEST, manifest)
     final = result.log[-1]["loss"] if result.log else float("nan")
+    model_dir = out / "model" if cfg.save else None
     return FinetuneStageResult(
         out, len(result.log), final, result.seconds, result.tokens, model_dir
     )

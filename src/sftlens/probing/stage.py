@@ -71,10 +71,15 @@ def _prepare_out(out: Path, key: str, force: bool) -> bool:
     """Create ``out``; True when it holds a probe with the same key (resume)."""
     state = out / STATE
     if state.is_file():
-        same = json.loads(state.read_text()).get("key") == key
+        try:
+            same = json.loads(state.read_text()).get("key") == key
+        except (OSError, ValueError):
+            same = False
         if same:
+            ensure_out_dir(out, marker=STATE)  # removes a killed run's temp files
             return True
-        if not force:
+        started = any((out / "chunks").glob("chunk-*.parquet"))
+        if started and not force:  # a probe that failed before its first chunk is not kept
             raise SftlensError(
                 f"{out} holds a probe with other settings; pass --force to start over"
             )
@@ -99,11 +104,18 @@ def select_facts(cfg: ProbeConfig) -> tuple[list[Fact], Any]:
 
 def run(cfg: ProbeConfig, out: Path, *, force: bool = False) -> ProbeResult:
     """Probe ``cfg.data`` with ``cfg.model``; write the mastery table and summary to ``out``."""
+    from sftlens.models import load_tokenizer
+
     start = time.monotonic()
     out = Path(out)
     SCHEMES.get(cfg.scheme)
     get_matcher(cfg.matching)
     facts, ds = select_facts(cfg)
+    load_tokenizer(cfg.model)  # a missing or broken model fails before --out is touched
+    if cfg.backend == "vllm":
+        from sftlens.generation.vllm_backend import require_vllm
+
+        require_vllm()
     rank, world = rank_and_size()
     resuming = False
     if rank == 0:

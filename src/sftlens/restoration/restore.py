@@ -58,7 +58,7 @@ from sftlens.restoration.tensors import (
     source_from_dir,
     source_from_model,
 )
-from sftlens.runstore import atomic_path
+from sftlens.runstore import atomic_path, check_out_dir
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,18 +71,8 @@ def check_k(k: float) -> float:
 
 
 def check_out(out: Path, inputs: Sequence[Path], force: bool) -> Path:
-    """``--out`` must differ from the inputs and be empty unless ``force``."""
-    out = Path(out)
-    for p in inputs:
-        if out.resolve() == Path(p).resolve():
-            raise SftlensError(f"--out {out} is the same directory as input {p}")
-        if Path(p).resolve() in out.resolve().parents:
-            raise SftlensError(f"--out {out} is inside input {p}")
-    if out.exists() and not out.is_dir():
-        raise SftlensError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise SftlensError(f"--out {out} is not empty; pass --force to replace it")
-    return out
+    """``--out`` must differ from the inputs and be empty unless ``force`` (``runstore``'s guard)."""
+    return check_out_dir(out, force, inputs=inputs)
 
 
 def open_pair(base_dir: str | Path, tuned_dir: str | Path, region: str) -> Pair:
@@ -260,7 +250,11 @@ class _Background:
     def __exit__(self, *exc: Any) -> None:
         try:
             while self._waiting:
-                self._waiting.popleft().result()
+                future = self._waiting.popleft()
+                if exc[0] is None:
+                    future.result()
+                else:  # already failing: later calls' errors are consequences, not the cause
+                    future.cancel() or future.exception()
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
