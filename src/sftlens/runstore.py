@@ -56,13 +56,9 @@ def temp_sibling(path: Path, kind: str = "tmp") -> Path:
 
 
 def _test_pause(path: Path) -> None:
-    """Test hook: with ``SFTLENS_TEST_PAUSE_WRITES=DIR``, announce each write and sleep in it.
-
-    Each atomic write, once its temp file is complete and before the rename, creates
-    ``DIR/write-<pid>-<ns>`` (holding the target path) and sleeps
-    ``SFTLENS_TEST_PAUSE_SECONDS`` (default 0.2), so a test can SIGKILL the process
-    inside the write.  Unset (always, outside tests) it does nothing.
-    """
+    """Test hook (``SFTLENS_TEST_PAUSE_WRITES=DIR``): inside each atomic write, after the temp
+    is complete and before the rename, create ``DIR/write-<pid>-<ns>`` and sleep
+    ``SFTLENS_TEST_PAUSE_SECONDS`` (0.2) so a test can SIGKILL there.  Unset: nothing."""
     where = os.environ.get(PAUSE_ENV)
     if not where:
         return
@@ -276,9 +272,7 @@ def check_out_dir(
     marker: str | None = None,
     inputs: Sequence[str | Path] = (),
 ) -> Path:
-    """The one ``--out`` guard; checks only, writes nothing.
-
-    ``path`` may be missing, empty, ours (holds ``marker``) or replaced with ``force``;
+    """The one ``--out`` guard; checks only, writes nothing.  ``path`` may be missing, empty, ours (holds ``marker``) or replaced with ``force``;
     it must not be a file, lie under a file, be or lie inside one of ``inputs``, or be
     in a place this process cannot write.
 

@@ -34,7 +34,7 @@ def levels_from_rows(
         level = _as_level(row["level"])
         if level is None:
             raise DataError(
-                f"{source}: row {n} (fact {row['id']!r}) has level {row['level']!r}, expected 0..4"
+                f"{source}: fact {row['id']!r} has level {row['level']!r}, expected 0..4 (row {n})"
             )
         levels[str(row["id"])] = level
     return levels
