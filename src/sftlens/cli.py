@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -339,6 +340,10 @@ def run_stage(stage: Stage, args: argparse.Namespace) -> Any:
 
 
 def _setup_logging(quiet: bool) -> None:
+    if quiet:  # no progress bars either (read when tqdm / the HF libraries are imported)
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s sftlens %(levelname).1s %(message)s",

@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 
 from sftlens.config import dump_config, require_keys
+from sftlens.data import get_matcher
 from sftlens.data.records import Fact
 from sftlens.errors import ConfigError
 from sftlens.evaluation.config import EvaluateConfig
@@ -47,6 +48,7 @@ def run(cfg: EvaluateConfig, out: Path, *, force: bool = False) -> EvalResult:
 
     require_keys(cfg, "model", "data", "mastery")
     assert cfg.model is not None and cfg.data is not None and cfg.mastery is not None
+    get_matcher(cfg.matching)  # every setting is checked before the model is loaded
     facts = select_facts(load_test_facts(cfg.data, cfg.split_preset, cfg.split), cfg)
     if not facts:
         raise ConfigError(f"{cfg.data}: no {cfg.split} facts in domains {cfg.domains}")

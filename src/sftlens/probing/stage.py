@@ -104,18 +104,12 @@ def select_facts(cfg: ProbeConfig) -> tuple[list[Fact], Any]:
 
 def run(cfg: ProbeConfig, out: Path, *, force: bool = False) -> ProbeResult:
     """Probe ``cfg.data`` with ``cfg.model``; write the mastery table and summary to ``out``."""
-    from sftlens.models import load_tokenizer
-
     start = time.monotonic()
     out = Path(out)
     SCHEMES.get(cfg.scheme)
     get_matcher(cfg.matching)
     facts, ds = select_facts(cfg)
-    load_tokenizer(cfg.model)  # a missing or broken model fails before --out is touched
-    if cfg.backend == "vllm":
-        from sftlens.generation.vllm_backend import require_vllm
-
-        require_vllm()
+    model, tok = _load(cfg)  # a missing or broken model or device fails before --out is touched
     rank, world = rank_and_size()
     resuming = False
     if rank == 0:
@@ -131,7 +125,7 @@ def run(cfg: ProbeConfig, out: Path, *, force: bool = False) -> ProbeResult:
         log.info("resuming: %d of %d chunks already done", len(chunks) - len(todo), len(chunks))
     mine = todo[rank::world]
     if mine:
-        _probe_chunks(cfg, ds, [chunks[i] for i in mine], [paths[i] for i in mine])
+        _probe_chunks(cfg, ds, (model, tok), [chunks[i] for i in mine], [paths[i] for i in mine])
     barrier()
     if rank != 0:
         return ProbeResult(out, len(facts), len(chunks), len(chunks) - len(todo), 0.0)
@@ -144,18 +138,29 @@ def run(cfg: ProbeConfig, out: Path, *, force: bool = False) -> ProbeResult:
     )
 
 
-def _probe_chunks(cfg: ProbeConfig, ds: Any, chunks: list[list[Fact]], paths: list[Path]) -> None:
-    """Load the model and probe each chunk, writing each chunk file atomically."""
+def _load(cfg: ProbeConfig) -> tuple[Any, Any]:
+    """The model (HF or vLLM) and tokenizer of ``cfg``."""
     from sftlens.models import load_model, load_tokenizer
-    from sftlens.probing.probe import probe_facts
 
     tok = load_tokenizer(cfg.model)
     if cfg.backend == "vllm":
         from sftlens.generation.vllm_backend import load_vllm
 
-        model: Any = load_vllm(cfg.model, cfg.seed, cfg.dtype)
-    else:
-        model = load_model(cfg.model, dtype=cfg.dtype, device=process_device(cfg.device))
+        return load_vllm(cfg.model, cfg.seed, cfg.dtype), tok
+    return load_model(cfg.model, dtype=cfg.dtype, device=process_device(cfg.device)), tok
+
+
+def _probe_chunks(
+    cfg: ProbeConfig,
+    ds: Any,
+    loaded: tuple[Any, Any],
+    chunks: list[list[Fact]],
+    paths: list[Path],
+) -> None:
+    """Probe each chunk with the loaded model, writing each chunk file atomically."""
+    from sftlens.probing.probe import probe_facts
+
+    model, tok = loaded
     bar = tqdm(total=sum(len(c) for c in chunks), desc="probe", unit="fact")
     try:
         for chunk, path in zip(chunks, paths, strict=True):
