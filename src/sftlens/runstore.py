@@ -56,11 +56,12 @@ def temp_sibling(path: Path, kind: str = "tmp") -> Path:
 
 
 def _test_pause(path: Path) -> None:
-    """Test hook (``SFTLENS_TEST_PAUSE_WRITES=DIR``): inside each atomic write, after the temp
-    is complete and before the rename, create ``DIR/write-<pid>-<ns>`` and sleep
+    """Test hook (``SFTLENS_TEST_PAUSE_WRITES=DIR``): inside each atomic write (of a file named
+    ``SFTLENS_TEST_PAUSE_NAME``, when set), after the temp is complete and before the rename,
+    create ``DIR/write-<pid>-<ns>`` holding the target path and sleep
     ``SFTLENS_TEST_PAUSE_SECONDS`` (0.2) so a test can SIGKILL there.  Unset: nothing."""
     where = os.environ.get(PAUSE_ENV)
-    if not where:
+    if not where or os.environ.get("SFTLENS_TEST_PAUSE_NAME", path.name) != path.name:
         return
     signal_dir = Path(where)
     signal_dir.mkdir(parents=True, exist_ok=True)

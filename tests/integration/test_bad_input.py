@@ -358,3 +358,44 @@ def test_bad_input(case: str, ws: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert len(lines) == 1 and lines[0].startswith("sftlens: error:"), err
     assert culprit.replace("{W}", str(ws)) in lines[0], lines[0]
     assert snapshot(ws) == before, f"{case} changed the workspace"
+
+
+def test_failed_runs_leave_nothing_that_blocks_the_retry(
+    ws: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A failed evaluate / probe is retried with the right model, same --out, no --force."""
+    sub = {"{W}": str(ws)}
+    evaluate = [a.replace("{W}", sub["{W}"]) for a in EVAL[:-1]] + [str(tmp_path / "E")]
+    assert run_cli(["-q", *evaluate, "--model", "no/such"], capsys)[0] == 2
+    assert not (tmp_path / "E").exists()
+    assert run_cli(["-q", *evaluate, "--model", str(ws / "model")], capsys)[0] == 0
+    assert (tmp_path / "E" / "manifest.json").is_file()
+    probe = [a.replace("{W}", sub["{W}"]) for a in PROBE[:-4]]
+    probe += ["--out", str(tmp_path / "P"), "--device", "cpu", "samples=1", "templates=1"]
+    assert run_cli(["-q", *probe, "--model", str(ws / "garbage_model")], capsys)[0] == 2
+    code, err = run_cli(["-q", *probe, "--model", str(ws / "model")], capsys)
+    assert code == 0, err
+    assert (tmp_path / "P" / "mastery.parquet").is_file()
+
+
+SUBPROCESS_CASES = ["restore-tuned-truncated"]  # a subprocess costs ~15 s here
+
+
+@pytest.mark.parametrize("case", SUBPROCESS_CASES)
+def test_real_cli_prints_exactly_one_line(case: str, ws: Path) -> None:
+    """The console script itself (progress bars and library logs off under -q)."""
+    import os
+    import subprocess
+    import sys
+
+    argv_t, culprit = CASES[case]
+    argv = [a.replace("{W}", str(ws)) for a in argv_t]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env.pop("TQDM_DISABLE", None)  # the CLI turns bars off itself
+    proc = subprocess.run(
+        [sys.executable, "-m", "sftlens", "-q", *argv], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sftlens: error:"), proc.stderr
+    assert culprit in lines[0]

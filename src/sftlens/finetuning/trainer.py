@@ -295,7 +295,10 @@ def train_loop(
     loss_mod.train()
     start = time.perf_counter()
     bar = tqdm(
-        total=steps, desc="finetune", unit="step", disable=not progress or acc.process_index != 0
+        total=steps,
+        desc="finetune",
+        unit="step",
+        disable=not progress or acc.process_index != 0 or None,
     )
     for step in range(steps):
         window = plan[step * cfg.grad_accum : (step + 1) * cfg.grad_accum]
