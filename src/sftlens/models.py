@@ -70,7 +70,7 @@ def _dtype_kwarg() -> str:
     return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
 
 
-def _load_failures() -> tuple[type[BaseException], ...]:
+def _load_failures() -> tuple[type[Exception], ...]:
     """What ``from_pretrained`` raises for a missing, truncated or garbage checkpoint."""
     from safetensors import SafetensorError
 
