@@ -75,7 +75,14 @@ def build_workspace(root: Path, model: Path) -> Path:
     (root / "study_unknown.yaml").write_text("name: x\nworld: .\ngrid: {levelz: [0]}\n")
     (root / "world" / "world").mkdir(parents=True)  # what a study checks of a world up front
     world_facts = [
-        {**r, "object": r["answers"][0], "aliases": [], "exposure": 1, "domain": "in", "role": "pool"}
+        {
+            **r,
+            "object": r["answers"][0],
+            "aliases": [],
+            "exposure": 1,
+            "domain": "in",
+            "role": "pool",
+        }
         for r in fact_rows()
     ]
     write_table(root / "world" / "world" / "facts.jsonl", world_facts)
@@ -85,7 +92,9 @@ def build_workspace(root: Path, model: Path) -> Path:
         "    question: Where was {subject} born?\n    statements: ['{subject} was born in']\n"
     )
     head = f"name: x\nworld: {root / 'world'}\ngrid: {{levels: ['0'], sizes: [2], seeds: [0]}}\n"
-    (root / "study_stage_value.yaml").write_text(head + "probe: {scheme: bogus}\n")
+    (root / "study_stage_value.yaml").write_text(head + "finetune: {lr: 5}\n")
+    (root / "study_stage_type.yaml").write_text(head + "probe: {samples: lots}\n")
+    (root / "study_noworld.yaml").write_text(f"name: x\nworld: {root / 'nope'}\n")
     (root / "study_stage_key.yaml").write_text(head + "finetune: {lrate: 0.1}\n")
     (root / "table.txt").write_text("id level\n")
     (root / "afile").write_text("a regular file\n")
@@ -347,11 +356,12 @@ CASES: dict[str, tuple[list[str], str]] = {
         "garbage_model",
     ),
     # study, report, world
-    "study-world-missing": (["study", "{W}/study_unknown.yaml", "--out", "{W}/o"], "world"),
+    "study-world-missing": (["study", "{W}/study_noworld.yaml", "--out", "{W}/o"], "nope"),
     "study-config-missing": (["study", "{W}/nope.yaml", "--out", "{W}/o"], "nope.yaml"),
     "study-config-bad-yaml": (["study", "{W}/bad.yaml", "--out", "{W}/o"], "bad.yaml"),
     "study-unknown-key": (["study", "{W}/study_unknown.yaml", "--out", "{W}/o"], "levelz"),
-    "study-stage-value": (["study", "{W}/study_stage_value.yaml", "--out", "{W}/o"], "bogus"),
+    "study-stage-value": (["study", "{W}/study_stage_value.yaml", "--out", "{W}/o"], "lr"),
+    "study-stage-type": (["study", "{W}/study_stage_type.yaml", "--out", "{W}/o"], "samples"),
     "study-stage-key": (["study", "{W}/study_stage_key.yaml", "--out", "{W}/o"], "lrate"),
     "report-missing-run": (["report", "{W}/nope"], "nope"),
     "world-preset": (["world", "build", "--preset", "galaxy", "--out", "{W}/o"], "galaxy"),

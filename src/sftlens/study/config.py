@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sftlens.config import StageConfig, check_keys
+from sftlens.config import StageConfig, build_config, check_keys
 from sftlens.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ def stage_config_class(section: str) -> type[StageConfig] | None:
 
 
 def check_stage_sections(cfg: StudyConfig) -> None:
-    """Check every stage section's keys against its stage config class (did-you-mean errors)."""
+    """Check every stage section's keys and values against its stage config class."""
     for section, (_path, filled) in STAGE_SECTIONS.items():
         cls = stage_config_class(section)
         values = getattr(cfg, section)
@@ -213,6 +213,11 @@ def check_stage_sections(cfg: StudyConfig) -> None:
         if clash:
             raise ConfigError(f"key '{section}.{clash[0]}' is set by the study itself; remove it")
         check_keys(cls, values, prefix=f"{section}.")
+        # values too: the keys the study fills in get placeholders (checked when it fills them)
+        required = {
+            k: "-" for k, f in cls.model_fields.items() if f.is_required() and k not in values
+        }
+        build_config(cls, {**required, **values}, source=f"study section '{section}'")
 
 
 class DemoConfig(StageConfig):

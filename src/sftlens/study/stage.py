@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sftlens.config import dump_config
-from sftlens.runstore import RunDir, ensure_out_dir
+from sftlens.runstore import RunDir, check_out_dir, ensure_out_dir
 from sftlens.study.assemble import assemble
 from sftlens.study.config import StudyConfig, check_stage_sections
 from sftlens.study.scheduler import Scheduler
@@ -47,11 +47,12 @@ class StudyResult:
 def run(cfg: StudyConfig, out: Path, *, force: bool = False) -> StudyResult:
     """Validate, then run every unfinished unit, assemble results/ and (optionally) the report."""
     check_stage_sections(cfg)  # before any work: stage sections against the stage configs
+    check_out_dir(out, force, marker=RunDir.MANIFEST)
+    start = time.monotonic()
+    ctx = StudyContext(cfg, RunDir(out))
+    units = build_units(ctx)  # checks the world and the grid; writes nothing
     ensure_out_dir(out, force=force, marker=RunDir.MANIFEST)
     run_dir = RunDir.create(out, config=dump_config(cfg))
-    start = time.monotonic()
-    ctx = StudyContext(cfg, run_dir)
-    units = build_units(ctx)
     scheduler = Scheduler(run_dir)
     progress = scheduler.run(units)
     tables = assemble(run_dir, units)
