@@ -426,3 +426,35 @@ def test_real_cli_prints_exactly_one_line(case: str, ws: Path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("sftlens: error:"), proc.stderr
     assert culprit in lines[0]
+
+
+def test_full_disk_during_restore_says_so(
+    ws: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ENOSPC in the background shard writer is reported as such, not as a later error."""
+    import errno
+
+    from sftlens.restoration.tensors import ShardedWriter
+
+    real_write = ShardedWriter.write
+    calls = []
+
+    def write(self: ShardedWriter, name: str, tensor: object) -> None:
+        calls.append(name)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.out))
+        real_write(self, name, tensor)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ShardedWriter, "write", write)
+    before = snapshot(ws)
+    argv = ["-q", "restore", "--base", str(ws / "model"), "--tuned", str(ws / "model")]
+    code, err = run_cli([*argv, "--out", str(ws / "o"), "--k", "5"], capsys)
+    assert code == 2 and "no space left on device" in err and "writer expected" not in err
+    assert snapshot(ws) == before
+
+
+def test_debug_shows_the_traceback(ws: Path) -> None:
+    from sftlens.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="lr"):
+        main(["--debug", "-q", *(a.replace("{W}", str(ws)) for a in FT), "lr=1e30"])
