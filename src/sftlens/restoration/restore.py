@@ -70,11 +70,6 @@ def check_k(k: float) -> float:
     return float(k)
 
 
-def check_out(out: Path, inputs: Sequence[Path], force: bool) -> Path:
-    """``--out`` must differ from the inputs and be empty unless ``force`` (``runstore``'s guard)."""
-    return check_out_dir(out, force, inputs=inputs)
-
-
 def open_pair(base_dir: str | Path, tuned_dir: str | Path, region: str) -> Pair:
     """Open both checkpoint dirs lazily and check that they match."""
     return check_pair(source_from_dir(base_dir), source_from_dir(tuned_dir), region)
@@ -300,7 +295,7 @@ def restore_many(
     """
     ks = [check_k(k) for k in outs]
     paths = {
-        float(k): check_out(Path(p), [Path(base_dir), Path(tuned_dir)], force)
+        float(k): check_out_dir(Path(p), force, inputs=[Path(base_dir), Path(tuned_dir)])
         for k, p in outs.items()
     }
     pair = open_pair(base_dir, tuned_dir, region)

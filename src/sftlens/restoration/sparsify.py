@@ -23,7 +23,7 @@ import torch
 
 from sftlens.errors import SftlensError
 from sftlens.registry import Registry
-from sftlens.restoration.restore import _atomic_dirs, check_out, open_pair
+from sftlens.restoration.restore import _atomic_dirs, open_pair
 from sftlens.restoration.scan import Engine, check_finite
 from sftlens.restoration.select import (
     MAX_KEY,
@@ -39,6 +39,7 @@ from sftlens.restoration.select import (
     tensor_salt,
 )
 from sftlens.restoration.tensors import ShardedWriter, copy_aux_files
+from sftlens.runstore import check_out_dir
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def sparsify_checkpoint(
     ``amount`` is the drop rate p for ``dare`` and the kept percent k for ``ties``.
     """
     fn = METHODS.get(method)
-    path = check_out(Path(out), [Path(base_dir), Path(tuned_dir)], force)
+    path = check_out_dir(Path(out), force, inputs=[Path(base_dir), Path(tuned_dir)])
     pair = open_pair(base_dir, tuned_dir, region)
     fn(torch.zeros(1), torch.zeros(1), amount, 0, Engine.create("cpu", 1, False))  # validate amount
     engine = Engine.create(device, chunk_elems, progress)
