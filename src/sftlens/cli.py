@@ -15,13 +15,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sftlens import __version__
-from sftlens.errors import NotImplementedStageError, SftlensError
+from sftlens.cli_errors import OneLineParser, explain
+from sftlens.errors import NotImplementedStageError
 
 log = logging.getLogger("sftlens")
 
@@ -60,7 +62,11 @@ RELATIONS = _o(
     key="relations",
     help="YAML file of relation templates (question + statements) for your own relations",
 )
-ALIASES = _o("--aliases", key="aliases", help="alias table names (paper-2025, builtin-extended) or files, comma list")
+ALIASES = _o(
+    "--aliases",
+    key="aliases",
+    help="alias table names (paper-2025, builtin-extended) or files, comma list",
+)
 LIMIT = _o(
     "--limit",
     key="limit",
@@ -351,7 +357,7 @@ def _add_stage_args(p: argparse.ArgumentParser, stage: Stage) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (also used by tests and docs)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="sftlens",
         description="Measure and control what supervised fine-tuning does to a model's knowledge.",
         epilog="Stages: world → probe → select → finetune → evaluate / token-kl → restore → report. "
@@ -415,6 +421,10 @@ def run_stage(stage: Stage, args: argparse.Namespace) -> Any:
 
 
 def _setup_logging(quiet: bool) -> None:
+    if quiet:  # no progress bars either (read when tqdm / the HF libraries are imported)
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s sftlens %(levelname).1s %(message)s",
@@ -436,14 +446,15 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.quiet)
     try:
         result = run_stage(args.stage, args)
-    except SftlensError as err:
-        if args.debug:
-            raise
-        print(f"sftlens: error: {err}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("sftlens: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # the one error boundary: known families → one line, exit 2
+        line = explain(err)
+        if line is None or args.debug:
+            raise
+        print(f"sftlens: error: {line}", file=sys.stderr)
+        return 2
     summary = getattr(result, "summary", None)
     if callable(summary):
         print(summary())

@@ -35,8 +35,19 @@ def resolve_device(device: str = "auto") -> str:
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SftlensError(f"device '{device}' requested but CUDA is not available")
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise SftlensError(f"unknown device '{device}'; use auto, cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SftlensError(f"device '{device}' requested but CUDA is not available")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise SftlensError(
+                f"device '{device}': only {torch.cuda.device_count()} CUDA device(s) visible"
+            )
+    elif parsed.type not in ("cpu", "mps", "meta"):
+        raise SftlensError(f"unsupported device '{device}'; use auto, cpu, cuda or cuda:N")
     return device
 
 
@@ -58,6 +69,13 @@ def _dtype_kwarg() -> str:
 
     major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
     return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+
+
+def _load_failures() -> tuple[type[Exception], ...]:
+    """What ``from_pretrained`` raises for a missing, truncated or garbage checkpoint."""
+    from safetensors import SafetensorError
+
+    return (OSError, ValueError, KeyError, RuntimeError, SafetensorError)
 
 
 def _load_error(name: str, err: Exception) -> SftlensError:
@@ -124,7 +142,7 @@ def load_model(
         model = AutoModelForCausalLM.from_pretrained(
             str(path), **{_dtype_kwarg(): torch_dtype}, **kwargs
         )
-    except (OSError, ValueError) as err:
+    except _load_failures() as err:
         raise _load_error(name, err) from None
     model.name_or_path = _display_name(name, path)  # adapters name an absolute dir or hub id
     model.to(dev)  # type: ignore[arg-type]
@@ -143,7 +161,7 @@ def load_tokenizer(name_or_path: str | Path, padding_side: str = "left") -> PreT
     path = resolve_checkpoint(name, weights=False)
     try:
         tok = AutoTokenizer.from_pretrained(str(path))
-    except (OSError, ValueError) as err:
+    except _load_failures() as err:
         raise _load_error(name, err) from None
     fix_pad_token(tok)
     tok.padding_side = padding_side

@@ -17,21 +17,28 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
+import logging
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from sftlens.errors import SftlensError
+
+log = logging.getLogger(__name__)
+
+PAUSE_ENV = "SFTLENS_TEST_PAUSE_WRITES"
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-\d+$")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -43,37 +50,36 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def _umask() -> int:
-    """The process umask, read without changing it where Linux allows (threads write too)."""
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def temp_sibling(path: Path, kind: str = "tmp") -> Path:
+    """``.NAME.<kind>-<pid>-<ns>`` beside ``path``: the one temp-name pattern (see :func:`remove_stale_temps`)."""
+    return path.parent / f".{path.name}.{kind}-{os.getpid()}-{time.monotonic_ns()}"
 
 
-def shareable_mode(path: str | Path) -> None:
-    """Give a freshly written file the mode a plain ``open`` would (0666 less the umask).
-
-    ``mkstemp`` creates files 0600; outputs are meant to be shared (0644 under umask 022).
-    """
-    with contextlib.suppress(OSError):
-        os.chmod(path, 0o666 & ~_umask())
+def _test_pause(path: Path) -> None:
+    """Test hook (``SFTLENS_TEST_PAUSE_WRITES=DIR``): inside each atomic write (of a file named
+    ``SFTLENS_TEST_PAUSE_NAME``, when set), after the temp is complete and before the rename,
+    create ``DIR/write-<pid>-<ns>`` holding the target path and sleep
+    ``SFTLENS_TEST_PAUSE_SECONDS`` (0.2) so a test can SIGKILL there.  Unset: nothing."""
+    where = os.environ.get(PAUSE_ENV)
+    if not where or os.environ.get("SFTLENS_TEST_PAUSE_NAME", path.name) != path.name:
+        return
+    signal_dir = Path(where)
+    signal_dir.mkdir(parents=True, exist_ok=True)
+    (signal_dir / f"write-{os.getpid()}-{time.monotonic_ns()}").write_text(str(path))
+    time.sleep(float(os.environ.get("SFTLENS_TEST_PAUSE_SECONDS", "0.2")))
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` via a temp file in the same dir + rename (umask-respecting mode)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    shareable_mode(tmp)
+    tmp = temp_sibling(p)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "xb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        _test_pause(p)
         os.replace(tmp, p)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -108,26 +114,116 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
     Use for writers that need a filename (parquet, safetensors, save_pretrained):
     ``with atomic_path(out / "model") as tmp: model.save_pretrained(tmp)``.
-    An existing ``path`` is replaced only after the new one is complete.
+    An existing ``path`` is replaced only after the new one is complete; an existing
+    directory is exchanged with the new one in one step (see :func:`swap_into_place`).
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.parent / f".{p.name}.tmp-{os.getpid()}-{time.monotonic_ns()}"
+    tmp = temp_sibling(p)
     try:
         yield tmp
-        if p.is_dir() and not p.is_symlink():
-            old = p.parent / f".{p.name}.old-{os.getpid()}-{time.monotonic_ns()}"
-            os.replace(p, old)
-            os.replace(tmp, p)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, p)
-        _fsync_dir(p.parent)
+        _test_pause(p)
+        swap_into_place(tmp, p)
     finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists():
-            tmp.unlink()
+        _remove(tmp)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically exchange two paths (Linux ``renameat2(RENAME_EXCHANGE)``); False if unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def swap_into_place(new: Path, path: Path) -> None:
+    """Put ``new`` at ``path``; an existing directory there is replaced in one atomic step.
+
+    On Linux the two directories are exchanged with ``renameat2``; elsewhere the old one
+    is first renamed to ``.NAME.old-<pid>-<ns>``, which :func:`remove_stale_temps` puts
+    back if the process dies between the two renames.  The old contents end at ``new``
+    (removed by the caller) or are deleted here.
+    """
+    if path.is_dir() and not path.is_symlink():
+        if not _exchange(new, path):
+            old = temp_sibling(path, "old")
+            os.replace(path, old)
+            os.replace(new, path)
+            shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, path)
+    _fsync_dir(path.parent)
+
+
+def _owner_alive(name: str) -> bool:
+    """True unless the ``<pid>`` in a temp name ``.X.tmp-<pid>-<ns>`` is a dead process."""
+    match = _TEMP_NAME.match(name)
+    if match is None:
+        return True
+    pid = int(match.group("pid"))
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def remove_stale_temps(root: str | Path) -> list[Path]:
+    """Remove temp files/dirs left by dead processes in ``root`` (recursively) and beside it.
+
+    Temp names are ``.NAME.tmp-<pid>-<ns>`` (and ``.NAME.old-<pid>-<ns>`` for a
+    directory being replaced); one whose ``<pid>`` is no longer running is debris of a
+    killed write.  An ``old`` directory whose ``NAME`` is missing is moved back.
+    Returns the removed paths (each also logged).
+    """
+    root = Path(root)
+    removed: list[Path] = []
+    places = [root.parent]
+    if root.is_dir():
+        places += [Path(d) for d, _, _ in os.walk(root)]
+    for place in places:
+        with contextlib.suppress(OSError):
+            for entry in list(place.iterdir()):
+                match = _TEMP_NAME.match(entry.name)
+                if match is None or _owner_alive(entry.name):
+                    continue
+                if place == root.parent and match.group("name") != root.name:
+                    continue
+                target = place / match.group("name")
+                if match.group("kind") == "old" and not target.exists():
+                    os.replace(entry, target)
+                    log.info("put back %s interrupted while being replaced", target)
+                    continue
+                _remove(entry)
+                removed.append(entry)
+                log.info("removed %s (left by a killed process %s)", entry, match.group("pid"))
+    return removed
 
 
 def content_hash(obj: Any) -> str:
@@ -171,20 +267,85 @@ def versions() -> dict[str, str]:
     return found
 
 
-def ensure_out_dir(path: str | Path, force: bool = False, marker: str | None = None) -> Path:
-    """Create ``path`` or accept it when empty, ``force`` is set, or it holds ``marker``.
+def check_out_dir(
+    path: str | Path,
+    force: bool = False,
+    marker: str | None = None,
+    inputs: Sequence[str | Path] = (),
+) -> Path:
+    """The one ``--out`` guard; checks only, writes nothing.  ``path`` may be missing, empty, ours (holds ``marker``) or replaced with ``force``;
+    it must not be a file, lie under a file, be or lie inside one of ``inputs``, or be
+    in a place this process cannot write.
 
     Raises:
-        SftlensError: ``path`` is a non-empty directory that is not ours.
+        SftlensError: one line naming ``path`` and what is wrong with it.
     """
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise SftlensError(f"--out {p} exists and is not a directory")
+    for src in inputs:
+        resolved, src_resolved = p.resolve(), Path(src).resolve()
+        if resolved == src_resolved:
+            raise SftlensError(f"--out {p} is the same directory as input {src}")
+        if src_resolved in resolved.parents:
+            raise SftlensError(f"--out {p} is inside input {src}")
+    ancestor = p if p.exists() else p.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise SftlensError(f"--out {p}: {ancestor} is a file, not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK) or (
+        p.exists() and not os.access(p.parent, os.W_OK)
+    ):
+        raise SftlensError(
+            f"--out {p}: cannot write in {ancestor} (read-only or permission denied)"
+        )
     ours = marker is not None and (p / marker).exists()
-    if p.is_dir() and any(p.iterdir()) and not force and not ours:
-        raise SftlensError(f"--out {p} is not empty; pass --force to write into it")
+    if p.is_dir() and any(_visible(p)) and not force and not ours:
+        raise SftlensError(f"--out {p} is not empty; pass --force to replace it")
+    return p
+
+
+def _visible(path: Path) -> Iterator[Path]:
+    """Entries of ``path`` that are not stale temp debris (a killed run's leftovers do not count)."""
+    return (e for e in path.iterdir() if _TEMP_NAME.match(e.name) is None or _owner_alive(e.name))
+
+
+def ensure_out_dir(
+    path: str | Path,
+    force: bool = False,
+    marker: str | None = None,
+    inputs: Sequence[str | Path] = (),
+) -> Path:
+    """:func:`check_out_dir`, then remove stale temps there and create ``path`` (for resumable runs)."""
+    p = check_out_dir(path, force, marker, inputs)
+    remove_stale_temps(p)
     p.mkdir(parents=True, exist_ok=True)
     return p
+
+
+@contextlib.contextmanager
+def staged_out_dir(
+    path: str | Path, force: bool = False, inputs: Sequence[str | Path] = ()
+) -> Iterator[Path]:
+    """Check ``--out``, yield an empty temp dir beside it, and swap it into place on success.
+
+    A stage writes its whole output (manifest included) into the yielded dir.  A
+    failure or kill before the swap leaves ``path`` as it was (a stale temp dir is
+    removed by the next run); with ``force`` an old output is replaced in one step,
+    so ``path`` always holds either the old run or the new one, each complete.
+
+    Example::
+
+        with staged_out_dir(out, force) as tmp:
+            RunDir.create(tmp, config=cfg_dict)
+            write_table(tmp / "rows.parquet", rows)
+    """
+    p = check_out_dir(path, force, None, inputs)
+    remove_stale_temps(p)
+    with atomic_path(p) as tmp:
+        tmp.mkdir()
+        yield tmp
 
 
 class RunDir:

@@ -66,8 +66,14 @@ def _csv_cell(v: Any) -> Any:
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, record)``; malformed lines raise ``DataError`` naming file:line."""
     p = Path(path)
-    with p.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
+    with p.open("rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(
+                    f"{p}:{n}: not valid UTF-8 (byte 0x{raw[err.start]:02x} at column {err.start + 1})"
+                ) from None
             if not line.strip():
                 continue
             try:
@@ -85,12 +91,20 @@ def read_table(path: str | Path) -> list[dict[str, Any]]:
     if not p.is_file():
         raise DataError(f"table not found: {p}")
     if p.suffix == ".parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        return pq.read_table(p).to_pylist()
+        try:
+            return pq.read_table(p).to_pylist()
+        except (pa.ArrowException, OSError) as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise DataError(f"{p}: not a readable Parquet file ({first})") from None
     if p.suffix == ".jsonl":
         return [rec for _, rec in iter_jsonl(p)]
     if p.suffix == ".csv":
-        with p.open(newline="", encoding="utf-8") as fh:
-            return list(csv.DictReader(fh))
+        try:
+            with p.open(newline="", encoding="utf-8") as fh:
+                return list(csv.DictReader(fh))
+        except (UnicodeDecodeError, csv.Error) as err:
+            raise DataError(f"{p}: not a readable UTF-8 CSV file ({err})".splitlines()[0]) from None
     raise DataError(f"{p}: unknown table format (use .parquet, .jsonl or .csv)")

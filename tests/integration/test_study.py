@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import subprocess
@@ -121,16 +122,54 @@ def test_rerun_skips_everything(micro_study: tuple[Path, Path]):
     pd.testing.assert_frame_equal(pd.read_parquet(out / "results" / "accuracy.parquet"), before)
 
 
+def run_killed_in_write(cfg: Path, out: Path, name: str, signals: Path) -> int:
+    """Run the study; SIGKILL it inside its next atomic write of a file/dir called ``name``.
+
+    Uses the ``SFTLENS_TEST_PAUSE_WRITES`` hook of ``sftlens.runstore``: the write
+    announces itself once its temp is complete and sleeps before the rename.
+    """
+    hook = {
+        "SFTLENS_TEST_PAUSE_WRITES": str(signals),
+        "SFTLENS_TEST_PAUSE_NAME": name,
+        "SFTLENS_TEST_PAUSE_SECONDS": "120",
+    }
+    proc = subprocess.Popen(
+        study_cmd(cfg, out), env={**env(), **hook}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    while proc.poll() is None and not (signals.is_dir() and any(signals.iterdir())):
+        time.sleep(0.05)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    output = proc.communicate(timeout=600)[0].decode()
+    assert proc.returncode in (0, -signal.SIGKILL), output
+    for hit in signals.glob("write-*"):
+        hit.unlink()
+    return proc.returncode
+
+
+def temp_debris(out: Path) -> list[Path]:
+    return [p for p in out.rglob(".*") if ".tmp-" in p.name or ".old-" in p.name]
+
+
 def test_sigkill_at_several_points_resumes_to_identical_tables(
     micro_study: tuple[Path, Path], tmp_path: Path
 ):
+    """Killed at 5+ unit boundaries (random, seeded) and inside 3+ atomic writes, then resumed."""
     cfg, clean = micro_study
     out = tmp_path / "killed"
     total = done_units(clean)
-    # after the first probe chunk, inside the first cell, during the last restore sweep
-    kills = sum(run_until(cfg, out, at) == -signal.SIGKILL for at in (1, 5, total - 1))
-    assert kills >= 2, "the study finished before it could be killed"
+    boundaries = sorted(random.Random(23).sample(range(1, total - 1), 5))
+    # a kill inside unit.json leaves its unit undone; inside manifest.json, at a run's start
+    writes = ["unit.json", "manifest.json", "unit.json", "unit.json"]
+    at_boundary = in_write = 0
+    for i, at in enumerate(boundaries):
+        at_boundary += run_until(cfg, out, at) == -signal.SIGKILL
+        if i < len(writes):
+            killed = run_killed_in_write(cfg, out, writes[i], tmp_path / "signals")
+            in_write += killed == -signal.SIGKILL
+    assert at_boundary >= 5 and in_write >= 3, (at_boundary, in_write)
     assert run_until(cfg, out, None) == 0
+    assert temp_debris(out) == []
     for name in TABLES:  # NaN-aware: levels without test facts have accuracy NaN
         pd.testing.assert_frame_equal(
             pd.read_parquet(out / "results" / f"{name}.parquet"),

@@ -25,8 +25,9 @@ from sftlens.runstore import (
     RunDir,
     atomic_write_json,
     atomic_write_text,
-    ensure_out_dir,
+    check_out_dir,
     json_safe,
+    staged_out_dir,
 )
 from sftlens.tableio import read_table, write_table
 
@@ -68,19 +69,19 @@ def run(cfg: TokenKLConfig, out: Path, *, force: bool = False) -> TokenKLRun:
     levels = levels_for(facts, mastery, cfg.mastery)
     tok = load_tokenizer(cfg.base, padding_side="left")
     check_same_tokenizer(tok, load_tokenizer(cfg.tuned, padding_side="left"))
-    ensure_out_dir(out, force=force)
-    RunDir.create(out, config=dump_config(cfg))
+    check_out_dir(out, force)
     base = load_model(cfg.base, dtype=cfg.dtype, device=cfg.device)
     tuned = load_model(cfg.tuned, dtype=cfg.dtype, device=cfg.device)
     start = time.perf_counter()
     kl = token_kl(base, tuned, tok, facts, dataset.relations, levels, mastery, cfg)
     result = TokenKLRun(kl, cfg, time.perf_counter() - start)
-    files = {
-        "per_fact": write_table(out / "per_fact.parquet", kl.per_fact),
-        "summary": atomic_write_json(
-            out / "summary.json", json_safe({"levels": kl.summary, "top_k": cfg.top_k})
-        ),
-        "table": atomic_write_text(out / "table.txt", result.summary() + "\n"),
-    }
-    result.files = {k: str(v) for k, v in files.items()}
+    names = {"per_fact": "per_fact.parquet", "summary": "summary.json", "table": "table.txt"}
+    with staged_out_dir(out, force) as tmp:
+        RunDir.create(tmp, config=dump_config(cfg))
+        write_table(tmp / names["per_fact"], kl.per_fact)
+        atomic_write_json(
+            tmp / names["summary"], json_safe({"levels": kl.summary, "top_k": cfg.top_k})
+        )
+        atomic_write_text(tmp / names["table"], result.summary() + "\n")
+    result.files = {k: str(Path(out) / v) for k, v in names.items()}
     return result

@@ -228,7 +228,7 @@ def token_kl(
     on_gpu = next(tuned_model.parameters()).device.type == "cuda"
     batch = cfg.batch_size or (GPU_BATCH if on_gpu else CPU_BATCH)
     starts = range(0, len(order), batch)
-    for start in tqdm(starts, desc="token-kl", unit="batch", disable=not progress):
+    for start in tqdm(starts, desc="token-kl", unit="batch", disable=not progress or None):
         idx = order[start : start + batch]
         answers = [chosen[i].object for i in idx]
         b_ids, b_mask, ans, ans_mask, b_len = encode(

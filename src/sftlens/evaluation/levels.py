@@ -14,6 +14,15 @@ from sftlens.data.records import Fact
 from sftlens.errors import DataError
 
 
+def _as_level(value: Any) -> int | None:
+    """``value`` as a level 0..4 (ints, integral floats, digit strings), else None."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() and 0 <= number <= 4 else None
+
+
 def levels_from_rows(
     rows: Iterable[Mapping[str, Any]], source: str = "mastery table"
 ) -> dict[str, int]:
@@ -22,9 +31,11 @@ def levels_from_rows(
     for n, row in enumerate(rows, start=1):
         if "id" not in row or "level" not in row:
             raise DataError(f"{source}: row {n} has no 'id' or 'level' column")
-        level = int(row["level"])
-        if not 0 <= level <= 4:
-            raise DataError(f"{source}: fact {row['id']!r} has level {level}, expected 0..4")
+        level = _as_level(row["level"])
+        if level is None:
+            raise DataError(
+                f"{source}: fact {row['id']!r} has level {row['level']!r}, expected 0..4 (row {n})"
+            )
         levels[str(row["id"])] = level
     return levels
 

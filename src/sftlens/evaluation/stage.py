@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 
 from sftlens.config import dump_config, require_keys
+from sftlens.data import get_matcher
 from sftlens.data.records import Fact
 from sftlens.errors import ConfigError
 from sftlens.evaluation.config import EvaluateConfig
@@ -24,8 +25,9 @@ from sftlens.runstore import (
     RunDir,
     atomic_write_json,
     atomic_write_text,
-    ensure_out_dir,
+    check_out_dir,
     json_safe,
+    staged_out_dir,
 )
 from sftlens.tableio import read_table, write_table
 
@@ -46,16 +48,19 @@ def run(cfg: EvaluateConfig, out: Path, *, force: bool = False) -> EvalResult:
 
     require_keys(cfg, "model", "data", "mastery")
     assert cfg.model is not None and cfg.data is not None and cfg.mastery is not None
+    get_matcher(cfg.matching)  # every setting is checked before the model is loaded
     facts = select_facts(load_test_facts(cfg), cfg)
     if not facts:
         raise ConfigError(f"{cfg.data}: no {cfg.split} facts in domains {cfg.domains}")
     levels = levels_for(facts, read_table(cfg.mastery), cfg.mastery)
-    ensure_out_dir(out, force=force)
-    RunDir.create(out, config=dump_config(cfg))
+    check_out_dir(out, force)
     tok = load_tokenizer(cfg.model)
     model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
     result = evaluate_model(model, tok, facts, levels, cfg)
-    write_results(result, out)
+    with staged_out_dir(out, force) as tmp:
+        RunDir.create(tmp, config=dump_config(cfg))
+        write_results(result, tmp)
+    result.files = {k: str(Path(out) / Path(v).name) for k, v in result.files.items()}
     return result
 
 

@@ -8,6 +8,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import field_validator
@@ -123,8 +124,15 @@ class FinetuneConfig(StageConfig):
     @field_validator("lr")
     @classmethod
     def _lr(cls, value: float) -> float:
-        if not value > 0:
-            raise ValueError("lr must be positive")
+        if not 0 < value <= 1:
+            raise ValueError(f"lr={value} is outside (0, 1]")
+        return value
+
+    @field_validator("max_shard_size")
+    @classmethod
+    def _shard_size(cls, value: str) -> str:
+        if not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B|B)?\s*", str(value), re.IGNORECASE):
+            raise ValueError(f"max_shard_size={value!r} is not a size like 2GB, 500MB or 5GiB")
         return value
 
     @field_validator("gpus", "gpu_memory_gb")

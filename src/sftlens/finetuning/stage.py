@@ -9,16 +9,16 @@ Writes ``<out>/model/`` (sharded safetensors + tokenizer, when ``save``),
 ``<out>/train_log.jsonl`` (step, loss, lr, grad_norm, tokens, precision) and
 ``manifest.json`` (with the precision that ran).  Inputs are checked (train file,
 records, LoRA targets, ``--out``, launch, dtype, FSDP wrap class, memory plan) before
-the model loads; a run that fails midway removes the ``--out`` it created.  With
-``--plan`` (``plan=true``) it prints the per-GPU memory plan and stops.  Under a process
-group only rank 0 writes.
+the model loads.  The outputs are built beside ``--out`` and swapped in at the end, so a
+run that fails or is killed midway (also with ``--force``) leaves ``--out`` as it was.
+With ``--plan`` (``plan=true``) it prints the per-GPU memory plan and stops.  Under a
+process group only rank 0 writes.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from sftlens.config import dump_config
 from sftlens.errors import ConfigError, DataError, SftlensError
 from sftlens.finetuning.config import FinetuneConfig
 from sftlens.finetuning.memory import MemoryPlan
-from sftlens.runstore import RunDir, atomic_write_json, ensure_out_dir, file_hash
+from sftlens.runstore import RunDir, atomic_write_json, check_out_dir, file_hash, staged_out_dir
 from sftlens.tableio import iter_jsonl, write_table
 
 log = logging.getLogger(__name__)
@@ -90,8 +90,7 @@ def check_out(out: Path, model: str, force: bool) -> None:
                 f"--out {out} already holds a model fine-tuned from {previous}, not {model}; "
                 "choose another --out or remove it"
             )
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise SftlensError(f"--out {out} is not empty; pass --force to write into it")
+    check_out_dir(out, force, inputs=[model] if Path(model).exists() else [])
 
 
 @dataclass
@@ -105,11 +104,15 @@ class PlanResult:
 
 
 def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStageResult | PlanResult:
-    """Fine-tune ``cfg.model`` on ``cfg.train`` and write the outputs to ``out``."""
+    """Fine-tune ``cfg.model`` on ``cfg.train`` and write the outputs to ``out``.
+
+    Everything is written into a temp dir beside ``out`` and swapped into place at
+    the end, so a failed or killed run (also with ``force``) leaves ``out`` as it was.
+    """
     from sftlens.finetuning.formatting import encode_examples
+    from sftlens.finetuning.lora import lora_targets
     from sftlens.finetuning.parallel import is_main_process
     from sftlens.finetuning.preflight import preflight
-    from sftlens.finetuning.lora import lora_targets
     from sftlens.finetuning.trainer import finetune
     from sftlens.models import load_model, load_tokenizer, save_model
 
@@ -130,18 +133,14 @@ def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStage
     model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
     if cfg.lora.enabled:
         lora_targets(model, cfg.lora.target_modules)
-    created = main and not out.exists()
-    if main:
-        ensure_out_dir(out, force=True)
-    try:
-        run_dir = RunDir.create(out, config=dump_config(cfg), seed=cfg.seed) if main else None
+    if not main:  # another rank writes
+        return _result(out, finetune(model, tok, examples, cfg), cfg)
+    with staged_out_dir(out, force) as tmp:
+        run_dir = RunDir.create(tmp, config=dump_config(cfg), seed=cfg.seed)
         result = finetune(model, tok, examples, cfg)
-        if run_dir is None:  # another rank writes
-            return _result(out, result, None)
-        write_table(out / "train_log.jsonl", result.log)
-        model_dir = (
-            save_model(result.model, tok, out / "model", cfg.max_shard_size) if cfg.save else None
-        )
+        write_table(tmp / "train_log.jsonl", result.log)
+        if cfg.save:
+            save_model(result.model, tok, tmp / "model", cfg.max_shard_size)
         manifest = run_dir.manifest()
         manifest["train_sha256"] = file_hash(cfg.train)
         manifest["precision"] = result.precision
@@ -150,16 +149,13 @@ def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStage
             "seconds": result.seconds,
             "tokens": result.tokens,
         }
-        atomic_write_json(out / RunDir.MANIFEST, manifest)
-    except BaseException:
-        if created:
-            shutil.rmtree(out, ignore_errors=True)
-        raise
-    return _result(out, result, model_dir)
+        atomic_write_json(tmp / RunDir.MANIFEST, manifest)
+    return _result(out, result, cfg)
 
 
-def _result(out: Path, result: Any, model_dir: Path | None) -> FinetuneStageResult:
+def _result(out: Path, result: Any, cfg: FinetuneConfig) -> FinetuneStageResult:
     final = result.log[-1]["loss"] if result.log else float("nan")
+    model_dir = out / "model" if cfg.save else None
     return FinetuneStageResult(
         out, len(result.log), final, result.seconds, result.tokens, model_dir
     )

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sftlens.errors import ConfigError
 from sftlens.finetuning.config import FinetuneConfig
 from sftlens.finetuning.formatting import (
     IGNORE,
@@ -36,6 +37,7 @@ from sftlens.finetuning.formatting import (
     collate_padded,
     encode_examples,
 )
+from sftlens.finetuning.lora import add_lora
 from sftlens.finetuning.memory import check_memory
 from sftlens.finetuning.parallel import ModelTemplate, gathered_lm, make_accelerator, parallel_kind
 from sftlens.finetuning.precision import (
@@ -46,7 +48,6 @@ from sftlens.finetuning.precision import (
     optimizer_step,
     resolve_precision,
 )
-from sftlens.finetuning.lora import add_lora
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -269,7 +270,10 @@ def train_loop(
     loss_mod.train()
     start = time.perf_counter()
     bar = tqdm(
-        total=steps, desc="finetune", unit="step", disable=not progress or acc.process_index != 0
+        total=steps,
+        desc="finetune",
+        unit="step",
+        disable=not progress or acc.process_index != 0 or None,
     )
     for step in range(steps):
         window = plan[step * cfg.grad_accum : (step + 1) * cfg.grad_accum]

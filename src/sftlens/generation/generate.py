@@ -78,7 +78,7 @@ def generate(
     results: list[list[str]] = [[] for _ in prompts]
     was_training = model.training
     model.eval()
-    bar = tqdm(total=len(prompts), disable=not progress, desc="generate", unit="prompt")
+    bar = tqdm(total=len(prompts), disable=not progress or None, desc="generate", unit="prompt")
     try:
         with torch.inference_mode(), gqa_decode_attention(model, cfg.decode_kernel, cfg.mask_sync):
             for idx in batches:

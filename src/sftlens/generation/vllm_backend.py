@@ -20,13 +20,18 @@ from sftlens.generation.config import GenerationConfig
 from sftlens.generation.sampling import prompt_key
 
 
-def load_vllm(name: str, seed: int = 0, dtype: str = "auto") -> Any:
-    """Build a ``vllm.LLM`` once (reuse it across calls: building one takes minutes)."""
+def require_vllm() -> Any:
+    """The ``vllm`` module, or a one-line error (checked before a stage writes anything)."""
     try:
         import vllm
     except ImportError:
         raise SftlensError("backend 'vllm' needs vLLM: pip install 'sftlens[vllm]'") from None
-    return vllm.LLM(model=name, seed=seed, dtype=dtype)
+    return vllm
+
+
+def load_vllm(name: str, seed: int = 0, dtype: str = "auto") -> Any:
+    """Build a ``vllm.LLM`` once (reuse it across calls: building one takes minutes)."""
+    return require_vllm().LLM(model=name, seed=seed, dtype=dtype)
 
 
 def generate_vllm(

@@ -71,10 +71,15 @@ def _prepare_out(out: Path, key: str, force: bool) -> bool:
     """Create ``out``; True when it holds a probe with the same key (resume)."""
     state = out / STATE
     if state.is_file():
-        same = json.loads(state.read_text()).get("key") == key
+        try:
+            same = json.loads(state.read_text()).get("key") == key
+        except (OSError, ValueError):
+            same = False
         if same:
+            ensure_out_dir(out, marker=STATE)  # removes a killed run's temp files
             return True
-        if not force:
+        started = any((out / "chunks").glob("chunk-*.parquet"))
+        if started and not force:  # a probe that failed before its first chunk is not kept
             raise SftlensError(
                 f"{out} holds a probe with other settings; pass --force to start over"
             )
@@ -102,6 +107,7 @@ def run(cfg: ProbeConfig, out: Path, *, force: bool = False) -> ProbeResult:
     SCHEMES.get(cfg.scheme)
     get_matcher(cfg.matching)
     facts, ds = select_facts(cfg)
+    model, tok = _load(cfg)  # a missing or broken model or device fails before --out is touched
     rank, world = rank_and_size()
     resuming = False
     if rank == 0:
@@ -117,7 +123,7 @@ def run(cfg: ProbeConfig, out: Path, *, force: bool = False) -> ProbeResult:
         log.info("resuming: %d of %d chunks already done", len(chunks) - len(todo), len(chunks))
     mine = todo[rank::world]
     if mine:
-        _probe_chunks(cfg, ds, [chunks[i] for i in mine], [paths[i] for i in mine])
+        _probe_chunks(cfg, ds, (model, tok), [chunks[i] for i in mine], [paths[i] for i in mine])
     barrier()
     if rank != 0:
         return ProbeResult(out, len(facts), len(chunks), len(chunks) - len(todo), 0.0)
@@ -130,18 +136,29 @@ def run(cfg: ProbeConfig, out: Path, *, force: bool = False) -> ProbeResult:
     )
 
 
-def _probe_chunks(cfg: ProbeConfig, ds: Any, chunks: list[list[Fact]], paths: list[Path]) -> None:
-    """Load the model and probe each chunk, writing each chunk file atomically."""
+def _load(cfg: ProbeConfig) -> tuple[Any, Any]:
+    """The model (HF or vLLM) and tokenizer of ``cfg``."""
     from sftlens.models import load_model, load_tokenizer
-    from sftlens.probing.probe import probe_facts
 
     tok = load_tokenizer(cfg.model)
     if cfg.backend == "vllm":
         from sftlens.generation.vllm_backend import load_vllm
 
-        model: Any = load_vllm(cfg.model, cfg.seed, cfg.dtype)
-    else:
-        model = load_model(cfg.model, dtype=cfg.dtype, device=process_device(cfg.device))
+        return load_vllm(cfg.model, cfg.seed, cfg.dtype), tok
+    return load_model(cfg.model, dtype=cfg.dtype, device=process_device(cfg.device)), tok
+
+
+def _probe_chunks(
+    cfg: ProbeConfig,
+    ds: Any,
+    loaded: tuple[Any, Any],
+    chunks: list[list[Fact]],
+    paths: list[Path],
+) -> None:
+    """Probe each chunk with the loaded model, writing each chunk file atomically."""
+    from sftlens.probing.probe import probe_facts
+
+    model, tok = loaded
     bar = tqdm(total=sum(len(c) for c in chunks), desc="probe", unit="fact")
     try:
         for chunk, path in zip(chunks, paths, strict=True):

@@ -122,7 +122,10 @@ class SweepConfig(EngineConfig):
     def _ks_range(cls, v: list[float]) -> list[float]:
         if not v:
             raise ValueError("give at least one k")
-        return sorted({check_k(k) for k in v})
+        repeated = sorted({k for k in v if v.count(k) > 1})
+        if repeated:
+            raise ValueError(f"k values repeated: {', '.join(f'{k:g}' for k in repeated)}")
+        return sorted(check_k(k) for k in v)
 
     @field_validator("strategies", mode="before")
     @classmethod

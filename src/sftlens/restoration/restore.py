@@ -30,7 +30,6 @@ from typing import Any, TypeVar
 
 import torch
 
-from sftlens.errors import SftlensError
 from sftlens.restoration.config import check_k
 from sftlens.restoration.io import (
     CacheBudget,
@@ -59,24 +58,10 @@ from sftlens.restoration.select import (
     check_r_dtype,
     tensor_salt,
 )
+from sftlens.runstore import check_out_dir
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-def check_out(out: Path, inputs: Sequence[Path], force: bool) -> Path:
-    """``--out`` must differ from the inputs and be empty unless ``force``."""
-    out = Path(out)
-    for p in inputs:
-        if out.resolve() == Path(p).resolve():
-            raise SftlensError(f"--out {out} is the same directory as input {p}")
-        if Path(p).resolve() in out.resolve().parents:
-            raise SftlensError(f"--out {out} is inside input {p}")
-    if out.exists() and not out.is_dir():
-        raise SftlensError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise SftlensError(f"--out {out} is not empty; pass --force to replace it")
-    return out
 
 
 def open_pair(base_dir: str | Path, tuned_dir: str | Path, region: str) -> Pair:
@@ -216,7 +201,11 @@ class _Background:
     def __exit__(self, *exc: Any) -> None:
         try:
             while self._waiting:
-                self._waiting.popleft().result()
+                future = self._waiting.popleft()
+                if exc[0] is None:
+                    future.result()
+                else:  # already failing: later calls' errors are consequences, not the cause
+                    future.cancel() or future.exception()
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
@@ -266,7 +255,7 @@ def restore_many(
     check_r_dtype(r_dtype)
     ks = [check_k(k) for k in outs]
     paths = {
-        float(k): check_out(Path(p), [Path(base_dir), Path(tuned_dir)], force)
+        float(k): check_out_dir(Path(p), force, inputs=[Path(base_dir), Path(tuned_dir)])
         for k, p in outs.items()
     }
     pair = open_pair(base_dir, tuned_dir, region)

@@ -198,7 +198,7 @@ class Engine:
         self.stats.passes.append(desc)
         start = time.perf_counter()
         ahead: Future[T] | None = None
-        bar = tqdm(names, desc=desc, unit="tensor", disable=not self.progress, leave=False)
+        bar = tqdm(names, desc=desc, unit="tensor", disable=not self.progress or None, leave=False)
         for i, name in enumerate(bar):
             current = ahead.result() if ahead is not None else get(name)
             ahead = self.pool.submit(get, names[i + 1]) if i + 1 < len(names) else None

@@ -25,7 +25,7 @@ from sftlens.errors import SftlensError
 from sftlens.registry import Registry
 from sftlens.restoration.config import check_k
 from sftlens.restoration.io import ShardedWriter, atomic_dirs, copy_aux_files
-from sftlens.restoration.restore import check_out, open_pair
+from sftlens.restoration.restore import open_pair
 from sftlens.restoration.scan import Engine, check_finite
 from sftlens.restoration.select import (
     MAX_KEY,
@@ -40,6 +40,7 @@ from sftlens.restoration.select import (
     select_count,
     tensor_salt,
 )
+from sftlens.runstore import check_out_dir
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def sparsify_checkpoint(
     ``amount`` is the drop rate p for ``dare`` and the kept percent k for ``ties``.
     """
     fn = METHODS.get(method)
-    path = check_out(Path(out), [Path(base_dir), Path(tuned_dir)], force)
+    path = check_out_dir(Path(out), force, inputs=[Path(base_dir), Path(tuned_dir)])
     pair = open_pair(base_dir, tuned_dir, region)
     with Engine.create("cpu", 1, False) as probe:
         fn(torch.zeros(1), torch.zeros(1), amount, 0, probe)  # validate amount

@@ -25,7 +25,7 @@ from sftlens.restoration.config import (
     SparsifyConfig,
     SweepConfig,
 )
-from sftlens.runstore import atomic_path, atomic_write_json
+from sftlens.runstore import atomic_path, atomic_write_json, check_out_dir, staged_out_dir
 from sftlens.tableio import read_table, write_table
 
 log = logging.getLogger(__name__)
@@ -67,41 +67,44 @@ def run_restore(cfg: RestoreConfig, out: Path, *, force: bool = False) -> Restor
     cfg = _need_inputs(cfg)
     start = time.perf_counter()
     stats = RestoreStats()
-    path = restore_checkpoint(
-        cfg.base,
-        cfg.tuned,
-        out,
-        cfg.k,
-        cfg.strategy,
-        cfg.region,
-        cfg.seed,
-        force=force,
-        device=cfg.device,
-        chunk_elems=cfg.chunk_elems,
-        r_dtype=cfg.r_dtype,
-        max_shard_bytes=cfg.max_shard_bytes,
-        stats=stats,
-    )
-    n = stats.n  # the engine's count: the checkpoints are not opened again
-    result = RestoreResult(
-        path,
-        cfg.k,
-        cfg.strategy,
-        cfg.region,
-        stats.cuts[float(cfg.k)].count,
-        n,
-        time.perf_counter() - start,
-    )
-    atomic_write_json(
-        path / "restore.json",
-        {
-            "config": dump_config(cfg),
-            "count": result.count,
-            "n": n,
-            "seconds": result.seconds,
-            "io": stats.as_dict(),
-        },
-    )
+    inputs = [Path(cfg.base), Path(cfg.tuned)]
+    check_out_dir(out, force, inputs=inputs)
+    with staged_out_dir(out, force, inputs) as tmp:  # restore.json lands with the weights
+        restore_checkpoint(
+            cfg.base,
+            cfg.tuned,
+            tmp,
+            cfg.k,
+            cfg.strategy,
+            cfg.region,
+            cfg.seed,
+            force=True,
+            device=cfg.device,
+            chunk_elems=cfg.chunk_elems,
+            r_dtype=cfg.r_dtype,
+            max_shard_bytes=cfg.max_shard_bytes,
+            stats=stats,
+        )
+        n = stats.n  # the engine's count: the checkpoints are not opened again
+        result = RestoreResult(
+            Path(out),
+            cfg.k,
+            cfg.strategy,
+            cfg.region,
+            stats.cuts[float(cfg.k)].count,
+            n,
+            time.perf_counter() - start,
+        )
+        atomic_write_json(
+            tmp / "restore.json",
+            {
+                "config": dump_config(cfg),
+                "count": result.count,
+                "n": n,
+                "seconds": result.seconds,
+                "io": stats.as_dict(),
+            },
+        )
     return result
 
 
@@ -125,38 +128,41 @@ class SweepResult:
 
 def run_sweep(cfg: SweepConfig, out: Path, *, force: bool = False) -> SweepResult:
     """``sftlens restore-sweep``: evaluate each k in memory, or write one checkpoint per k."""
-    from sftlens.restoration.restore import check_out, restore_many
+    from sftlens.restoration.restore import restore_many
 
     cfg = _need_inputs(cfg)
     if bool(cfg.data) != bool(cfg.mastery):
         raise ConfigError(
             "restore-sweep evaluates with both --data and --mastery; give both or neither"
         )
-    out = check_out(Path(out), [Path(cfg.base), Path(cfg.tuned)], force)
+    inputs = [Path(cfg.base), Path(cfg.tuned)]
+    out = check_out_dir(Path(out), force, inputs=inputs)
     start = time.perf_counter()
-    if cfg.data:
-        result = SweepResult(out, "evaluate", _sweep_evaluate(cfg, out))
-    else:
-        result = SweepResult(out, "checkpoints")
-        for strategy in cfg.strategies:
-            outs = {k: out / f"{strategy}-k{k:g}" for k in cfg.ks}
-            restore_many(
-                cfg.base,
-                cfg.tuned,
-                outs,
-                strategy,
-                cfg.region,
-                cfg.seed,
-                force=force,
-                device=cfg.device,
-                chunk_elems=cfg.chunk_elems,
-                r_dtype=cfg.r_dtype,
-                max_shard_bytes=cfg.max_shard_bytes,
-            )
-            result.runs += [
-                {"strategy": strategy, "restore_k": k, "path": str(p)} for k, p in outs.items()
-            ]
-        write_table(out / "sweep.csv", result.runs)
+    with staged_out_dir(out, force, inputs) as tmp:
+        if cfg.data:
+            result = SweepResult(out, "evaluate", _sweep_evaluate(cfg, tmp))
+        else:
+            result = SweepResult(out, "checkpoints")
+            for strategy in cfg.strategies:
+                names = {k: f"{strategy}-k{k:g}" for k in cfg.ks}
+                restore_many(
+                    cfg.base,
+                    cfg.tuned,
+                    {k: tmp / name for k, name in names.items()},
+                    strategy,
+                    cfg.region,
+                    cfg.seed,
+                    force=True,
+                    device=cfg.device,
+                    chunk_elems=cfg.chunk_elems,
+                    r_dtype=cfg.r_dtype,
+                    max_shard_bytes=cfg.max_shard_bytes,
+                )
+                result.runs += [
+                    {"strategy": strategy, "restore_k": k, "path": str(out / name)}
+                    for k, name in names.items()
+                ]
+            write_table(tmp / "sweep.csv", result.runs)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -221,11 +227,11 @@ class DiffStatsResult:
 def run_diff_stats(cfg: DiffStatsConfig, out: Path, *, force: bool = False) -> DiffStatsResult:
     """``sftlens diff-stats``: concentration curve and per tensor/layer/module tables."""
     from sftlens.restoration.io import source_from_dir
-    from sftlens.restoration.restore import check_out
     from sftlens.restoration.stats import diff_stats
 
     cfg = _need_inputs(cfg)
-    out = check_out(Path(out), [Path(cfg.base), Path(cfg.tuned)], force)
+    inputs = [Path(cfg.base), Path(cfg.tuned)]
+    out = check_out_dir(Path(out), force, inputs=inputs)
     stats = diff_stats(
         source_from_dir(cfg.base),
         source_from_dir(cfg.tuned),
@@ -236,23 +242,23 @@ def run_diff_stats(cfg: DiffStatsConfig, out: Path, *, force: bool = False) -> D
         chunk_elems=cfg.chunk_elems,
         r_dtype=cfg.r_dtype,
     )
-    out.mkdir(parents=True, exist_ok=True)
-    write_table(out / "concentration.csv", stats.rows())
-    write_table(out / "tensors.csv", stats.tensor_rows())
-    write_table(out / "layers.csv", stats.layer_rows())
-    write_table(out / "modules.csv", stats.module_rows())
-    atomic_write_json(
-        out / "diff_stats.json",
-        {
-            "config": dump_config(cfg),
-            "n": stats.n,
-            "total_r": stats.total_r,
-            "concentration": stats.rows(),
-            "zero_base_top": stats.zero_base_rows(),
-        },
-    )
-    if cfg.plot:
-        _plot(stats.rows(), out / "concentration.png")
+    with staged_out_dir(out, force, inputs) as tmp:
+        write_table(tmp / "concentration.csv", stats.rows())
+        write_table(tmp / "tensors.csv", stats.tensor_rows())
+        write_table(tmp / "layers.csv", stats.layer_rows())
+        write_table(tmp / "modules.csv", stats.module_rows())
+        atomic_write_json(
+            tmp / "diff_stats.json",
+            {
+                "config": dump_config(cfg),
+                "n": stats.n,
+                "total_r": stats.total_r,
+                "concentration": stats.rows(),
+                "zero_base_top": stats.zero_base_rows(),
+            },
+        )
+        if cfg.plot:
+            _plot(stats.rows(), tmp / "concentration.png")
     return DiffStatsResult(out, stats.summary())
 
 
@@ -289,7 +295,7 @@ def run_sparsify(cfg: SparsifyConfig, out: Path, *, force: bool = False) -> Spar
     """``sftlens sparsify``: write the tuned checkpoint with its delta sparsified."""
     from sftlens.restoration.sparsify import sparsify_checkpoint
 
-    _need_inputs(cfg)
+    cfg = _need_inputs(cfg)
     start = time.perf_counter()
     path = sparsify_checkpoint(
         cfg.base,

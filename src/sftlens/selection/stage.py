@@ -18,7 +18,7 @@ from typing import Any
 
 from sftlens.config import dump_config
 from sftlens.errors import ConfigError, DataError
-from sftlens.runstore import RunDir, atomic_write_json, ensure_out_dir, file_hash
+from sftlens.runstore import RunDir, atomic_write_json, file_hash, staged_out_dir
 from sftlens.selection.config import SelectConfig
 from sftlens.selection.core import counts_by, pool_of, select_set, set_name, set_row
 from sftlens.tableio import read_table, write_table
@@ -44,12 +44,9 @@ def read_levels(path: Path) -> dict[str, int]:
     rows = read_table(path)
     if not rows:
         raise DataError(f"{path}: the mastery table is empty")
-    levels: dict[str, int] = {}
-    for n, row in enumerate(rows, start=1):
-        if row.get("id") is None or row.get("level") is None:
-            raise DataError(f"{path}: row {n} has no 'id' or 'level'")
-        levels[str(row["id"])] = int(row["level"])
-    return levels
+    from sftlens.evaluation.levels import levels_from_rows
+
+    return levels_from_rows(rows, str(path))
 
 
 def data_spec(cfg: SelectConfig, mastery: Path) -> str:
@@ -89,20 +86,20 @@ def run(cfg: SelectConfig, out: Path, *, force: bool = False) -> SelectResult:
     dataset = load_dataset(data_spec(cfg, mastery), **cfg.data_options())
     sets = build_sets(dataset.facts, levels, cfg)
     pools = {lv: len(pool_of(dataset.facts, levels, lv)) for lv in cfg.levels}
-    ensure_out_dir(out, force=force)
-    entries: dict[str, Any] = {}
-    for name, rows in sets.items():
-        path = write_table(out / "sets" / f"{name}.jsonl", rows)
-        entries[name] = {
-            "file": f"sets/{name}.jsonl",
-            "sha256": file_hash(path),
-            "n": len(rows),
-            "by_relation": counts_by(rows, "relation"),
-            "by_level": counts_by(rows, "level"),
-        }
-    run_dir = RunDir.create(out, config=dump_config(cfg))
-    manifest = run_dir.manifest()
-    manifest.update({"sets": entries, "pools": pools, "mastery_sha256": file_hash(mastery)})
-    atomic_write_json(out / RunDir.MANIFEST, manifest)
+    with staged_out_dir(out, force) as tmp:
+        entries: dict[str, Any] = {}
+        for name, rows in sets.items():
+            path = write_table(tmp / "sets" / f"{name}.jsonl", rows)
+            entries[name] = {
+                "file": f"sets/{name}.jsonl",
+                "sha256": file_hash(path),
+                "n": len(rows),
+                "by_relation": counts_by(rows, "relation"),
+                "by_level": counts_by(rows, "level"),
+            }
+        run_dir = RunDir.create(tmp, config=dump_config(cfg))
+        manifest = run_dir.manifest()
+        manifest.update({"sets": entries, "pools": pools, "mastery_sha256": file_hash(mastery)})
+        atomic_write_json(tmp / RunDir.MANIFEST, manifest)
     log.info("wrote %d sets to %s", len(entries), out / "sets")
     return SelectResult(out, {k: v["n"] for k, v in entries.items()})

@@ -363,7 +363,9 @@ def check_stage_sections(cfg: StudyConfig) -> None:
         if clash:
             raise ConfigError(f"key '{section}.{clash[0]}' is set by the study itself; remove it")
         check_keys(cls, values, prefix=f"{section}.")
-        fixed = {k: filled_values[k] for k in filled if k in cls.model_fields and k in filled_values}
+        fixed = {
+            k: filled_values[k] for k in filled if k in cls.model_fields and k in filled_values
+        }
         build_config(cls, {**values, **fixed}, source=f"study section '{section}'")
     check_regions(cfg)
 

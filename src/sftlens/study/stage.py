@@ -16,9 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from sftlens.config import dump_config
-from sftlens.runstore import RunDir, ensure_out_dir
+from sftlens.runstore import RunDir, check_out_dir, ensure_out_dir
 from sftlens.study.assemble import assemble
-from sftlens.study.config import StudyConfig, check_model_layout, check_prompt_format, check_stage_sections
+from sftlens.study.config import (
+    StudyConfig,
+    check_model_layout,
+    check_prompt_format,
+    check_stage_sections,
+)
 from sftlens.study.graph import grid_cells, pregrid_waves
 from sftlens.study.scheduler import Scheduler, Unit
 from sftlens.study.units import StudyContext
@@ -73,18 +78,20 @@ def run(cfg: StudyConfig, out: Path, *, force: bool = False) -> StudyResult:
     ``workers_per_gpu`` > 1 on GPUs) this process starts that many workers that do.
     """
     check_stage_sections(cfg)  # before any work: stage sections against the stage configs
-    check_prompt_format(cfg)
-    check_model_layout(cfg)  # regions can be found in the model's structure  # the base tokenizer can render the study's prompt format
+    check_prompt_format(cfg)  # the base tokenizer can render the study's prompt format
+    check_model_layout(cfg)  # the weight-level stages can find the model's layers
     from sftlens.study import launch
 
     if launch.under_torchrun() or launch.worker_count(cfg) > 1:
         return launch.run_parallel(cfg, out, force=force)
+    check_out_dir(out, force, marker=RunDir.MANIFEST)
+    start = time.monotonic()
+    ctx = StudyContext(cfg, RunDir(out))
+    units = [u for wave in pregrid_waves(ctx) for u in wave]  # checks the data; writes nothing
     ensure_out_dir(out, force=force, marker=RunDir.MANIFEST)
     run_dir = RunDir.create(out, config=dump_config(cfg))
-    start = time.monotonic()
-    ctx = StudyContext(cfg, run_dir)
+    ctx.run_dir = run_dir
     scheduler = Scheduler(run_dir)
-    units = [u for wave in pregrid_waves(ctx) for u in wave]
     scheduler.run(units)
     cells = [u for c in grid_cells(ctx) for u in c.units]  # built after the pre-grid phase
     scheduler.run(cells)

@@ -22,7 +22,7 @@ import yaml
 
 from sftlens.config import dump_config
 from sftlens.models import resolve_device, save_model
-from sftlens.runstore import atomic_path, atomic_write_json, ensure_out_dir, versions
+from sftlens.runstore import atomic_write_json, check_out_dir, staged_out_dir, versions
 from sftlens.tableio import write_table
 from sftlens.world.config import WorldConfig
 from sftlens.world.corpus import corpus_stats, render_corpus
@@ -81,7 +81,7 @@ def build_world(
     spec = resolve_spec(cfg)
     device = resolve_device(cfg.device)
     world = generate_world(spec, cfg.seed)  # raises ConfigError before anything is written
-    out = ensure_out_dir(out, force=force)
+    out = check_out_dir(out, force)
     if device == "cpu":
         torch.set_num_threads(spec.threads)
     lines = render_corpus(world, spec, cfg.seed)
@@ -99,17 +99,23 @@ def build_world(
         n_tokens,
         n_params / 1e6,
     )
-    with atomic_path(out / "world") as tmp:
-        tmp.mkdir(parents=True)
+    with staged_out_dir(out, force) as staged:  # model, world and manifest appear together
+        (staged / "world").mkdir()
         rows = pretrain(
-            model, encoded, spec, device, cfg.seed, tmp / "pretrain_log.jsonl", progress
+            model,
+            encoded,
+            spec,
+            device,
+            cfg.seed,
+            staged / "world" / "pretrain_log.jsonl",
+            progress,
         )
         stats.update(n_params=n_params, train_seconds=round(time.perf_counter() - t0, 1))
-        _write_world(tmp, world, lines, stats)
+        _write_world(staged / "world", world, lines, stats)
         model.to("cpu")  # type: ignore[arg-type]
-        save_model(model, tok, out / "model")
-    seconds = time.perf_counter() - t0
-    _write_manifest(out, cfg, spec, stats, seconds)
+        save_model(model, tok, staged / "model")
+        seconds = time.perf_counter() - t0
+        _write_manifest(staged, cfg, spec, stats, seconds)
     loss = rows[-1]["loss"] if rows else float("nan")
     return WorldResult(out, cfg.preset, len(world.facts), n_tokens, n_params, loss, seconds, stats)
 

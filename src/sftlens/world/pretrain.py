@@ -110,7 +110,7 @@ def pretrain(
     )
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    bar = tqdm(total=total, desc="pretrain", disable=not progress, mininterval=1.0)
+    bar = tqdm(total=total, desc="pretrain", disable=not progress or None, mininterval=1.0)
     fh = log_path.open("w", buffering=1) if log_path is not None else None
     step = 0
     try:

@@ -12,8 +12,8 @@ from sftlens.errors import ConfigError
 from sftlens.runstore import RunDir, atomic_write_json
 from sftlens.study.calibration import CALIBRATE, finetune_section
 from sftlens.study.config import StudyConfig
-from sftlens.study.scheduler import Unit
 from sftlens.study.graph import build_units
+from sftlens.study.scheduler import Unit
 from sftlens.study.units import StudyContext
 
 BASE = {"world": "w", "grid": {"levels": ["0", "4"], "sizes": [60, 240, 960], "seeds": [0]},

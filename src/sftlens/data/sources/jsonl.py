@@ -21,8 +21,13 @@ from sftlens.errors import DataError
 
 def iter_rows(path: Path, ctx: LoadContext) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line, object)`` per non-blank line; malformed lines go to ``ctx.problems``."""
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                ctx.problems.report(f"{path}:{n}", f"not valid UTF-8 (column {err.start + 1})")
+                continue
             if not line.strip():
                 continue
             try:

@@ -95,11 +95,22 @@ class _Entry:
 
 
 def read_header(path: Path) -> tuple[dict[str, Any], int]:
-    """The JSON header of one safetensors file and where its data starts (reads only the head)."""
+    """The JSON header of one safetensors file and where its data starts (reads only the head).
+
+    The header length is checked against the file size before anything is read, so a
+    truncated or garbage file gives one line instead of a huge allocation.
+    """
     try:
+        total = path.stat().st_size
         with path.open("rb") as fh:
             (size,) = struct.unpack("<Q", fh.read(8))
+            if size > total - 8:
+                raise SftlensError(
+                    f"{path}: not a safetensors file (header length {size} > file size {total})"
+                )
             header: dict[str, Any] = json.loads(fh.read(size))
+        if not isinstance(header, dict):
+            raise ValueError("header is not a JSON object")
     except (OSError, struct.error, ValueError) as err:
         raise SftlensError(
             f"{path}: not a readable safetensors file ({type(err).__name__})"

@@ -1,0 +1,68 @@
+"""The CLI's error boundary maps known failure families to one line."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+from sftlens.cli_errors import explain
+from sftlens.errors import DataError
+
+
+def test_sftlens_error_is_one_line():
+    assert explain(DataError("a.jsonl:3: bad\nmore")) == "a.jsonl:3: bad; more"
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        (errno.ENOSPC, "no space left on device"),
+        (errno.EROFS, "read-only file system"),
+        (errno.ENOTDIR, "not a directory"),
+        (errno.EACCES, "permission denied"),
+    ],
+)
+def test_os_errors_name_the_file(code, words):
+    line = explain(OSError(code, "x", "/some/file"))
+    assert line == f"/some/file: {words}" or (words in line and "/some/file" in line)
+
+
+def test_full_disk_wins_over_a_later_error():
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device", "/out/model.safetensors")
+        except OSError:
+            raise RuntimeError("writer expected a, got b")  # noqa: B904
+    except RuntimeError as err:
+        assert explain(err) == "/out/model.safetensors: no space left on device"
+
+
+def test_decode_and_library_errors():
+    err = UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+    assert "not valid UTF-8" in explain(err)
+    import pyarrow as pa
+
+    assert "Parquet" in explain(pa.ArrowInvalid("Parquet magic bytes not found"))
+    from safetensors import SafetensorError
+
+    assert "safetensors" in explain(SafetensorError("HeaderTooLarge"))
+
+
+def test_bugs_keep_their_traceback():
+    assert explain(KeyError("x")) is None
+    assert explain(ZeroDivisionError()) is None
+
+
+def test_background_writer_keeps_the_first_error():
+    from sftlens.restoration.restore import _Background
+
+    def fail(msg: str) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", msg)
+
+    def later(msg: str) -> None:
+        raise RuntimeError(msg)
+
+    with pytest.raises(OSError, match="No space"), _Background(depth=1) as bg:
+        bg.run(fail, "first")
+        bg.run(later, "second")
