@@ -112,13 +112,14 @@ class StudyContext:
         return self._get("levels", lambda: {r["id"]: int(r["level"]) for r in self.mastery_rows()})  # type: ignore[no-any-return]
 
     def probed_facts(self) -> list[Any]:
-        """In-domain train facts (the SFT pool) and the facts of the evaluation splits."""
+        """In-domain train facts (the SFT pool), dev facts and the facts of the evaluation splits."""
         wanted = {f.id for split in self.cfg.eval_sets for f in self.eval_facts(split)}
         return [
             f
             for f in self.dataset().facts
             if f.id in wanted
             or (f.domain == "in" and f.split == "train" and f.role != "pretrain_qa")
+            or (f.split == "dev" and f.role != "pretrain_qa")  # for the lr calibration
         ]
 
     def eval_facts(self, split: str) -> list[Any]:
@@ -169,11 +170,13 @@ def run_probe_merge(ctx: StudyContext, names: list[str], out: Path) -> dict[str,
 
 def run_select(ctx: StudyContext, cells: Sequence[Cell], out: Path) -> dict[str, Any]:
     from sftlens.selection import select_set
-    from sftlens.selection.core import set_row
+    from sftlens.selection.core import check_pools, set_row
 
     allow_smaller = bool(ctx.cfg.select.get("allow_smaller", False))
     levels = ctx.levels()
     pool = [f for f in ctx.probed_facts() if f.domain == "in" and f.split == "train"]
+    if not allow_smaller:  # every cell's pool is checked before any set is written
+        check_pools(pool, levels, [(c.level, c.size) for c in cells])
     counts = {}
     for cell in cells:
         size = None if cell.size == "all" else int(cell.size)

@@ -112,9 +112,7 @@ def test_qa_text_only_for_pretrain_qa_facts_in_varied_formats():
     used = set()
     for f in world.facts:
         present = [
-            fmt
-            for fmt in PRETRAIN_QA_FORMATS
-            if qa_text(f["question"], f["object"], fmt) in lines
+            fmt for fmt in PRETRAIN_QA_FORMATS if qa_text(f["question"], f["object"], fmt) in lines
         ]
         assert bool(present) == (f["role"] == "pretrain_qa")
         used.update(present)
