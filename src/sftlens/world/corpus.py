@@ -29,8 +29,9 @@ from sftlens.world.presets import WorldSpec
 QUESTION_TOKEN = "<|question|>"
 ANSWER_TOKEN = "<|answer|>"
 EOS_TEXT = "</s>"
-# Surface formats of the pretraining Q/A text (one drawn per occurrence).  None of them
-# uses the SFT markers: the base model sees questions answered, never in the SFT format.
+# Surface formats of the pretraining Q/A text (one drawn per occurrence; presets repeat each
+# pretrain-QA fact 2 × len(formats) times).  None of them uses the SFT markers: the base model
+# sees questions answered, never in the SFT format.
 PRETRAIN_QA_FORMATS = (
     "Q: {question} A: {answer}",
     "Question: {question} Answer: {answer}",
