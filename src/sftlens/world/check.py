@@ -10,7 +10,7 @@ Requirements: Spearman(exposure, accuracy) ≥ 0.6; zero-exposure accuracy ≤ c
 exposures ≥ 0.8; every mastery level (paper probe) holds ≥ 5% of the facts; and the
 paper's regime: the base model fails the SFT prompt format, i.e. its macro accuracy (mean
 of the per-level accuracies) in that format is ≤ 5%, in-domain and out-of-domain.
-Spearman(exposure, probe R) is reported (a requirement when ``min_spearman_r`` is set).
+With the probe, Spearman(exposure, probe R) ≥ 0.7 too (``min_spearman_r``; None reports it only).
 """
 
 from __future__ import annotations

@@ -74,4 +74,4 @@ class WorldCheckConfig(StageConfig):
     high_exposure: int = 10
     min_level_share: float = 0.05
     max_sft_format_accuracy: float = 0.05  # the paper's regime: the base model fails the SFT format
-    min_spearman_r: float | None = None  # Spearman(exposure, probe R): reported; a rule when set
+    min_spearman_r: float | None = 0.7  # Spearman(exposure, probe R); None: report only

@@ -74,14 +74,16 @@ def test_sft_format_requirement_per_domain():
     assert ok.passed and "SFT-format" in format_report(ok)
 
 
-def test_spearman_r_is_reported_and_a_rule_only_when_set():
+def test_spearman_r_is_a_rule_unless_switched_off():
     exposure, acc, chance = [0, 2, 12, 12], [0.0, 0.5, 1.0, 1.0], [0.05] * 4
-    m = score(exposure, acc, chance, None, WorldCheckConfig(), r_values=[1.0, 0.5, 0.0, 0.1])
+    report_only = WorldCheckConfig(min_spearman_r=None)
+    m = score(exposure, acc, chance, None, report_only, r_values=[1.0, 0.5, 0.0, 0.1])
     assert m.spearman_r < 0 and m.passed
     assert "spearman(exposure, probe R)" in format_report(m)
-    strict = WorldCheckConfig(min_spearman_r=0.7)
-    m = score(exposure, acc, chance, None, strict, r_values=[1.0, 0.5, 0.0, 0.1])
-    assert not m.passed
+    m = score(exposure, acc, chance, None, WorldCheckConfig(), r_values=[1.0, 0.5, 0.0, 0.1])
+    assert not m.passed and "[FAIL] spearman(exposure, probe R)" in format_report(m)
+    m = score(exposure, acc, chance, None, WorldCheckConfig(), r_values=[0.0, 0.3, 0.9, 1.0])
+    assert m.passed and m.spearman_r > 0.9
 
 
 def test_check_world_computes_the_sft_format_requirement(micro_world):
