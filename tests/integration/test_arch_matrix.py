@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from custom_facts import write_custom_facts
+
+from support.custom_facts import write_custom_facts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from arch_models import ARCHS, build_tiny_arch
+from support.arch_models import ARCHS, build_tiny_arch
 
 pytestmark = pytest.mark.slow
 

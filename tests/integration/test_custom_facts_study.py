@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from custom_facts import write_custom_facts
+
+from support.custom_facts import write_custom_facts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from arch_models import build_tiny_arch
-
 from sftlens.tableio import read_table
+from support.arch_models import build_tiny_arch
 
 pytestmark = pytest.mark.slow
 

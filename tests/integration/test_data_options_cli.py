@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from custom_facts import write_custom_facts
-
 from sftlens.cli import main
 from sftlens.tableio import read_table
+from support.custom_facts import write_custom_facts
 
 
 def test_probe_then_smaller_limits_downstream(tiny_llama_dir: Path, tmp_path: Path) -> None:

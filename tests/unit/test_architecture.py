@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from arch_models import ARCHS, build_tiny_arch
 
 from sftlens.architecture import layout_for, layout_of_model
 from sftlens.errors import SftlensError
 from sftlens.restoration import source_from_dir
 from sftlens.restoration.regions import select_names
+from support.arch_models import ARCHS, build_tiny_arch
 
 LLAMA_BLOCK = [
     "mlp.down_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight",

@@ -51,11 +51,16 @@ def test_config_is_valid(path: Path):
     assert cfg.grid.levels and cfg.grid.sizes and cfg.grid.seeds
 
 
-def test_demo_grid_is_the_reduced_one():
-    cfg = load_config(StudyConfig, CONFIGS / "demo-tiny.yaml")
-    assert cfg.grid.levels == ["0", "2", "4"] and cfg.grid.sizes == [30, 60, 120]
-    assert len(cfg.grid.seeds) == 3 and cfg.restore.ks == [1, 5, 20, 40, 60]
-    assert cfg.restored_sizes() == [120] and cfg.device == "cpu"
+@pytest.mark.parametrize("name", ["demo-tiny.yaml", "world-gpu.yaml"])
+def test_world_grids_follow_the_paper_rules(name: str):
+    cfg = load_config(StudyConfig, CONFIGS / name)
+    sizes = sorted(int(s) for s in cfg.grid.sizes)
+    assert cfg.grid.levels == ["0", "1", "2", "3", "4"] and len(cfg.grid.seeds) >= 3
+    assert len(sizes) >= 5 and sizes[-1] >= 16 * sizes[0]
+    assert cfg.restore.ks == [1, 3, 5, 10, 20, 40, 60]
+    assert set(cfg.restore.strategies) == {"top", "random", "bottom"}
+    assert cfg.restored_sizes() == [sizes[-1]]
+    assert cfg.select.get("allow_smaller") is False
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from sftlens.data.splits import SplitPreset
 from sftlens.errors import DataError
 
 DOMAINS = ("in", "ood")
-SPLITS = ("train", "dev", "test")
+SPLITS = ("train", "dev", "test", "pretrain")  # pretrain: world Q/A facts no stage selects
 
 
 @dataclass

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Domain = Literal["in", "ood"]
-Split = Literal["train", "dev", "test"]
+Split = Literal["train", "dev", "test", "pretrain"]
 
 
 @dataclass(frozen=True)
@@ -26,10 +26,12 @@ class Fact:
         answers: accepted answers; ``answers[0]`` is the canonical object.
         aliases: extra accepted names (from alias tables), beyond ``answers``.
         domain: ``in`` (in-domain / location relations) or ``ood``.
-        split: ``train``, ``dev`` or ``test``.
+        split: ``train``, ``dev``, ``test`` or ``pretrain`` (world Q/A facts seen in
+            pretraining; no stage selects them).
         source: ``entityquestions``, ``world`` or ``jsonl``.
         exposure: world facts only: how often pretraining saw the fact.
-        role: world facts only: ``pool`` or ``pretrain_qa`` (never used for SFT/test).
+        role: world facts only: ``pool`` or ``pretrain_qa`` (split ``pretrain``; never
+            used for SFT, dev or test).
     """
 
     id: str

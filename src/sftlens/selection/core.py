@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from sftlens.data.records import Fact
 from sftlens.errors import ConfigError, DataError
@@ -60,6 +60,27 @@ def pool_of(facts: Sequence[Fact], levels: Mapping[str, int], level: str) -> lis
     """The facts ``select_set`` may draw from for ``level``, in input order."""
     wanted = set(parse_level(level))
     return [f for f in facts if eligible(f, levels) and int(levels[f.id]) in wanted]
+
+
+def check_pools(
+    facts: Sequence[Fact], levels: Mapping[str, int], wanted: Iterable[tuple[str, int | str | None]]
+) -> None:
+    """Raise a one-line ``DataError`` when a level's pool cannot hold its largest wanted size.
+
+    ``wanted`` holds ``(level, size)`` pairs (a study grid); ``None``/``"all"`` sizes always fit.
+    Run it before any set is drawn, so a grid too big for its pools fails before training.
+    """
+    largest: dict[str, int] = {}
+    for level, size in wanted:
+        if isinstance(size, int):
+            largest[level] = max(size, largest.get(level, 0))
+    for level, size in largest.items():
+        n = len(pool_of(facts, levels, level))
+        if size > n:
+            raise DataError(
+                f"level {level}, size {size}: the level's pool holds only {n} in-domain train "
+                f"facts; lower the size or allow smaller sets (select.allow_smaller)"
+            )
 
 
 def water_fill(capacities: Sequence[int], total: int, priority: Sequence[int]) -> list[int]:

@@ -173,11 +173,13 @@ def run_probe_merge(ctx: StudyContext, names: list[str], out: Path) -> dict[str,
 
 def run_select(ctx: StudyContext, cells: Sequence[Cell], out: Path) -> dict[str, Any]:
     from sftlens.selection import select_set
-    from sftlens.selection.core import set_row
+    from sftlens.selection.core import check_pools, set_row
 
     allow_smaller = bool(ctx.cfg.select.get("allow_smaller", False))
     levels = ctx.levels()
     pool = [f for f in ctx.probed_facts() if f.domain == "in" and f.split == "train"]
+    if not allow_smaller:  # every cell's pool is checked before any set is written
+        check_pools(pool, levels, [(c.level, c.size) for c in cells])
     counts = {}
     for cell in cells:
         size = None if cell.size == "all" else int(cell.size)

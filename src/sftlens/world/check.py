@@ -5,13 +5,17 @@ Example::
     sftlens world check runs/world            # table + pass/fail of each requirement
 
 Per fact: greedy statement-completion accuracy, averaged over the relation's templates.
-Requirements (issue 3): Spearman(exposure, accuracy) ≥ 0.6; zero-exposure accuracy ≤
-chance + 0.05 (chance = always answering the relation's most frequent object); accuracy
-at ≥ 10 exposures ≥ 0.8; every mastery level (paper probe) holds ≥ 5% of the facts.
+Requirements: Spearman(exposure, accuracy) ≥ 0.6; zero-exposure accuracy ≤ chance + 0.05
+(chance = always answering the relation's most frequent object); accuracy at ≥ 10
+exposures ≥ 0.8; every mastery level (paper probe) holds ≥ 5% of the facts; and the
+paper's regime: the base model fails the SFT prompt format, i.e. its macro accuracy (mean
+of the per-level accuracies) in that format is ≤ 5%, in-domain and out-of-domain.
+With the probe, Spearman(exposure, probe R) ≥ 0.7 too (``min_spearman_r``; None reports it only).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,11 +88,55 @@ class CheckMetrics:
     high_accuracy: float
     table: list[dict[str, Any]]
     level_shares: dict[int, float] = field(default_factory=dict)
+    spearman_r: float = float("nan")  # Spearman(exposure, probe R); NaN without the probe
+    sft_format_macro: dict[str, float] = field(default_factory=dict)  # domain -> macro accuracy
     requirements: list[Requirement] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
         return all(r.passed for r in self.requirements)
+
+
+def macro_accuracy(correct: Sequence[bool], levels: Sequence[int] | None) -> float:
+    """Mean of the per-level accuracies (levels present only); plain accuracy without levels."""
+    c = np.asarray(correct, dtype=float)
+    if not len(c):
+        return float("nan")
+    if levels is None:
+        return float(c.mean())
+    lv = np.asarray(levels, dtype=int)
+    return float(np.mean([c[lv == k].mean() for k in np.unique(lv)]))
+
+
+@dataclass
+class SftFormat:
+    """The base model's greedy answers in the SFT prompt format, per fact."""
+
+    correct: Sequence[bool]
+    domains: Sequence[str]
+
+
+def sft_format_requirements(
+    sft: SftFormat, levels: Sequence[int] | None, cfg: WorldCheckConfig
+) -> tuple[dict[str, float], list[Requirement]]:
+    """Macro accuracy per domain in the SFT format and its ≤ ``max_sft_format_accuracy`` rule."""
+    macro: dict[str, float] = {}
+    reqs = []
+    for domain in ("in", "ood"):
+        idx = [i for i, d in enumerate(sft.domains) if d == domain]
+        if not idx:
+            continue
+        lv = None if levels is None else [levels[i] for i in idx]
+        macro[domain] = macro_accuracy([sft.correct[i] for i in idx], lv)
+        reqs.append(
+            Requirement(
+                f"base SFT-format macro accuracy ({domain})",
+                macro[domain],
+                f"<= {cfg.max_sft_format_accuracy}",
+                bool(macro[domain] <= cfg.max_sft_format_accuracy),
+            )
+        )
+    return macro, reqs
 
 
 def score(
@@ -97,8 +145,12 @@ def score(
     chance: Sequence[float],
     levels: Sequence[int] | None,
     cfg: WorldCheckConfig,
+    *,
+    r_values: Sequence[float] | None = None,
+    sft: SftFormat | None = None,
 ) -> CheckMetrics:
-    """Requirements from per-fact exposure, greedy accuracy, chance and (optional) levels."""
+    """Requirements from per-fact exposure, greedy accuracy, chance, (optional) probe levels
+    and R, and (optional) the base model's SFT-format answers."""
     e, a, c = np.asarray(exposure), np.asarray(acc, dtype=float), np.asarray(chance, dtype=float)
     zero, high = e == 0, e >= cfg.high_exposure
     m = CheckMetrics(
@@ -141,6 +193,20 @@ def score(
                 bool(low >= cfg.min_level_share),
             )
         )
+    if r_values is not None:
+        m.spearman_r = spearman(e, r_values)
+        if cfg.min_spearman_r is not None:
+            reqs.append(
+                Requirement(
+                    "spearman(exposure, probe R)",
+                    m.spearman_r,
+                    f">= {cfg.min_spearman_r}",
+                    bool(m.spearman_r >= cfg.min_spearman_r),
+                )
+            )
+    if sft is not None:
+        m.sft_format_macro, sft_reqs = sft_format_requirements(sft, levels, cfg)
+        reqs += sft_reqs
     m.requirements = reqs
     return m
 
@@ -153,6 +219,8 @@ def format_report(m: CheckMetrics, extra: Mapping[str, float] | None = None) -> 
         lines.append(
             "levels (paper probe): " + "  ".join(f"L{k}={v:.1%}" for k, v in m.level_shares.items())
         )
+    if not math.isnan(m.spearman_r):
+        lines.append(f"spearman(exposure, probe R): {m.spearman_r:.3f}")
     for key, value in (extra or {}).items():
         lines.append(f"{key}: {value:.3f}")
     for r in m.requirements:

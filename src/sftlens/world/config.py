@@ -33,6 +33,7 @@ class WorldConfig(StageConfig):
     alias_frac: float | None = Field(default=None, ge=0.0, le=1.0)
     filler_frac: float | None = Field(default=None, ge=0.0)
     test_frac: float | None = Field(default=None, ge=0.0, le=1.0)
+    dev_frac: float | None = Field(default=None, ge=0.0, le=1.0)
     syllables: int | None = Field(default=None, ge=2)
 
     # tokenizer and model
@@ -65,9 +66,12 @@ class WorldCheckConfig(StageConfig):
     temperature: float = Field(default=0.7, ge=0.0)
     max_facts: int | None = Field(default=None, ge=1)  # subsample pool facts (seeded) for speed
     seed: int = 0
-    # requirements (issue 3)
+    qa_max_new_tokens: int = Field(default=16, ge=1)  # SFT-format answers of the base model
+    # requirements
     min_spearman: float = 0.6
     max_zero_over_chance: float = 0.05
     min_high_accuracy: float = 0.8
     high_exposure: int = 10
     min_level_share: float = 0.05
+    max_sft_format_accuracy: float = 0.05  # the paper's regime: the base model fails the SFT format
+    min_spearman_r: float | None = 0.7  # Spearman(exposure, probe R); None: report only

@@ -3,13 +3,18 @@
 Example::
 
     lines = render_corpus(world, spec, seed=0)
-    lines[:2]  # ["Kalo Renvi was born in Durima.", "<|question|> Who founded ...? <|answer|> ...</s>"]
+    lines[:2]  # ["Kalo Renvi was born in Durima.", "Q: Where was Sel Tu born? A: Corketia"]
 
 One sentence per line, so a statement completion ends at a newline.  Each exposure of a
 fact uses the next template of a per-fact random order of the relation's statement
 templates (knowledge augmentation) and, with probability ``alias_frac``, an alias of the
-object.  Facts of role ``pretrain_qa`` also appear ``qa_repeats`` times as
-``<|question|> {question} <|answer|> {answer}</s>`` (the SFT prompt format).
+object.  Facts of role ``pretrain_qa`` also appear ``qa_repeats`` times as Q/A text, each
+occurrence in one of :data:`PRETRAIN_QA_FORMATS` drawn from the corpus seed.
+
+The paper's regime: the base model knows facts but not the SFT format.  So the SFT
+markers (:data:`QUESTION_TOKEN`, :data:`ANSWER_TOKEN`, the ``</s>`` that ends an SFT
+answer) never occur in the corpus; they are special tokens of the tokenizer only, first
+trained on by fine-tuning.
 """
 
 from __future__ import annotations
@@ -24,6 +29,14 @@ from sftlens.world.presets import WorldSpec
 QUESTION_TOKEN = "<|question|>"
 ANSWER_TOKEN = "<|answer|>"
 EOS_TEXT = "</s>"
+# Surface formats of the pretraining Q/A text (one drawn per occurrence; presets repeat each
+# pretrain-QA fact 2 × len(formats) times).  None of them uses the SFT markers: the base model
+# sees questions answered, never in the SFT format.
+PRETRAIN_QA_FORMATS = (
+    "Q: {question} A: {answer}",
+    "Question: {question} Answer: {answer}",
+    "Interviewer: {question} Expert: {answer}.",
+)
 FILLER_TEMPLATES = (
     "{name} is often mentioned in old stories.",
     "Little is recorded about {name}.",
@@ -36,9 +49,14 @@ FILLER_TEMPLATES = (
 )
 
 
-def qa_text(question: str, answer: str) -> str:
-    """The Q/A line (also the SFT and evaluation prompt format) with EOS."""
-    return f"{QUESTION_TOKEN} {question} {ANSWER_TOKEN} {answer}{EOS_TEXT}"
+def qa_text(question: str, answer: str, fmt: str = PRETRAIN_QA_FORMATS[0]) -> str:
+    """One pretraining Q/A line in format ``fmt`` (one of :data:`PRETRAIN_QA_FORMATS`)."""
+    return fmt.replace("{question}", question).replace("{answer}", answer)
+
+
+def is_qa_line(line: str) -> bool:
+    """Whether a corpus line is pretraining Q/A text (starts like one of the formats)."""
+    return any(line.startswith(fmt.split("{question}")[0]) for fmt in PRETRAIN_QA_FORMATS)
 
 
 def statement_text(template: str, subject: str, obj: str) -> str:
@@ -53,7 +71,10 @@ def render_corpus(world: World, spec: WorldSpec, seed: int) -> list[str]:
     for fact in world.facts:
         lines.extend(_fact_lines(fact, world, rng, spec.alias_frac))
         if fact["role"] == "pretrain_qa":
-            lines.extend([qa_text(fact["question"], fact["object"])] * spec.qa_repeats)
+            lines.extend(
+                qa_text(fact["question"], fact["object"], rng.choice(PRETRAIN_QA_FORMATS))
+                for _ in range(spec.qa_repeats)
+            )
     n_statements = sum(f["exposure"] for f in world.facts)
     names = [e.name for ents in world.entities.values() for e in ents]
     for _ in range(round(spec.filler_frac * n_statements)):
@@ -79,7 +100,7 @@ def _fact_lines(
 
 def corpus_stats(world: World, lines: list[str], n_tokens: int) -> dict[str, Any]:
     """Counts for ``corpus_stats.json``: lines by kind, tokens, exposure histogram, roles."""
-    n_qa = sum(1 for line in lines if line.startswith(QUESTION_TOKEN))
+    n_qa = sum(1 for line in lines if is_qa_line(line))
     n_statements = sum(f["exposure"] for f in world.facts)
     exposure = Counter(f["exposure"] for f in world.facts)
     roles = Counter(f"{f['role']}/{f['split']}" for f in world.facts)

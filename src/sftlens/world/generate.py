@@ -8,8 +8,8 @@ Example::
 Names are built from syllables, so no real-world knowledge leaks in.  Each fact gets an
 exposure count from a long-tailed distribution with a mass at zero (never seen).  Facts
 of a held-out share of subjects are ``pretrain_qa`` (their Q/A text is in the corpus;
-split ``dev`` so no stage uses them for SFT or test); the rest are the ``pool``, split
-train/test per relation.
+split ``pretrain``, which no stage selects); the rest are the ``pool``, split
+test/dev/train per relation (``test_frac``, ``dev_frac``, the rest train).
 """
 
 from __future__ import annotations
@@ -222,14 +222,15 @@ def _relation_facts(
                 "exposure": exposure,
                 "domain": rel.domain,
                 "role": role,
-                "split": "dev",
+                "split": "pretrain" if role == "pretrain_qa" else "train",
             }
         )
     pool = [r for r in rows if r["role"] == "pool"]
     rng.shuffle(pool)
     n_test = round(spec.test_frac * len(pool))
+    n_dev = min(len(pool) - n_test, round(spec.dev_frac * len(pool)))
     for i, row in enumerate(pool):
-        row["split"] = "test" if i < n_test else "train"
+        row["split"] = "test" if i < n_test else ("dev" if i < n_test + n_dev else "train")
     return rows
 
 

@@ -34,6 +34,7 @@ class WorldSpec:
     alias_frac: float
     filler_frac: float
     test_frac: float
+    dev_frac: float
     syllables: int
     vocab_size: int
     hidden: int
@@ -63,12 +64,13 @@ _BASE = WorldSpec(
     facts_per_relation=350,
     object_pool=40,
     qa_frac=0.2,
-    qa_repeats=2,
+    qa_repeats=6,  # the rule: every pretrain-QA fact twice in each of the 3 Q/A formats
     zero_frac=0.25,
     max_exposure=20,
     alias_frac=0.3,
     filler_frac=0.1,
     test_frac=0.5,
+    dev_frac=0.1,
     syllables=48,
     vocab_size=2000,
     hidden=256,
@@ -117,7 +119,7 @@ PRESETS.add(
         intermediate=352,
         epochs=8,
         lr=5e-3,
-        test_frac=0.3,  # more in-domain train facts per mastery level for SFT sets
+        test_frac=0.2,  # the rule: every level's in-domain train pool holds the largest demo size
     ),
 )
 PRESETS.add(
@@ -143,6 +145,7 @@ PRESETS.add(
         _BASE,
         facts_per_relation=6500,
         object_pool=100,
+        test_frac=0.3,  # every level's in-domain train pool holds the paper's 1,920 (≥ 1.5×)
         vocab_size=8192,
         hidden=768,
         layers=12,

@@ -13,7 +13,7 @@ from sftlens.data import load_dataset
 from sftlens.errors import DataError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "integration"))
-from custom_facts import write_custom_facts
+from support.custom_facts import write_custom_facts
 
 
 def test_relations_and_aliases_files(tmp_path: Path) -> None:

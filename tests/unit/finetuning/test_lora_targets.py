@@ -14,7 +14,7 @@ from sftlens.finetuning.lora import lora_targets
 from sftlens.finetuning.stage import run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from arch_models import build_tiny_arch
+from support.arch_models import build_tiny_arch
 
 
 @pytest.fixture(scope="module")

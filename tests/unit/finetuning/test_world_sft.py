@@ -1,4 +1,4 @@
-"""On the micro knowledge world: 60 samples of QA SFT make the model answer known facts."""
+"""On the micro knowledge world: 60 samples of QA SFT teach the SFT format on their set."""
 
 from __future__ import annotations
 
@@ -33,10 +33,9 @@ def qa_accuracy(model, tok, facts: list[dict], max_new_tokens: int = 8) -> float
 
 
 def test_sft_teaches_its_set_and_keeps_known_facts(micro_world: Path):
-    """The micro world's corpus holds Q/A text, so the base model already answers QA for
-    well-known facts (~0.85); 60 samples of SFT at the micro preset's lr (1e-3) must
-    teach the trained facts (many of them barely seen in pretraining) and keep the
-    held-out known facts."""
+    """The micro world's corpus never holds the SFT format, so the base model answers few
+    questions in it (~0.2); 3 epochs of SFT on 60 samples at lr 3e-3 must teach the trained
+    facts (many of them barely seen in pretraining) and not lose held-out known facts."""
     from sftlens.models import load_model, load_tokenizer
 
     facts = [
@@ -49,7 +48,7 @@ def test_sft_teaches_its_set_and_keeps_known_facts(micro_world: Path):
     tok = load_tokenizer(micro_world / "model", padding_side="right")
     train_before, known_before = qa_accuracy(model, tok, train), qa_accuracy(model, tok, known_test)
     examples = [{"question": f["question"], "answer": f["object"]} for f in train]
-    finetune(model, tok, examples, FinetuneConfig(lr=1e-3), progress=False)
+    finetune(model, tok, examples, FinetuneConfig(lr=3e-3, epochs=3), progress=False)
     train_after, known_after = qa_accuracy(model, tok, train), qa_accuracy(model, tok, known_test)
-    assert train_after >= train_before + 0.1, (train_before, train_after)
-    assert known_after >= known_before - 0.05 and known_after >= 0.6, (known_before, known_after)
+    assert train_after >= train_before + 0.3, (train_before, train_after)
+    assert known_after >= known_before - 0.05, (known_before, known_after)

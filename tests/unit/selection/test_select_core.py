@@ -125,3 +125,14 @@ def test_water_fill_properties(caps, data):
     if total < sum(caps):  # monotone in total (nested sets)
         more = water_fill(caps, total + 1, prio)
         assert all(m >= c for m, c in zip(more, counts, strict=True))
+
+
+def test_check_pools_names_level_size_and_pool(world):
+    from sftlens.selection.core import check_pools, pool_of
+
+    facts, levels = world
+    n3 = len(pool_of(facts, levels, "3"))
+    check_pools(facts, levels, [("3", n3), ("0", "all"), ("0", None)])  # fits
+    with pytest.raises(DataError) as err:
+        check_pools(facts, levels, [("0", 1), ("3", 5), ("3", n3 + 1)])
+    assert str(err.value).startswith(f"level 3, size {n3 + 1}: the level's pool holds only {n3} ")

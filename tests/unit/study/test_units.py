@@ -76,7 +76,7 @@ def test_the_probe_backend_is_part_of_the_probe_key(
 def test_probe_is_chunked_over_the_pool_and_eval_facts(tmp_path: Path):
     units = units_of(tmp_path, probe={"chunk_size": 2})
     chunks = [n for n in units if n.startswith("probe/chunk-")]
-    # in-domain train facts (4 of 6) + the 3 test facts; dev is not an eval set
+    # in-domain train facts (4 of 6) + the 3 test facts; dev facts only under lr: auto
     assert len(chunks) == 4 and list(units)[4] == "probe"
     ctx = StudyContext(load_config(StudyConfig, values=BASE), RunDir(tmp_path))
     ids = [f.id for f in ctx.probed_facts()]
@@ -86,6 +86,20 @@ def test_probe_is_chunked_over_the_pool_and_eval_facts(tmp_path: Path):
     )
     assert [f.id for f in capped.eval_facts("test")] == ["f6"]
     assert [f.id for f in capped.probed_facts()] == ["f1", "f2", "f4", "f5", "f6"]
+    auto = StudyContext(
+        load_config(StudyConfig, values={**BASE, "finetune": {"lr": "auto"}}), RunDir(tmp_path)
+    )
+    assert [f.id for f in auto.probed_facts()] == [
+        "f1",
+        "f2",
+        "f4",
+        "f5",
+        "f6",
+        "f7",
+        "f8",
+        "f9",
+        "f10",
+    ]
 
 
 def test_keys_chain_through_inputs(tmp_path: Path):
@@ -133,3 +147,19 @@ def test_an_empty_level_pool_is_a_clear_error(tmp_path: Path):
     with pytest.raises(DataError, match=r"L4-n60-s0.*level 4; drop it"):
         run_select(ctx, [Cell("0", 60, 0), Cell("4", 60, 0)], tmp_path / "select")
     assert (tmp_path / "select" / "sets" / "L0-n60-s0.jsonl").is_file()
+
+
+def test_a_grid_its_pools_cannot_hold_fails_before_any_set(tmp_path: Path):
+    from sftlens.errors import DataError
+    from sftlens.study.units import Cell, run_select
+
+    ctx = StudyContext(load_config(StudyConfig, values=BASE), RunDir(tmp_path))
+    ctx._cache["levels"] = {f.id: 0 if i < 3 else 4 for i, f in enumerate(FakeData.facts)}
+    cells = [Cell("0", 1, 0), Cell("4", 1, 0), Cell("4", 3, 0)]
+    # level 4's pool holds f4, f5 (in-domain train): size 3 cannot be filled
+    with pytest.raises(DataError) as err:
+        run_select(ctx, cells, tmp_path / "select")
+    message = str(err.value)
+    assert message.startswith("level 4, size 3: the level's pool holds only 2 ")
+    assert "\n" not in message
+    assert not (tmp_path / "select").exists()  # failed before any set was written

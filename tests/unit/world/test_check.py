@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import math
 
-from sftlens.world.check import exposure_table, format_report, rank, score, spearman
+from sftlens.world.check import (
+    SftFormat,
+    exposure_table,
+    format_report,
+    macro_accuracy,
+    rank,
+    score,
+    spearman,
+)
 from sftlens.world.config import WorldCheckConfig
 
 
@@ -41,3 +50,53 @@ def test_score_requirements_pass_and_fail():
     assert "accuracy at exposure 0" in failed and "smallest mastery-level share" in failed
     text = format_report(bad)
     assert "[FAIL]" in text and "world check: FAIL" in text
+
+
+def test_macro_accuracy_is_the_mean_of_per_level_accuracies():
+    correct = [True, False, False, False, True, True]
+    assert macro_accuracy(correct, [0, 0, 0, 0, 4, 4]) == (0.25 + 1.0) / 2
+    assert macro_accuracy(correct, None) == 0.5  # probe skipped: plain accuracy
+    assert math.isnan(macro_accuracy([], None))
+
+
+def test_sft_format_requirement_per_domain():
+    cfg = WorldCheckConfig()
+    exposure, acc, chance = [0, 2, 12, 12], [0.0, 0.5, 1.0, 1.0], [0.05] * 4
+    domains = ["in", "in", "ood", "ood"]
+    fails = score(
+        exposure, acc, chance, None, cfg, sft=SftFormat([False, False, True, False], domains)
+    )
+    reqs = {r.name: r for r in fails.requirements}
+    assert fails.sft_format_macro == {"in": 0.0, "ood": 0.5}
+    assert reqs["base SFT-format macro accuracy (in)"].passed
+    assert not reqs["base SFT-format macro accuracy (ood)"].passed and not fails.passed
+    ok = score(exposure, acc, chance, None, cfg, sft=SftFormat([False] * 4, domains))
+    assert ok.passed and "SFT-format" in format_report(ok)
+
+
+def test_spearman_r_is_a_rule_unless_switched_off():
+    exposure, acc, chance = [0, 2, 12, 12], [0.0, 0.5, 1.0, 1.0], [0.05] * 4
+    report_only = WorldCheckConfig(min_spearman_r=None)
+    m = score(exposure, acc, chance, None, report_only, r_values=[1.0, 0.5, 0.0, 0.1])
+    assert m.spearman_r < 0 and m.passed
+    assert "spearman(exposure, probe R)" in format_report(m)
+    m = score(exposure, acc, chance, None, WorldCheckConfig(), r_values=[1.0, 0.5, 0.0, 0.1])
+    assert not m.passed and "[FAIL] spearman(exposure, probe R)" in format_report(m)
+    m = score(exposure, acc, chance, None, WorldCheckConfig(), r_values=[0.0, 0.3, 0.9, 1.0])
+    assert m.passed and m.spearman_r > 0.9
+
+
+def test_check_world_computes_the_sft_format_requirement(micro_world):
+    from sftlens.world import check_world
+
+    cfg = WorldCheckConfig(device="cpu", max_facts=40, samples=2)
+    result = check_world(cfg, micro_world)
+    names = [r.name for r in result.metrics.requirements]
+    assert "base SFT-format macro accuracy (in)" in names
+    assert "base SFT-format macro accuracy (ood)" in names
+    macro = result.metrics.sft_format_macro
+    assert set(macro) == {"in", "ood"} and all(0.0 <= v <= 1.0 for v in macro.values())
+    assert not math.isnan(result.metrics.spearman_r)
+    assert set(result.qa_accuracy) == {"in", "ood", "pretrain_qa"}
+    saved = json.loads((micro_world / "check" / "check.json").read_text())
+    assert saved["metrics"]["sft_format_macro"] == macro

@@ -11,7 +11,16 @@ import pytest
 from sftlens.config import load_config
 from sftlens.errors import ConfigError, SftlensError
 from sftlens.world.config import WorldConfig
-from sftlens.world.corpus import qa_text, render_corpus, statement_text
+from sftlens.world.corpus import (
+    ANSWER_TOKEN,
+    EOS_TEXT,
+    PRETRAIN_QA_FORMATS,
+    QUESTION_TOKEN,
+    is_qa_line,
+    qa_text,
+    render_corpus,
+    statement_text,
+)
 from sftlens.world.generate import generate_world, sample_exposure
 from sftlens.world.presets import resolve_spec
 from sftlens.world.relations import CATALOG, IN_DOMAIN
@@ -53,11 +62,15 @@ def test_fact_rows_follow_contract():
     for f in world.facts:
         assert f["domain"] == ("in" if f["relation"] in IN_DOMAIN else "ood")
         assert f["subject"] in f["question"] and f["object"] != f["subject"]
-        # pretrain-QA facts are held out of train/test; pool facts are split
-        assert (f["role"] == "pretrain_qa") == (f["split"] == "dev")
+        # pretrain-QA facts are held out of train/dev/test; pool facts are split
+        assert (f["role"] == "pretrain_qa") == (f["split"] == "pretrain")
     pool = [f for f in world.facts if f["role"] == "pool"]
     splits = Counter(f["split"] for f in pool)
-    assert abs(splits["train"] - splits["test"]) <= len(spec.relations)
+    assert set(splits) == {"train", "dev", "test"}
+    n_dev = sum(
+        round(spec.dev_frac * sum(f["relation"] == r for f in pool)) for r in spec.relations
+    )
+    assert splits["dev"] == n_dev > 0
     qa_subjects = {f["subject"] for f in world.facts if f["role"] == "pretrain_qa"}
     assert qa_subjects and not qa_subjects & {f["subject"] for f in pool}
 
@@ -92,14 +105,48 @@ def test_statement_lines_render_each_exposure_with_varied_templates():
     )
 
 
-def test_qa_text_only_for_pretrain_qa_facts():
-    spec = spec_of()
+def test_qa_text_only_for_pretrain_qa_facts_in_varied_formats():
+    spec = replace(spec_of(), qa_repeats=4)
     world = generate_world(spec, 0)
     lines = set(render_corpus(world, spec, 0))
+    used = set()
     for f in world.facts:
-        present = qa_text(f["question"], f["object"]) in lines
-        assert present == (f["role"] == "pretrain_qa")
-    assert qa_text("Q?", "A") == "<|question|> Q? <|answer|> A</s>"
+        present = [
+            fmt for fmt in PRETRAIN_QA_FORMATS if qa_text(f["question"], f["object"], fmt) in lines
+        ]
+        assert bool(present) == (f["role"] == "pretrain_qa")
+        used.update(present)
+    assert used == set(PRETRAIN_QA_FORMATS)  # every format is drawn somewhere
+    assert qa_text("Q?", "A") == "Q: Q? A: A"
+    assert qa_text("Q?", "A", PRETRAIN_QA_FORMATS[2]) == "Interviewer: Q? Expert: A."
+
+
+@pytest.mark.parametrize("preset", ["micro", "tiny"])
+def test_corpus_never_holds_the_sft_markers(preset):
+    spec = spec_of(preset=preset)
+    lines = render_corpus(generate_world(spec, 0), spec, 0)
+    for marker in (QUESTION_TOKEN, ANSWER_TOKEN, EOS_TEXT):
+        assert not any(marker in line for line in lines), marker
+    assert any(is_qa_line(line) for line in lines)
+
+
+def test_dev_split_is_seeded_and_disjoint_from_train_and_test():
+    spec = spec_of(dev_frac=0.2)
+    world = generate_world(spec, 0)
+    by_split = {
+        s: {f["id"] for f in world.facts if f["split"] == s}
+        for s in ("train", "dev", "test", "pretrain")
+    }
+    ids = [i for group in by_split.values() for i in group]
+    assert len(ids) == len(set(ids)) == len(world.facts)  # disjoint and complete
+    assert all(f["role"] == "pool" for f in world.facts if f["id"] in by_split["dev"])
+    for rel in spec.relations:
+        pool = [f for f in world.facts if f["relation"] == rel and f["role"] == "pool"]
+        assert sum(f["split"] == "dev" for f in pool) == round(0.2 * len(pool))
+    again = generate_world(spec, 0)
+    assert {f["id"] for f in again.facts if f["split"] == "dev"} == by_split["dev"]
+    no_dev = generate_world(spec_of(dev_frac=0.0), 0)
+    assert not any(f["split"] == "dev" for f in no_dev.facts)
 
 
 def test_aliases_are_used_in_corpus_and_listed_on_facts():
