@@ -12,7 +12,7 @@ object.  Facts of role ``pretrain_qa`` also appear ``qa_repeats`` times as Q/A t
 occurrence in one of :data:`PRETRAIN_QA_FORMATS` drawn from the corpus seed.
 
 The paper's regime: the base model knows facts but not the SFT format.  So the SFT
-markers (:data:`QUESTION_TOKEN`, :data:`ANSWER_TOKEN`, the ``</s>`` that ends an SFT
+markers (``sftlens.prompts.QUESTION_TOKEN``, ``ANSWER_TOKEN``, the ``</s>`` that ends an SFT
 answer) never occur in the corpus; they are special tokens of the tokenizer only, first
 trained on by fine-tuning.
 """
@@ -26,8 +26,6 @@ from typing import Any
 from sftlens.world.generate import World
 from sftlens.world.presets import WorldSpec
 
-QUESTION_TOKEN = "<|question|>"
-ANSWER_TOKEN = "<|answer|>"
 EOS_TEXT = "</s>"
 # Surface formats of the pretraining Q/A text (one drawn per occurrence; presets repeat each
 # pretrain-QA fact 2 × len(formats) times).  None of them uses the SFT markers: the base model

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from sftlens.errors import SftlensError
+from sftlens.prompts import qa_prompt
 from sftlens.runstore import atomic_write_json
 from sftlens.tableio import write_table
 from sftlens.world.build import WorldResult, build_world
 from sftlens.world.check import CheckMetrics, SftFormat, format_report, score
 from sftlens.world.config import WorldCheckConfig, WorldConfig
-from sftlens.world.corpus import ANSWER_TOKEN, QUESTION_TOKEN
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ def _sft_format_correct(model: Any, tok: Any, facts: list[Any], gen: Any, match:
     """Greedy answers of the (base) model in the SFT prompt format, matched per fact."""
     from sftlens.generation import generate
 
-    prompts = [f"{QUESTION_TOKEN} {f.question} {ANSWER_TOKEN}" for f in facts]
+    prompts = [qa_prompt(f.question) for f in facts]
     outs = generate(model, tok, prompts, gen) if prompts else []
     return [match(o[0], f.accepted) is not None for o, f in zip(outs, facts, strict=True)]
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sftlens.world.corpus import ANSWER_TOKEN, EOS_TEXT, QUESTION_TOKEN
+from sftlens.prompts import ANSWER_TOKEN, QUESTION_TOKEN
+from sftlens.world.corpus import EOS_TEXT
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast

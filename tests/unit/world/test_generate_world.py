@@ -10,12 +10,11 @@ import pytest
 
 from sftlens.config import load_config
 from sftlens.errors import ConfigError, SftlensError
+from sftlens.prompts import ANSWER_TOKEN, QUESTION_TOKEN
 from sftlens.world.config import WorldConfig
 from sftlens.world.corpus import (
-    ANSWER_TOKEN,
     EOS_TEXT,
     PRETRAIN_QA_FORMATS,
-    QUESTION_TOKEN,
     is_qa_line,
     qa_text,
     render_corpus,
