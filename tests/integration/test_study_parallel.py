@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
-from test_study import env, micro_config, study_cmd
+
+from integration.test_study import env, micro_config, study_cmd
 
 pytestmark = pytest.mark.slow
 
