@@ -176,8 +176,10 @@ def check_memory(
 
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
         own = sum(p.numel() * p.element_size() for p in lm.parameters())
-        capacity = float(free + own)  # this model's weights are already in place
+        # this model's weights are in place; torch's cached, unused blocks are free to reuse
+        capacity = float(free + cached + own)
     mem = plan_memory(
         ModelShape.from_model(lm),
         prec.mode,
