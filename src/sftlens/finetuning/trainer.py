@@ -280,8 +280,8 @@ def train_loop(
         rows.append(log_row(step, window, encs, cfg, sched.get_last_lr()[0]))
         losses[step] = accumulate(loss_mod, acc, encs, window, batching)
         norm = optimizer_step(acc, opt, list(loss_mod.parameters()), cfg.max_grad_norm)
-        if norm is not None:
-            norms[step] = norm
+        if norm is not None:  # under FSDP2 the norm is a DTensor: take its full value
+            norms[step] = norm.full_tensor() if hasattr(norm, "full_tensor") else norm
         sched.step()
         opt.zero_grad(set_to_none=True)
         bar.update(1)
