@@ -434,7 +434,7 @@ def test_full_disk_during_restore_says_so(
     """ENOSPC in the background shard writer is reported as such, not as a later error."""
     import errno
 
-    from sftlens.restoration.tensors import ShardedWriter
+    from sftlens.restoration.io import ShardedWriter
 
     real_write = ShardedWriter.write
     calls = []
