@@ -10,7 +10,8 @@ import yaml
 from sftlens.config import load_config
 from sftlens.configs import CONFIG_DIR, config_names, config_path
 from sftlens.errors import ConfigError
-from sftlens.study.config import PLACEHOLDER, StudyConfig, check_stage_sections
+from sftlens.study.checks import check_stage_sections
+from sftlens.study.config import PLACEHOLDER, StudyConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 ALL = sorted(p for p in CONFIGS.rglob("*.yaml") if "accelerate" not in p.parts)

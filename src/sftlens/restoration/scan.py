@@ -24,13 +24,14 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 from tqdm.auto import tqdm
 
 from sftlens.errors import SftlensError
+from sftlens.restoration.engine_stats import RestoreStats
 from sftlens.restoration.io.sources import TensorSource
 from sftlens.restoration.regions import select_names
 from sftlens.restoration.select import (
@@ -97,38 +98,6 @@ def check_pair(
     chosen = select_names(names, region, arch=tuned.arch or base.arch)
     n = sum(tuned.numel(x) for x in chosen)
     return Pair(base, tuned, names, chosen, n)
-
-
-@dataclass
-class RestoreStats:
-    """What the engine did (the one stats object: an :class:`Engine` counts into it).
-
-    ``passes`` holds one description per streaming read pass over the checkpoints
-    (2 normally: histogram, restore; 3 when a threshold bin had to be refined).
-    A restore adds the bytes read, the device cache, the cuts and the region size.
-    """
-
-    passes: list[str] = field(default_factory=list)
-    pass_seconds: list[float] = field(default_factory=list)  # wall time of each pass
-    bytes_read: int = 0  # from the checkpoint dirs
-    device_cached_bytes: int = 0  # kept on the GPU from pass 1 for pass 2
-    bytes_patched: int = 0  # rewritten in the outputs to patch in threshold-bin elements
-    candidates: int = 0  # threshold-bin elements held at once (peak)
-    candidate_nbytes: int = 0
-    refined_bins: int = 0  # bins resolved by the fallback refinement pass
-    patch_seconds: float = 0.0  # resolving threshold bins and patching them in, after a pass
-    cuts: dict[float, Cut] = field(default_factory=dict)
-    n: int = 0  # elements in the region
-
-    @property
-    def read_passes(self) -> int:
-        return len(self.passes)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The counts as JSON-ready values (without the cuts and the region size)."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("cuts", "n")}
-        out["pass_seconds"] = [round(x, 3) for x in self.pass_seconds]
-        return {"read_passes": self.read_passes, **out, "passes": list(self.passes)}
 
 
 @dataclass

@@ -18,12 +18,8 @@ from typing import Any
 from sftlens.config import dump_config
 from sftlens.runstore import RunDir, check_out_dir, ensure_out_dir
 from sftlens.study.assemble import assemble
-from sftlens.study.config import (
-    StudyConfig,
-    check_model_layout,
-    check_prompt_format,
-    check_stage_sections,
-)
+from sftlens.study.checks import check_model_layout, check_prompt_format, check_stage_sections
+from sftlens.study.config import StudyConfig
 from sftlens.study.graph import grid_cells, pregrid_waves
 from sftlens.study.scheduler import Scheduler, Unit
 from sftlens.study.units import StudyContext

@@ -10,7 +10,8 @@ from sftlens.calibration import DEFAULT_LRS, CalibrateConfig
 from sftlens.config import load_config
 from sftlens.errors import ConfigError
 from sftlens.finetuning.config import FinetuneConfig
-from sftlens.study.config import StudyConfig, check_stage_sections
+from sftlens.study.checks import check_stage_sections
+from sftlens.study.config import StudyConfig
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 STUDY = {"world": "w", "grid": {"levels": [0, 4], "sizes": [30, 60, 120], "seeds": [0]}}

@@ -6,7 +6,8 @@ import pytest
 
 from sftlens.config import load_config
 from sftlens.errors import ConfigError
-from sftlens.study.config import StudyConfig, check_stage_sections
+from sftlens.study.checks import check_stage_sections
+from sftlens.study.config import StudyConfig
 
 BASE = {"world": "w", "grid": {"levels": [0, 4], "sizes": [60], "seeds": [0]}}
 
@@ -136,7 +137,7 @@ def test_prompt_formats_that_cannot_be_scored_are_refused():
 
 
 def test_chat_format_needs_the_base_tokenizers_template(tiny_llama_dir):
-    from sftlens.study.config import check_prompt_format
+    from sftlens.study.checks import check_prompt_format
 
     cfg = load_config(
         StudyConfig, values={"model": str(tiny_llama_dir), "data": "d", "prompt_format": "chat"}

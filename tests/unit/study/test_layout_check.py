@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from sftlens.errors import SftlensError
-from sftlens.study.config import StudyConfig, check_model_layout
+from sftlens.study.checks import check_model_layout
+from sftlens.study.config import StudyConfig
 from sftlens.study.stage import run
 
 
@@ -33,7 +34,7 @@ def test_study_data_options_reach_every_stage() -> None:
                                      "aliases": ["a.yaml"], "limit": 5})  # fmt: skip
     assert cfg.data_options() == {"split_preset": "paper-2025", "templates": "r.yaml",
                                   "aliases": ["a.yaml"], "limit": 5}  # fmt: skip
-    from sftlens.study.config import check_stage_sections
+    from sftlens.study.checks import check_stage_sections
 
     bad = build_config(StudyConfig, {"model": "m", "data": "jsonl:x", "evaluate": {"limit": 3}})
     with pytest.raises(ConfigError, match="'evaluate.limit' is set by the study itself"):
