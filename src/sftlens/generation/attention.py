@@ -1,6 +1,6 @@
 """Grouped-query decode attention without ``repeat_kv``, for the generation engine.
 
-HF's ``sdpa`` attention in transformers 5.17 (the version on our H100) copies every
+HF's ``sdpa`` attention in transformers 5.17 copies every
 key/value head ``num_key_value_groups`` times when a padding mask is present
 (``repeat_kv``): for a Llama-3-8B decode step that copy and the 4x larger attention cost
 more GPU time than the matmuls (measured with ``bench/profile_gpu.py``).  Newer releases
