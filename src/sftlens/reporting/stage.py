@@ -197,6 +197,9 @@ def run(cfg: ReportConfig, run_dir: Path, *, force: bool = False) -> ReportResul
         f"run {Path(run_dir).resolve().name}: {seeds} seed(s), test set '{res.test_set}'; "
         "numbers are mean ± spread (std over seeds)"
     )
+    precision = tables.finetune_precision(Path(run_dir))
+    if precision is not None:
+        meta += f"; fine-tuning precision: {precision}"
     index = atomic_write_text(out / "index.html", render_page(cfg.title, findings, sections, meta))
     md = atomic_write_text(
         out / "findings.md", findings_markdown(findings, Path(run_dir), comparison)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sftlens.errors import DataError
+from sftlens.tableio import read_table
 
 CELL = ["train_level", "size", "seed"]
 
@@ -232,3 +233,18 @@ def calibration_table(cal: pd.DataFrame) -> pd.DataFrame:
     table["chosen"] = ["← chosen" if c else "" for c in cal.sort_values("lr")["chosen"]]
     table.index = [f"{lr:g}" for lr in table.index]
     return table
+
+
+def finetune_precision(run_dir: Path) -> str | None:
+    """The precision mode(s) the study's fine-tunes ran in, from their train logs (None if no log).
+
+    The mode is one of ``sftlens.finetuning.precision``'s: ``fp32-master`` (a half-precision model
+    trained with fp32 master weights), ``pure`` (weights in the model's own dtype), ``kahan``.
+    """
+    logs = sorted(Path(run_dir).glob("units/*/finetune/log.jsonl"))
+    modes = {
+        str(rows[0]["precision"])
+        for p in logs
+        if (rows := read_table(p)) and "precision" in rows[0]
+    }
+    return ", ".join(sorted(modes)) or None
