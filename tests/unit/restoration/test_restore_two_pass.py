@@ -73,8 +73,7 @@ def _run(tmp: Path, b: Path, t: Path, tag: str, strategy: str, region: str, **kw
         region,
         seed=3,
         stats=stats,
-        settings=EngineSettings(progress=False),
-        **kw,
+        settings=EngineSettings(progress=False, **kw),
     )
     return stats
 
