@@ -112,7 +112,7 @@ def disk_speed(workdir: Path, size: int = 1 << 30) -> dict[str, float]:
 
 # ----------------------------------------------------------------------------- child processes
 def child_restore(a: argparse.Namespace) -> dict[str, Any]:
-    from sftlens.restoration import restore_checkpoint
+    from sftlens.restoration import EngineSettings, restore_checkpoint
     from sftlens.restoration.io import DirSource, ShardedWriter
     from sftlens.restoration.restore import RestoreStats
 
@@ -127,12 +127,14 @@ def child_restore(a: argparse.Namespace) -> dict[str, Any]:
         "top",
         "transformer",
         0,
-        device=a.device,
         force=True,
-        progress=False,
+        settings=EngineSettings(
+            device=a.device,
+            progress=False,
+            device_cache={"auto": None, "on": True, "off": False}[a.device_cache],
+            **budget,
+        ),
         stats=stats,
-        device_cache={"auto": None, "on": True, "off": False}[a.device_cache],
-        **budget,
     )
     return {
         "seconds": time.perf_counter() - t0,
@@ -146,7 +148,7 @@ def child_sweep(a: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from sftlens.models import load_model
-    from sftlens.restoration import source_from_dir, sweep_inplace
+    from sftlens.restoration import EngineSettings, source_from_dir, sweep_inplace
     from sftlens.restoration.io import DirSource
     from sftlens.restoration.restore import RestoreStats
 
@@ -171,9 +173,8 @@ def child_sweep(a: argparse.Namespace) -> dict[str, Any]:
         "transformer",
         0,
         noop,
-        progress=False,
+        settings=EngineSettings(progress=False, **budget),
         stats=stats,
-        **budget,
     )
     return {
         "seconds": time.perf_counter() - t0,

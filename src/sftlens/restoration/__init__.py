@@ -16,7 +16,8 @@ from sftlens.restoration.io import (
     source_from_dir,
     source_from_model,
 )
-from sftlens.restoration.restore import RestoreStats, restore_checkpoint, restore_many
+from sftlens.restoration.restore import Restored, RestoreStats, restore_checkpoint, restore_many
+from sftlens.restoration.settings import EngineSettings
 from sftlens.restoration.sparsify import sparsify_checkpoint
 from sftlens.restoration.stats import DiffStats, diff_stats
 from sftlens.restoration.sweep import sweep_inplace
@@ -25,7 +26,9 @@ __all__ = [
     "DictSource",
     "DiffStats",
     "DirSource",
+    "EngineSettings",
     "RestoreStats",
+    "Restored",
     "TensorSource",
     "diff_stats",
     "restore_checkpoint",

@@ -15,7 +15,8 @@ lives in ``restoration/io/``.
 
 Example::
 
-    restore_checkpoint("runs/base", "runs/ft", "runs/ft-r10", k=10, strategy="top")
+    restore_checkpoint("runs/base", "runs/ft", "runs/ft-r10", k=10, strategy="top",
+                       settings=EngineSettings(device="cpu"))
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,7 +42,6 @@ from sftlens.restoration.io import (
     source_from_dir,
 )
 from sftlens.restoration.scan import (
-    CANDIDATE_BYTES,
     Engine,
     Pair,
     RestoreStats,
@@ -55,9 +56,9 @@ from sftlens.restoration.select import (
     Cut,
     Pending,
     apply_cut,
-    check_r_dtype,
     tensor_salt,
 )
+from sftlens.restoration.settings import DEFAULT_SETTINGS, EngineSettings
 from sftlens.runstore import check_out_dir
 
 log = logging.getLogger(__name__)
@@ -224,6 +225,14 @@ def cache_on_device(pair: Pair, device: torch.device, budget: int | None = None)
     return Pair(base, tuned, pair.names, pair.region, pair.n)
 
 
+@dataclass(frozen=True)
+class Restored:
+    """What ``restore_many`` wrote: each k's output dir, and the engine's stats (counts, cuts)."""
+
+    paths: dict[float, Path]
+    stats: RestoreStats
+
+
 def restore_many(
     base_dir: str | Path,
     tuned_dir: str | Path,
@@ -233,42 +242,34 @@ def restore_many(
     seed: int = 0,
     *,
     force: bool = False,
-    device: str = "auto",
-    chunk_elems: int = 0,
-    max_shard_bytes: int = 2_000_000_000,
-    progress: bool = True,
-    candidate_bytes: int = CANDIDATE_BYTES,
+    settings: EngineSettings = DEFAULT_SETTINGS,
     stats: RestoreStats | None = None,
-    device_cache: bool | None = None,
-    r_dtype: str = "float32",
-) -> dict[float, Path]:
+) -> Restored:
     """Restore for several k with shared passes; ``outs`` maps k to its output dir.
 
-    ``candidate_bytes`` bounds the threshold-bin elements held during the restore
-    pass (beyond it: one extra refinement pass); ``stats``, when given, is the engine's stats
-    object (it counts into it).
-    ``device_cache`` (default: on for CUDA) keeps what pass 2 needs on the GPU
-    after pass 1 (:func:`cache_on_device`), so pass 2 reads nothing from disk and the
-    threshold bins are refined in device memory instead of patched into the files.
-    ``r_dtype``: ``float32`` (default) or ``model`` (r in the checkpoints' dtype).
+    ``settings`` holds the engine's options (:class:`EngineSettings`); ``stats``, when
+    given, is the engine's stats object (it counts into it).  With a device cache
+    (default: on for CUDA) pass 2 reads nothing from disk (:func:`cache_on_device`)
+    and the threshold bins are refined in device memory instead of patched into the files.
+    The returned :class:`Restored` carries the stats: region size and each k's cut.
     """
-    check_r_dtype(r_dtype)
     ks = [check_k(k) for k in outs]
     paths = {
         float(k): check_out_dir(Path(p), force, inputs=[Path(base_dir), Path(tuned_dir)])
         for k, p in outs.items()
     }
     pair = open_pair(base_dir, tuned_dir, region)
-    engine = Engine.create(
-        device, chunk_elems, progress, candidate_bytes, stats=stats, r_dtype=check_r_dtype(r_dtype)
-    )
+    engine = settings.engine(stats)
     with engine:
-        if device_cache if device_cache is not None else engine.device.type == "cuda":
+        cache = settings.device_cache
+        if cache if cache is not None else engine.device.type == "cuda":
             pair = cache_on_device(pair, engine.device)
         plan = plan_cuts(pair, ks, strategy, seed, engine)
         with atomic_dirs(list(paths.values())) as tmps:
             tmp_of = dict(zip(paths, tmps, strict=True))
-            cuts = write_restored(pair, plan, tmp_of, strategy, seed, engine, max_shard_bytes)
+            cuts = write_restored(
+                pair, plan, tmp_of, strategy, seed, engine, settings.max_shard_bytes
+            )
             for tmp in tmps:
                 copy_aux_files([Path(base_dir), Path(tuned_dir)], tmp)
     finish_stats(engine.stats, pair, cuts)
@@ -278,14 +279,9 @@ def restore_many(
     for k, cut in cuts.items():
         log.info(
             "k=%g: restored %d of %d elements (%s, %s) -> %s",
-            k,
-            cut.count,
-            pair.n,
-            strategy,
-            region,
-            paths[k],
+            *(k, cut.count, pair.n, strategy, region, paths[k]),
         )
-    return paths
+    return Restored(paths, engine.stats)
 
 
 def finish_stats(stats: RestoreStats, pair: Pair, cuts: Mapping[float, Cut]) -> None:
@@ -306,16 +302,20 @@ def restore_checkpoint(
     strategy: str = "top",
     region: str = "transformer",
     seed: int = 0,
-    **kwargs: Any,
+    *,
+    force: bool = False,
+    settings: EngineSettings = DEFAULT_SETTINGS,
+    stats: RestoreStats | None = None,
 ) -> Path:
     """Write ``out``: the tuned checkpoint with k% of the region's elements set to base.
 
-    Keyword options: ``force``, ``device``, ``chunk_elems``, ``max_shard_bytes``, ``progress``,
-    ``candidate_bytes``, ``stats`` (a :class:`RestoreStats` to fill in), ``r_dtype``.
+    ``settings`` and ``stats`` as in :func:`restore_many`.
     """
-    return restore_many(base_dir, tuned_dir, {check_k(k): out}, strategy, region, seed, **kwargs)[
-        float(k)
-    ]
+    done = restore_many(
+        base_dir, tuned_dir, {check_k(k): out}, strategy, region, seed,
+        force=force, settings=settings, stats=stats,
+    )  # fmt: skip
+    return done.paths[float(k)]
 
 
 def _free_bytes(device: torch.device) -> int:

@@ -25,6 +25,7 @@ from sftlens.restoration.config import (
     SparsifyConfig,
     SweepConfig,
 )
+from sftlens.restoration.settings import EngineSettings
 from sftlens.runstore import atomic_path, atomic_write_json, check_out_dir, staged_out_dir
 from sftlens.tableio import read_table, write_table
 
@@ -62,29 +63,23 @@ class RestoreResult:
 
 def run_restore(cfg: RestoreConfig, out: Path, *, force: bool = False) -> RestoreResult:
     """``sftlens restore``: write one restored checkpoint to ``out``."""
-    from sftlens.restoration.restore import RestoreStats, restore_checkpoint
+    from sftlens.restoration.restore import restore_many
 
     cfg = _need_inputs(cfg)
     start = time.perf_counter()
-    stats = RestoreStats()
     inputs = [Path(cfg.base), Path(cfg.tuned)]
     check_out_dir(out, force, inputs=inputs)
     with staged_out_dir(out, force, inputs) as tmp:  # restore.json lands with the weights
-        restore_checkpoint(
+        stats = restore_many(
             cfg.base,
             cfg.tuned,
-            tmp,
-            cfg.k,
+            {cfg.k: tmp},
             cfg.strategy,
             cfg.region,
             cfg.seed,
             force=True,
-            device=cfg.device,
-            chunk_elems=cfg.chunk_elems,
-            r_dtype=cfg.r_dtype,
-            max_shard_bytes=cfg.max_shard_bytes,
-            stats=stats,
-        )
+            settings=EngineSettings.from_config(cfg),
+        ).stats
         n = stats.n  # the engine's count: the checkpoints are not opened again
         result = RestoreResult(
             Path(out),
@@ -143,6 +138,7 @@ def run_sweep(cfg: SweepConfig, out: Path, *, force: bool = False) -> SweepResul
             result = SweepResult(out, "evaluate", _sweep_evaluate(cfg, tmp))
         else:
             result = SweepResult(out, "checkpoints")
+            settings = EngineSettings.from_config(cfg)
             for strategy in cfg.strategies:
                 names = {k: f"{strategy}-k{k:g}" for k in cfg.ks}
                 restore_many(
@@ -153,10 +149,7 @@ def run_sweep(cfg: SweepConfig, out: Path, *, force: bool = False) -> SweepResul
                     cfg.region,
                     cfg.seed,
                     force=True,
-                    device=cfg.device,
-                    chunk_elems=cfg.chunk_elems,
-                    r_dtype=cfg.r_dtype,
-                    max_shard_bytes=cfg.max_shard_bytes,
+                    settings=settings,
                 )
                 result.runs += [
                     {"strategy": strategy, "restore_k": k, "path": str(out / name)}
@@ -192,6 +185,7 @@ def _sweep_evaluate(cfg: SweepConfig, out: Path) -> list[dict[str, Any]]:
     def evaluate(k: float, live: Any) -> Any:
         return evaluate_model(live, tok, facts, levels, eval_cfg)
 
+    settings = EngineSettings.from_config(cfg)
     for strategy in cfg.strategies:
         results = sweep_inplace(
             model,
@@ -201,8 +195,7 @@ def _sweep_evaluate(cfg: SweepConfig, out: Path) -> list[dict[str, Any]]:
             cfg.region,
             cfg.seed,
             evaluate,
-            chunk_elems=cfg.chunk_elems,
-            r_dtype=cfg.r_dtype,
+            settings=settings,
         )
         for k, res in results.items():
             tag = {"restore_k": k, "strategy": strategy, "region": cfg.region}

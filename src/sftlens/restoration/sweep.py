@@ -25,7 +25,6 @@ from sftlens.restoration.config import check_k
 from sftlens.restoration.io import CacheBudget, CachedSource, TensorSource, source_from_model
 from sftlens.restoration.restore import finish_stats
 from sftlens.restoration.scan import (
-    CANDIDATE_BYTES,
     Engine,
     Pair,
     RestoreStats,
@@ -41,9 +40,9 @@ from sftlens.restoration.select import (
     Cut,
     Pending,
     apply_cut,
-    check_r_dtype,
     tensor_salt,
 )
+from sftlens.restoration.settings import DEFAULT_SETTINGS, EngineSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -80,12 +79,9 @@ def sweep_inplace(
     seed: int,
     callback: Callable[[float, Any], T],
     *,
-    chunk_elems: int = 0,
+    settings: EngineSettings = DEFAULT_SETTINGS,
     cache_base: bool | None = None,
-    progress: bool = True,
-    candidate_bytes: int = CANDIDATE_BYTES,
     stats: RestoreStats | None = None,
-    r_dtype: str = "float32",
 ) -> dict[float, T]:
     """For each k (ascending): restore k% into ``model`` in place, call back, then undo.
 
@@ -94,18 +90,19 @@ def sweep_inplace(
     and written back bit for bit at the end (also when the callback raises).
     ``cache_base=None`` keeps base tensors on the device when they fit in 40% of
     its free memory.  Each k's threshold bin is resolved during its own restore
-    pass (``candidate_bytes`` each; larger bins are refined once, for all k, after
-    pass 1).  ``stats``, when given, is filled in (passes over the base source).
-    ``r_dtype``: ``float32`` (default) or ``model`` (r in the checkpoints' dtype).
+    pass (``settings.candidate_bytes`` each; larger bins are refined once, for all k,
+    after pass 1).  ``stats``, when given, is filled in (passes over the base source).
+    ``settings`` gives chunk size, progress, ``candidate_bytes`` and ``r_dtype``; the
+    passes run on the model's device (``settings.device`` is not used).
     """
     ks = sorted({check_k(k) for k in ks})
     STRATEGIES.get(strategy)
     pair = _live_pair(model, base, region)
     dev = _model_device(model)
-    chunk, stats = chunk_size(dev, chunk_elems), stats or RestoreStats()
+    chunk, stats = chunk_size(dev, settings.chunk_elems), stats or RestoreStats()
     engine = Engine(
-        dev, chunk, progress, candidate_bytes=candidate_bytes, stats=stats,
-        r_dtype=check_r_dtype(r_dtype),
+        dev, chunk, settings.progress, candidate_bytes=settings.candidate_bytes, stats=stats,
+        r_dtype=settings.r_dtype,
     )  # fmt: skip
     cached = pair.base
     assert isinstance(cached, CachedSource)

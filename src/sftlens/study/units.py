@@ -332,7 +332,7 @@ def diff_tables(stats: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
 def run_restore(
     ctx: StudyContext, cell: Cell, tuned: Any, strategy: str, region: str, out: Path
 ) -> dict[str, Any]:
-    from sftlens.restoration import source_from_model, sweep_inplace
+    from sftlens.restoration import EngineSettings, source_from_model, sweep_inplace
 
     size = len(ctx.set_examples(cell))
     ks = [float(k) for k in ctx.cfg.restore.ks]
@@ -341,8 +341,9 @@ def run_restore(
         return accuracy_rows(ctx, model, cell, size, (k, strategy, region))
 
     base = source_from_model(ctx.base())
+    quiet = EngineSettings(progress=False)
     found = sweep_inplace(
-        tuned, base, ks, strategy, region, ctx.cfg.restore.seed, evaluate, progress=False
+        tuned, base, ks, strategy, region, ctx.cfg.restore.seed, evaluate, settings=quiet
     )
     rows = [r for k in ks for r in found[k]]
     write_table(out / "accuracy.parquet", rows)

@@ -9,7 +9,7 @@ import torch
 from restoration_fixtures import perturb, reference_mask, save_dir, tiny_state
 
 from sftlens.errors import SftlensError
-from sftlens.restoration import restore_checkpoint, restore_many, source_from_dir
+from sftlens.restoration import EngineSettings, restore_checkpoint, restore_many, source_from_dir
 
 
 def _bits(t: torch.Tensor) -> torch.Tensor:
@@ -40,7 +40,15 @@ def test_matches_reference_all_strategies(tmp_path, dtype, ties) -> None:
     for strategy in ("top", "bottom", "random"):
         for region, ks in grid:
             outs = {k: tmp_path / f"{strategy}-{region}-{k}" for k in ks}
-            restore_many(b, t, outs, strategy, region, seed=3, chunk_elems=97, progress=False)
+            restore_many(
+                b,
+                t,
+                outs,
+                strategy,
+                region,
+                seed=3,
+                settings=EngineSettings(chunk_elems=97, progress=False),
+            )
             for k, out in outs.items():
                 _check_against_reference(out, base, tuned, k, strategy, region, seed=3)
 
@@ -51,7 +59,13 @@ def test_ties_take_the_earliest_positions(tmp_path) -> None:
     tuned = {n: v * 1.5 for n, v in base.items()}
     b, t = save_dir(base, tmp_path / "b"), save_dir(tuned, tmp_path / "t")
     out = restore_checkpoint(
-        b, t, tmp_path / "o", 40, "top", "transformer", chunk_elems=3, progress=False
+        b,
+        t,
+        tmp_path / "o",
+        40,
+        "top",
+        "transformer",
+        settings=EngineSettings(chunk_elems=3, progress=False),
     )
     src = source_from_dir(out)
     assert bool((src.get("model.layers.0.mlp.up_proj.weight") == 1).all())  # 20 restored of 24
@@ -64,7 +78,13 @@ def test_layer_range_and_glob_regions(pair_dirs, tmp_path) -> None:
     b, t, base, tuned = pair_dirs
     for region in ("layers=1-1", "*.mlp.down_proj.weight", "attention+mlp", "embedding"):
         out = restore_checkpoint(
-            b, t, tmp_path / region.replace("*", "x"), 20, "top", region, progress=False
+            b,
+            t,
+            tmp_path / region.replace("*", "x"),
+            20,
+            "top",
+            region,
+            settings=EngineSettings(progress=False),
         )
         _check_against_reference(out, base, tuned, 20, "top", region)
 
@@ -78,7 +98,11 @@ def test_output_loads_with_transformers_and_generates(tiny_llama_dir, tmp_path) 
             p.mul_(1 + 0.01 * torch.randn_like(p))
     tuned_model.save_pretrained(tmp_path / "tuned")
     out = restore_checkpoint(
-        tiny_llama_dir, tmp_path / "tuned", tmp_path / "out", 10, progress=False
+        tiny_llama_dir,
+        tmp_path / "tuned",
+        tmp_path / "out",
+        10,
+        settings=EngineSettings(progress=False),
     )
     model = AutoModelForCausalLM.from_pretrained(out)
     tok = AutoTokenizer.from_pretrained(out)
@@ -101,7 +125,7 @@ def test_bad_inputs_fail_before_writing(pair_dirs, tmp_path) -> None:
 
     def run(base_dir=b, tuned_dir=t, k=10.0, region="transformer", dest=out):
         return lambda: restore_checkpoint(
-            base_dir, tuned_dir, dest, k, "top", region, progress=False
+            base_dir, tuned_dir, dest, k, "top", region, settings=EngineSettings(progress=False)
         )
 
     for k in (0, -1, 100.5):
@@ -134,12 +158,12 @@ def test_bad_inputs_fail_before_writing(pair_dirs, tmp_path) -> None:
 def test_out_checks(pair_dirs, tmp_path) -> None:
     b, t, _, _ = pair_dirs
     with pytest.raises(SftlensError, match="same directory as input"):
-        restore_checkpoint(b, t, t, 10, progress=False)
+        restore_checkpoint(b, t, t, 10, settings=EngineSettings(progress=False))
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "keep.txt").write_text("x")
     with pytest.raises(SftlensError, match="not empty"):
-        restore_checkpoint(b, t, busy, 10, progress=False)
+        restore_checkpoint(b, t, busy, 10, settings=EngineSettings(progress=False))
     assert (busy / "keep.txt").read_text() == "x"
-    restore_checkpoint(b, t, busy, 10, force=True, progress=False)
+    restore_checkpoint(b, t, busy, 10, force=True, settings=EngineSettings(progress=False))
     assert (busy / "model.safetensors").is_file()

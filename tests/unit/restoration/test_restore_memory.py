@@ -8,7 +8,7 @@ import weakref
 import torch
 from restoration_fixtures import perturb, save_dir, tiny_state
 
-from sftlens.restoration import restore_checkpoint, source_from_dir
+from sftlens.restoration import EngineSettings, restore_checkpoint, source_from_dir
 from sftlens.restoration.io import DirSource
 from sftlens.restoration.restore import open_pair, plan_cuts, write_restored
 from sftlens.restoration.scan import Engine
@@ -66,8 +66,17 @@ def test_chunked_equals_unchunked(tmp_path) -> None:
     base = tiny_state()
     tuned = perturb(base)
     b, t = save_dir(base, tmp_path / "b"), save_dir(tuned, tmp_path / "t")
-    one = restore_checkpoint(b, t, tmp_path / "one", 10, "bottom", progress=False)
-    many = restore_checkpoint(b, t, tmp_path / "many", 10, "bottom", chunk_elems=5, progress=False)
+    one = restore_checkpoint(
+        b, t, tmp_path / "one", 10, "bottom", settings=EngineSettings(progress=False)
+    )
+    many = restore_checkpoint(
+        b,
+        t,
+        tmp_path / "many",
+        10,
+        "bottom",
+        settings=EngineSettings(chunk_elems=5, progress=False),
+    )
     s1, s2 = source_from_dir(one), source_from_dir(many)
     assert all(torch.equal(s1.get(n), s2.get(n)) for n in s1.names())
     assert open_pair(b, t, "transformer").n == sum(

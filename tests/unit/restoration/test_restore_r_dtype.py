@@ -14,7 +14,7 @@ from restoration_fixtures import perturb, save_dir, tiny_state
 from sftlens.cli import main
 from sftlens.config import load_config
 from sftlens.errors import ConfigError, SftlensError
-from sftlens.restoration import restore_many, source_from_dir
+from sftlens.restoration import EngineSettings, restore_many, source_from_dir
 from sftlens.restoration.config import DiffStatsConfig, RestoreConfig
 from sftlens.restoration.select import relative_update
 
@@ -63,9 +63,18 @@ def _same(got: torch.Tensor, want: torch.Tensor) -> bool:
 def test_model_dtype_restore_equals_the_paper_reference_at_every_k(bf16_pair, tmp_path) -> None:
     b, t, base, tuned = bf16_pair
     outs = {k: tmp_path / f"m{k}" for k in KS}
-    restore_many(b, t, outs, "top", "transformer", chunk_elems=97, progress=False, r_dtype="model")
+    restore_many(
+        b,
+        t,
+        outs,
+        "top",
+        "transformer",
+        settings=EngineSettings(chunk_elems=97, progress=False, r_dtype="model"),
+    )
     fp32 = {k: tmp_path / f"f{k}" for k in KS}
-    restore_many(b, t, fp32, "top", "transformer", chunk_elems=97, progress=False)
+    restore_many(
+        b, t, fp32, "top", "transformer", settings=EngineSettings(chunk_elems=97, progress=False)
+    )
     n_differ = 0
     for k in KS:
         want = paper_restore(base, tuned, k)
@@ -106,4 +115,4 @@ def test_r_dtype_values_and_errors() -> None:
     with pytest.raises(ConfigError, match="did you mean 'model'"):
         load_config(RestoreConfig, values={"r_dtype": "modle"})
     with pytest.raises(SftlensError, match="unknown r dtype 'fp32'"):
-        restore_many("a", "b", {}, r_dtype="fp32")
+        restore_many("a", "b", {}, settings=EngineSettings(r_dtype="fp32"))

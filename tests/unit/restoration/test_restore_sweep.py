@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sftlens.restoration import restore_many, source_from_dir, sweep_inplace
+from sftlens.restoration import EngineSettings, restore_many, source_from_dir, sweep_inplace
 
 
 def _tuned_copy(src: Path, dst: Path, tie: bool = False) -> tuple[Path, Path]:
@@ -44,7 +44,9 @@ def test_sweep_matches_checkpoints_and_undoes(
     base_dir, tuned_dir = _tuned_copy(tiny_llama_dir, tmp_path, tie=tie)
     ks = [1.0, 10.0, 60.0]
     outs = {k: tmp_path / f"k{k:g}" for k in ks}
-    restore_many(base_dir, tuned_dir, outs, strategy, region, seed=5, progress=False)
+    restore_many(
+        base_dir, tuned_dir, outs, strategy, region, seed=5, settings=EngineSettings(progress=False)
+    )
     model = AutoModelForCausalLM.from_pretrained(tuned_dir)
     before = _state(model)
     seen = sweep_inplace(
@@ -55,8 +57,7 @@ def test_sweep_matches_checkpoints_and_undoes(
         region,
         5,
         lambda k, m: _state(m),
-        chunk_elems=50,
-        progress=False,
+        settings=EngineSettings(chunk_elems=50, progress=False),
     )
     assert list(seen) == ks
     for k in ks:
@@ -80,6 +81,13 @@ def test_sweep_undoes_when_callback_raises(tiny_llama_dir, tmp_path) -> None:
 
     with pytest.raises(RuntimeError, match="evaluation failed"):
         sweep_inplace(
-            model, source_from_dir(base_dir), [10], "top", "transformer", 0, boom, progress=False
+            model,
+            source_from_dir(base_dir),
+            [10],
+            "top",
+            "transformer",
+            0,
+            boom,
+            settings=EngineSettings(progress=False),
         )
     assert all(torch.equal(model.state_dict()[n], before[n]) for n in before)

@@ -13,7 +13,13 @@ import pytest
 import torch
 from restoration_fixtures import perturb, reference_mask, save_dir, tiny_state
 
-from sftlens.restoration import restore_many, source_from_dir, source_from_model, sweep_inplace
+from sftlens.restoration import (
+    EngineSettings,
+    restore_many,
+    source_from_dir,
+    source_from_model,
+    sweep_inplace,
+)
 from sftlens.restoration.io import ShardedWriter, natural_key
 from sftlens.restoration.regions import select_names
 from sftlens.restoration.restore import RestoreStats, open_pair
@@ -59,7 +65,16 @@ def _same(out: Path, expected: dict[str, torch.Tensor]) -> None:
 def _run(tmp: Path, b: Path, t: Path, tag: str, strategy: str, region: str, **kw) -> RestoreStats:
     stats = RestoreStats()
     outs = {k: tmp / f"{tag}-{k:g}" for k in KS}
-    restore_many(b, t, outs, strategy, region, seed=3, progress=False, stats=stats, **kw)
+    restore_many(
+        b,
+        t,
+        outs,
+        strategy,
+        region,
+        seed=3,
+        stats=stats,
+        settings=EngineSettings(progress=False, **kw),
+    )
     return stats
 
 
@@ -105,7 +120,16 @@ def test_random_strategy_with_crowded_bins(tmp_path) -> None:
     stats = RestoreStats()
     ks = (0.01, 7.0, 50.0)
     outs = {k: tmp_path / f"k{k:g}" for k in ks}
-    restore_many(b, t, outs, "random", "transformer", seed=9, progress=False, stats=stats)
+    restore_many(
+        b,
+        t,
+        outs,
+        "random",
+        "transformer",
+        seed=9,
+        stats=stats,
+        settings=EngineSettings(progress=False),
+    )
     assert stats.read_passes == 2 and stats.candidates > 0
     for k, out in outs.items():
         _same(out, _expected(base, tuned, k, "random", "transformer", 9))
@@ -138,7 +162,15 @@ def test_wide_top_and_bottom_equal_torch_topk(tmp_path) -> None:
     for strategy, largest in (("top", True), ("bottom", False)):
         stats = RestoreStats()
         outs = {k: tmp_path / f"{strategy}-{k:g}" for k in (1.0, 10.0, 60.0)}
-        restore_many(b, t, outs, strategy, "transformer", progress=False, stats=stats)
+        restore_many(
+            b,
+            t,
+            outs,
+            strategy,
+            "transformer",
+            stats=stats,
+            settings=EngineSettings(progress=False),
+        )
         assert stats.read_passes == 2 and stats.candidates > 0
         for k, out in outs.items():
             count = int(flat.numel() * k / 100)
@@ -169,7 +201,13 @@ def test_budget_keeps_small_bins_and_refines_the_rest(tmp_path) -> None:
     stats = RestoreStats()
     outs = {k: tmp_path / f"k{k:g}" for k in ks}
     restore_many(
-        b, t, outs, "top", "transformer", progress=False, candidate_bytes=budget, stats=stats
+        b,
+        t,
+        outs,
+        "top",
+        "transformer",
+        stats=stats,
+        settings=EngineSettings(progress=False, candidate_bytes=budget),
     )
     assert stats.read_passes == 3 and stats.refined_bins == len(sizes) - 1
     assert stats.candidates == sizes[0] and stats.candidate_nbytes <= budget
@@ -186,7 +224,13 @@ def test_unchanged_elements_need_no_candidates(tmp_path) -> None:
         stats = RestoreStats()
         out = tmp_path / f"{strategy}"
         restore_many(
-            b, t, {k: out}, strategy, "transformer", progress=False, candidate_bytes=0, stats=stats
+            b,
+            t,
+            {k: out},
+            strategy,
+            "transformer",
+            stats=stats,
+            settings=EngineSettings(progress=False, candidate_bytes=0),
         )
         assert stats.read_passes == 2 and stats.candidates == 0, strategy
         cut = stats.cuts[k]
@@ -211,10 +255,8 @@ def test_sweep_inplace_two_pass_and_fallback(strategy) -> None:
             "transformer",
             3,
             lambda k, m: {n: v.clone() for n, v in m.items()},
-            chunk_elems=61,
-            progress=False,
-            candidate_bytes=budget,
             stats=stats,
+            settings=EngineSettings(chunk_elems=61, progress=False, candidate_bytes=budget),
         )
         assert all(torch.equal(live[n], tuned[n]) for n in tuned)  # undone
         extra = 1 if budget == 0 and stats.refined_bins else 0
