@@ -34,8 +34,81 @@ def _dynamic_layer() -> type | None:
     return DynamicLayer
 
 
+def _expose(self: Any) -> None:
+    """Point ``keys``/``values`` at the filled part of the buffers."""
+    assert self._k is not None and self._v is not None
+    self.keys = self._k[:, :, : self._len]  # (B, H, len, D) view
+    self.values = self._v[:, :, : self._len]
+
+
+def _grow(self: Any, need: int) -> None:
+    """Reallocate the buffers to hold at least ``need`` tokens (double the capacity)."""
+    assert self._k is not None and self._v is not None
+    cap = max(need, 2 * self._k.shape[2])
+    k = self._k.new_empty((*self._k.shape[:2], cap, self._k.shape[3]))
+    v = self._v.new_empty((*self._v.shape[:2], cap, self._v.shape[3]))
+    k[:, :, : self._len] = self._k[:, :, : self._len]
+    v[:, :, : self._len] = self._v[:, :, : self._len]
+    self._k, self._v = k, v
+
+
+def _update(
+    self: Any, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Write the new tokens' keys/values in place; return the filled views."""
+    b, h, q, d = key_states.shape  # new tokens: (B, H, q, D)
+    if self._k is None:
+        self.device = key_states.device
+        self.is_initialized = True
+        cap = max(self.capacity, q)
+        self._k = key_states.new_empty((b, h, cap, d))
+        self._v = value_states.new_empty((b, h, cap, value_states.shape[-1]))
+    elif self._len + q > self._k.shape[2]:
+        self._grow(self._len + q)  # only when a caller decodes past the capacity
+    assert self._k is not None and self._v is not None
+    self._k[:, :, self._len : self._len + q] = key_states
+    self._v[:, :, self._len : self._len + q] = value_states
+    self._len += q
+    self._expose()
+    return self.keys, self.values
+
+
+def _get_seq_length(self: Any, *args: Any) -> int:
+    return int(self._len)
+
+
+def _reset(self: Any) -> None:
+    self._k = self._v = None
+    self.keys = self.values = None
+    self._len = 0
+    self.is_initialized = False
+
+
+def _crop(self: Any, tokens_to_remove: int) -> None:
+    if tokens_to_remove > 0:
+        raise ValueError("crop takes a negative count of tokens to remove")
+    if self._k is not None and tokens_to_remove:
+        self._len = max(0, self._len + tokens_to_remove)
+        self._expose()
+
+
+def _batch_repeat_interleave(self: Any, repeats: int) -> None:
+    if self._k is not None and self._v is not None and self._len:
+        self._k = self._k.repeat_interleave(repeats, dim=0)
+        self._v = self._v.repeat_interleave(repeats, dim=0)
+        self._expose()
+
+
+def _batch_select_indices(self: Any, indices: torch.Tensor) -> None:
+    if self._k is not None and self._v is not None and self._len:
+        self._k = self._k[indices]
+        self._v = self._v[indices]
+        self._expose()
+
+
 @functools.cache
 def _layer_class() -> type | None:
+    """``PreallocatedLayer``, built on this transformers' ``DynamicLayer`` (None without one)."""
     base = _dynamic_layer()
     if base is None:
         return None
@@ -50,66 +123,14 @@ def _layer_class() -> type | None:
             self._v: torch.Tensor | None = None  # (B, H, capacity, Dv)
             self._len = 0
 
-        def _expose(self) -> None:
-            assert self._k is not None and self._v is not None
-            self.keys = self._k[:, :, : self._len]  # (B, H, len, D) view
-            self.values = self._v[:, :, : self._len]
-
-        def _grow(self, need: int) -> None:
-            assert self._k is not None and self._v is not None
-            cap = max(need, 2 * self._k.shape[2])
-            k = self._k.new_empty((*self._k.shape[:2], cap, self._k.shape[3]))
-            v = self._v.new_empty((*self._v.shape[:2], cap, self._v.shape[3]))
-            k[:, :, : self._len] = self._k[:, :, : self._len]
-            v[:, :, : self._len] = self._v[:, :, : self._len]
-            self._k, self._v = k, v
-
-        def update(
-            self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
-        ) -> tuple[torch.Tensor, torch.Tensor]:
-            b, h, q, d = key_states.shape  # new tokens: (B, H, q, D)
-            if self._k is None:
-                self.device = key_states.device
-                self.is_initialized = True
-                cap = max(self.capacity, q)
-                self._k = key_states.new_empty((b, h, cap, d))
-                self._v = value_states.new_empty((b, h, cap, value_states.shape[-1]))
-            elif self._len + q > self._k.shape[2]:
-                self._grow(self._len + q)  # only when a caller decodes past the capacity
-            assert self._k is not None and self._v is not None
-            self._k[:, :, self._len : self._len + q] = key_states
-            self._v[:, :, self._len : self._len + q] = value_states
-            self._len += q
-            self._expose()
-            return self.keys, self.values
-
-        def get_seq_length(self, *args: Any) -> int:
-            return self._len
-
-        def reset(self) -> None:
-            self._k = self._v = None
-            self.keys = self.values = None  # type: ignore[assignment]
-            self._len = 0
-            self.is_initialized = False
-
-        def crop(self, tokens_to_remove: int) -> None:
-            if tokens_to_remove > 0:
-                raise ValueError("crop takes a negative count of tokens to remove")
-            if self._k is not None and tokens_to_remove:
-                self._len = max(0, self._len + tokens_to_remove)
-                self._expose()
-
-        def batch_repeat_interleave(self, repeats: int) -> None:
-            if self._k is not None and self._v is not None and self._len:
-                self._k = self._k.repeat_interleave(repeats, dim=0)
-                self._v = self._v.repeat_interleave(repeats, dim=0)
-                self._expose()
-
-        def batch_select_indices(self, indices: torch.Tensor) -> None:
-            if self._k is not None and self._v is not None and self._len:
-                self._k = self._k[indices]
-                self._v = self._v[indices]
-                self._expose()
+        _expose = _expose
+        _grow = _grow
+        update = _update
+        get_seq_length = _get_seq_length
+        reset = _reset
+        crop = _crop
+        batch_repeat_interleave = _batch_repeat_interleave
+        batch_select_indices = _batch_select_indices
 
     return PreallocatedLayer
 

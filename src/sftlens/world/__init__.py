@@ -11,6 +11,6 @@ the model saw, how often) lives in ``world/facts.jsonl``.
 """
 
 from sftlens.world.build import WorldResult, build_world
-from sftlens.world.stage import CheckResult, check_world
+from sftlens.world.check import CheckResult, check_world
 
 __all__ = ["CheckResult", "WorldResult", "build_world", "check_world"]

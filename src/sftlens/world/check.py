@@ -1,28 +1,36 @@
-"""Check a built world against its ground truth (pure scoring; I/O lives in ``stage.py``).
+"""Check a built world against its ground truth: ``check_world`` and its pure scoring.
 
 Example::
 
     sftlens world check runs/world            # table + pass/fail of each requirement
 
-Per fact: greedy statement-completion accuracy, averaged over the relation's templates.
-Requirements: Spearman(exposure, accuracy) ≥ 0.6; zero-exposure accuracy ≤ chance + 0.05
-(chance = always answering the relation's most frequent object); accuracy at ≥ 10
-exposures ≥ 0.8; every mastery level (paper probe) holds ≥ 5% of the facts; and the
-paper's regime: the base model fails the SFT prompt format, i.e. its macro accuracy (mean
-of the per-level accuracies) in that format is ≤ 5%, in-domain and out-of-domain.
-With the probe, Spearman(exposure, probe R) ≥ 0.7 too (``min_spearman_r``; None reports it only).
+Per fact: greedy statement-completion accuracy (via ``sftlens.probing``), averaged over the
+relation's templates. Requirements: Spearman(exposure, accuracy) ≥ 0.6; zero-exposure accuracy
+≤ chance + 0.05 (chance = always answering the relation's most frequent object); accuracy at
+≥ 10 exposures ≥ 0.8; every mastery level (paper probe) holds ≥ 5% of the facts; and the paper's
+regime: the base model fails the SFT prompt format, i.e. its macro accuracy (mean of the
+per-level accuracies) in that format is ≤ 5%, in-domain and out-of-domain. With the probe,
+Spearman(exposure, probe R) ≥ 0.7 too (``min_spearman_r``; None reports it only).
 """
 
 from __future__ import annotations
 
+import json
 import math
+import random
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from sftlens.errors import SftlensError
+from sftlens.prompts import qa_prompt
+from sftlens.runstore import atomic_write_json
+from sftlens.tableio import write_table
 from sftlens.world.config import WorldCheckConfig
 
 EXPOSURE_BINS = ((0, 0), (1, 3), (4, 10), (11, 10**9))
@@ -152,8 +160,34 @@ def score(
     """Requirements from per-fact exposure, greedy accuracy, chance, (optional) probe levels
     and R, and (optional) the base model's SFT-format answers."""
     e, a, c = np.asarray(exposure), np.asarray(acc, dtype=float), np.asarray(chance, dtype=float)
+    m = exposure_metrics(e, a, c, cfg)
+    reqs = accuracy_requirements(m, cfg)
+    if levels is not None:
+        reqs.append(level_requirement(m, levels, cfg))
+    if r_values is not None:
+        m.spearman_r = spearman(e, r_values)
+        if cfg.min_spearman_r is not None:
+            reqs.append(
+                Requirement(
+                    "spearman(exposure, probe R)",
+                    m.spearman_r,
+                    f">= {cfg.min_spearman_r}",
+                    bool(m.spearman_r >= cfg.min_spearman_r),
+                )
+            )
+    if sft is not None:
+        m.sft_format_macro, sft_reqs = sft_format_requirements(sft, levels, cfg)
+        reqs += sft_reqs
+    m.requirements = reqs
+    return m
+
+
+def exposure_metrics(
+    e: np.ndarray, a: np.ndarray, c: np.ndarray, cfg: WorldCheckConfig
+) -> CheckMetrics:
+    """Spearman, zero-exposure accuracy vs chance, high-exposure accuracy and the bin table."""
     zero, high = e == 0, e >= cfg.high_exposure
-    m = CheckMetrics(
+    return CheckMetrics(
         n_facts=len(e),
         spearman=spearman(e, a),
         zero_accuracy=float(a[zero].mean()) if zero.any() else float("nan"),
@@ -161,7 +195,11 @@ def score(
         high_accuracy=float(a[high].mean()) if high.any() else float("nan"),
         table=exposure_table(e, a),
     )
-    reqs = [
+
+
+def accuracy_requirements(m: CheckMetrics, cfg: WorldCheckConfig) -> list[Requirement]:
+    """The three exposure-vs-accuracy rules (Spearman, zero exposure, high exposure)."""
+    return [
         Requirement(
             "spearman(exposure, accuracy)",
             m.spearman,
@@ -181,34 +219,19 @@ def score(
             bool(m.high_accuracy >= cfg.min_high_accuracy),
         ),
     ]
-    if levels is not None:
-        counts = np.bincount(np.asarray(levels, dtype=int), minlength=5)[:5]
-        m.level_shares = {i: float(counts[i] / max(1, len(levels))) for i in range(5)}
-        low = min(m.level_shares.values())
-        reqs.append(
-            Requirement(
-                "smallest mastery-level share",
-                low,
-                f">= {cfg.min_level_share}",
-                bool(low >= cfg.min_level_share),
-            )
-        )
-    if r_values is not None:
-        m.spearman_r = spearman(e, r_values)
-        if cfg.min_spearman_r is not None:
-            reqs.append(
-                Requirement(
-                    "spearman(exposure, probe R)",
-                    m.spearman_r,
-                    f">= {cfg.min_spearman_r}",
-                    bool(m.spearman_r >= cfg.min_spearman_r),
-                )
-            )
-    if sft is not None:
-        m.sft_format_macro, sft_reqs = sft_format_requirements(sft, levels, cfg)
-        reqs += sft_reqs
-    m.requirements = reqs
-    return m
+
+
+def level_requirement(m: CheckMetrics, levels: Sequence[int], cfg: WorldCheckConfig) -> Requirement:
+    """Fill ``m.level_shares``; every mastery level must hold ≥ ``min_level_share``."""
+    counts = np.bincount(np.asarray(levels, dtype=int), minlength=5)[:5]
+    m.level_shares = {i: float(counts[i] / max(1, len(levels))) for i in range(5)}
+    low = min(m.level_shares.values())
+    return Requirement(
+        "smallest mastery-level share",
+        low,
+        f">= {cfg.min_level_share}",
+        bool(low >= cfg.min_level_share),
+    )
 
 
 def format_report(m: CheckMetrics, extra: Mapping[str, float] | None = None) -> str:
@@ -229,3 +252,148 @@ def format_report(m: CheckMetrics, extra: Mapping[str, float] | None = None) -> 
         )
     lines.append(f"world check: {'PASS' if m.passed else 'FAIL'} ({m.n_facts} facts)")
     return "\n".join(lines)
+
+
+@dataclass
+class CheckResult:
+    """Outcome of ``check_world``."""
+
+    world_dir: Path
+    metrics: CheckMetrics
+    qa_accuracy: dict[str, float]  # plain SFT-format accuracy: in, ood (pool), pretrain_qa
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return self.metrics.passed
+
+    def summary(self) -> str:
+        extra = {f"SFT-format greedy accuracy ({k})": v for k, v in self.qa_accuracy.items()}
+        return format_report(self.metrics, extra) + f"\n({self.seconds:.1f}s)"
+
+
+def check_world(cfg: WorldCheckConfig, world_dir: Path) -> CheckResult:
+    """Score a built world and write ``DIR/check/check.json`` + ``DIR/check/facts.jsonl``."""
+    from sftlens.data import get_matcher
+    from sftlens.generation import GenerationConfig
+    from sftlens.models import load_model, load_tokenizer
+
+    t0 = time.perf_counter()
+    world_dir = Path(world_dir)
+    ds, facts, qa_facts, chance_by_rel = _check_inputs(cfg, world_dir)
+    model = load_model(world_dir / "model", device=cfg.device)
+    tok = load_tokenizer(world_dir / "model")
+    match = get_matcher("contains")
+    gen = GenerationConfig(max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size)
+    acc = statement_accuracy(model, tok, facts, ds.relations, gen, match)
+    probe_rows = _probe(model, tok, facts, ds.relations, world_dir, cfg) if cfg.probe else None
+    levels = None if probe_rows is None else [int(r["level"]) for r in probe_rows]
+    r_values = None if probe_rows is None else [float(r["R"]) for r in probe_rows]
+    exposure = [int(f.exposure or 0) for f in facts]
+    qa_gen = GenerationConfig(max_new_tokens=cfg.qa_max_new_tokens, batch_size=cfg.batch_size)
+    sft_correct = sft_format_correct(model, tok, facts, qa_gen, match)
+    sft = SftFormat(sft_correct, [f.domain for f in facts])
+    chance = [chance_by_rel[f.relation] for f in facts]
+    metrics = score(exposure, acc, chance, levels, cfg, r_values=r_values, sft=sft)
+    qa = {
+        d: sum(c for c, f in zip(sft_correct, facts, strict=True) if f.domain == d)
+        / max(1, sum(f.domain == d for f in facts))
+        for d in ("in", "ood")
+    }
+    pretrain_correct = sft_format_correct(model, tok, qa_facts, qa_gen, match)
+    qa["pretrain_qa"] = sum(pretrain_correct) / max(1, len(qa_facts))
+    rows = [
+        {
+            "id": f.id,
+            "relation": f.relation,
+            "exposure": e,
+            "greedy_accuracy": a,
+            "sft_format_correct": sft_correct[i],
+            **({"level": levels[i]} if levels is not None else {}),
+        }
+        for i, (f, e, a) in enumerate(zip(facts, exposure, acc, strict=True))
+    ]
+    result = CheckResult(world_dir, metrics, qa, time.perf_counter() - t0)
+    _write_check(world_dir, cfg, result, rows)
+    return result
+
+
+def _check_inputs(cfg: WorldCheckConfig, world_dir: Path) -> tuple[Any, list[Any], list[Any], Any]:
+    """The world's dataset, the (sampled) pool facts, the pretrain-QA facts, chance per relation."""
+    from sftlens.data import load_dataset
+
+    if not (world_dir / "model" / "config.json").is_file():
+        msg = f"{world_dir}: no model/config.json; build it with `sftlens world build`"
+        raise SftlensError(msg)
+    ds = load_dataset(f"world:{world_dir}")
+    facts = [f for f in ds.facts if f.role == "pool"]
+    if cfg.max_facts is not None and len(facts) > cfg.max_facts:
+        facts = sorted(random.Random(cfg.seed).sample(facts, cfg.max_facts), key=lambda f: f.id)
+    qa_facts = [f for f in ds.facts if f.role == "pretrain_qa"][: max(1, cfg.max_facts or 10**9)]
+    chance_by_rel = json.loads((world_dir / "world" / "corpus_stats.json").read_text())["chance"]
+    return ds, facts, qa_facts, chance_by_rel
+
+
+def _write_check(
+    world_dir: Path, cfg: WorldCheckConfig, result: CheckResult, rows: list[dict[str, Any]]
+) -> None:
+    write_table(world_dir / "check" / "facts.jsonl", rows)
+    atomic_write_json(
+        world_dir / "check" / "check.json",
+        {
+            "metrics": asdict(result.metrics),
+            "qa_accuracy": result.qa_accuracy,
+            "config": cfg.model_dump(),
+            "passed": result.metrics.passed,
+            "seconds": round(result.seconds, 1),
+        },
+    )
+
+
+def statement_accuracy(
+    model: Any, tok: Any, facts: list[Any], relations: Mapping[str, Any], gen: Any, match: Any
+) -> list[float]:
+    """Per fact: greedy completion accuracy, mean over its relation's statement templates."""
+    from sftlens.probing.probe import complete, count_correct
+    from sftlens.probing.protocols import paper_prompts
+
+    outs = complete(model, tok, paper_prompts(facts, relations, None), gen, progress=True)
+    return [
+        sum(count_correct(fact_outs, fact.accepted, match)) / max(1, len(fact_outs))
+        for fact, fact_outs in zip(facts, outs, strict=True)
+    ]
+
+
+def sft_format_correct(model: Any, tok: Any, facts: list[Any], gen: Any, match: Any) -> list[bool]:
+    """Greedy answers of the (base) model in the SFT prompt format, matched per fact."""
+    from sftlens.probing.probe import complete, count_correct
+
+    outs = complete(model, tok, [[qa_prompt(f.question)] for f in facts], gen, progress=False)
+    return [
+        bool(count_correct(fact_outs, f.accepted, match)[0])
+        for fact_outs, f in zip(outs, facts, strict=True)
+    ]
+
+
+def _probe(
+    model: Any,
+    tok: Any,
+    facts: list[Any],
+    relations: dict[str, Any],
+    world_dir: Path,
+    cfg: WorldCheckConfig,
+) -> list[dict[str, Any]]:
+    from sftlens.probing import ProbeConfig, probe_facts
+
+    pcfg = ProbeConfig.model_validate(
+        dict(
+            model=str(world_dir / "model"),
+            data=f"world:{world_dir}",
+            samples=cfg.samples,
+            temperature=cfg.temperature,
+            max_new_tokens=cfg.max_new_tokens,
+            batch_size=cfg.batch_size,
+            seed=cfg.seed,
+        )
+    )
+    return probe_facts(model, tok, facts, relations, pcfg, progress=True)

@@ -96,18 +96,9 @@ def pretrain(
     steps_per_epoch = max(1, n_tokens // (spec.seq_len * spec.batch_size))
     total = max(1, round(spec.epochs * steps_per_epoch))
     warmup = max(1, round(spec.warmup_frac * total))
-    model.to(device)  # type: ignore[arg-type]
-    model.train()
-    if device.startswith("cuda"):
-        torch.backends.cuda.matmul.allow_tf32 = True
+    _prepare(model, device)
     step_fn = _step_fn(model, device, spec)
-    opt = torch.optim.AdamW(
-        model.parameters(),
-        lr=spec.lr,
-        betas=(0.9, 0.95),
-        weight_decay=spec.weight_decay,
-        fused=device.startswith("cuda"),
-    )
+    opt = _optimizer(model, device, spec)
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     bar = tqdm(total=total, desc="pretrain", disable=not progress or None, mininterval=1.0)
@@ -120,30 +111,15 @@ def pretrain(
                 if step >= total:
                     break
                 lr = lr_at(step, total, warmup, spec.lr)
-                for group in opt.param_groups:
-                    group["lr"] = lr
                 batch = (
                     torch.from_numpy(blocks[start : start + spec.batch_size])
                     .long()
                     .to(device, non_blocking=True)
                 )
-                loss = step_fn(batch)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                opt.zero_grad(set_to_none=True)
+                loss = _train_step(model, opt, step_fn, batch, lr)
                 step += 1
                 if step % 10 == 0 or step == total:
-                    row = {
-                        "step": step,
-                        "loss": float(loss.item()),
-                        "lr": lr,
-                        "seconds": round(time.perf_counter() - t0, 2),
-                    }
-                    rows.append(row)
-                    if fh is not None:
-                        fh.write(json.dumps(row) + "\n")
-                    bar.set_postfix(loss=f"{row['loss']:.3f}")
+                    rows.append(_log_step(step, loss, lr, t0, fh, bar))
                 bar.update(1)
     finally:
         bar.close()
@@ -154,6 +130,57 @@ def pretrain(
         "pretrained %d steps (%d tokens/epoch) in %.1fs", total, n_tokens, time.perf_counter() - t0
     )
     return rows
+
+
+def _prepare(model: LlamaForCausalLM, device: str) -> None:
+    """Move ``model`` to ``device`` in train mode (TF32 matmuls on CUDA)."""
+    import torch
+
+    model.to(device)  # type: ignore[arg-type]
+    model.train()
+    if device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = True
+
+
+def _optimizer(model: LlamaForCausalLM, device: str, spec: WorldSpec) -> Any:
+    """AdamW (β = 0.9, 0.95) with the spec's lr and weight decay; fused on CUDA."""
+    import torch
+
+    return torch.optim.AdamW(
+        model.parameters(),
+        lr=spec.lr,
+        betas=(0.9, 0.95),
+        weight_decay=spec.weight_decay,
+        fused=device.startswith("cuda"),
+    )
+
+
+def _train_step(model: LlamaForCausalLM, opt: Any, step_fn: Any, batch: Any, lr: float) -> Any:
+    """One optimizer step at learning rate ``lr`` on ``batch`` [B, T]; returns the loss."""
+    import torch
+
+    for group in opt.param_groups:
+        group["lr"] = lr
+    loss = step_fn(batch)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return loss
+
+
+def _log_step(step: int, loss: Any, lr: float, t0: float, fh: Any, bar: Any) -> dict[str, Any]:
+    """The loss-log row of ``step``, written to ``fh`` (if any) and shown on ``bar``."""
+    row = {
+        "step": step,
+        "loss": float(loss.item()),
+        "lr": lr,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    if fh is not None:
+        fh.write(json.dumps(row) + "\n")
+    bar.set_postfix(loss=f"{row['loss']:.3f}")
+    return row
 
 
 def _step_fn(model: LlamaForCausalLM, device: str, spec: WorldSpec) -> Any:
