@@ -75,7 +75,7 @@ STAGE_SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
 }
 #: the stand-in path prefix of shipped configs; a study refuses to start while it is there
-PLACEHOLDER = "/path/to/"
+PLACEHOLDER = "<DIR>"
 #: study sections whose stage reads the study's one prompt format (``prompt_format``)
 PROMPT_SECTIONS = ("finetune", "evaluate", "token_kl")
 LEVELS = ("0", "1", "2", "3", "4")

@@ -106,7 +106,7 @@ def test_demo_config_passes_the_up_front_checks():
 def test_unreplaced_placeholder_path_is_refused():
     from sftlens.configs import config_path
 
-    with pytest.raises(ConfigError, match="placeholder '/path/to/'.*data=entityquestions:DIR"):
+    with pytest.raises(ConfigError, match="placeholder '<DIR>'.*data=entityquestions:DIR"):
         load_config(StudyConfig, config_path("paper-llama3-8b"))
 
 
