@@ -10,6 +10,7 @@ import pytest
 
 # shared test helpers (tests/support/: tiny decoders of many architectures, custom facts)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from support.arch_models import tiny_tokenizer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -31,25 +32,9 @@ def build_tiny_llama(
 ) -> Path:
     """Save a random-weight LlamaForCausalLM and a BPE tokenizer to ``out``."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaConfig, LlamaForCausalLM
 
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(TINY_TEXT * 20, trainer=trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-    )
+    fast = tiny_tokenizer(vocab_size, TINY_TEXT)
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(fast),

@@ -35,8 +35,8 @@ _EXTRA: dict[str, dict[str, Any]] = {
 }
 
 
-def tiny_tokenizer(vocab_size: int = 256) -> Any:
-    """A byte-level BPE tokenizer trained on a few lines (pad, bos, eos, unk set)."""
+def tiny_tokenizer(vocab_size: int = 256, text: list[str] = TEXT) -> Any:
+    """A byte-level BPE tokenizer trained on ``text`` × 20 (pad, bos, eos, unk set)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -48,7 +48,7 @@ def tiny_tokenizer(vocab_size: int = 256) -> Any:
         special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    tok.train_from_iterator(TEXT * 20, trainer=trainer)
+    tok.train_from_iterator(text * 20, trainer=trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token="<s>",
