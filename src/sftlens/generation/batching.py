@@ -38,6 +38,32 @@ def length_batches(lengths: Sequence[int], prompts_per_batch: int) -> list[list[
     return batches
 
 
+def prefill_chunks(lengths: Sequence[int], min_rows: int) -> list[list[int]]:
+    """Row indices grouped by prompt length for a chunked prefill (each chunk pads to its own max).
+
+    Rows of equal length stay together; neighbouring lengths (longest first) merge until a
+    chunk holds at least ``min_rows`` rows, and a shorter remainder joins the last chunk, so
+    every chunk has ``min_rows`` rows or more, or there is one chunk.  Within a chunk rows
+    keep their batch order; every index appears exactly once.
+    """
+    by_length: dict[int, list[int]] = {}
+    for i, n in enumerate(lengths):
+        by_length.setdefault(n, []).append(i)
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    for n in sorted(by_length, reverse=True):
+        current += by_length[n]
+        if len(current) >= min_rows:
+            chunks.append(sorted(current))
+            current = []
+    if current:
+        if chunks:
+            chunks[-1] = sorted(chunks[-1] + current)
+        else:
+            chunks.append(sorted(current))
+    return chunks
+
+
 def _bytes_per_row(model: Any, prompt_len: int, max_new: int, n_samples: int) -> int:
     """Memory one decoded row needs: its KV cache, sampling buffers, its prefill share."""
     cfg = model.config
