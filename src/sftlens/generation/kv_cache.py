@@ -150,7 +150,7 @@ def preallocated_layer(capacity: int) -> Any:
 def is_preallocated(cache: Any) -> bool:
     """True when every layer of ``cache`` is a :class:`PreallocatedLayer` (and there is one)."""
     layer = _layer_class()
-    layers = getattr(cache, "layers", None)
+    layers = getattr(cache, "layers", None) or []
     return layer is not None and bool(layers) and all(type(x) is layer for x in layers)
 
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from support.arch_models import build_tiny_arch
 
 from sftlens.errors import ConfigError
 from sftlens.generation import GenerationConfig, engine, generate, kv_cache
 from sftlens.generation.batching import prefill_chunks
+from support.arch_models import build_tiny_arch
 
 MIXED = [
     "Ada was born in",
@@ -64,7 +63,9 @@ def _compare(model: Any, tok: Any, monkeypatch: pytest.MonkeyPatch, chunked: boo
     calls: list[int] = []
     place = kv_cache.place_prefill
     monkeypatch.setattr(
-        engine, "place_prefill", lambda c, p, rows, *a: calls.append(len(rows)) or place(c, p, rows, *a)
+        engine,
+        "place_prefill",
+        lambda c, p, rows, *a: calls.append(len(rows)) or place(c, p, rows, *a),
     )
     greedy = GenerationConfig(max_new_tokens=5, stop_at_newline=False, ignore_eos=True)
     sampled = dataclasses.replace(greedy, n_samples=3, temperature=1.0)
