@@ -4,7 +4,9 @@ Both decode greedily, at most ``--max-new-tokens`` tokens per question, same pro
 baseline is what a user would write: left-padded batches in input order, ``generate`` with
 EOS and newline tokens as stop tokens; it is swept over ``--baseline-batch-sizes`` and compared
 at its best.  ``evaluate_model`` runs with the engine's automatic batch size (and any given in
-``--engine-batch-sizes``).  Both include tokenisation, decoding and (for sftlens) scoring.
+``--engine-batch-sizes``) and each prefill of ``--prefill`` (``bucketed``: chunks of similar
+prompt length; ``padded``: one pass padded to the longest prompt).  Both include
+tokenisation, decoding and (for sftlens) scoring.
 
 Shapes: ``world`` (a built knowledge world, real questions), or random-weight Llamas built
 from a ``LlamaConfig`` (``tiny``, ``1b`` = Llama-3.2-1B, ``8b`` = Llama-3-8B; bf16 on CUDA).
@@ -13,22 +15,26 @@ early and both engines generate exactly ``--max-new-tokens`` tokens (fixed token
 
 Example::
 
-    python bench/evaluate.py --device cuda --shape 8b --questions 2048
+    python bench/evaluate.py --device cuda --shape 8b --questions 2048 --prefill bucketed,padded
     python bench/evaluate.py --device cpu --shape world --world /tmp/sftlens-worlds/tiny
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import logging
 import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
+import sftlens.generation
 from llama_shapes import SHAPES, random_model, word_tokenizer
 from sftlens.data.records import Fact
 from sftlens.evaluation import EvaluateConfig, evaluate_model
@@ -103,15 +109,36 @@ def baseline(
     return time.perf_counter() - start, outs
 
 
+@contextlib.contextmanager
+def prefill_mode(prefill: str) -> Iterator[None]:
+    """Within the block, ``evaluate_model``'s generation runs with ``GenerationConfig.prefill``."""
+    original = sftlens.generation.generate
+
+    def patched(model: Any, tok: Any, prompts: Any, cfg: Any, **kw: Any) -> Any:
+        return original(model, tok, prompts, dataclasses.replace(cfg, prefill=prefill), **kw)
+
+    sftlens.generation.generate = patched  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sftlens.generation.generate = original  # type: ignore[assignment]
+
+
 def engine(
-    model: Any, tok: Any, facts: list[Fact], batch: int | None, max_new: int
+    model: Any,
+    tok: Any,
+    facts: list[Fact],
+    batch: int | None,
+    max_new: int,
+    prefill: str = "bucketed",
 ) -> tuple[float, list[str]]:
     cfg = EvaluateConfig(max_new_tokens=max_new, batch_size=batch)
     _sync(str(next(model.parameters()).device))
     start = time.perf_counter()
-    res = evaluate_model(
-        model, tok, facts, dict.fromkeys((f.id for f in facts), 0), cfg, progress=False
-    )
+    with prefill_mode(prefill):
+        res = evaluate_model(
+            model, tok, facts, dict.fromkeys((f.id for f in facts), 0), cfg, progress=False
+        )
     _sync(str(next(model.parameters()).device))
     return time.perf_counter() - start, [p["output"] for p in res.predictions]
 
@@ -130,6 +157,11 @@ def main() -> None:
     )
     ap.add_argument(
         "--engine-batch-sizes", default="auto", help="comma list; 'auto' = the engine's choice"
+    )
+    ap.add_argument(
+        "--prefill",
+        default="bucketed,padded",
+        help="comma list of engine prefills to time: bucketed, padded",
     )
     ap.add_argument("--json", help="write results here")
     args = ap.parse_args()
@@ -155,23 +187,22 @@ def main() -> None:
         secs, base_out = baseline(model, tok, prompts, bs, args.max_new_tokens, newlines)
         results["baseline"][bs] = len(facts) / secs
         print(f"baseline generate  batch {bs:>4}: {len(facts) / secs:8.1f} questions/s", flush=True)
-    for spec in args.engine_batch_sizes.split(","):
-        bs_e = None if spec == "auto" else int(spec)
-        secs, eng_out = engine(model, tok, facts, bs_e, args.max_new_tokens)
-        results["engine"][spec] = max(
-            results["engine"].get(spec, 0.0), len(facts) / secs
-        )  # best run
-        agree = sum(a.strip() == b.strip() for a, b in zip(eng_out, base_out, strict=True)) / len(
-            facts
-        )
-        results.setdefault("agreement", {})[spec] = agree
-        print(
-            f"sftlens evaluate   batch {spec:>4}: {len(facts) / secs:8.1f} questions/s (same output as baseline: {agree:.0%})",
-            flush=True,
-        )
+    for prefill in args.prefill.split(","):
+        for spec in args.engine_batch_sizes.split(","):
+            bs_e = None if spec == "auto" else int(spec)
+            key = spec if prefill == "bucketed" else f"{spec}-{prefill}"
+            secs, eng_out = engine(model, tok, facts, bs_e, args.max_new_tokens, prefill)
+            results["engine"][key] = max(results["engine"].get(key, 0.0), len(facts) / secs)
+            agree = sum(
+                a.strip() == b.strip() for a, b in zip(eng_out, base_out, strict=True)
+            ) / len(facts)
+            results.setdefault("agreement", {})[key] = agree
+            print(f"sftlens evaluate   batch {key:>4}: {len(facts) / secs:8.1f} questions/s"
+                  f" (same output as baseline: {agree:.0%})", flush=True)  # fmt: skip
     best_bs, best = max(results["baseline"].items(), key=lambda kv: kv[1])
     ours = max(results["engine"].values())
     results["ratio_vs_best_baseline"] = ours / best
+    results["ratio_by_engine"] = {k: v / best for k, v in results["engine"].items()}
     if "auto" in results["engine"]:
         results["ratio_auto_vs_best_baseline"] = results["engine"]["auto"] / best
     if gpu:

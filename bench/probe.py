@@ -155,7 +155,13 @@ ENGINE_VARIANTS: dict[str, dict[str, Any]] = {
     "efficient": {"decode_kernel": "sdpa-efficient"},  # SDPA's memory-efficient kernel
     "dynamic": {"kv_cache": "dynamic"},  # HF's DynamicCache (grows by torch.cat)
     "sync": {"mask_sync": True},  # HF's mask builder (a GPU sync per decode step)
-    "previous": {"decode_kernel": "sdpa", "kv_cache": "dynamic", "mask_sync": True},
+    "padded": {"prefill": "padded"},  # one prefill pass padded to the longest prompt
+    "previous": {
+        "decode_kernel": "sdpa",
+        "kv_cache": "dynamic",
+        "mask_sync": True,
+        "prefill": "padded",
+    },
 }
 
 
@@ -247,7 +253,7 @@ def main() -> None:
     ap.add_argument(
         "--engine-variants",
         default="current",
-        help="engine variants to time at the first batch size: current,sdpa,dynamic,sync,previous",
+        help="engine variants to time at the first batch size: current,sdpa,efficient,dynamic,sync,padded,previous",
     )
     ap.add_argument("--peak-tflops", type=float, help="roofline peak (default: measured on GPU)")
     ap.add_argument("--threads", type=int, help="torch CPU threads")

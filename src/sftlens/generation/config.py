@@ -16,6 +16,7 @@ from sftlens.errors import ConfigError
 
 DECODE_KERNELS = ("matmul", "sdpa", "sdpa-efficient")
 KV_CACHES = ("static", "dynamic")
+PREFILLS = ("bucketed", "padded")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class GenerationConfig:
             ``dynamic`` (HF's ``DynamicCache``, grown by concatenation each step).
         mask_sync: use HF's mask builder, which asks the GPU each decode step whether the
             mask may be skipped (a host-device sync); off by default.
+        prefill: ``bucketed`` (with the static cache, prompts are encoded in chunks of rows of
+            similar length, each padded only to its own longest prompt) or ``padded`` (one
+            pass, every prompt padded to the batch's longest).  Same tokens either way.
     """
 
     max_new_tokens: int = 32
@@ -55,6 +59,7 @@ class GenerationConfig:
     decode_kernel: str = "matmul"
     kv_cache: str = "static"
     mask_sync: bool = False
+    prefill: str = "bucketed"
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -77,6 +82,8 @@ class GenerationConfig:
             )
         if self.kv_cache not in KV_CACHES:
             raise ConfigError(f"unknown kv_cache '{self.kv_cache}'; choose static or dynamic")
+        if self.prefill not in PREFILLS:
+            raise ConfigError(f"unknown prefill '{self.prefill}'; choose bucketed or padded")
 
     @property
     def greedy(self) -> bool:

@@ -2,7 +2,9 @@
 
 For each batch of prompts (sorted by length, left-padded) the prompt is encoded
 once; its KV cache (allocated once for prompt + new tokens, ``kv_cache``) is
-repeated for the ``n_samples`` rows; the decode loop feeds one token per row per
+repeated for the ``n_samples`` rows.  With the preallocated cache the prompts are
+encoded in chunks of rows of similar length (``prefill="bucketed"``), each padded
+only to its own longest prompt, and copied into the batch's cache right-aligned; the decode loop feeds one token per row per
 step through the cache; rows that hit a stop token
 (newline / EOS) leave the batch (their cache rows are dropped) once enough of
 them have finished.
@@ -22,12 +24,17 @@ from typing import Any
 
 import torch
 
+from sftlens.generation.batching import prefill_chunks
 from sftlens.generation.config import GenerationConfig
-from sftlens.generation.kv_cache import new_cache
+from sftlens.generation.kv_cache import is_preallocated, new_cache, place_prefill
 from sftlens.generation.sampling import pick_tokens, row_uniforms
 
 COMPACT_SHARE = 8  # drop finished rows once 1/8 of the batch has finished
 CUDA_CHECK_EVERY = 4  # on CUDA look at finished rows every few steps (each look syncs)
+# Fewest rows in one chunk of a bucketed prefill: on CUDA enough to keep its matmuls large;
+# on CPU the per-chunk overhead is small, so chunks may be smaller.
+CUDA_PREFILL_MIN_ROWS = 256
+CPU_PREFILL_MIN_ROWS = 32
 
 
 @lru_cache(maxsize=32)
@@ -66,6 +73,46 @@ def _left_pad(
     return ids.to(device), mask.to(device)
 
 
+def _positions(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids of left-padded rows: 0.. over the prompt, 0 on the padding; (P, L)."""
+    return (mask.cumsum(-1) - 1).clamp_(min=0)
+
+
+def _prefill(
+    model: Any, seqs: Sequence[Sequence[int]], cfg: GenerationConfig, pad: int, device: Any
+) -> tuple[Any, torch.Tensor, torch.Tensor]:
+    """Encode the prompts → (cache filled to width W, last logits (P, V), mask (P, W + steps)).
+
+    The cache holds each prompt right-aligned, ending at column W - 1, and the mask has
+    ones at [W - len, W).  Bucketed: rows are prefilled in chunks of similar length
+    (:func:`prefill_chunks`), each through its own cache, then copied into the batch's.
+    """
+    steps = cfg.max_new_tokens
+    ids, mask = _left_pad(seqs, pad, steps, device)  # (P, W), (P, W + steps)
+    width = ids.shape[1]
+    cache = new_cache(model, capacity=width + steps if cfg.kv_cache == "static" else None)
+    chunks = [list(range(len(seqs)))]
+    if cfg.prefill == "bucketed" and is_preallocated(cache):
+        cuda = device.type == "cuda"
+        min_rows = CUDA_PREFILL_MIN_ROWS if cuda else CPU_PREFILL_MIN_ROWS
+        chunks = prefill_chunks([len(s) for s in seqs], min_rows)
+    if len(chunks) == 1:  # one padded pass
+        logits = _forward(model, cache, ids, mask[:, :width], _positions(mask[:, :width]))
+        return cache, logits, mask
+    logits = torch.empty(0)
+    for chunk in chunks:
+        part_ids, part_mask = _left_pad([seqs[i] for i in chunk], pad, 0, device)  # (r, w) each
+        part = new_cache(model, capacity=part_ids.shape[1])
+        part_logits = _forward(model, part, part_ids, part_mask, _positions(part_mask))  # (r, V)
+        rows = torch.tensor(chunk, device=device)  # (r,) batch rows of the chunk
+        place_prefill(cache, part, rows, width, len(seqs))
+        if logits.numel() == 0:
+            logits = part_logits.new_empty((len(seqs), part_logits.shape[1]))  # (P, V)
+        logits[rows] = part_logits
+        del part
+    return cache, logits, mask
+
+
 def decode_batch(
     model: Any,
     seqs: Sequence[Sequence[int]],
@@ -86,12 +133,9 @@ def decode_batch(
     device = next(model.parameters()).device
     n = 1 if keys is None else len(keys) // len(seqs)
     steps = cfg.max_new_tokens
-    ids, mask = _left_pad(seqs, pad, steps, device)  # (P, L), (P, L + steps)
-    width = ids.shape[1]
-    pos = (mask[:, :width].cumsum(-1) - 1).clamp_(min=0)  # (P, L)
-    cache = new_cache(model, capacity=width + steps if cfg.kv_cache == "static" else None)
-    logits = _forward(model, cache, ids, mask[:, :width], pos)  # (P, V)
-    next_pos = pos[:, -1] + 1  # (P,)
+    cache, logits, mask = _prefill(model, seqs, cfg, pad, device)  # (P, V), (P, W + steps)
+    width = mask.shape[1] - steps
+    next_pos = mask[:, :width].sum(-1)  # (P,) prompt lengths: the next position
     if n > 1:  # share the prefill: repeat cache rows instead of re-encoding
         cache.batch_repeat_interleave(n)
         logits, mask, next_pos = (t.repeat_interleave(n, dim=0) for t in (logits, mask, next_pos))

@@ -12,6 +12,10 @@ Only plain full-attention layers (``DynamicLayer``) are replaced; sliding-window
 and other layer kinds, and transformers versions without cache layers, keep HF's
 cache unchanged.
 
+A batch may also be prefilled in chunks of rows, each through its own small cache;
+:func:`place_prefill` copies a chunk's keys/values into the batch's cache,
+right-aligned, as one left-padded prefill would have left them.
+
 Example::
 
     cache = new_cache(model, capacity=prompt_width + max_new_tokens)
@@ -141,6 +145,36 @@ def preallocated_layer(capacity: int) -> Any:
     if layer is None:
         raise RuntimeError("this transformers version has no cache layers")
     return layer(capacity)
+
+
+def is_preallocated(cache: Any) -> bool:
+    """True when every layer of ``cache`` is a :class:`PreallocatedLayer` (and there is one)."""
+    layer = _layer_class()
+    layers = getattr(cache, "layers", None) or []
+    return layer is not None and bool(layers) and all(type(x) is layer for x in layers)
+
+
+def place_prefill(cache: Any, part: Any, rows: torch.Tensor, width: int, batch: int) -> None:
+    """Copy a chunk's prefilled keys/values into rows ``rows`` of ``cache``.
+
+    ``part`` (a cache of the chunk's r rows, filled to its width w <= ``width``) lands
+    right-aligned in columns [width - w, width) of ``rows``; the columns left of it stay
+    zero (masked padding).  The first call allocates ``cache``'s buffers (``batch`` rows,
+    its capacity); after every call ``cache`` reads as filled to ``width``.  Both caches
+    must be preallocated (:func:`is_preallocated`).
+    """
+    for big, small in zip(cache.layers, part.layers, strict=True):
+        k, v = small.keys, small.values  # (r, H, w, D), (r, H, w, Dv)
+        if big._k is None:
+            cap = max(big.capacity, width)
+            big._k = k.new_zeros((batch, k.shape[1], cap, k.shape[3]))  # (batch, H, cap, D)
+            big._v = v.new_zeros((batch, v.shape[1], cap, v.shape[3]))
+            big.device, big.is_initialized = k.device, True
+        w = k.shape[2]
+        big._k[rows, :, width - w : width] = k  # (r, H, w, D) into the chunk's rows
+        big._v[rows, :, width - w : width] = v
+        big._len = width
+        big._expose()
 
 
 def new_cache(model: Any, capacity: int | None = None) -> Any:

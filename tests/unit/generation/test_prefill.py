@@ -1,0 +1,110 @@
+"""Bucketed prefill: the chunking rule, and the same token ids as one padded prefill."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+import torch
+
+from sftlens.errors import ConfigError
+from sftlens.generation import GenerationConfig, engine, generate, kv_cache
+from sftlens.generation.batching import prefill_chunks
+from support.arch_models import build_tiny_arch
+
+MIXED = [
+    "Ada was born in",
+    "Bo",
+    "Where was Ada born ? Rome . Who does",
+    "x y",
+    "the quick brown fox jumps",
+    "Cy works",
+    "Lima",
+    "Ada was born in Rome . Bo was",
+]
+
+
+def test_chunks_keep_lengths_together_and_respect_the_minimum() -> None:
+    lengths = [5, 9, 5, 2, 9, 7, 2, 2, 5, 9]
+    chunks = prefill_chunks(lengths, min_rows=3)
+    flat = [i for c in chunks for i in c]
+    assert sorted(flat) == list(range(len(lengths)))  # every row once: order restorable
+    assert all(c == sorted(c) for c in chunks)  # batch order within a chunk
+    assert all(len(c) >= 3 for c in chunks)
+    assert [sorted({lengths[i] for i in c}) for c in chunks] == [[9], [5, 7], [2]]
+    assert prefill_chunks(lengths, min_rows=4) == [[1, 4, 5, 9], [0, 2, 3, 6, 7, 8]]  # rest merged
+    assert prefill_chunks(lengths, min_rows=100) == [list(range(10))]  # small batch: one chunk
+    assert prefill_chunks([3, 3, 3], min_rows=1) == [[0, 1, 2]]  # equal lengths never split
+
+
+def test_prefill_field_is_validated() -> None:
+    assert GenerationConfig().prefill == "bucketed"
+    with pytest.raises(ConfigError, match="unknown prefill 'ragged'"):
+        GenerationConfig(prefill="ragged")
+
+
+@pytest.fixture(scope="module")
+def arch_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, Any]]:
+    """qwen3 (all layers full attention) and gemma2 (sliding-window layers: the fallback)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = {}
+    for arch in ("qwen3", "gemma2"):
+        path = build_tiny_arch(arch, tmp_path_factory.mktemp(arch))
+        model = AutoModelForCausalLM.from_pretrained(path).eval()
+        out[arch] = model, AutoTokenizer.from_pretrained(path)
+    return out
+
+
+def _compare(model: Any, tok: Any, monkeypatch: pytest.MonkeyPatch, chunked: bool) -> None:
+    """Greedy and sampled ids are the same bucketed and padded; chunks ran iff ``chunked``."""
+    monkeypatch.setattr(engine, "CPU_PREFILL_MIN_ROWS", 2)
+    calls: list[int] = []
+    place = kv_cache.place_prefill
+    monkeypatch.setattr(
+        engine,
+        "place_prefill",
+        lambda c, p, rows, *a: calls.append(len(rows)) or place(c, p, rows, *a),
+    )
+    greedy = GenerationConfig(max_new_tokens=5, stop_at_newline=False, ignore_eos=True)
+    sampled = dataclasses.replace(greedy, n_samples=3, temperature=1.0)
+    for cfg in (greedy, sampled):
+        calls.clear()
+        got = generate(model, tok, MIXED, cfg)
+        assert (len(calls) > 1) == chunked and sum(calls) == (len(MIXED) if chunked else 0)
+        assert got == generate(model, tok, MIXED, dataclasses.replace(cfg, prefill="padded"))
+
+
+def test_llama_bucketed_equals_padded(model_tok: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    _compare(*model_tok, monkeypatch, chunked=True)
+
+
+def test_qwen3_bucketed_equals_padded(arch_models: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    _compare(*arch_models["qwen3"], monkeypatch, chunked=True)
+
+
+def test_sliding_window_falls_back(arch_models: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    _compare(*arch_models["gemma2"], monkeypatch, chunked=False)
+
+
+def test_dynamic_cache_falls_back(model_tok: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    model, tok = model_tok
+    monkeypatch.setattr(engine, "place_prefill", lambda *a: pytest.fail("chunked a dynamic cache"))
+    cfg = GenerationConfig(max_new_tokens=3, stop_at_newline=False, kv_cache="dynamic")
+    assert len(generate(model, tok, MIXED, cfg)) == len(MIXED)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # past_key_values kwarg
+def test_placed_rows_are_right_aligned_with_zero_padding(model_tok: Any) -> None:
+    model, _ = model_tok
+    big, part = kv_cache.new_cache(model, capacity=6), kv_cache.new_cache(model, capacity=2)
+    ids = torch.tensor([[5, 6], [7, 8]])  # (2, 2)
+    with torch.inference_mode():
+        model(input_ids=ids, past_key_values=part, use_cache=True)
+        kv_cache.place_prefill(big, part, torch.tensor([2, 0]), width=4, batch=3)
+    layer, small = big.layers[0], part.layers[0]
+    assert big.get_seq_length() == 4 and layer.keys.shape[:3] == (3, small.keys.shape[1], 4)
+    torch.testing.assert_close(layer.keys[2, :, 2:4], small.keys[0])
+    torch.testing.assert_close(layer.values[0, :, 2:4], small.values[1])
+    assert not layer.keys[1].any() and not layer.keys[:, :, :2].any()  # unfilled: zeros
