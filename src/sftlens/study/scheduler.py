@@ -108,7 +108,10 @@ class Scheduler:
             inputs = {name: self._value(by_name[name], needs_seconds) for name in unit.needs}
             body_start = time.monotonic()
             info = unit.run(self.run_dir.unit_dir(unit.name), inputs)
-            timing = {"started": started, "seconds": round(time.monotonic() - body_start, 3)}
+            timing: dict[str, Any] = {
+                "started": started,
+                "seconds": round(time.monotonic() - body_start, 3),
+            }
             if needs_seconds:
                 timing["needs_seconds"] = needs_seconds
             record = {**unit.info, **(info or {}), **timing, **self.worker}
