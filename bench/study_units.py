@@ -5,8 +5,9 @@ Reads every ``units/**/unit.json`` of a run directory (each executed unit record
 it first, i.e. the fine-tune, and the ``rank``/``device`` of the worker that ran it) and
 prints one row per kind of unit: count, total, mean and max seconds and the share of the
 summed time.  Then the wall span from the first unit's start to the last unit's end, and
-per worker its busy seconds and their share of that span.  Units finished before these
-fields were recorded are counted as ``untimed``.
+per worker its busy seconds and their share of that span (the rest is start-up, waiting at
+the pre-grid barriers and claiming).  Loading the base model is inside the first unit of each
+worker that needs it.  Units finished before these fields were recorded count as ``untimed``.
 
 Example::
 
