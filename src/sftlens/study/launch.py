@@ -4,8 +4,10 @@
 ``TCPStore`` that this process hosts; under ``torchrun`` (one host or several, any
 rendezvous) each rank joins through ``env://``.  Either way every process runs
 :func:`sftlens.study.parallel.run_ranked` on its own device: GPUs round-robin by local
-rank (at most ``workers_per_gpu`` per GPU, checked against the free memory), or the CPU
-with the cores split between the workers.
+rank (at most ``workers_per_gpu`` per GPU, checked against the free memory), or the CPU.
+The host's cores are split between its workers either way, and each worker on a shared GPU
+is capped at its share of the GPU's memory (``SFTLENS_GPU_MEMORY_FRACTION`` tells the
+engines that plan their batches from free memory).
 
 Example::
 
@@ -34,6 +36,11 @@ log = logging.getLogger(__name__)
 #: GPU memory one worker needs, in multiples of the base model's weight bytes: the base,
 #: the fine-tuned copy, its gradients, two AdamW moments and activations
 MEMORY_FACTOR = 6
+#: a worker on a shared GPU may use this much of 1 / (workers on that GPU) of its memory
+#: (the rest leaves room for the other workers' CUDA contexts)
+GPU_SHARE_MARGIN = 0.95
+#: environment variable holding this process's share of its GPU's memory (0 < share <= 1)
+GPU_MEMORY_FRACTION_ENV = "SFTLENS_GPU_MEMORY_FRACTION"
 LOG_FORMAT = "%(asctime)s sftlens %(levelname).1s %(message)s"
 
 
@@ -96,17 +103,45 @@ def check_placement(cfg: StudyConfig, local_world: int) -> None:
             )
 
 
-def place(cfg: StudyConfig, local_rank: int, local_world: int) -> StudyConfig:
-    """This worker's config: its own GPU (round-robin), or its share of the CPU cores."""
+def workers_on_gpu(local_rank: int, local_world: int, gpus: int) -> int:
+    """How many of the host's ``local_world`` ranks share ``local_rank``'s GPU (round-robin)."""
+    return len(range(local_rank % gpus, local_world, gpus))
+
+
+def split_cores(local_world: int) -> None:
+    """Give this worker its share of the host's cores (at least 1) unless OMP_NUM_THREADS is set."""
+    if "OMP_NUM_THREADS" in os.environ:
+        return
     import torch
 
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    torch.set_num_threads(max(1, (cores or 1) // local_world))
+
+
+def share_gpu(device: str, sharing: int) -> None:
+    """Cap this process at its share of ``device``'s memory when ``sharing`` workers use it."""
+    if sharing <= 1:
+        return
+    import torch
+
+    share = GPU_SHARE_MARGIN / sharing
+    torch.cuda.set_per_process_memory_fraction(share, torch.device(device))
+    os.environ[GPU_MEMORY_FRACTION_ENV] = repr(share)  # the exact value passed to torch
+
+
+def place(cfg: StudyConfig, local_rank: int, local_world: int) -> StudyConfig:
+    """This worker's config: its own GPU (round-robin) and memory share, its share of the cores."""
+    import torch
+
+    split_cores(local_world)
     gpus = gpu_count(cfg)
-    if gpus and cfg.device in ("auto", "cuda"):
+    if not gpus:
+        return cfg
+    if cfg.device in ("auto", "cuda"):
         torch.cuda.set_device(local_rank % gpus)  # also for code that says plain "cuda"
-        return cfg.model_copy(update={"device": f"cuda:{local_rank % gpus}"})
-    if not gpus and "OMP_NUM_THREADS" not in os.environ:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        torch.set_num_threads(max(1, (cores or 1) // local_world))
+        cfg = cfg.model_copy(update={"device": f"cuda:{local_rank % gpus}"})
+    if cfg.device.startswith("cuda"):
+        share_gpu(cfg.device, workers_on_gpu(local_rank, local_world, gpus))
     return cfg
 
 

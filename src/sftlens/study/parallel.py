@@ -164,7 +164,9 @@ def run_ranked(
     with reported(comm, where):
         ctx = StudyContext(placed or cfg, RunDir(out))
         sched = Scheduler(
-            ctx.run_dir, on_progress=lambda line: log.info("[rank %d] %s", comm.rank, line)
+            ctx.run_dir,
+            on_progress=lambda line: log.info("[rank %d] %s", comm.rank, line),
+            worker={"rank": comm.rank, "device": ctx.cfg.device},
         )
         units: list[Unit] = []
         for w, wave in enumerate(pregrid_waves(ctx)):

@@ -7,6 +7,11 @@ are *memory* units: they run when a pending unit needs their value, and their
 value is dropped as soon as no pending unit needs it.  So a rerun skips all
 finished work, and a study killed at any moment resumes where it stopped.
 
+Each executed unit's ``unit.json`` also records when it ``started`` (UNIX time), its own
+wall ``seconds``, the ``needs_seconds`` of the memory units computed for it first (a
+fine-tune is timed on its first consumer) and the scheduler's ``worker`` fields (rank,
+device); ``bench/study_units.py`` sums them per kind of unit.
+
 Example::
 
     sched = Scheduler(RunDir("runs/x"))
@@ -72,9 +77,15 @@ class Progress:
 class Scheduler:
     """Executes units in the given order against a :class:`RunDir`."""
 
-    def __init__(self, run_dir: RunDir, on_progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        run_dir: RunDir,
+        on_progress: Callable[[str], None] | None = None,
+        worker: dict[str, Any] | None = None,
+    ) -> None:
         self.run_dir = run_dir
         self.on_progress = on_progress or log.info
+        self.worker = dict(worker or {})  # recorded in every unit.json (e.g. rank, device)
         self.values: dict[str, Any] = {}
         self.executed: list[str] = []  # units run (not memory units)
         self.computed: list[str] = []  # memory units computed (e.g. fine-tunes)
@@ -92,10 +103,19 @@ class Scheduler:
             self.on_progress(progress.line(f"{progress.done} finished units skipped"))
         for i, unit in enumerate(pending):
             self.on_progress(progress.line(unit.name))
-            start = time.monotonic()
-            inputs = {name: self._value(by_name[name]) for name in unit.needs}
+            started, start = time.time(), time.monotonic()
+            needs_seconds: dict[str, float] = {}
+            inputs = {name: self._value(by_name[name], needs_seconds) for name in unit.needs}
+            body_start = time.monotonic()
             info = unit.run(self.run_dir.unit_dir(unit.name), inputs)
-            self.run_dir.mark_done(unit.name, unit.key, {**unit.info, **(info or {})})
+            timing: dict[str, Any] = {
+                "started": started,
+                "seconds": round(time.monotonic() - body_start, 3),
+            }
+            if needs_seconds:
+                timing["needs_seconds"] = needs_seconds
+            record = {**unit.info, **(info or {}), **timing, **self.worker}
+            self.run_dir.mark_done(unit.name, unit.key, record)
             self.executed.append(unit.name)
             progress.done += 1
             progress.ran += 1
@@ -106,12 +126,13 @@ class Scheduler:
         self.on_progress(progress.line("done"))
         return progress
 
-    def _value(self, unit: Unit) -> Any:
-        """The in-memory value of a memory unit, computed on first use."""
+    def _value(self, unit: Unit, seconds: dict[str, float]) -> Any:
+        """The in-memory value of a memory unit, computed on first use (its time into ``seconds``)."""
         if unit.name not in self.values:
             start = time.monotonic()
             self.on_progress(f"  computing {unit.name}")
             self.values[unit.name] = unit.run(self.run_dir.unit_dir(unit.name), {})
             self.computed.append(unit.name)
-            log.info("  %s took %.1fs", unit.name, time.monotonic() - start)
+            seconds[unit.name] = round(time.monotonic() - start, 3)
+            log.info("  %s took %.1fs", unit.name, seconds[unit.name])
         return self.values[unit.name]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +77,23 @@ def test_progress_line_and_eta():
     assert p.eta() == 60.0
     assert p.line("L0-n60-s0/eval") == "[4/10 units, ETA 00:01:00] L0-n60-s0/eval"
     assert "ETA ?" in Progress(total=3).line("probe")
+
+
+def test_unit_json_records_start_seconds_needs_and_worker(tmp_path: Path):
+    run = RunDir.create(tmp_path)
+    before = time.time()
+    Scheduler(run, worker={"rank": 3, "device": "cuda:1"}).run(graph([]))
+    a = json.loads((run.unit_dir("a") / "unit.json").read_text())
+    b = json.loads((run.unit_dir("b") / "unit.json").read_text())
+    assert a["ok"] is True and a["rank"] == 3 and a["device"] == "cuda:1"
+    assert before <= a["started"] <= a["finished"] and a["seconds"] >= 0
+    assert set(a["needs_seconds"]) == {"ft"} and a["needs_seconds"]["ft"] >= 0
+    assert "needs_seconds" not in b  # the tuned model was already in memory
+    assert a["started"] <= b["started"]
+
+
+def test_sequential_unit_json_has_no_worker_fields(tmp_path: Path):
+    run = RunDir.create(tmp_path)
+    Scheduler(run).run(graph([]))
+    a = json.loads((run.unit_dir("a") / "unit.json").read_text())
+    assert "rank" not in a and "device" not in a and "seconds" in a
