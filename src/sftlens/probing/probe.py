@@ -51,6 +51,7 @@ def generation_config(cfg: ProbeConfig) -> GenerationConfig:
         batch_size=cfg.batch_size,
         seed=cfg.seed,
         backend=cfg.backend,
+        compile=cfg.compile,
     )
 
 
@@ -108,6 +109,7 @@ def _probe_slick(
         "batch_size": cfg.batch_size,
         "seed": cfg.seed,
         "backend": cfg.backend,
+        "compile": cfg.compile,
     }
     greedy = complete(model, tokenizer, prompts, GenerationConfig(**base), progress)
     sampled_cfg = GenerationConfig(
