@@ -193,31 +193,16 @@ def save_model(
     return out
 
 
-def decoder_layers(model: Any) -> list[Any]:
-    """The repeated decoder blocks of a causal LM (the model itself when none are found)."""
-    decoder: Any = model.get_decoder() if hasattr(model, "get_decoder") else None
-    layers = getattr(decoder, "layers", None) or getattr(decoder, "h", None)
-    return list(layers) if layers is not None else [decoder or model]
-
-
-def compile_layers(model: Any, *, around_attention: bool = False) -> list[Any]:
+def compile_layers(model: Any) -> list[Any]:
     """``torch.compile`` every decoder layer in place, with dynamic shapes (regional compilation).
 
     The layers share one compiled graph (their code is the same), so the first call compiles
-    once (tens of seconds) whatever the depth; state-dict names do not change.
-    ``around_attention``: compile each layer's parts except its attention (norms, MLP), for
-    generation: the attention updates a KV cache whose per-layer objects would give every
-    layer a graph of its own.  Returns the compiled modules for :func:`uncompile_layers`.
+    once (tens of seconds) whatever the depth; state-dict names do not change.  Returns the
+    compiled modules for :func:`uncompile_layers`.
     """
-    modules = decoder_layers(model)
-    if around_attention:
-        modules = [
-            child
-            for layer in modules
-            for child in layer.children()
-            if "attention" not in type(child).__name__.lower()
-            and next(child.parameters(), None) is not None
-        ]
+    decoder: Any = model.get_decoder() if hasattr(model, "get_decoder") else None
+    layers = getattr(decoder, "layers", None) or getattr(decoder, "h", None)
+    modules = list(layers) if layers is not None else [decoder or model]
     for module in modules:
         module.compile(dynamic=True)
     return modules

@@ -44,10 +44,10 @@ class GenerationConfig:
         prefill: ``bucketed`` (with the static cache, prompts are encoded in chunks of rows of
             similar length, each padded only to its own longest prompt) or ``padded`` (one
             pass, every prompt padded to the batch's longest).  Same tokens either way.
-        compile: ``torch.compile`` the parts of each decoder layer around its attention
-            (norms, MLP; dynamic shapes, one graph shared by the layers) for the call.  Fuses
-            their elementwise work; the first call in a process compiles (tens of seconds),
-            and tokens can differ from eager ones where float rounding decides an argmax.
+        compile: ``torch.compile`` each decoder layer for the call (dynamic shapes; the
+            layers share one graph).  Fuses the elementwise work around the matmuls; the
+            first call compiles (tens of seconds), and tokens can differ from eager ones
+            where float rounding decides an argmax.  Off by default.
     """
 
     max_new_tokens: int = 32

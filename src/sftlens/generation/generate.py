@@ -80,7 +80,7 @@ def generate(
     was_training = model.training
     model.eval()
     bar = tqdm(total=len(prompts), disable=not progress or None, desc="generate", unit="prompt")
-    compiled = compile_layers(model, around_attention=True) if cfg.compile else []
+    compiled = compile_layers(model) if cfg.compile else []
     try:
         with torch.inference_mode(), gqa_decode_attention(model, cfg.decode_kernel, cfg.mask_sync):
             for idx in batches:
