@@ -5,9 +5,7 @@ baseline is what a user would write: left-padded batches in input order, ``gener
 EOS and newline tokens as stop tokens; it is swept over ``--baseline-batch-sizes`` and compared
 at its best.  ``evaluate_model`` runs with the engine's automatic batch size (and any given in
 ``--engine-batch-sizes``) and each prefill of ``--prefill`` (``bucketed``: chunks of similar
-prompt length; ``padded``: one pass padded to the longest prompt), eager and, with
-``--compile off,on``, with its decoder layers compiled (``EvaluateConfig.compile``; list a
-batch size twice, e.g. ``auto,auto``, so that one timed run follows the compile).  Both include
+prompt length; ``padded``: one pass padded to the longest prompt).  Both include
 tokenisation, decoding and (for sftlens) scoring.
 
 Shapes: ``world`` (a built knowledge world, real questions), or random-weight Llamas built
@@ -18,8 +16,6 @@ early and both engines generate exactly ``--max-new-tokens`` tokens (fixed token
 Example::
 
     python bench/evaluate.py --device cuda --shape 8b --questions 2048 --prefill bucketed,padded
-    python bench/evaluate.py --device cuda --shape 8b --prefill bucketed --compile off,on \
-        --engine-batch-sizes auto,auto
     python bench/evaluate.py --device cpu --shape world --world /tmp/sftlens-worlds/tiny
 """
 
@@ -135,9 +131,8 @@ def engine(
     batch: int | None,
     max_new: int,
     prefill: str = "bucketed",
-    compiled: bool = False,
 ) -> tuple[float, list[str]]:
-    cfg = EvaluateConfig(max_new_tokens=max_new, batch_size=batch, compile=compiled)
+    cfg = EvaluateConfig(max_new_tokens=max_new, batch_size=batch)
     _sync(str(next(model.parameters()).device))
     start = time.perf_counter()
     with prefill_mode(prefill):
@@ -168,11 +163,6 @@ def main() -> None:
         default="bucketed,padded",
         help="comma list of engine prefills to time: bucketed, padded",
     )
-    ap.add_argument(
-        "--compile",
-        default="off",
-        help="comma list: off, on (EvaluateConfig.compile; the first 'on' run includes compiling)",
-    )
     ap.add_argument("--json", help="write results here")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -197,16 +187,11 @@ def main() -> None:
         secs, base_out = baseline(model, tok, prompts, bs, args.max_new_tokens, newlines)
         results["baseline"][bs] = len(facts) / secs
         print(f"baseline generate  batch {bs:>4}: {len(facts) / secs:8.1f} questions/s", flush=True)
-    variants = [(p, c == "on") for c in args.compile.split(",") for p in args.prefill.split(",")]
-    for prefill, compiled in variants:
+    for prefill in args.prefill.split(","):
         for spec in args.engine_batch_sizes.split(","):
             bs_e = None if spec == "auto" else int(spec)
-            key = (
-                spec
-                + ("" if prefill == "bucketed" else f"-{prefill}")
-                + ("-compiled" if compiled else "")
-            )
-            secs, eng_out = engine(model, tok, facts, bs_e, args.max_new_tokens, prefill, compiled)
+            key = spec if prefill == "bucketed" else f"{spec}-{prefill}"
+            secs, eng_out = engine(model, tok, facts, bs_e, args.max_new_tokens, prefill)
             results["engine"][key] = max(results["engine"].get(key, 0.0), len(facts) / secs)
             agree = sum(
                 a.strip() == b.strip() for a, b in zip(eng_out, base_out, strict=True)

@@ -6,14 +6,14 @@
 #   bash bench/world_gpu_scaling.sh collect /tmp/ws "$OUT"      # a tarball of what to keep
 #
 # Steps (timestamps in DIR/steps.txt):
-#   1. world build (GPU 0)  ||  bench/evaluate.py and bench/probe.py at Llama-3-8B shape (GPU 1):
-#      bucketed vs padded prefill vs HF generate
+#   1. world build (GPU 0)  ||  bench/evaluate.py --shape 8b (GPU 1)
 #   2. the whole study on both GPUs (PER_GPU workers each) into DIR/study2: probe, calibration,
 #      grid and report; with step 1's world build this is the 2-GPU pipeline's wall time
 #   3. the grid alone on GPU 0 with 16 cores (the one-GPU machine's share), resumed from a copy
 #      of study2's pre-grid units into DIR/study1
 #   4. bench/gpu_util.py and bench/study_units.py on both runs
-# Env: PER_GPU (default 6), STUDY_ARGS (default "test_per_relation=500").
+# Env: PER_GPU (default 6), STUDY_ARGS (default "test_per_relation=500"), EVAL_ARGS (extra
+# arguments of bench/evaluate.py).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:?run|collect}
@@ -38,14 +38,8 @@ run() {
   sample_util >> "$W/util.csv" 2>/dev/null &
   sampler=$!
   stamp start
-  [ -f "$W/probe8b.json" ] || (export CUDA_VISIBLE_DEVICES=1
-   python3 bench/evaluate.py --device cuda --shape 8b --questions 2048 --json "$W/eval8b.json" \
-     --engine-batch-sizes auto,auto --baseline-batch-sizes 256,512,1024,2048 > "$W/eval8b.log" 2>&1
-   echo "eval8b exit $?" >> "$W/eval8b.log"
-   python3 bench/probe.py --device cuda --shape 8b --prompts 512 --fixed-tokens \
-     --baseline-batch-sizes 256 --engine-variants current,padded --json "$W/probe8b.json" \
-     > "$W/probe8b.log" 2>&1
-   echo "probe8b exit $?" >> "$W/probe8b.log") &
+  (CUDA_VISIBLE_DEVICES=1 python3 bench/evaluate.py --device cuda --shape 8b --questions 2048 \
+     --json "$W/eval8b.json" ${EVAL_ARGS:-} > "$W/eval8b.log" 2>&1; echo "eval8b exit $?" >> "$W/eval8b.log") &
   bench_pid=$!
   if [ ! -f "$W/world/manifest.json" ]; then
     CUDA_VISIBLE_DEVICES=0 python3 -m sftlens world build --preset gpu --out "$W/world" --force \
@@ -53,7 +47,7 @@ run() {
   fi
   stamp world-built
   wait "$bench_pid"
-  stamp benches-done
+  stamp eval8b-done
   python3 -m sftlens study configs/world-gpu.yaml --out "$W/study2" world="$W/world" \
     --workers-per-gpu "$PER_GPU" $STUDY_ARGS 2>&1 | grep -v "/s]" > "$W/study2.log"
   stamp study2-exit-$?

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -191,24 +190,3 @@ def save_model(
             tokenizer.save_pretrained(tmp)
     log.info("saved model to %s", out)
     return out
-
-
-def compile_layers(model: Any) -> list[Any]:
-    """``torch.compile`` every decoder layer in place, with dynamic shapes (regional compilation).
-
-    The layers share one compiled graph (their code is the same), so the first call compiles
-    once (tens of seconds) whatever the depth; state-dict names do not change.  Returns the
-    compiled modules for :func:`uncompile_layers`.
-    """
-    decoder: Any = model.get_decoder() if hasattr(model, "get_decoder") else None
-    layers = getattr(decoder, "layers", None) or getattr(decoder, "h", None)
-    modules = list(layers) if layers is not None else [decoder or model]
-    for module in modules:
-        module.compile(dynamic=True)
-    return modules
-
-
-def uncompile_layers(modules: Sequence[Any]) -> None:
-    """Undo :func:`compile_layers`: the modules run eagerly again."""
-    for module in modules:
-        module._compiled_call_impl = None

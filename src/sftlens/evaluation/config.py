@@ -32,8 +32,6 @@ class EvaluateConfig(FactSelectionConfig):
         limit: evaluate only the first ``limit`` facts (quick runs).
         prompt_format: the ``sftlens.prompts`` format the model was fine-tuned on
             (``paper``: ``<|question|> q <|answer|>``; ``chat``: the tokenizer's template).
-        compile: ``torch.compile`` the decoder layers while generating
-            (``GenerationConfig.compile``): faster on large models after a one-off compile.
     """
 
     model: str | None = None
@@ -41,4 +39,3 @@ class EvaluateConfig(FactSelectionConfig):
     matching: str = "contains"
     max_new_tokens: int = Field(default=16, ge=1)
     batch_size: int | None = Field(default=None, ge=1)
-    compile: bool = False

@@ -88,7 +88,6 @@ def evaluate_model(
         temperature=0.0,
         stop_at_newline=True,
         batch_size=cfg.batch_size,
-        compile=cfg.compile,
     )
     start = time.perf_counter()
     outputs = (

@@ -48,7 +48,6 @@ from sftlens.finetuning.precision import (
     optimizer_step,
     resolve_precision,
 )
-from sftlens.models import compile_layers, uncompile_layers
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -221,7 +220,7 @@ def finetune(
     acc = make_accelerator(kind, prec, device, lm)
     template = ModelTemplate.of(lm) if kind == "fsdp" else None
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    compiled = compile_layers(lm) if cfg.compile else []
+    compiled = compiled_layers(lm) if cfg.compile else []
     try:
         loss_mod: nn.Module = SFTLoss(lm)
         opt = make_optimizer(loss_mod, cfg, device, prec)
@@ -235,9 +234,7 @@ def finetune(
         trained = lm if single else gathered_lm(acc, loss_mod, kind, template, prec.base_dtype)  # type: ignore[arg-type]
         del opt, sched
     finally:
-        uncompile_layers(
-            compiled
-        )  # also when training fails: the caller's model runs eagerly again
+        uncompile(compiled)  # also when training fails: the caller's model runs eagerly again
     tuned = _finish(trained, cfg, grad_flags, prec) if trained is not None else None
     tokens = sum(r["tokens"] for r in rows)
     for row in rows:
@@ -343,6 +340,22 @@ def accumulate(
             acc.backward(loss)
         total += loss.detach() / world
     return total
+
+
+def compiled_layers(lm: nn.Module) -> list[nn.Module]:
+    """``torch.compile`` every decoder layer in place (state-dict names stay the same)."""
+    decoder: Any = lm.get_decoder() if hasattr(lm, "get_decoder") else None  # type: ignore[operator]
+    layers = getattr(decoder, "layers", None) or getattr(decoder, "h", None)
+    modules = list(layers) if layers is not None else [decoder or lm]
+    for module in modules:
+        module.compile(dynamic=True)
+    return modules
+
+
+def uncompile(modules: Sequence[nn.Module]) -> None:
+    """Undo :func:`compiled_layers` (evaluation's decode shapes would recompile)."""
+    for module in modules:
+        module._compiled_call_impl = None
 
 
 def _finish(

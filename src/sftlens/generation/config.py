@@ -44,10 +44,6 @@ class GenerationConfig:
         prefill: ``bucketed`` (with the static cache, prompts are encoded in chunks of rows of
             similar length, each padded only to its own longest prompt) or ``padded`` (one
             pass, every prompt padded to the batch's longest).  Same tokens either way.
-        compile: ``torch.compile`` each decoder layer for the call (dynamic shapes; the
-            layers share one graph).  Fuses the elementwise work around the matmuls; the
-            first call compiles (tens of seconds), and tokens can differ from eager ones
-            where float rounding decides an argmax.  Off by default.
     """
 
     max_new_tokens: int = 32
@@ -64,7 +60,6 @@ class GenerationConfig:
     kv_cache: str = "static"
     mask_sync: bool = False
     prefill: str = "bucketed"
-    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:

@@ -22,7 +22,6 @@ from sftlens.generation.config import GenerationConfig
 from sftlens.generation.engine import decode_batch
 from sftlens.generation.sampling import row_keys
 from sftlens.generation.stops import newline_ids, pad_id, stop_ids
-from sftlens.models import compile_layers, uncompile_layers
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +79,6 @@ def generate(
     was_training = model.training
     model.eval()
     bar = tqdm(total=len(prompts), disable=not progress or None, desc="generate", unit="prompt")
-    compiled = compile_layers(model) if cfg.compile else []
     try:
         with torch.inference_mode(), gqa_decode_attention(model, cfg.decode_kernel, cfg.mask_sync):
             for idx in batches:
@@ -98,6 +96,5 @@ def generate(
                 bar.update(len(idx))
     finally:
         bar.close()
-        uncompile_layers(compiled)
         model.train(was_training)
     return results

@@ -60,8 +60,6 @@ class ProbeConfig(DataOptions):
         device / dtype: where and how to load the model.
         seed: sampling seed (a completion depends on seed, prompt and sample index only).
         batch_size: sequences decoded at once (``None`` = from free memory).
-        compile: ``torch.compile`` the decoder layers while generating
-            (``GenerationConfig.compile``).
         chunk_size: facts per resumable chunk.
         save_completions: also store the raw completions in the mastery table.
         relations / aliases / limit: see :class:`sftlens.config.DataOptions` (``limit``: the
@@ -88,7 +86,6 @@ class ProbeConfig(DataOptions):
     dtype: str = "auto"
     seed: int = 0
     batch_size: int | None = Field(None, ge=1)
-    compile: bool = False
     chunk_size: int = Field(2000, ge=1)
     save_completions: bool = False
     slick: SlickConfig = Field(default_factory=SlickConfig)  # type: ignore[arg-type]

@@ -51,7 +51,6 @@ def generation_config(cfg: ProbeConfig) -> GenerationConfig:
         batch_size=cfg.batch_size,
         seed=cfg.seed,
         backend=cfg.backend,
-        compile=cfg.compile,
     )
 
 
@@ -109,7 +108,6 @@ def _probe_slick(
         "batch_size": cfg.batch_size,
         "seed": cfg.seed,
         "backend": cfg.backend,
-        "compile": cfg.compile,
     }
     greedy = complete(model, tokenizer, prompts, GenerationConfig(**base), progress)
     sampled_cfg = GenerationConfig(
