@@ -61,7 +61,8 @@ def test_world_grids_follow_the_paper_rules(name: str):
     assert cfg.restore.ks == [1, 3, 5, 10, 20, 40, 60]
     assert set(cfg.restore.strategies) == {"top", "random", "bottom"}
     assert cfg.restored_sizes() == [sizes[-1]]
-    assert cfg.select.get("allow_smaller") is False
+    # a too-small pool fails the tiny grid; the gpu world's smallest pool can fall just short
+    assert cfg.select.get("allow_smaller") is (name == "world-gpu.yaml")
 
 
 @pytest.mark.parametrize(

@@ -145,7 +145,7 @@ PRESETS.add(
         _BASE,
         facts_per_relation=6500,
         object_pool=100,
-        test_frac=0.3,  # every level's in-domain train pool holds the paper's 1,920 (≥ 1.5×)
+        test_frac=0.3,  # level pools of ~1,900-2,900 facts at the smallest (docs/world.md)
         vocab_size=8192,
         hidden=768,
         layers=12,
