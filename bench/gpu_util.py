@@ -1,10 +1,9 @@
 """Mean GPU utilisation over a study's grid, from a sampled ``util.csv`` and the run's units.
 
 ``util.csv`` rows are ``unix_time,gpu_index,util_percent,memory_mib`` (one row per GPU per
-sample, as ``bench/world_gpu_scaling.sh`` writes them).  The grid window runs from the last
-pre-grid unit's finish (``calibrate``, else ``select``/``base/eval``) to the last unit's finish,
-read from ``units/*/unit.json`` (``--since``: not before the run's start, for a run resumed
-from copied pre-grid units).  Prints the mean utilisation per GPU inside the window and the
+sample, as ``bench/world_gpu_scaling.sh`` writes them).  The grid window runs from the first
+cell unit's start (its ``started``; without one, the last pre-grid unit's finish, and not before
+``--since``) to the last unit's finish, read from ``units/*/unit.json``.  Prints the mean utilisation per GPU inside the window and the
 cells per minute.
 
 Example::
@@ -36,7 +35,10 @@ def grid_window(records: list[dict[str, Any]], since: float = 0.0) -> tuple[floa
     if not pre or not grid:
         raise SystemExit("the run has no pre-grid or no grid units")
     cells = {r["name"].split("/")[0] for r in grid}
-    return max(*pre, since), max(r["finished"] for r in grid), len(cells)
+    end = max(r["finished"] for r in grid)
+    if all("started" in r for r in grid):
+        return min(r["started"] for r in grid), end, len(cells)
+    return max(*pre, since), end, len(cells)
 
 
 def mean_util(path: Path, start: float, end: float, gpus: set[int]) -> dict[int, float]:

@@ -39,7 +39,9 @@ def main() -> None:
     args.train.parent.mkdir(parents=True, exist_ok=True)
     args.train.write_text("".join(json.dumps(e) + "\n" for e in examples))
     params = sum(p.numel() for p in model.parameters())
-    print(f"{args.shape}: {params / 1e9:.2f}B parameters → {args.out}; {len(examples)} samples → {args.train}")
+    print(
+        f"{args.shape}: {params / 1e9:.2f}B parameters → {args.out}; {len(examples)} samples → {args.train}"
+    )
 
 
 if __name__ == "__main__":
