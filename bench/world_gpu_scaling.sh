@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # The gpu-world study on 2 GPUs and then on 1, on one 2-GPU host, with GPU utilisation sampled
-# every 2 s; the Llama-3-8B-shape evaluation benchmark runs on GPU 1 while GPU 0 builds the world.
+# every 2 s; the Llama-3-8B-shape generation benchmarks run on GPU 1 while GPU 0 builds the world.
 #
 #   setsid nohup bash bench/world_gpu_scaling.sh run /tmp/ws > /tmp/ws.log 2>&1 &
 #   bash bench/world_gpu_scaling.sh collect /tmp/ws "$OUT"      # a tarball of what to keep
 #
 # Steps (timestamps in DIR/steps.txt):
-#   1. world build (GPU 0)  ||  bench/evaluate.py --shape 8b (GPU 1)
+#   1. world build (GPU 0)  ||  bench/evaluate.py and bench/probe.py at Llama-3-8B shape (GPU 1):
+#      bucketed vs padded prefill vs HF generate
 #   2. the whole study on both GPUs (PER_GPU workers each) into DIR/study2: probe, calibration,
 #      grid and report; with step 1's world build this is the 2-GPU pipeline's wall time
 #   3. the grid alone on GPU 0 with 16 cores (the one-GPU machine's share), resumed from a copy
 #      of study2's pre-grid units into DIR/study1
 #   4. bench/gpu_util.py and bench/study_units.py on both runs
-# Env: PER_GPU (default 6), STUDY_ARGS (default "test_per_relation=500"), EVAL_ARGS (extra
-# arguments of bench/evaluate.py).
+# Env: PER_GPU (default 6), STUDY_ARGS (default "test_per_relation=500"). A rerun keeps the built
+# world and the benchmarks' JSON, resumes both studies, and appends to steps.txt and util.csv.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:?run|collect}
