@@ -39,8 +39,14 @@ run() {
   sample_util >> "$W/util.csv" 2>/dev/null &
   sampler=$!
   stamp start
-  (CUDA_VISIBLE_DEVICES=1 python3 bench/evaluate.py --device cuda --shape 8b --questions 2048 \
-     --json "$W/eval8b.json" ${EVAL_ARGS:-} > "$W/eval8b.log" 2>&1; echo "eval8b exit $?" >> "$W/eval8b.log") &
+  [ -f "$W/probe8b.json" ] || (export CUDA_VISIBLE_DEVICES=1
+   python3 bench/evaluate.py --device cuda --shape 8b --questions 2048 --json "$W/eval8b.json" \
+     --engine-batch-sizes auto,auto --baseline-batch-sizes 256,512,1024,2048 > "$W/eval8b.log" 2>&1
+   echo "eval8b exit $?" >> "$W/eval8b.log"
+   python3 bench/probe.py --device cuda --shape 8b --prompts 512 --fixed-tokens \
+     --baseline-batch-sizes 256 --engine-variants current,padded --json "$W/probe8b.json" \
+     > "$W/probe8b.log" 2>&1
+   echo "probe8b exit $?" >> "$W/probe8b.log") &
   bench_pid=$!
   if [ ! -f "$W/world/manifest.json" ]; then
     CUDA_VISIBLE_DEVICES=0 python3 -m sftlens world build --preset gpu --out "$W/world" --force \
@@ -48,7 +54,7 @@ run() {
   fi
   stamp world-built
   wait "$bench_pid"
-  stamp eval8b-done
+  stamp benches-done
   python3 -m sftlens study configs/world-gpu.yaml --out "$W/study2" world="$W/world" \
     --workers-per-gpu "$PER_GPU" $STUDY_ARGS 2>&1 | grep -v "/s]" > "$W/study2.log"
   stamp study2-exit-$?
