@@ -27,6 +27,7 @@ from typing import Any
 
 from sftlens.config import build_config, dump_config
 from sftlens.errors import ConfigError, SftlensError
+from sftlens.generation.batching import FRACTION_ENV
 from sftlens.study.config import StudyConfig
 from sftlens.study.parallel import Comm, reported, run_ranked
 from sftlens.study.stage import StudyResult
@@ -39,8 +40,6 @@ MEMORY_FACTOR = 6
 #: a worker on a shared GPU may use this much of 1 / (workers on that GPU) of its memory
 #: (the rest leaves room for the other workers' CUDA contexts)
 GPU_SHARE_MARGIN = 0.95
-#: environment variable holding this process's share of its GPU's memory (0 < share <= 1)
-GPU_MEMORY_FRACTION_ENV = "SFTLENS_GPU_MEMORY_FRACTION"
 LOG_FORMAT = "%(asctime)s sftlens %(levelname).1s %(message)s"
 
 
@@ -126,7 +125,7 @@ def share_gpu(device: str, sharing: int) -> None:
 
     share = GPU_SHARE_MARGIN / sharing
     torch.cuda.set_per_process_memory_fraction(share, torch.device(device))
-    os.environ[GPU_MEMORY_FRACTION_ENV] = repr(share)  # the exact value passed to torch
+    os.environ[FRACTION_ENV] = repr(share)  # the exact value passed to torch, for the planners
 
 
 def place(cfg: StudyConfig, local_rank: int, local_world: int) -> StudyConfig:

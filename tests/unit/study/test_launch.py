@@ -68,7 +68,7 @@ def eight_cores(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 @pytest.fixture
 def shares(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, str]]:
     """Records set_per_process_memory_fraction calls; restores the environment variable."""
-    monkeypatch.delenv(launch.GPU_MEMORY_FRACTION_ENV, raising=False)
+    monkeypatch.delenv(launch.FRACTION_ENV, raising=False)
     calls: list[tuple[float, str]] = []
     monkeypatch.setattr(
         torch.cuda, "set_per_process_memory_fraction", lambda f, d: calls.append((f, str(d)))
@@ -112,13 +112,13 @@ def test_workers_sharing_a_gpu_take_their_share_of_its_memory(
     tmp_path: Path, two_gpus: None, eight_cores: list[int], shares: list[tuple[float, str]]
 ):
     launch.place(config(tmp_path), 1, 2)  # one worker per GPU: no cap
-    assert shares == [] and launch.GPU_MEMORY_FRACTION_ENV not in os.environ
+    assert shares == [] and launch.FRACTION_ENV not in os.environ
     launch.place(config(tmp_path, workers_per_gpu=3), 1, 5)  # ranks 1, 3 on cuda:1
     assert shares == [(launch.GPU_SHARE_MARGIN / 2, "cuda:1")]
-    assert float(os.environ[launch.GPU_MEMORY_FRACTION_ENV]) == shares[-1][0]
+    assert float(os.environ[launch.FRACTION_ENV]) == shares[-1][0]
     launch.place(config(tmp_path, workers_per_gpu=3), 4, 5)  # ranks 0, 2, 4 on cuda:0
     assert shares[-1] == (launch.GPU_SHARE_MARGIN / 3, "cuda:0")
-    assert float(os.environ[launch.GPU_MEMORY_FRACTION_ENV]) == shares[-1][0]
+    assert float(os.environ[launch.FRACTION_ENV]) == shares[-1][0]
 
 
 def test_a_named_gpu_is_shared_by_every_local_worker(
