@@ -2,8 +2,8 @@
 
 ``util.csv`` rows are ``unix_time,gpu_index,util_percent,memory_mib`` (one row per GPU per
 sample, as ``bench/world_gpu_scaling.sh`` writes them).  The grid window runs from the first
-cell unit's start (its ``started``; without one, the last pre-grid unit's finish, and not before
-``--since``) to the last unit's finish, read from ``units/*/unit.json``.  Prints the mean utilisation per GPU inside the window and the
+cell unit's ``started`` to the last cell unit's ``finished``, read from the run's ``unit.json``
+files (``bench/study_units.py`` reads and classifies them).  Prints the mean utilisation per GPU inside the window and the
 cells per minute.
 
 Example::
@@ -19,26 +19,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-PREGRID = ("probe", "select", "base", "calibrate")
+from study_units import kind_of, read_units
+
+#: unit kinds (``study_units.KINDS``) that run before the grid
+PREGRID = ("probe chunk", "probe merge", "select", "base eval", "calibrate")
 
 
-def unit_records(run: Path) -> list[dict[str, Any]]:
-    """Every ``unit.json`` of the run, with its name relative to ``units/``."""
-    return [json.loads(p.read_text()) for p in sorted((run / "units").rglob("unit.json"))]
-
-
-def grid_window(records: list[dict[str, Any]], since: float = 0.0) -> tuple[float, float, int]:
-    """(start, end, cells): the grid runs after the last pre-grid unit finished (and after
-    ``since``, the start of a run that resumed from copied pre-grid units)."""
-    pre = [r["finished"] for r in records if r["name"].split("/")[0] in PREGRID]
-    grid = [r for r in records if r["name"].split("/")[0] not in PREGRID]
-    if not pre or not grid:
-        raise SystemExit("the run has no pre-grid or no grid units")
+def grid_window(records: list[dict[str, Any]]) -> tuple[float, float, int]:
+    """(start, end, cells): from the first grid unit's start to the last one's finish."""
+    grid = [r for r in records if kind_of(r["name"]) not in PREGRID]
+    if not grid or any("started" not in r for r in grid):
+        raise SystemExit("the run has no timed grid units (unit.json without 'started')")
     cells = {r["name"].split("/")[0] for r in grid}
-    end = max(r["finished"] for r in grid)
-    if all("started" in r for r in grid):
-        return min(r["started"] for r in grid), end, len(cells)
-    return max(*pre, since), end, len(cells)
+    return min(r["started"] for r in grid), max(r["finished"] for r in grid), len(cells)
 
 
 def mean_util(path: Path, start: float, end: float, gpus: set[int]) -> dict[int, float]:
@@ -59,10 +52,9 @@ def main() -> None:
     ap.add_argument("util_csv", type=Path)
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--gpus", default="0", help="comma list of GPU indices the run used")
-    ap.add_argument("--since", type=float, default=0.0, help="UNIX time the run started")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    start, end, cells = grid_window(unit_records(args.run_dir), args.since)
+    start, end, cells = grid_window(read_units(args.run_dir))
     util = mean_util(args.util_csv, start, end, {int(g) for g in args.gpus.split(",")})
     minutes = (end - start) / 60
     result = {

@@ -62,13 +62,12 @@ run() {
     cp -r "$W/study2" "$W/study1"
     rm -rf "$W/study1"/units/L* "$W/study1/results" "$W/study1/report"
   fi
-  since1=$(date +%s)
   CUDA_VISIBLE_DEVICES=0 taskset -c 0-15 python3 -m sftlens study configs/world-gpu.yaml \
     --out "$W/study1" world="$W/world" --workers-per-gpu "$PER_GPU" $STUDY_ARGS 2>&1 \
     | grep -v "/s]" > "$W/study1.log"
   stamp study1-exit-$?
   python3 bench/gpu_util.py "$W/util.csv" "$W/study2" --gpus 0,1 --json "$W/util2.json"
-  python3 bench/gpu_util.py "$W/util.csv" "$W/study1" --gpus 0 --since "$since1" --json "$W/util1.json"
+  python3 bench/gpu_util.py "$W/util.csv" "$W/study1" --gpus 0 --json "$W/util1.json"
   for n in 1 2; do
     python3 bench/study_units.py "$W/study$n" --json "$W/units$n.json" > "$W/units$n.txt" 2>&1
   done
