@@ -3,8 +3,8 @@
 ``util.csv`` rows are ``unix_time,gpu_index,util_percent,memory_mib`` (one row per GPU per
 sample, as ``bench/world_gpu_scaling.sh`` writes them).  The grid window runs from the first
 cell unit's ``started`` to the last cell unit's ``finished``, read from the run's ``unit.json``
-files (``bench/study_units.py`` reads and classifies them).  Prints the mean utilisation per GPU inside the window and the
-cells per minute.
+files (``bench/study_units.py`` reads and classifies them).  Prints the mean utilisation per
+GPU inside the window and the cells per minute.
 
 Example::
 
