@@ -94,6 +94,7 @@ def _import(path: str) -> Any:
 def run_stage(stage: Stage, args: argparse.Namespace) -> Any:
     """Build the stage's config from the parsed args and call its run function."""
     from sftlens.config import load_config
+    from sftlens.errors import ConfigError
 
     cls = _import(stage.config)
     func = _import(stage.func)
@@ -108,6 +109,8 @@ def run_stage(stage: Stage, args: argparse.Namespace) -> Any:
     if "study_config" in positional and config_file is None:
         config_file = positional.pop("study_config")
     cfg = load_config(cls, config_file, overrides=args.overrides, values=values)
+    if stage.needs_out and not str(args.out).strip():
+        raise ConfigError("--out is empty; give --out DIR")
     target = args.out if stage.needs_out else next(iter(positional.values()))
     return func(cfg, Path(target), force=args.force)
 

@@ -25,6 +25,7 @@ import sys
 from typing import NoReturn
 
 from sftlens.errors import SftlensError
+from sftlens.runstore import PATH_ATTR
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -45,7 +46,12 @@ _OS_ERRORS = {
     errno.EISDIR: "is a directory",
     errno.EDQUOT: "disk quota exceeded",
     errno.EEXIST: "already exists",
+    errno.EBUSY: "device or resource busy",
+    errno.EMFILE: "too many open files",
+    errno.EIO: "input/output error",
 }
+#: how libraries that wrap the OS error in their own text say "disk full"
+_NO_SPACE_TEXT = ("no space left on device", "storagefull", "os error 28", "errno 28")
 
 
 def _first_line(text: str) -> str:
@@ -53,13 +59,40 @@ def _first_line(text: str) -> str:
     return lines[0] if lines else ""
 
 
-def _os_error(err: OSError) -> str | None:
+def _os_error(err: OSError, known: str | None = None) -> str | None:
+    """One line for an OS error, naming its path (or ``known``: the path being written)."""
     if err.errno not in _OS_ERRORS:
         return None
-    where = err.filename if err.filename is not None else ""
-    if err.filename2 is not None:
-        where = f"{where} -> {err.filename2}"
-    return f"{where}: {_OS_ERRORS[err.errno]}" if where else _OS_ERRORS[err.errno]
+    return _with_path(_OS_ERRORS[err.errno], err.filename, err.filename2, known)
+
+
+def _with_path(what: str, name: object, name2: object = None, known: str | None = None) -> str:
+    where = str(name) if name is not None else (known or "")
+    if name2 is not None:
+        where = f"{where} -> {name2}"
+    return f"{where}: {what}" if where else what
+
+
+def _written_path(chain: list[BaseException]) -> str | None:
+    """The path runstore's writers recorded on an error of the chain (innermost first)."""
+    for link in reversed(chain):
+        if isinstance(link, OSError) and link.filename is not None:
+            return str(link.filename)
+        noted = getattr(link, PATH_ATTR, None)
+        if noted is not None:
+            return str(noted)
+    return None
+
+
+def _disk_full(chain: list[BaseException], known: str | None) -> str | None:
+    """A full, read-only or over-quota disk anywhere in the chain, as one line with a path."""
+    for link in chain:
+        if isinstance(link, OSError) and link.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
+            return _os_error(link, known)
+    for link in chain:
+        if any(t in str(link).lower() for t in _NO_SPACE_TEXT):
+            return _with_path(_OS_ERRORS[errno.ENOSPC], None, None, known)
+    return None
 
 
 def _chain(err: BaseException) -> list[BaseException]:
@@ -77,13 +110,15 @@ def explain(err: BaseException) -> str | None:
     if isinstance(err, SftlensError):
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
         return "; ".join(lines) or type(err).__name__
-    for link in _chain(err):  # a full or read-only disk is the root cause, whatever followed
-        if isinstance(link, OSError) and link.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
-            return _os_error(link)
+    chain = _chain(err)
+    known = _written_path(chain)
+    full = _disk_full(chain, known)  # the root cause, whatever followed
+    if full is not None:
+        return full
     if isinstance(err, UnicodeDecodeError):
         return f"input is not valid UTF-8 ({err.reason} at byte offset {err.start})"
     if isinstance(err, OSError):
-        return _os_error(err)
+        return _os_error(err, known)
     if isinstance(err, MemoryError):
         return "out of memory (a corrupt input can ask for a huge allocation; --debug shows where)"
     return _library_error(err)

@@ -29,15 +29,14 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-from sftlens.errors import SftlensError
 
 log = logging.getLogger(__name__)
 
 PAUSE_ENV = "SFTLENS_TEST_PAUSE_WRITES"
+PATH_ATTR = "sftlens_path"
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-\d+$")
 
 
@@ -48,6 +47,34 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def base_name(name: str) -> str:
+    """The name a (possibly nested) temp name stands for: ``..x.tmp-1-2.tmp-1-3`` → ``x``."""
+    while (match := _TEMP_NAME.match(name)) is not None:
+        name = match.group("name")
+    return name
+
+
+def _is_own_temp(path: Path) -> bool:
+    """True for a temp name of this process (a staged directory being filled)."""
+    match = _TEMP_NAME.match(path.name)
+    return match is not None and int(match.group("pid")) == os.getpid()
+
+
+def note_path(err: BaseException, path: Path) -> None:
+    """Record on ``err`` the path being written when it failed (read by the CLI's error boundary).
+
+    An ``OSError`` without a file name gets ``path`` as its ``filename``; any other error
+    keeps it as ``err.sftlens_path`` (the innermost write wins).
+    """
+    if isinstance(err, OSError):
+        if err.filename is None:
+            err.filename = str(path)
+        return
+    with contextlib.suppress(AttributeError, TypeError):
+        if getattr(err, PATH_ATTR, None) is None:
+            setattr(err, PATH_ATTR, str(path))
 
 
 def temp_sibling(path: Path, kind: str = "tmp") -> Path:
@@ -81,9 +108,10 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             os.fsync(fh.fileno())
         _test_pause(p)
         os.replace(tmp, p)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        note_path(err, p)
         raise
     _fsync_dir(p.parent)
     return p
@@ -116,14 +144,26 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     ``with atomic_path(out / "model") as tmp: model.save_pretrained(tmp)``.
     An existing ``path`` is replaced only after the new one is complete; an existing
     directory is exchanged with the new one in one step (see :func:`swap_into_place`).
+    A ``path`` that is itself this process's temp (a staged directory) is yielded as it
+    is: the staging already makes it appear whole, so there is one temp level, never two.
     """
     p = Path(path)
+    if _is_own_temp(p):
+        try:
+            yield p
+        except BaseException as err:
+            note_path(err, p)
+            raise
+        return
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_sibling(p)
     try:
         yield tmp
         _test_pause(p)
         swap_into_place(tmp, p)
+    except BaseException as err:
+        note_path(err, p)
+        raise
     finally:
         _remove(tmp)
 
@@ -198,8 +238,8 @@ def remove_stale_temps(root: str | Path) -> list[Path]:
     """Remove temp files/dirs left by dead processes in ``root`` (recursively) and beside it.
 
     Temp names are ``.NAME.tmp-<pid>-<ns>`` (and ``.NAME.old-<pid>-<ns>`` for a
-    directory being replaced); one whose ``<pid>`` is no longer running is debris of a
-    killed write.  An ``old`` directory whose ``NAME`` is missing is moved back.
+    directory being replaced), nested ones included; one whose ``<pid>`` is no longer
+    running is debris of a killed write.  An ``old`` directory whose ``NAME`` is missing is moved back.
     Returns the removed paths (each also logged).
     """
     root = Path(root)
@@ -213,7 +253,7 @@ def remove_stale_temps(root: str | Path) -> list[Path]:
                 match = _TEMP_NAME.match(entry.name)
                 if match is None or _owner_alive(entry.name):
                     continue
-                if place == root.parent and match.group("name") != root.name:
+                if place == root.parent and base_name(entry.name) != root.name:
                     continue
                 target = place / match.group("name")
                 if match.group("kind") == "old" and not target.exists():
@@ -267,85 +307,9 @@ def versions() -> dict[str, str]:
     return found
 
 
-def check_out_dir(
-    path: str | Path,
-    force: bool = False,
-    marker: str | None = None,
-    inputs: Sequence[str | Path] = (),
-) -> Path:
-    """The one ``--out`` guard; checks only, writes nothing.  ``path`` may be missing, empty, ours (holds ``marker``) or replaced with ``force``;
-    it must not be a file, lie under a file, be or lie inside one of ``inputs``, or be
-    in a place this process cannot write.
-
-    Raises:
-        SftlensError: one line naming ``path`` and what is wrong with it.
-    """
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise SftlensError(f"--out {p} exists and is not a directory")
-    for src in inputs:
-        resolved, src_resolved = p.resolve(), Path(src).resolve()
-        if resolved == src_resolved:
-            raise SftlensError(f"--out {p} is the same directory as input {src}")
-        if src_resolved in resolved.parents:
-            raise SftlensError(f"--out {p} is inside input {src}")
-    ancestor = p if p.exists() else p.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise SftlensError(f"--out {p}: {ancestor} is a file, not a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK) or (
-        p.exists() and not os.access(p.parent, os.W_OK)
-    ):
-        raise SftlensError(
-            f"--out {p}: cannot write in {ancestor} (read-only or permission denied)"
-        )
-    ours = marker is not None and (p / marker).exists()
-    if p.is_dir() and any(_visible(p)) and not force and not ours:
-        raise SftlensError(f"--out {p} is not empty; pass --force to replace it")
-    return p
-
-
-def _visible(path: Path) -> Iterator[Path]:
+def visible_entries(path: Path) -> Iterator[Path]:
     """Entries of ``path`` that are not stale temp debris (a killed run's leftovers do not count)."""
     return (e for e in path.iterdir() if _TEMP_NAME.match(e.name) is None or _owner_alive(e.name))
-
-
-def ensure_out_dir(
-    path: str | Path,
-    force: bool = False,
-    marker: str | None = None,
-    inputs: Sequence[str | Path] = (),
-) -> Path:
-    """:func:`check_out_dir`, then remove stale temps there and create ``path`` (for resumable runs)."""
-    p = check_out_dir(path, force, marker, inputs)
-    remove_stale_temps(p)
-    p.mkdir(parents=True, exist_ok=True)
-    return p
-
-
-@contextlib.contextmanager
-def staged_out_dir(
-    path: str | Path, force: bool = False, inputs: Sequence[str | Path] = ()
-) -> Iterator[Path]:
-    """Check ``--out``, yield an empty temp dir beside it, and swap it into place on success.
-
-    A stage writes its whole output (manifest included) into the yielded dir.  A
-    failure or kill before the swap leaves ``path`` as it was (a stale temp dir is
-    removed by the next run); with ``force`` an old output is replaced in one step,
-    so ``path`` always holds either the old run or the new one, each complete.
-
-    Example::
-
-        with staged_out_dir(out, force) as tmp:
-            RunDir.create(tmp, config=cfg_dict)
-            write_table(tmp / "rows.parquet", rows)
-    """
-    p = check_out_dir(path, force, None, inputs)
-    remove_stale_temps(p)
-    with atomic_path(p) as tmp:
-        tmp.mkdir()
-        yield tmp
 
 
 class RunDir:
@@ -398,3 +362,15 @@ class RunDir:
         """Write ``unit.json`` last, after every output of the unit is in place."""
         record = {"name": name, "key": key, "finished": time.time(), **(info or {})}
         return atomic_write_json(self.unit_dir(name) / "unit.json", record)
+
+
+_OUT_DIR_NAMES = ("check_out_dir", "ensure_out_dir", "staged_out_dir")
+
+
+def __getattr__(name: str) -> Any:
+    """The ``--out`` guard lives in :mod:`sftlens.outdir`; its names are also reachable here."""
+    if name in _OUT_DIR_NAMES:
+        from sftlens import outdir
+
+        return getattr(outdir, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -338,7 +338,7 @@ CASES: dict[str, tuple[list[str], str]] = {
     "restore-region": ([*RESTORE, "--tuned", M, "--region", "layers=9-x"], "layers=9-x"),
     "restore-out-is-input": (
         ["restore", "--base", M, "--tuned", M, "--out", M, "--k", "5"],
-        "same directory",
+        "same path as input",
     ),
     "restore-out-inside-input": (
         ["restore", "--base", M, "--tuned", M, "--out", "{W}/model/sub", "--k", "5"],

@@ -21,14 +21,8 @@ from sftlens.analysis.token_kl import KLResult, check_same_tokenizer, token_kl
 from sftlens.config import dump_config, require_keys
 from sftlens.errors import ConfigError
 from sftlens.evaluation import levels_for
-from sftlens.runstore import (
-    RunDir,
-    atomic_write_json,
-    atomic_write_text,
-    check_out_dir,
-    json_safe,
-    staged_out_dir,
-)
+from sftlens.outdir import check_out_dir, input_paths, staged_out_dir
+from sftlens.runstore import RunDir, atomic_write_json, atomic_write_text, json_safe
 from sftlens.tableio import read_table, write_table
 
 log = logging.getLogger(__name__)
@@ -57,6 +51,8 @@ def run(cfg: TokenKLConfig, out: Path, *, force: bool = False) -> TokenKLRun:
 
     require_keys(cfg, "base", "tuned", "data", "mastery")
     assert cfg.base and cfg.tuned and cfg.data and cfg.mastery
+    inputs = input_paths(cfg)
+    check_out_dir(out, force, inputs=inputs)  # an --out overlapping an input fails first
     dataset = load_dataset(cfg.data, **cfg.data_options())
     facts = [
         f
@@ -69,14 +65,13 @@ def run(cfg: TokenKLConfig, out: Path, *, force: bool = False) -> TokenKLRun:
     levels = levels_for(facts, mastery, cfg.mastery)
     tok = load_tokenizer(cfg.base, padding_side="left")
     check_same_tokenizer(tok, load_tokenizer(cfg.tuned, padding_side="left"))
-    check_out_dir(out, force)
     base = load_model(cfg.base, dtype=cfg.dtype, device=cfg.device)
     tuned = load_model(cfg.tuned, dtype=cfg.dtype, device=cfg.device)
     start = time.perf_counter()
     kl = token_kl(base, tuned, tok, facts, dataset.relations, levels, mastery, cfg)
     result = TokenKLRun(kl, cfg, time.perf_counter() - start)
     names = {"per_fact": "per_fact.parquet", "summary": "summary.json", "table": "table.txt"}
-    with staged_out_dir(out, force) as tmp:
+    with staged_out_dir(out, force, inputs) as tmp:
         RunDir.create(tmp, config=dump_config(cfg))
         write_table(tmp / names["per_fact"], kl.per_fact)
         atomic_write_json(

@@ -29,7 +29,8 @@ from sftlens.calibration.calibrate import (
 from sftlens.calibration.config import CalibrateConfig
 from sftlens.calibration.rule import SCORE
 from sftlens.config import dump_config, require_keys
-from sftlens.runstore import RunDir, atomic_write_json, ensure_out_dir
+from sftlens.outdir import check_out_dir, discard_if_new, ensure_out_dir, input_paths
+from sftlens.runstore import RunDir, atomic_write_json
 from sftlens.tableio import read_table, write_table
 
 log = logging.getLogger(__name__)
@@ -99,21 +100,25 @@ def run(cfg: CalibrateConfig, out: Path, *, force: bool = False) -> CalibrateRes
 
     require_keys(cfg, "model", "data", "mastery")
     assert cfg.model is not None and cfg.data is not None and cfg.mastery is not None
+    inputs = input_paths(cfg)
+    check_out_dir(out, force, inputs=inputs)  # an --out overlapping an input fails first
     dataset = load_dataset(cfg.data, split_preset=cfg.split_preset)
     check_dev_split(dataset.facts, cfg.data)
     dev = dev_facts(dataset.facts)
     levels = levels_from_rows(read_table(cfg.mastery), cfg.mastery)
     check_covered(dev, levels, cfg.mastery)
-    ensure_out_dir(out, force=force)
-    RunDir.create(out, config=dump_config(cfg))
     common = {"device": cfg.device, "dtype": cfg.dtype}
     ft_cfg = cfg.finetune.model_copy(update={**common, "model": cfg.model})
     ev_cfg = cfg.evaluate.model_copy(update={**common, "split": "dev", "model": cfg.model})
+    tok = load_tokenizer(cfg.model)  # model, tokenizer and device fail before --out is made
     model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
-    cal = calibrate_lr(
-        model, load_tokenizer(cfg.model), dataset.facts, dev, levels,
-        lrs=cfg.lrs, size=None if cfg.size == "all" else int(cfg.size), seed=cfg.seed,
-        finetune_cfg=ft_cfg, evaluate_cfg=ev_cfg, allow_smaller=cfg.allow_smaller,
-    )  # fmt: skip
-    settings = {"lrs": cfg.lrs, "size": cfg.size, "seed": cfg.seed}
-    return CalibrateResult(out, cal, write_calibration(cal, out, settings))
+    with discard_if_new(out, setup=(RunDir.MANIFEST,)):
+        ensure_out_dir(out, force=force, inputs=inputs)
+        RunDir.create(out, config=dump_config(cfg))
+        cal = calibrate_lr(
+            model, tok, dataset.facts, dev, levels,
+            lrs=cfg.lrs, size=None if cfg.size == "all" else int(cfg.size), seed=cfg.seed,
+            finetune_cfg=ft_cfg, evaluate_cfg=ev_cfg, allow_smaller=cfg.allow_smaller,
+        )  # fmt: skip
+        settings = {"lrs": cfg.lrs, "size": cfg.size, "seed": cfg.seed}
+        return CalibrateResult(out, cal, write_calibration(cal, out, settings))

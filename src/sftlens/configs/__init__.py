@@ -9,6 +9,7 @@ Example::
     from sftlens.configs import config_path, config_names
     config_names()                 # ['demo-tiny', 'paper-llama3-8b', 'world-gpu']
     config_path("demo-tiny")       # .../site-packages/sftlens/configs/demo-tiny.yaml
+    config_path("../x")            # ConfigError: a name only, listing the shipped names
 """
 
 from __future__ import annotations
@@ -30,10 +31,20 @@ def config_names() -> list[str]:
 def config_path(name: str) -> Path:
     """The shipped config ``name`` (``demo-tiny`` or ``demo-tiny.yaml``); one-line error otherwise."""
     stem = name.removesuffix(".yaml")
-    path = CONFIG_DIR / f"{stem}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"no shipped config '{stem}'{suggest(stem, config_names())}")
-    return path
+    names = config_names()
+    if stem not in names:  # a name, never a path: nothing outside CONFIG_DIR is reachable
+        close = suggest(Path(stem).name, names)
+        hint = f" ({close.removeprefix('; ')})" if "did you mean" in close else ""
+        raise ConfigError(
+            f"no shipped config '{name}'{hint}; shipped configs: {', '.join(names)}; "
+            "a file is read only when given as an existing path (with a '/' or ending in .yaml)"
+        )
+    return CONFIG_DIR / f"{stem}.yaml"
+
+
+def is_path(name: str) -> bool:
+    """True when ``name`` is given as a path: it has a ``/`` or ends in ``.yaml`` and exists."""
+    return ("/" in name or name.endswith((".yaml", ".yml"))) and Path(name).is_file()
 
 
 class ShowConfig(StageConfig):
@@ -50,5 +61,7 @@ class ShownConfig(str):
 
 
 def show_config(cfg: ShowConfig, _target: Path, *, force: bool = False) -> ShownConfig:
-    """The YAML text of the shipped config ``cfg.name``."""
+    """The YAML text of the shipped config ``cfg.name``, or of a file given as a path."""
+    if is_path(cfg.name):
+        return ShownConfig(Path(cfg.name).read_text(encoding="utf-8"))
     return ShownConfig(config_path(cfg.name).read_text())

@@ -21,14 +21,8 @@ from sftlens.errors import ConfigError
 from sftlens.evaluation.config import EvaluateConfig
 from sftlens.evaluation.evaluate import EvalResult, evaluate_model, select_facts
 from sftlens.evaluation.levels import levels_for
-from sftlens.runstore import (
-    RunDir,
-    atomic_write_json,
-    atomic_write_text,
-    check_out_dir,
-    json_safe,
-    staged_out_dir,
-)
+from sftlens.outdir import check_out_dir, input_paths, staged_out_dir
+from sftlens.runstore import RunDir, atomic_write_json, atomic_write_text, json_safe
 from sftlens.tableio import read_table, write_table
 
 log = logging.getLogger(__name__)
@@ -48,16 +42,17 @@ def run(cfg: EvaluateConfig, out: Path, *, force: bool = False) -> EvalResult:
 
     require_keys(cfg, "model", "data", "mastery")
     assert cfg.model is not None and cfg.data is not None and cfg.mastery is not None
+    inputs = input_paths(cfg)
+    check_out_dir(out, force, inputs=inputs)  # an --out overlapping an input fails first
     get_matcher(cfg.matching)  # every setting is checked before the model is loaded
     facts = select_facts(load_test_facts(cfg), cfg)
     if not facts:
         raise ConfigError(f"{cfg.data}: no {cfg.split} facts in domains {cfg.domains}")
     levels = levels_for(facts, read_table(cfg.mastery), cfg.mastery)
-    check_out_dir(out, force)
     tok = load_tokenizer(cfg.model)
     model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
     result = evaluate_model(model, tok, facts, levels, cfg)
-    with staged_out_dir(out, force) as tmp:
+    with staged_out_dir(out, force, inputs) as tmp:
         RunDir.create(tmp, config=dump_config(cfg))
         write_results(result, tmp)
     result.files = {k: str(Path(out) / Path(v).name) for k, v in result.files.items()}

@@ -27,7 +27,8 @@ from sftlens.config import dump_config
 from sftlens.errors import ConfigError, DataError, SftlensError
 from sftlens.finetuning.config import FinetuneConfig
 from sftlens.finetuning.memory import MemoryPlan
-from sftlens.runstore import RunDir, atomic_write_json, check_out_dir, file_hash, staged_out_dir
+from sftlens.outdir import check_out_dir, input_paths, staged_out_dir
+from sftlens.runstore import RunDir, atomic_write_json, file_hash
 from sftlens.tableio import iter_jsonl, write_table
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,10 @@ def read_examples(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def check_out(out: Path, model: str, force: bool) -> None:
-    """Refuse an ``--out`` that is a model checkpoint or holds a fine-tune of another model."""
+def check_out(out: Path, model: str, force: bool, inputs: list[Path]) -> None:
+    """Refuse an ``--out`` that overlaps an input, is a model checkpoint or holds a fine-tune
+    of another model."""
+    check_out_dir(out, True, inputs=inputs)  # overlap, file, permissions: before the rest
     if (out / "config.json").is_file() or (out / "model.safetensors.index.json").is_file():
         raise SftlensError(f"--out {out} holds a model checkpoint; refusing to write into it")
     manifest = out / RunDir.MANIFEST
@@ -90,7 +93,7 @@ def check_out(out: Path, model: str, force: bool) -> None:
                 f"--out {out} already holds a model fine-tuned from {previous}, not {model}; "
                 "choose another --out or remove it"
             )
-    check_out_dir(out, force, inputs=[model] if Path(model).exists() else [])
+    check_out_dir(out, force, inputs=inputs)
 
 
 @dataclass
@@ -121,8 +124,9 @@ def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStage
     out = Path(out)
     examples = read_examples(cfg.train)
     main = is_main_process(cfg.parallel)
+    inputs = input_paths(cfg)
     if not cfg.plan and main:
-        check_out(out, cfg.model, force)
+        check_out(out, cfg.model, force, inputs)
     tok = load_tokenizer(cfg.model, padding_side="right")
     encs = encode_examples(tok, examples, cfg.prompt_format, cfg.max_length, source=str(cfg.train))
     plan = preflight(cfg, [len(e.input_ids) for e in encs])
@@ -135,7 +139,7 @@ def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStage
         lora_targets(model, cfg.lora.target_modules)
     if not main:  # another rank writes
         return _result(out, finetune(model, tok, examples, cfg), cfg)
-    with staged_out_dir(out, force) as tmp:
+    with staged_out_dir(out, force, inputs) as tmp:
         run_dir = RunDir.create(tmp, config=dump_config(cfg), seed=cfg.seed)
         result = finetune(model, tok, examples, cfg)
         write_table(tmp / "train_log.jsonl", result.log)

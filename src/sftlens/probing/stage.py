@@ -26,12 +26,13 @@ from sftlens.config import dump_config
 from sftlens.data import get_matcher, load_dataset
 from sftlens.data.records import Fact
 from sftlens.errors import DataError, SftlensError
+from sftlens.outdir import check_out_dir, discard_if_new, ensure_out_dir, input_paths
 from sftlens.probing.config import ProbeConfig
 from sftlens.probing.distributed import barrier, process_device, rank_and_size
 from sftlens.probing.mastery import SCHEMES
 from sftlens.probing.protocols import check_inputs
 from sftlens.probing.summary import format_table, summarize
-from sftlens.runstore import RunDir, atomic_write_json, content_hash, ensure_out_dir
+from sftlens.runstore import RunDir, atomic_write_json, content_hash
 from sftlens.tableio import read_table, write_table
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def probe_key(cfg: ProbeConfig) -> str:
     return content_hash({"stage": "probe", "config": data})
 
 
-def _prepare_out(out: Path, key: str, force: bool) -> bool:
+def _prepare_out(out: Path, key: str, force: bool, inputs: list[Path]) -> bool:
     """Create ``out``; True when it holds a probe with the same key (resume)."""
     state = out / STATE
     if state.is_file():
@@ -76,14 +77,14 @@ def _prepare_out(out: Path, key: str, force: bool) -> bool:
         except (OSError, ValueError):
             same = False
         if same:
-            ensure_out_dir(out, marker=STATE)  # removes a killed run's temp files
+            ensure_out_dir(out, marker=STATE, inputs=inputs)  # removes a killed run's temps
             return True
         started = any((out / "chunks").glob("chunk-*.parquet"))
         if started and not force:  # a probe that failed before its first chunk is not kept
             raise SftlensError(
                 f"{out} holds a probe with other settings; pass --force to start over"
             )
-    ensure_out_dir(out, force=force, marker=STATE)
+    ensure_out_dir(out, force=force, marker=STATE, inputs=inputs)
     shutil.rmtree(out / "chunks", ignore_errors=True)
     atomic_write_json(state, {"key": key})
     return False
@@ -106,12 +107,31 @@ def run(cfg: ProbeConfig, out: Path, *, force: bool = False) -> ProbeResult:
     out = Path(out)
     SCHEMES.get(cfg.scheme)
     get_matcher(cfg.matching)
+    inputs = input_paths(cfg)
+    check_out_dir(out, force, marker=STATE, inputs=inputs)  # an overlap fails before loading
     facts, ds = select_facts(cfg)
     model, tok = _load(cfg)  # a missing or broken model or device fails before --out is touched
+    rank, _ = rank_and_size()
+    if rank != 0:
+        return _probe(cfg, out, force, (facts, ds), (model, tok), start)
+    with discard_if_new(out, setup=(STATE, RunDir.MANIFEST)):  # a failed first run leaves no --out
+        return _probe(cfg, out, force, (facts, ds), (model, tok), start)
+
+
+def _probe(
+    cfg: ProbeConfig,
+    out: Path,
+    force: bool,
+    data: tuple[list[Fact], Any],
+    loaded: tuple[Any, Any],
+    start: float,
+) -> ProbeResult:
+    """Prepare ``out`` (rank 0), probe this process's share of the missing chunks, merge."""
+    facts, ds = data
     rank, world = rank_and_size()
     resuming = False
     if rank == 0:
-        resuming = _prepare_out(out, probe_key(cfg), force)
+        resuming = _prepare_out(out, probe_key(cfg), force, input_paths(cfg))
         RunDir.create(out, config=dump_config(cfg), seed=cfg.seed)
     barrier()  # the output dir is ready before any process looks at it
     size = cfg.chunk_size
@@ -123,7 +143,7 @@ def run(cfg: ProbeConfig, out: Path, *, force: bool = False) -> ProbeResult:
         log.info("resuming: %d of %d chunks already done", len(chunks) - len(todo), len(chunks))
     mine = todo[rank::world]
     if mine:
-        _probe_chunks(cfg, ds, (model, tok), [chunks[i] for i in mine], [paths[i] for i in mine])
+        _probe_chunks(cfg, ds, loaded, [chunks[i] for i in mine], [paths[i] for i in mine])
     barrier()
     if rank != 0:
         return ProbeResult(out, len(facts), len(chunks), len(chunks) - len(todo), 0.0)

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from sftlens.outdir import check_out_dir
 from sftlens.restoration.config import check_k
 from sftlens.restoration.io import (
     CacheBudget,
@@ -59,7 +60,6 @@ from sftlens.restoration.select import (
     tensor_salt,
 )
 from sftlens.restoration.settings import DEFAULT_SETTINGS, EngineSettings
-from sftlens.runstore import check_out_dir
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

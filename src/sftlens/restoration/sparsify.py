@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from sftlens.errors import SftlensError
+from sftlens.outdir import check_out_dir
 from sftlens.registry import Registry
 from sftlens.restoration.config import check_k
 from sftlens.restoration.io import ShardedWriter, atomic_dirs, copy_aux_files
@@ -40,7 +41,6 @@ from sftlens.restoration.select import (
     select_count,
     tensor_salt,
 )
-from sftlens.runstore import check_out_dir
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from sftlens.config import dump_config
 from sftlens.errors import ConfigError
+from sftlens.outdir import check_out_dir, input_paths, staged_out_dir
 from sftlens.restoration.config import (
     DiffStatsConfig,
     EngineConfig,
@@ -26,7 +27,7 @@ from sftlens.restoration.config import (
     SweepConfig,
 )
 from sftlens.restoration.settings import EngineSettings
-from sftlens.runstore import atomic_path, atomic_write_json, check_out_dir, staged_out_dir
+from sftlens.runstore import atomic_path, atomic_write_json
 from sftlens.tableio import read_table, write_table
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def run_restore(cfg: RestoreConfig, out: Path, *, force: bool = False) -> Restor
 
     cfg = _need_inputs(cfg)
     start = time.perf_counter()
-    inputs = [Path(cfg.base), Path(cfg.tuned)]
+    inputs = input_paths(cfg)
     check_out_dir(out, force, inputs=inputs)
     with staged_out_dir(out, force, inputs) as tmp:  # restore.json lands with the weights
         stats = restore_many(
@@ -130,7 +131,7 @@ def run_sweep(cfg: SweepConfig, out: Path, *, force: bool = False) -> SweepResul
         raise ConfigError(
             "restore-sweep evaluates with both --data and --mastery; give both or neither"
         )
-    inputs = [Path(cfg.base), Path(cfg.tuned)]
+    inputs = input_paths(cfg)
     out = check_out_dir(Path(out), force, inputs=inputs)
     start = time.perf_counter()
     with staged_out_dir(out, force, inputs) as tmp:
@@ -223,7 +224,7 @@ def run_diff_stats(cfg: DiffStatsConfig, out: Path, *, force: bool = False) -> D
     from sftlens.restoration.stats import diff_stats
 
     cfg = _need_inputs(cfg)
-    inputs = [Path(cfg.base), Path(cfg.tuned)]
+    inputs = input_paths(cfg)
     out = check_out_dir(Path(out), force, inputs=inputs)
     stats = diff_stats(
         source_from_dir(cfg.base),

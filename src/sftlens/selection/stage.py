@@ -18,7 +18,8 @@ from typing import Any
 
 from sftlens.config import dump_config
 from sftlens.errors import ConfigError, DataError
-from sftlens.runstore import RunDir, atomic_write_json, file_hash, staged_out_dir
+from sftlens.outdir import check_out_dir, input_paths, spec_path, staged_out_dir
+from sftlens.runstore import RunDir, atomic_write_json, file_hash
 from sftlens.selection.config import SelectConfig
 from sftlens.selection.core import counts_by, pool_of, select_set, set_name, set_row
 from sftlens.tableio import read_table, write_table
@@ -82,11 +83,14 @@ def run(cfg: SelectConfig, out: Path, *, force: bool = False) -> SelectResult:
     if not cfg.mastery:
         raise ConfigError("select needs --mastery (the base model's mastery table)")
     mastery = Path(cfg.mastery)
+    spec = data_spec(cfg, mastery)
+    inputs = input_paths(cfg, spec_path(spec))
+    check_out_dir(out, force, inputs=inputs)  # an --out overlapping an input fails first
     levels = read_levels(mastery)
-    dataset = load_dataset(data_spec(cfg, mastery), **cfg.data_options())
+    dataset = load_dataset(spec, **cfg.data_options())
     sets = build_sets(dataset.facts, levels, cfg)
     pools = {lv: len(pool_of(dataset.facts, levels, lv)) for lv in cfg.levels}
-    with staged_out_dir(out, force) as tmp:
+    with staged_out_dir(out, force, inputs) as tmp:
         entries: dict[str, Any] = {}
         for name, rows in sets.items():
             path = write_table(tmp / "sets" / f"{name}.jsonl", rows)

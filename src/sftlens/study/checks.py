@@ -86,3 +86,16 @@ def check_model_layout(cfg: StudyConfig) -> None:
         from sftlens.architecture import check_layout
 
         check_layout(cfg.base_model())
+
+
+def check_device_and_model(cfg: StudyConfig) -> None:
+    """Before ``--out`` is made: the device exists and the base model's weight files open.
+
+    Reads only the safetensors headers (cheap at any model size), so ``device=cuda:7``, a
+    missing model or a garbage weight file fail here with one line, also before workers start.
+    """
+    from sftlens.models import resolve_device
+    from sftlens.restoration.io import source_from_dir
+
+    resolve_device(cfg.device)
+    source_from_dir(cfg.base_model()).names()

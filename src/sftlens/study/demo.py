@@ -22,7 +22,8 @@ from pathlib import Path
 from sftlens.config import dump_config, load_config
 from sftlens.configs import config_path
 from sftlens.errors import ConfigError
-from sftlens.runstore import atomic_write_json, atomic_write_text, ensure_out_dir
+from sftlens.outdir import check_out_dir, discard_if_new, ensure_out_dir, input_paths
+from sftlens.runstore import atomic_write_json, atomic_write_text
 from sftlens.study.config import DemoConfig, StudyConfig
 from sftlens.study.stage import StudyResult
 from sftlens.study.stage import run as run_study
@@ -71,12 +72,31 @@ def run(cfg: DemoConfig, out: Path, *, force: bool = False) -> DemoResult:
     path = Path(cfg.study_config) if cfg.study_config else config_path(DEMO_CONFIG)
     if not path.is_file():
         raise ConfigError(f"demo study config not found: {path}; pass study_config=PATH")
-    # validate the study config before any work (the world path is filled in below)
+    # validate the study config, the world or preset and --out before any work
     load_config(StudyConfig, path, overrides=cfg.overrides, values={"world": "."})
-    ensure_out_dir(out, force=force, marker=MARKER)
-    atomic_write_json(out / MARKER, dump_config(cfg))
-    world, seconds = ensure_world(cfg, out)
-    study_cfg = load_config(
-        StudyConfig, path, overrides=cfg.overrides, values={"world": str(world)}
-    )
-    return DemoResult(world, seconds, run_study(study_cfg, out / "study", force=True))
+    check_world_or_preset(cfg)
+    inputs = input_paths(cfg)
+    check_out_dir(out, force, marker=MARKER, inputs=inputs)
+    with discard_if_new(out, setup=(MARKER,)):  # a failed first run leaves no --out
+        ensure_out_dir(out, force=force, marker=MARKER, inputs=inputs)
+        atomic_write_json(out / MARKER, dump_config(cfg))
+        world, seconds = ensure_world(cfg, out)
+        study_cfg = load_config(
+            StudyConfig, path, overrides=cfg.overrides, values={"world": str(world)}
+        )
+        return DemoResult(world, seconds, run_study(study_cfg, out / "study", force=True))
+
+
+def check_world_or_preset(cfg: DemoConfig) -> None:
+    """A given world is a built world dir; otherwise the preset to build one is known."""
+    if cfg.world is None:
+        from sftlens.world.presets import PRESETS
+
+        PRESETS.get(cfg.preset)
+        return
+    world = Path(cfg.world)
+    if not (world / "model").is_dir() or not (world / "world" / "facts.jsonl").is_file():
+        raise ConfigError(
+            f"world {world} is not a built world (needs model/ and world/facts.jsonl; "
+            "make one with `sftlens world build --out DIR`)"
+        )

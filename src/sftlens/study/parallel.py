@@ -30,9 +30,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sftlens.cli_errors import explain
 from sftlens.config import dump_config
 from sftlens.errors import SftlensError
-from sftlens.runstore import RunDir, content_hash, ensure_out_dir
+from sftlens.outdir import ensure_out_dir, input_paths
+from sftlens.runstore import RunDir, content_hash
 from sftlens.study.config import StudyConfig
 from sftlens.study.graph import CellUnits, grid_cells, pregrid_waves
 from sftlens.study.scheduler import Scheduler, Unit
@@ -133,9 +135,10 @@ def reported(comm: Comm, where: list[str]) -> Iterator[None]:
     except StudyAborted:
         raise
     except Exception as err:
-        if not isinstance(err, SftlensError):
+        known = explain(err)  # a full disk, a bad file: one line, no worker traceback
+        if known is None:
             log.exception("rank %d failed in %s", comm.rank, where[0])
-        text = str(err) if isinstance(err, SftlensError) else f"{type(err).__name__}: {err}"
+        text = known if known is not None else f"{type(err).__name__}: {err}"
         message = f"{where[0]}: {text}" if where[0] else text
         comm.fail(message)
         raise SftlensError(message) from err
@@ -158,7 +161,7 @@ def run_ranked(
     with reported(comm, where):
         comm.check_same_config(cfg, out)
         if comm.rank == 0:
-            ensure_out_dir(out, force=force, marker=RunDir.MANIFEST)
+            ensure_out_dir(out, force=force, marker=RunDir.MANIFEST, inputs=input_paths(cfg))
             RunDir.create(out, config=dump_config(cfg))
     comm.barrier()  # the run dir exists and every config matched
     with reported(comm, where):

@@ -22,7 +22,8 @@ import yaml
 
 from sftlens.config import dump_config
 from sftlens.models import resolve_device, save_model
-from sftlens.runstore import atomic_write_json, check_out_dir, staged_out_dir, versions
+from sftlens.outdir import check_out_dir, input_paths, staged_out_dir
+from sftlens.runstore import atomic_write_json, versions
 from sftlens.tableio import write_table
 from sftlens.world.config import WorldConfig
 from sftlens.world.corpus import corpus_stats, render_corpus
@@ -81,7 +82,8 @@ def build_world(
     spec = resolve_spec(cfg)
     device = resolve_device(cfg.device)
     world = generate_world(spec, cfg.seed)  # raises ConfigError before anything is written
-    out = check_out_dir(out, force)
+    inputs = input_paths(cfg)
+    out = check_out_dir(out, force, inputs=inputs)
     if device == "cpu":
         torch.set_num_threads(spec.threads)
     lines = render_corpus(world, spec, cfg.seed)
@@ -99,7 +101,7 @@ def build_world(
         n_tokens,
         n_params / 1e6,
     )
-    with staged_out_dir(out, force) as staged:  # model, world and manifest appear together
+    with staged_out_dir(out, force, inputs) as staged:  # model, world and manifest appear together
         (staged / "world").mkdir()
         rows = pretrain(
             model,

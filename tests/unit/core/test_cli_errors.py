@@ -66,3 +66,38 @@ def test_background_writer_keeps_the_first_error():
     with pytest.raises(OSError, match="No space"), _Background(depth=1) as bg:
         bg.run(fail, "first")
         bg.run(later, "second")
+
+
+def test_an_os_error_without_a_path_gets_the_written_path(tmp_path, monkeypatch):
+    """runstore's atomic writers record their target; the boundary names it."""
+    from sftlens.runstore import atomic_path, atomic_write_bytes
+
+    target = tmp_path / "out" / "weights.bin"
+    with pytest.raises(OSError) as caught, atomic_path(target):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert explain(caught.value) == f"{target}: no space left on device"
+
+    class SafetensorError(Exception):  # what safetensors raises on a full disk
+        pass
+
+    with pytest.raises(SafetensorError) as caught2, atomic_path(target):
+        raise SafetensorError(
+            'Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No '
+            'space left on device" })'
+        )
+    assert explain(caught2.value) == f"{target}: no space left on device"
+
+    def busy(*_a, **_k):
+        raise OSError(errno.EBUSY, "Device or resource busy")
+
+    monkeypatch.setattr("sftlens.runstore.os.replace", busy)
+    with pytest.raises(OSError) as caught3:
+        atomic_write_bytes(tmp_path / "m.json", b"{}")
+    monkeypatch.undo()
+    assert explain(caught3.value) == f"{tmp_path / 'm.json'}: device or resource busy"
+
+
+def test_a_path_already_named_is_kept():
+    err = OSError(errno.EACCES, "Permission denied", "/a/b")
+    assert explain(err) == "/a/b: permission denied"
+    assert explain(OSError(errno.ENOSPC, "x")) == "no space left on device"

@@ -46,7 +46,7 @@ def test_guard_file_and_under_file_and_inputs(tmp_path):
         check_out_dir(f / "a" / "b")
     with pytest.raises(SftlensError, match="is inside input"):
         check_out_dir(tmp_path / "in" / "o", inputs=[tmp_path / "in"])
-    with pytest.raises(SftlensError, match="same directory as input"):
+    with pytest.raises(SftlensError, match="same path as input"):
         check_out_dir(tmp_path / "in", inputs=[tmp_path / "in"])
 
 
