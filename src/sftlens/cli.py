@@ -111,6 +111,10 @@ def run_stage(stage: Stage, args: argparse.Namespace) -> Any:
     cfg = load_config(cls, config_file, overrides=args.overrides, values=values)
     if stage.needs_out and not str(args.out).strip():
         raise ConfigError("--out is empty; give --out DIR")
+    if stage.needs_out and config_file:  # the YAML file is an input too
+        from sftlens.outdir import check_apart
+
+        check_apart(args.out, [config_file])
     target = args.out if stage.needs_out else next(iter(positional.values()))
     return func(cfg, Path(target), force=args.force)
 

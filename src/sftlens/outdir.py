@@ -84,6 +84,13 @@ def overlap(out: str | Path, inputs: Iterable[str | Path]) -> str | None:
     return None
 
 
+def check_apart(out: str | Path, inputs: Iterable[str | Path]) -> None:
+    """Raise a one-line ``SftlensError`` when ``out`` equals, lies inside or contains an input."""
+    found = overlap(out, inputs)
+    if found is not None:
+        raise SftlensError(f"--out {out} {found}; choose an --out apart from every input")
+
+
 def check_out_dir(
     path: str | Path,
     force: bool = False,
@@ -100,9 +107,7 @@ def check_out_dir(
     p = Path(path)
     if not str(path).strip() or p.name in ("", "..") or p.resolve() == Path(p.anchor):
         raise SftlensError(f"--out '{path}' names no directory of its own; give --out DIR")
-    found = overlap(p, inputs)
-    if found is not None:
-        raise SftlensError(f"--out {p} {found}; choose an --out apart from every input")
+    check_apart(p, inputs)
     if p.exists() and not p.is_dir():
         raise SftlensError(f"--out {p} exists and is not a directory")
     ancestor = p if p.exists() else p.parent

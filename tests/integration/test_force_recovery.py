@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -142,7 +143,12 @@ def test_force_restore_kill_keeps_the_old_checkpoint(
     for name in ("restore.json", "R"):  # after the weights are written; inside the swap
         kill_inside_write(restore("50", "--force"), signals, name)
         assert restored() == old, f"killed inside the write of {name}"
-    assert temps_beside(out)
+    left = temps_beside(out)
+    assert left and all(re.fullmatch(r"\.R\.tmp-\d+-\d+", n) for n in left), left  # one level
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    nested = out.parent / f"..R.tmp-{dead.pid}-1.tmp-{dead.pid}-2"  # an older release's debris
+    (nested / "sub").mkdir(parents=True)
     assert main(restore("50", "--force")) == 0
     k, weights = restored()
     assert k == 50 and weights != old[1]
