@@ -15,8 +15,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from integration.test_bad_input import fact_rows, mastery_rows, run_cli, snapshot
 
+from integration.test_bad_input import fact_rows, mastery_rows, run_cli, snapshot
 from sftlens.tableio import write_table
 
 pytestmark = pytest.mark.slow
@@ -137,26 +137,27 @@ def broken_world(root: Path) -> Path:
     return bad
 
 
-@pytest.mark.skipif(
-    __import__("torch").cuda.is_available(), reason="needs a machine without CUDA"
-)
-@pytest.mark.parametrize(
-    ("argv_t", "culprit"),
-    [
-        (["calibrate", "--model", M, "--data", f"world:{W}", "--mastery", P, "--device", "cuda"], "cuda"),  # fmt: skip
-        (["study", "{R}/cfg/study.yaml", "device=cuda:7"], "cuda:7"),
-        (["study", "{R}/cfg/study.yaml", "device=gpu0", "--workers", "2"], "gpu0"),
-        (["study", "{R}/cfg/study.yaml", "world={BAD}", "--workers", "2"], "model.safetensors"),
-        (["study", "{R}/cfg/study.yaml", "world={BAD}"], "model.safetensors"),
-        (["demo", "world={R}/nope"], "nope"),
-        (["demo", "preset=galaxy"], "galaxy"),
-    ],
-    ids=["calibrate-cuda", "study-cuda7", "workers-gpu0", "workers-bad-model", "study-bad-model",
-         "demo-bad-world", "demo-bad-preset"],  # fmt: skip
-)
+STUDY = ["study", "{R}/cfg/study.yaml"]
+EARLY: dict[str, tuple[list[str], str]] = {
+    "calibrate-cuda": (
+        ["calibrate", "--model", M, "--data", f"world:{W}", "--mastery", P, "--device", "cuda"],
+        "cuda",
+    ),
+    "study-cuda7": ([*STUDY, "device=cuda:7"], "cuda:7"),
+    "workers-gpu0": ([*STUDY, "device=gpu0", "--workers", "2"], "gpu0"),
+    "workers-bad-model": ([*STUDY, "world={BAD}", "--workers", "2"], "model.safetensors"),
+    "study-bad-model": ([*STUDY, "world={BAD}"], "model.safetensors"),
+    "demo-bad-world": (["demo", "world={R}/nope"], "nope"),
+    "demo-bad-preset": (["demo", "preset=galaxy"], "galaxy"),
+}
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("case", sorted(EARLY))
 def test_failing_checks_run_before_out_is_created(
-    argv_t: list[str], culprit: str, root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    case: str, root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    argv_t, culprit = EARLY[case]
     bad = broken_world(root)
     out = tmp_path / "o"
     subs = {"{R}": str(root), "{BAD}": str(bad)}
@@ -183,8 +184,10 @@ def test_a_full_disk_names_the_path_and_leaves_no_out(
 
     monkeypatch.setattr(pq, "write_table", full)
     for stage, argv in {
-        "probe": ["probe", "--model", str(root / "ckpt" / "model"), "--device", "cpu"]
-        + ["--data", f"jsonl:{root / 'data' / 'facts.jsonl'}", "samples=1"],
+        "probe": [
+            *("probe", "--model", str(root / "ckpt" / "model"), "--device", "cpu"),
+            *("--data", f"jsonl:{root / 'data' / 'facts.jsonl'}", "samples=1"),
+        ],
         "study": ["study", str(root / "cfg" / "study.yaml"), "device=cpu"],
     }.items():
         out = tmp_path / stage
@@ -200,7 +203,9 @@ def test_out_empty_string_is_one_line(root: Path, capsys: pytest.CaptureFixture[
     assert code == 2 and err.strip() == "sftlens: error: --out is empty; give --out DIR"
 
 
-def test_config_reads_shipped_names_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_config_reads_shipped_names_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     secret = tmp_path / "x.yaml"
     secret.write_text("secret: 1\n")
     rel = Path("..", *[".."] * 8, *secret.with_suffix("").parts[1:])

@@ -82,9 +82,9 @@ def run(cfg: StudyConfig, out: Path, *, force: bool = False) -> StudyResult:
     check_stage_sections(cfg)  # before any work: stage sections against the stage configs
     inputs = input_paths(cfg)
     check_out_dir(out, force, marker=RunDir.MANIFEST, inputs=inputs)
-    check_device_and_model(cfg)  # a bad device or model fails before --out or workers exist
     check_prompt_format(cfg)  # the base tokenizer can render the study's prompt format
     check_model_layout(cfg)  # the weight-level stages can find the model's layers
+    check_device_and_model(cfg)  # a bad device or model fails before --out or workers exist
     from sftlens.study import launch
 
     with discard_if_new(out, setup=(RunDir.MANIFEST,)):  # a failed first run leaves no --out

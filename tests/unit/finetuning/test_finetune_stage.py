@@ -84,8 +84,13 @@ def test_bad_lora_targets_write_nothing(tiny_llama_dir, examples, tmp_path):
 def test_out_holding_another_model(tiny_llama_dir, examples, tmp_path):
     train = write_set(tmp_path / "set.jsonl", examples)
     cfg = FinetuneConfig(model=str(tiny_llama_dir), train=str(train), device="cpu", save=False)
-    with pytest.raises(SftlensError, match="holds a model checkpoint"):
+    with pytest.raises(SftlensError, match="same path as input"):
         run(cfg, tiny_llama_dir, force=True)
+    other = tmp_path / "other_ckpt"
+    other.mkdir()
+    (other / "config.json").write_text("{}")
+    with pytest.raises(SftlensError, match="holds a model checkpoint"):
+        run(cfg, other, force=True)
     out = tmp_path / "out"
     out.mkdir()
     (out / "manifest.json").write_text(json.dumps({"config": {"model": "other/model"}}))
