@@ -69,3 +69,24 @@ def test_ranks_with_another_config_are_refused(tmp_path: Path):
         b.check_same_config(other, tmp_path)
     with pytest.raises(SftlensError, match="another config or --out"):
         b.check_same_config(cfg, tmp_path / "elsewhere")
+
+
+def test_a_full_disk_in_a_worker_is_one_line_without_a_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    import errno
+
+    from sftlens.runstore import atomic_path
+    from sftlens.study.parallel import reported
+
+    a, b = comms(2)
+    target = tmp_path / "units" / "probe-00000" / "chunk.parquet"
+    with pytest.raises(SftlensError) as err, reported(a, ["unit probe-00000"]):
+        with atomic_path(target):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    line = f"unit probe-00000: {target}: no space left on device"
+    assert str(err.value) == line and b.error() == line
+    assert "Traceback" not in caplog.text
+    with pytest.raises(SftlensError), reported(a, ["cell x"]):
+        raise KeyError("a bug")  # an unknown error keeps its traceback in the log
+    assert "Traceback" in caplog.text
