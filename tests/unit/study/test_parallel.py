@@ -81,9 +81,12 @@ def test_a_full_disk_in_a_worker_is_one_line_without_a_traceback(
 
     a, b = comms(2)
     target = tmp_path / "units" / "probe-00000" / "chunk.parquet"
-    with pytest.raises(SftlensError) as err, reported(a, ["unit probe-00000"]):
-        with atomic_path(target):
-            raise OSError(errno.ENOSPC, "No space left on device")
+    with (
+        pytest.raises(SftlensError) as err,
+        reported(a, ["unit probe-00000"]),
+        atomic_path(target),
+    ):
+        raise OSError(errno.ENOSPC, "No space left on device")
     line = f"unit probe-00000: {target}: no space left on device"
     assert str(err.value) == line and b.error() == line
     assert "Traceback" not in caplog.text
