@@ -160,7 +160,7 @@ def staged_out_dir(
     p = check_out_dir(path, force, None, inputs)
     remove_stale_temps(p)
     with atomic_path(p) as tmp:
-        tmp.mkdir()
+        tmp.mkdir(exist_ok=True)  # exists already when ``path`` is itself a staged dir
         yield tmp
 
 
