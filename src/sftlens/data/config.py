@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sftlens.config import StageConfig
+from sftlens.config import PositiveInt, StageConfig
 
 if TYPE_CHECKING:
     from sftlens.data.dataset import Dataset
@@ -28,8 +28,8 @@ class DataConfig(StageConfig):
     templates: str | None = None
     aliases: list[str] = []
     skip_invalid: bool = False
-    n_templates: int | None = None
-    limit: int | None = None
+    n_templates: PositiveInt | None = None
+    limit: PositiveInt | None = None
 
     def load(self) -> Dataset:
         from sftlens.data.loading import load_dataset

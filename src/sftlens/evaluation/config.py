@@ -8,9 +8,7 @@ Example::
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from sftlens.config import FactSelectionConfig
+from sftlens.config import FactSelectionConfig, PositiveInt
 from sftlens.prompts import DEFAULT_FORMAT, PromptFormatName
 
 
@@ -37,5 +35,5 @@ class EvaluateConfig(FactSelectionConfig):
     model: str | None = None
     prompt_format: PromptFormatName = DEFAULT_FORMAT
     matching: str = "contains"
-    max_new_tokens: int = Field(default=16, ge=1)
-    batch_size: int | None = Field(default=None, ge=1)
+    max_new_tokens: PositiveInt = 16
+    batch_size: PositiveInt | None = None

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from sftlens.config import StageConfig
+from sftlens.config import Seed, StageConfig
 from sftlens.errors import SftlensError
 from sftlens.registry import Registry, suggest
 
@@ -64,7 +64,7 @@ class EngineConfig(StageConfig):
     region: str = "transformer"
     device: str = "auto"
     chunk_elems: int = Field(0, ge=0, le=2**31 - 1, description="0 = auto (2^25 CPU, 2^28 GPU)")
-    seed: int = 0
+    seed: Seed = 0
     r_dtype: str = Field(
         "float32",
         description="dtype r is computed in: float32 (default) or model (the checkpoints' dtype, "
@@ -144,6 +144,14 @@ class SparsifyConfig(EngineConfig):
     method: str = "dare"
     amount: float = 0.9
     max_shard_bytes: int = Field(2_000_000_000, gt=0)
+
+    @model_validator(mode="after")
+    def _amount_fits_method(self) -> SparsifyConfig:
+        if self.method == "dare" and not 0 <= self.amount < 1:
+            raise ValueError(f"amount={self.amount}: DARE's drop rate p must be in [0, 1)")
+        if self.method == "ties":
+            check_k(self.amount, "amount (TIES keep percentage k)")
+        return self
 
 
 class DiffStatsConfig(EngineConfig):

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sftlens.config import DataOptions, StageConfig
+from sftlens.config import DataOptions, Seed, StageConfig
 from sftlens.prompts import DEFAULT_FORMAT, PromptFormatName, get_format
 from sftlens.restoration.config import PAPER_KS, check_k, check_strategy
 
@@ -105,7 +105,7 @@ class GridConfig(StageConfig):
 
     levels: list[str] = Field(default_factory=lambda: list(LEVELS))
     sizes: list[int | Literal["all"]] = Field(default_factory=lambda: list(PAPER_SIZES))
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2])
 
     @field_validator("levels", mode="before")
     @classmethod
@@ -134,7 +134,7 @@ class RestoreSection(StageConfig):
     strategies: list[str] = Field(default_factory=lambda: ["top"])
     regions: list[str] = Field(default_factory=lambda: ["transformer"])
     which: Literal["largest", "all"] | list[int] = "largest"
-    seed: int = 0
+    seed: Seed = 0
 
     @model_validator(mode="after")
     def _check(self) -> RestoreSection:
@@ -324,6 +324,6 @@ class DemoConfig(StageConfig):
 
     world: str | None = None
     preset: str = "tiny"
-    seed: int = 0
+    seed: Seed = 0
     study_config: str | None = None
     overrides: list[str] = Field(default_factory=list)

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from sftlens.config import StageConfig
+from sftlens.config import FiniteFloat, Probability, Seed, StageConfig
 
 
 class WorldConfig(StageConfig):
     """Build a knowledge world: preset + seed + optional overrides of preset knobs."""
 
     preset: str = "tiny"
-    seed: int = 0
+    seed: Seed = 0
     device: str = "auto"
 
     # world generation (None = preset value)
@@ -65,13 +65,13 @@ class WorldCheckConfig(StageConfig):
     samples: int = Field(default=10, ge=1)
     temperature: float = Field(default=0.7, ge=0.0)
     max_facts: int | None = Field(default=None, ge=1)  # subsample pool facts (seeded) for speed
-    seed: int = 0
+    seed: Seed = 0
     qa_max_new_tokens: int = Field(default=16, ge=1)  # SFT-format answers of the base model
     # requirements
-    min_spearman: float = 0.6
-    max_zero_over_chance: float = 0.05
-    min_high_accuracy: float = 0.8
-    high_exposure: int = 10
-    min_level_share: float = 0.05
-    max_sft_format_accuracy: float = 0.05  # the paper's regime: the base model fails the SFT format
-    min_spearman_r: float | None = 0.7  # Spearman(exposure, probe R); None: report only
+    min_spearman: float = Field(default=0.6, ge=-1, le=1)
+    max_zero_over_chance: FiniteFloat = 0.05
+    min_high_accuracy: Probability = 0.8
+    high_exposure: int = Field(default=10, ge=1)
+    min_level_share: Probability = 0.05
+    max_sft_format_accuracy: Probability = 0.05  # the paper's regime: the base model fails the SFT format
+    min_spearman_r: float | None = Field(default=0.7, ge=-1, le=1)  # Spearman(exposure, probe R); None: report only
