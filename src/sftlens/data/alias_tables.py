@@ -122,7 +122,10 @@ def load_alias_file(path: str | Path) -> dict[str, tuple[str, ...]]:
     p = Path(path)
     if not p.is_file():
         raise DataError(f"alias file not found: {p}")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{p}: not valid UTF-8 (byte offset {err.start})") from None
     try:
         data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except json.JSONDecodeError as err:

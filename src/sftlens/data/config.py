@@ -47,4 +47,9 @@ class DataConfig(StageConfig):
 
 def check_data(cfg: DataConfig, _target: Path, *, force: bool = False) -> Dataset:
     """``sftlens data SPEC``: load the data (one-line error on bad records); its summary prints."""
-    return cfg.load()
+    from sftlens.errors import DataError
+
+    dataset = cfg.load()
+    if not dataset.facts:
+        raise DataError(f"{cfg.spec}: no facts loaded")
+    return dataset

@@ -19,7 +19,8 @@ class EvaluateConfig(FactSelectionConfig):
         model: HF hub id or local checkpoint dir of the model to evaluate.
         data: data spec (``entityquestions:DIR``, ``world:DIR``, ``jsonl:PATH``).
         split_preset: which relations are in-domain / out-of-domain.
-        mastery: the BASE model's ``mastery.parquet`` (test facts take their level from it).
+        mastery: the BASE model's ``mastery.parquet`` (test facts take their level from it);
+            unset: accuracy per domain and relation only (no levels, no macro).
         split: which split of the data to evaluate.
         domains: which domains to evaluate (``in``, ``ood``).
         matching: answer-matching mode of the data layer (``contains`` is the paper's).
@@ -30,6 +31,8 @@ class EvaluateConfig(FactSelectionConfig):
         limit: evaluate only the first ``limit`` facts (quick runs).
         prompt_format: the ``sftlens.prompts`` format the model was fine-tuned on
             (``paper``: ``<|question|> q <|answer|>``; ``chat``: the tokenizer's template).
+        min_per_level: a level with fewer questions is flagged (``low_n``), and so is the
+            macro over it; the summary warns.
     """
 
     model: str | None = None
@@ -37,3 +40,4 @@ class EvaluateConfig(FactSelectionConfig):
     matching: str = "contains"
     max_new_tokens: PositiveInt = 16
     batch_size: PositiveInt | None = None
+    min_per_level: PositiveInt = 20

@@ -73,5 +73,9 @@ class WorldCheckConfig(StageConfig):
     min_high_accuracy: Probability = 0.8
     high_exposure: int = Field(default=10, ge=1)
     min_level_share: Probability = 0.05
-    max_sft_format_accuracy: Probability = 0.05  # the paper's regime: the base model fails the SFT format
-    min_spearman_r: float | None = Field(default=0.7, ge=-1, le=1)  # Spearman(exposure, probe R); None: report only
+    max_sft_format_accuracy: Probability = (
+        0.05  # the paper's regime: the base model fails the SFT format
+    )
+    min_spearman_r: float | None = Field(
+        default=0.7, ge=-1, le=1
+    )  # Spearman(exposure, probe R); None: report only
