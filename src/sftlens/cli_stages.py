@@ -80,6 +80,8 @@ STAGES: dict[str, Stage] = {
         (
             MODEL,
             *DATA_OPTS,
+            _o("--splits", key="splits", help="comma list of splits to probe (default: all)"),
+            _o("--domains", key="domains", help="comma list of domains to probe: in,ood (default)"),
             _o("--scheme", key="scheme", help="mastery scheme: paper | slick"),
             _o("--samples", key="samples", help="samples per template", type=int),
             _o("--greedy", key="greedy", help="quick mode: 1 greedy sample", action="store_true"),
@@ -230,6 +232,12 @@ STAGES: dict[str, Stage] = {
                 "--mastery",
                 key="mastery",
                 help="evaluate each restored model against this mastery table",
+            ),
+            _o(
+                "--limit",
+                key="evaluation.limit",
+                help="first N facts per relation and split (same in every stage)",
+                type=int,
             ),
             R_DTYPE,
         ),

@@ -51,6 +51,7 @@ class ProbeConfig(DataOptions):
         data: data spec (``entityquestions:DIR``, ``world:DIR``, ``jsonl:PATH``).
         split_preset: in-domain / OOD assignment.
         splits: splits to probe (``None`` = all).
+        domains: domains to probe (``in``, ``ood``; ``None`` = both).
         scheme: ``paper`` (R over templates x samples) or ``slick``.
         templates: use the first n statement templates per relation (``None`` = all).
         samples: completions per template.
@@ -77,6 +78,7 @@ class ProbeConfig(DataOptions):
     data: str
     split_preset: str = "paper-2025"
     splits: list[Literal["train", "dev", "test"]] | None = None
+    domains: list[Literal["in", "ood"]] | None = None
     scheme: str = "paper"
     templates: PositiveInt | None = None
     samples: PositiveInt = 10

@@ -64,6 +64,8 @@ class ProbeResult:
 def probe_key(cfg: ProbeConfig) -> str:
     """Hash of every setting that decides the output."""
     data = {k: v for k, v in dump_config(cfg).items() if k not in UNKEYED}
+    if cfg.domains is None:  # unset: the key of a probe of every domain stays as it was
+        data.pop("domains")
     return content_hash({"stage": "probe", "config": data})
 
 
@@ -93,8 +95,11 @@ def select_facts(cfg: ProbeConfig) -> tuple[list[Fact], Any]:
     """The facts to probe and the whole dataset (for relations and SliCK exemplars)."""
     ds = load_dataset(cfg.data, **cfg.data_options())
     facts = ds.select(split=cfg.splits).facts if cfg.splits else list(ds.facts)
+    if cfg.domains:
+        facts = [f for f in facts if f.domain in cfg.domains]
     if not facts:
         where = f" in splits {','.join(cfg.splits)}" if cfg.splits else ""
+        where += f" in domains {','.join(cfg.domains)}" if cfg.domains else ""
         raise DataError(f"data spec '{cfg.data}' has no facts{where} to probe")
     check_inputs(facts, ds.relations, cfg.templates if cfg.scheme == "paper" else None)
     return facts, ds

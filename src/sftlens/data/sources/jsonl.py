@@ -70,7 +70,7 @@ def read_facts(
         seen.add(fact.id)
         facts.append(fact)
     if rows == 0 and ctx.problems.count == problems_before:
-        raise DataError(f"{source}: {path} is empty (no fact lines)")
+        raise DataError(f"{source}: {path} is empty: no facts")
     return facts
 
 
