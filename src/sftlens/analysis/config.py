@@ -36,7 +36,6 @@ class TokenKLConfig(FactSelectionConfig):
         batch_size: facts per forward pass; ``None``: 32 on CPU, 256 on GPU (32 left an H100 idle).
         device: ``auto | cpu | cuda[:N]``.
         dtype: ``auto | float32 | bfloat16 | float16``.
-        limit: analyse only the first ``limit`` selected facts.
     """
 
     base: str | None = None

@@ -37,7 +37,11 @@ def config_path(name: str) -> Path:
 
 
 class ShowConfig(StageConfig):
-    """``sftlens config NAME``: which shipped config to print."""
+    """``sftlens config NAME``: which shipped config to print.
+
+    Attributes:
+        name: a shipped config (``demo-tiny``, ``paper-llama3-8b``, ``world-gpu``).
+    """
 
     name: str
 

@@ -21,7 +21,17 @@ if TYPE_CHECKING:
 
 
 class DataConfig(StageConfig):
-    """Arguments of :func:`sftlens.data.load_dataset`, as a validated config."""
+    """Arguments of :func:`sftlens.data.load_dataset`, as a validated config.
+
+    Attributes:
+        spec: data spec (``entityquestions:DIR``, ``world:DIR``, ``jsonl:PATH``).
+        split_preset: which relations are in-domain / out-of-domain.
+        templates: a YAML file of relation templates for relations the shipped table lacks.
+        aliases: alias table names (``paper-2025``, ``builtin-extended``) or files.
+        skip_invalid: skip and count bad records instead of failing on the first.
+        n_templates: keep the first n statement templates per relation (None = all).
+        limit: keep the first ``limit`` facts of each relation in each split.
+    """
 
     spec: str
     split_preset: str = "paper-2025"

@@ -28,7 +28,6 @@ class EvaluateConfig(FactSelectionConfig):
         batch_size: generation batch size; ``None`` lets the engine choose.
         device: ``auto | cpu | cuda[:N]``.
         dtype: ``auto | float32 | bfloat16 | float16``.
-        limit: evaluate only the first ``limit`` facts (quick runs).
         prompt_format: the ``sftlens.prompts`` format the model was fine-tuned on
             (``paper``: ``<|question|> q <|answer|>``; ``chat``: the tokenizer's template).
         min_per_level: a level with fewer questions is flagged (``low_n``), and so is the
