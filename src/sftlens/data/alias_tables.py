@@ -179,6 +179,15 @@ def get_alias_table(name: str) -> dict[str, tuple[str, ...]]:
     return ALIAS_TABLES.get(name)()
 
 
+def describe_alias_table(entries: Iterable[str | Path], builtin: bool) -> str:
+    """What :func:`build_alias_table` builds, in words (``paper-2025 + my.yaml``, ``none``)."""
+    items = [str(p) for p in entries]
+    named = [e for e in items if e != NO_BUILTIN and is_table_name(e)]
+    parts = [PAPER] if builtin and NO_BUILTIN not in items and not named else []
+    parts += [e for e in items if e != NO_BUILTIN]
+    return " + ".join(parts) or "none"
+
+
 def build_alias_table(entries: Iterable[str | Path], builtin: bool) -> AliasTable:
     """The default table (if ``builtin``) updated with each entry in order.
 

@@ -39,6 +39,8 @@ class EvalResult:
 
     def summary(self) -> str:
         text = format_table(self.metrics)
+        if self.metrics.get("alias_table"):
+            text += f"\nanswers matched with alias table: {self.metrics['alias_table']}"
         if self.seconds > 0 and self.predictions:
             text += f"\n{len(self.predictions)} questions in {self.seconds:.1f}s"
             text += f" ({len(self.predictions) / self.seconds:.1f} questions/s)"

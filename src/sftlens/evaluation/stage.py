@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sftlens.config import dump_config, require_keys
 from sftlens.data import get_matcher
+from sftlens.data.dataset import Dataset
 from sftlens.data.records import Fact
 from sftlens.errors import ConfigError
 from sftlens.evaluation.config import EvaluateConfig
@@ -35,8 +36,8 @@ from sftlens.tableio import read_table, write_table
 log = logging.getLogger(__name__)
 
 
-def load_test_facts(cfg: EvaluateConfig) -> tuple[list[Fact], list[Fact]]:
-    """(every fact of ``cfg.data`` before ``limit``, the facts to evaluate): ``cfg.split`` and
+def load_test_facts(cfg: EvaluateConfig) -> tuple[Dataset, list[Fact]]:
+    """(the whole data before ``limit``, the facts to evaluate): ``cfg.split`` and
     ``cfg.domains``, world pretraining-QA facts excluded, ``cfg.limit`` applied.
 
     Raises:
@@ -54,7 +55,7 @@ def load_test_facts(cfg: EvaluateConfig) -> tuple[list[Fact], list[Fact]]:
         raise ConfigError(
             f"{cfg.data}: no {cfg.split} facts in domains {','.join(cfg.domains)}: nothing to evaluate"
         )
-    return dataset.facts, chosen
+    return dataset, chosen
 
 
 def read_levels(cfg: EvaluateConfig, every: list[Fact], facts: list[Fact]) -> dict[str, int] | None:
@@ -75,12 +76,13 @@ def run(cfg: EvaluateConfig, out: Path, *, force: bool = False) -> EvalResult:
     require_keys(cfg, "model", "data")
     assert cfg.model is not None and cfg.data is not None
     get_matcher(cfg.matching)  # every setting is checked before the model is loaded
-    every, facts = load_test_facts(cfg)
-    levels = read_levels(cfg, every, facts)
+    dataset, facts = load_test_facts(cfg)
+    levels = read_levels(cfg, dataset.facts, facts)
     check_out_dir(out, force)
     tok = load_tokenizer(cfg.model)
     model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
     result = evaluate_model(model, tok, facts, levels, cfg)
+    result.metrics["alias_table"] = dataset.alias_table
     warning = low_n_warning(result.metrics)
     if warning:
         log.warning("%s", warning.removeprefix("warning: "))

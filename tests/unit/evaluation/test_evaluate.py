@@ -185,6 +185,7 @@ def test_without_mastery_scores_per_domain_and_relation(
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert metrics["domains"]["in"]["macro"] is None and metrics["domains"]["in"]["levels"] == {}
     assert "no mastery table" in res.summary()
+    assert "alias table: paper-2025" in res.summary()  # P19 etc.: the paper's relations
 
 
 def test_cli_mastery_of_another_dataset_is_one_line(
