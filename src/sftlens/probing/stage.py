@@ -161,16 +161,20 @@ def _probe_chunks(
     paths: list[Path],
 ) -> None:
     """Probe each chunk with the loaded model, writing each chunk file atomically."""
-    from sftlens.probing.probe import probe_facts
+    from sftlens.probing.probe import expected_completions, probe_facts
 
     model, tok = loaded
-    bar = tqdm(total=sum(len(c) for c in chunks), desc="probe", unit="fact")
+    sizes = [expected_completions(c, ds.relations, cfg) for c in chunks]
+    bar = tqdm(total=sum(sizes), desc="probe", unit="completion", smoothing=0.1)
+    done = 0
     try:
-        for chunk, path in zip(chunks, paths, strict=True):
+        for chunk, path, size in zip(chunks, paths, sizes, strict=True):
             t0 = time.monotonic()
-            rows = probe_facts(model, tok, chunk, ds.relations, cfg, progress=False, pool=ds.facts)
+            rows = probe_facts(model, tok, chunk, ds.relations, cfg, progress=bar, pool=ds.facts)
             write_table(path, rows)
-            bar.update(len(chunk))
+            done += size
+            bar.n = done  # repeated prompts are generated once: the chunk's count is exact here
+            bar.refresh()
             log.info(
                 "%s: %d facts, %.1f facts/s",
                 path.name,
