@@ -87,17 +87,17 @@ def generate(
     results: list[list[str]] = [[] for _ in prompts]
     was_training = model.training
     model.eval()
-    own = isinstance(progress, bool)
-    bar = (
+    own = (
         tqdm(
             total=len(prompts) * cfg.n_samples,
             disable=not progress or None,
             desc="generate",
             unit="completion",
         )
-        if own
-        else progress
+        if isinstance(progress, bool)
+        else None
     )
+    bar: Progress = own if own is not None else progress  # type: ignore[assignment]
     try:
         with torch.inference_mode(), gqa_decode_attention(model, cfg.decode_kernel, cfg.mask_sync):
             for idx in batches:
@@ -114,7 +114,7 @@ def generate(
                     results[i] = chunk * cfg.n_samples if n == 1 else chunk
                 bar.update(len(idx) * cfg.n_samples)
     finally:
-        if own:
-            bar.close()
+        if own is not None:
+            own.close()
         model.train(was_training)
     return results
