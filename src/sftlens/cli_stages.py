@@ -156,7 +156,11 @@ STAGES: dict[str, Stage] = {
         (
             MODEL,
             *DATA_OPTS,
-            _o("--mastery", key="mastery", help="the BASE model's mastery table"),
+            _o(
+                "--mastery",
+                key="mastery",
+                help="the BASE model's mastery table (without it: accuracy per relation and domain)",
+            ),
             _o(
                 "--matching",
                 key="matching",
