@@ -117,6 +117,29 @@ def accuracy_rows(
     return rows
 
 
+def flag_low_n(rows: Sequence[Mapping[str, Any]], min_per_level: int) -> list[dict[str, Any]]:
+    """``rows`` (any accuracy rows with ``test_level`` and ``n``, such as a study's) with
+    ``low_n`` set: a level row with fewer than ``min_per_level`` questions, and the macro row
+    (``test_level = -1``) of a group holding one.  A group is every other identifying column."""
+    counted = {"test_level", "n", "correct", "accuracy", "low_n"}
+
+    def group(row: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(sorted((k, str(v)) for k, v in row.items() if k not in counted))
+
+    small = {
+        group(r) for r in rows if r["test_level"] != MACRO_LEVEL and low_n(r["n"], min_per_level)
+    }
+    out = []
+    for row in rows:
+        flag = (
+            group(row) in small
+            if row["test_level"] == MACRO_LEVEL
+            else low_n(row["n"], min_per_level)
+        )
+        out.append({**row, "low_n": flag})
+    return out
+
+
 def relation_rows(
     preds: Sequence[Mapping[str, Any]], domains: Sequence[str]
 ) -> list[dict[str, Any]]:
