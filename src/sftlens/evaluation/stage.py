@@ -22,7 +22,6 @@ from sftlens.errors import ConfigError
 from sftlens.evaluation.config import EvaluateConfig
 from sftlens.evaluation.evaluate import EvalResult, evaluate_model, select_facts
 from sftlens.evaluation.levels import check_covered, check_same_data, levels_from_rows
-from sftlens.evaluation.scoring import low_n_warning
 from sftlens.runstore import (
     RunDir,
     atomic_write_json,
@@ -83,9 +82,6 @@ def run(cfg: EvaluateConfig, out: Path, *, force: bool = False) -> EvalResult:
     model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
     result = evaluate_model(model, tok, facts, levels, cfg)
     result.metrics["alias_table"] = dataset.alias_table
-    warning = low_n_warning(result.metrics)
-    if warning:
-        log.warning("%s", warning.removeprefix("warning: "))
     with staged_out_dir(out, force) as tmp:
         RunDir.create(tmp, config=dump_config(cfg))
         write_results(result, tmp)
