@@ -50,6 +50,7 @@ class ProbeResult:
     resumed_chunks: int
     seconds: float
     stats: dict[str, Any] = field(default_factory=dict)
+    alias_table: str = ""
 
     def summary(self) -> str:
         resumed = f", {self.resumed_chunks} chunks reused" if self.resumed_chunks else ""
@@ -58,7 +59,10 @@ class ProbeResult:
         )
         if not self.stats:  # a non-zero rank of a data-parallel probe: rank 0 reports
             return f"{head} (worker process)"
-        return f"{head}\n{format_table(self.stats)}\nwrote {self.out / 'mastery.parquet'}"
+        aliases = (
+            f"\nanswers matched with alias table: {self.alias_table}" if self.alias_table else ""
+        )
+        return f"{head}\n{format_table(self.stats)}{aliases}\nwrote {self.out / 'mastery.parquet'}"
 
 
 def probe_key(cfg: ProbeConfig) -> str:
@@ -136,9 +140,9 @@ def run(cfg: ProbeConfig, out: Path, *, force: bool = False) -> ProbeResult:
     write_table(out / "mastery.parquet", rows)
     stats = summarize(rows, cfg.scheme)
     atomic_write_json(out / "summary.json", stats)
-    return ProbeResult(
-        out, len(rows), len(chunks), len(chunks) - len(todo), time.monotonic() - start, stats
-    )
+    seconds = time.monotonic() - start
+    reused = len(chunks) - len(todo)
+    return ProbeResult(out, len(rows), len(chunks), reused, seconds, stats, ds.alias_table)
 
 
 def _load(cfg: ProbeConfig) -> tuple[Any, Any]:

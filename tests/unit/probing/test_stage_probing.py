@@ -89,7 +89,9 @@ def test_cli_probe_prints_summary(
     )
     rows = [json.loads(line) for line in facts_jsonl.read_text().splitlines() if line.strip()]
     groups = {(r["relation"], r.get("split", "train")) for r in rows}  # limit: first 1 of each
-    assert f"probed {len(groups)} facts" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"probed {len(groups)} facts" in printed
+    assert "answers matched with alias table: " in printed
     assert main([*argv, "--scheme", "slik"]) == 2
     assert "did you mean 'slick'" in capsys.readouterr().err
 
