@@ -6,8 +6,9 @@ Example::
 
 Every stage subcommand takes ``--config FILE`` (YAML), ``--out DIR``, ``--force``,
 its own flags, and trailing ``key=value`` overrides (dotted keys for nested
-settings).  Errors users can cause print one line and exit 2 (``--debug`` shows
-the traceback).  Nothing else happens here: the command table is ``cli_stages.py``; stages
+settings).  Errors users can cause print one line and exit 2 (``--debug``, anywhere
+on the line, shows the traceback).  ``sftlens <command> --help`` lists every ``key=value``
+setting of the stage, generated from its config class (``cli_help.py``).  Nothing else happens here: the command table is ``cli_stages.py``; stages
 live in their packages.
 """
 
@@ -23,6 +24,7 @@ from typing import Any
 
 from sftlens import __version__
 from sftlens.cli_errors import OneLineParser, explain
+from sftlens.cli_help import StageParser
 from sftlens.cli_stages import STAGES, WORLD_BUILD, WORLD_CHECK, Stage
 from sftlens.errors import NotImplementedStageError
 
@@ -58,21 +60,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sftlens {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=StageParser)
     sub.required = True
 
     world = sub.add_parser(
         "world", help="build or check the knowledge world (the embedded base model)"
     )
-    wsub = world.add_subparsers(dest="world_command", metavar="ACTION")
+    wsub = world.add_subparsers(dest="world_command", metavar="ACTION", parser_class=StageParser)
     wsub.required = True
     for name, stage in (("build", WORLD_BUILD), ("check", WORLD_CHECK)):
         wp = wsub.add_parser(name, help=stage.help, description=stage.description)
+        wp.settings_of = stage.config
         _add_stage_args(wp, stage)
         wp.set_defaults(stage=stage)
 
     for name, stage in STAGES.items():
         sp = sub.add_parser(name, help=stage.help.replace("%", "%%"), description=stage.description)
+        sp.settings_of = stage.config
         _add_stage_args(sp, stage)
         sp.set_defaults(stage=stage)
     return parser
@@ -135,8 +139,14 @@ def _setup_logging(quiet: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``sftlens`` console script."""
     parser = build_parser()
+    # --debug and -q/--quiet are global but accepted anywhere on the line
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    quiet = any(a in ("-q", "--quiet") for a in argv)
+    argv = [a for a in argv if a not in ("--debug", "-q", "--quiet")]
     # key=value overrides may come after options too (argparse stops filling positionals early)
     args, extra = parser.parse_known_args(argv)
+    args.debug, args.quiet = debug, quiet
     stray = [x for x in extra if x.startswith("-") or "=" not in x]
     if stray:
         parser.error(f"unrecognized arguments: {' '.join(stray)}")

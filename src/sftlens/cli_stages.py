@@ -80,6 +80,8 @@ STAGES: dict[str, Stage] = {
         (
             MODEL,
             *DATA_OPTS,
+            _o("--splits", key="splits", help="comma list of splits to probe (default: all)"),
+            _o("--domains", key="domains", help="comma list of domains to probe: in,ood (default)"),
             _o("--scheme", key="scheme", help="mastery scheme: paper | slick"),
             _o("--samples", key="samples", help="samples per template", type=int),
             _o("--greedy", key="greedy", help="quick mode: 1 greedy sample", action="store_true"),
@@ -154,7 +156,11 @@ STAGES: dict[str, Stage] = {
         (
             MODEL,
             *DATA_OPTS,
-            _o("--mastery", key="mastery", help="the BASE model's mastery table"),
+            _o(
+                "--mastery",
+                key="mastery",
+                help="the BASE model's mastery table (without it: accuracy per relation and domain)",
+            ),
             _o(
                 "--matching",
                 key="matching",
@@ -230,6 +236,12 @@ STAGES: dict[str, Stage] = {
                 "--mastery",
                 key="mastery",
                 help="evaluate each restored model against this mastery table",
+            ),
+            _o(
+                "--limit",
+                key="evaluation.limit",
+                help="first N facts per relation and split (same in every stage)",
+                type=int,
             ),
             R_DTYPE,
         ),

@@ -8,28 +8,88 @@ Example::
     cfg = load_config(ProbeConfig, "configs/probe.yaml", ["samples=5", "sampling.temperature=0.5"])
 
 Unknown keys fail with a suggestion (``unknown key 'sampels'; did you mean 'samples'?``);
-values are validated by pydantic and errors name the dotted key.
+values are validated by pydantic and errors name the dotted key.  Every float setting must be
+finite (``nan``/``inf`` are refused by :class:`StageConfig`); signs and bounds come from the
+shared constrained types below (``PositiveFloat``, ``Probability``, ``Seed``, ...), and a
+list-valued setting takes ``a``, ``a,b`` or ``[a,b]``.
 """
 
 from __future__ import annotations
 
+import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from sftlens.errors import ConfigError
 from sftlens.registry import suggest
 
 C = TypeVar("C", bound="StageConfig")
 
+#: the shared constrained types of numeric settings (every float is also finite: StageConfig)
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+#: a share or probability in [0, 1]
+Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+#: a rate that must leave something: [0, 1)
+OpenProbability = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
+#: a percentage in (0, 100]
+Percent = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegInt = Annotated[int, Field(ge=0)]
+#: a random seed (what numpy, torch and ``random`` all accept)
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+
+
+def _is_list_type(annotation: Any) -> bool:
+    """Whether ``annotation`` is ``list[...]`` or ``list[...] | None`` (no scalar alternative)."""
+    if typing.get_origin(annotation) is list:
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return bool(args) and all(typing.get_origin(a) is list for a in args)
+    return False
+
+
+def as_list(value: Any) -> Any:
+    """``"a,b"`` → ``["a", "b"]``, ``"a"`` / ``3`` → a one-item list; lists pass unchanged."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [value]
+    return value
+
 
 class StageConfig(BaseModel):
-    """Base class of all configs: strict keys, validated on assignment."""
+    """Base class of all configs: strict keys, finite floats, validated on assignment.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    A list-valued setting (``list[...]`` or ``list[...] | None``) takes ``a``, ``a,b``
+    or ``[a,b]`` (see :func:`as_list`).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lists_from_scalars(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        lists = [k for k, f in cls.model_fields.items() if _is_list_type(f.annotation)]
+        fixed = {k: as_list(data[k]) for k in lists if k in data}
+        return {**data, **fixed} if fixed else data
 
 
 class DataOptions(StageConfig):
@@ -49,13 +109,11 @@ class DataOptions(StageConfig):
     split_preset: str = "paper-2025"
     relations: str | None = None
     aliases: list[str] = Field(default_factory=list)
-    limit: int | None = Field(default=None, ge=1)
+    limit: PositiveInt | None = None
 
     @field_validator("aliases", mode="before")
     @classmethod
     def _aliases_as_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
         return [] if value is None else value
 
     def data_options(self) -> dict[str, Any]:
@@ -85,11 +143,6 @@ class FactSelectionConfig(DataOptions):
     domains: list[Literal["in", "ood"]] = ["in", "ood"]
     device: str = "auto"
     dtype: str = "auto"
-
-    @field_validator("domains", mode="before")
-    @classmethod
-    def _domains_as_list(cls, value: object) -> object:
-        return [v.strip() for v in value.split(",")] if isinstance(value, str) else value
 
     @field_validator("domains")
     @classmethod
@@ -166,7 +219,9 @@ def _format_error(err: ValidationError, source: str) -> str:
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"]) or "<root>"
     more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{source}: key '{loc}': {first['msg']}{more}"
+    value = first.get("input")
+    got = f" (got {value!r})" if isinstance(value, (int, float, str)) and loc != "<root>" else ""
+    return f"{source}: key '{loc}': {first['msg']}{got}{more}"
 
 
 def build_config(cls: type[C], data: dict[str, Any], source: str = "config") -> C:

@@ -80,6 +80,8 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 rec = json.loads(line)
             except json.JSONDecodeError as err:
                 raise DataError(f"{p}:{n}: malformed JSON ({err.msg})") from None
+            except RecursionError:
+                raise DataError(f"{p}:{n}: JSON nested too deeply") from None
             if not isinstance(rec, dict):
                 raise DataError(f"{p}:{n}: expected a JSON object, got {type(rec).__name__}")
             yield n, rec

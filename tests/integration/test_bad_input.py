@@ -203,7 +203,16 @@ CASES: dict[str, tuple[list[str], str]] = {
     "select-size-too-big": ([*SEL, "--mastery", "{W}/mastery.parquet", "--sizes", "1000"], "1000"),
     "select-size-word": ([*SEL, "--mastery", "{W}/mastery.parquet", "--sizes", "many"], "many"),
     "select-out-not-empty": (
-        [*SEL[:-2], "--mastery", "{W}/mastery.parquet", "--allow-smaller", "--out", "{W}/nonempty"],
+        [
+            *SEL[:-2],
+            "--mastery",
+            "{W}/mastery.parquet",
+            "--levels",
+            "0",
+            "--allow-smaller",
+            "--out",
+            "{W}/nonempty",
+        ],
         "nonempty",
     ),
     # finetune
@@ -366,6 +375,30 @@ CASES: dict[str, tuple[list[str], str]] = {
     "report-missing-run": (["report", "{W}/nope"], "nope"),
     "world-preset": (["world", "build", "--preset", "galaxy", "--out", "{W}/o"], "galaxy"),
     "world-check-missing": (["world", "check", "{W}/nope"], "nope"),
+    # numbers out of range or not finite: refused by the config, before any work
+    "ft-weight-decay-nan": ([*FT, "--train", "{W}/set.jsonl", "weight_decay=nan"], "weight_decay"),
+    "ft-weight-decay-negative": (
+        [*FT, "--train", "{W}/set.jsonl", "weight_decay=-5"],
+        "weight_decay",
+    ),
+    "ft-grad-norm-nan": ([*FT, "--train", "{W}/set.jsonl", "max_grad_norm=nan"], "max_grad_norm"),
+    "ft-lora-r-zero": ([*FT, "--train", "{W}/set.jsonl", "lora.r=0"], "lora.r"),
+    "ft-lora-dropout-two": ([*FT, "--train", "{W}/set.jsonl", "lora.dropout=2"], "lora.dropout"),
+    "ft-shard-size-zero": (
+        [*FT, "--train", "{W}/set.jsonl", "max_shard_size=0B"],
+        "max_shard_size",
+    ),
+    "ft-seed-negative": ([*FT, "--train", "{W}/set.jsonl", "--seed", "-1"], "seed"),
+    "world-lr-inf": (["world", "build", "--out", "{W}/o", "lr=inf"], "lr"),
+    "world-epochs-inf": (["world", "build", "--out", "{W}/o", "epochs=inf"], "epochs"),
+    "calibrate-lrs-inf": (
+        ["calibrate", "--model", M, "--data", D, "--out", "{W}/o", "lrs=[.inf]"],
+        "lrs",
+    ),
+    "data-limit-zero": (["data", D, "limit=0"], "limit"),
+    "data-limit-negative": (["data", D, "limit=-1"], "limit"),
+    "data-n-templates-zero": (["data", D, "n_templates=0"], "n_templates"),
+    "data-empty-file": (["data", "jsonl:{W}/empty.jsonl"], "empty.jsonl"),
 }
 
 

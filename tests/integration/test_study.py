@@ -96,6 +96,8 @@ def test_every_artifact_and_the_report(micro_study: tuple[Path, Path]):
     assert {r["restore_k"] for r in acc} == {0.0, 5.0, 20.0}
     assert {r["domain"] for r in acc} == {"in", "ood"} and -1 in {r["test_level"] for r in acc}
     assert all(0 <= r["accuracy"] <= 1 for r in acc if r["n"] > 0)
+    assert all(r["low_n"] == (0 < r["n"] < 20) for r in acc if r["test_level"] != -1)
+    assert any(r["low_n"] for r in acc if r["test_level"] == -1)  # a micro world's levels are small
     page = (out / "report" / "index.html").read_text()
     images = re.findall(r'<img src="([^"]+)"', page)
     assert images and all((out / "report" / name).is_file() for name in images)

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from sftlens.config import FactSelectionConfig
+from sftlens.config import FactSelectionConfig, PositiveInt
 from sftlens.prompts import DEFAULT_FORMAT, PromptFormatName
 
 
@@ -36,7 +36,6 @@ class TokenKLConfig(FactSelectionConfig):
         batch_size: facts per forward pass; ``None``: 32 on CPU, 256 on GPU (32 left an H100 idle).
         device: ``auto | cpu | cuda[:N]``.
         dtype: ``auto | float32 | bfloat16 | float16``.
-        limit: analyse only the first ``limit`` selected facts.
     """
 
     base: str | None = None
@@ -45,15 +44,8 @@ class TokenKLConfig(FactSelectionConfig):
     base_prompt: Literal["statement", "qa"] = "statement"
     tuned_prompt: Literal["statement", "qa"] = "qa"
     prompt_format: PromptFormatName = DEFAULT_FORMAT
-    top_k: int = Field(default=10, ge=1)
-    batch_size: int | None = Field(default=None, ge=1)
-
-    @field_validator("levels", mode="before")
-    @classmethod
-    def _levels_as_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        return [value] if isinstance(value, int) else value
+    top_k: PositiveInt = 10
+    batch_size: PositiveInt | None = None
 
     @field_validator("levels")
     @classmethod

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sftlens.analysis.config import TokenKLConfig
-from sftlens.analysis.token_kl import KLResult, check_same_tokenizer, token_kl
+from sftlens.analysis.token_kl import KLResult, check_same_tokenizer, select_kl_facts, token_kl
 from sftlens.config import dump_config, require_keys
 from sftlens.errors import ConfigError
 from sftlens.evaluation import levels_for
@@ -44,6 +45,22 @@ class TokenKLRun:
         return text + "".join(f"\n{k}: {v}" for k, v in self.files.items())
 
 
+def check_selection(facts: list, levels: dict[str, int], cfg: TokenKLConfig) -> None:
+    """Raise a one-line ``ConfigError`` when no fact is at ``cfg.levels``; warn for each empty level."""
+    chosen = select_kl_facts(facts, levels, cfg)
+    held = Counter(levels[f.id] for f in facts if f.domain in cfg.domains)
+    where = f"{cfg.split} facts in domains {','.join(cfg.domains)}"
+    if not chosen:
+        have = ", ".join(f"L{lv}: {n}" for lv, n in sorted(held.items()))
+        raise ConfigError(
+            f"token-kl: no {where} at levels {cfg.levels} in {cfg.mastery} (it holds {have}); "
+            "choose levels=... among those"
+        )
+    for lv in cfg.levels:
+        if not held.get(lv):
+            log.warning("token-kl: no %s at level %d; its row stays empty", where, lv)
+
+
 def run(cfg: TokenKLConfig, out: Path, *, force: bool = False) -> TokenKLRun:
     """Compare ``cfg.tuned`` with ``cfg.base`` on the selected facts; write the artifacts."""
     from sftlens.data import load_dataset
@@ -65,6 +82,7 @@ def run(cfg: TokenKLConfig, out: Path, *, force: bool = False) -> TokenKLRun:
     levels = levels_for(facts, mastery, cfg.mastery)
     tok = load_tokenizer(cfg.base, padding_side="left")
     check_same_tokenizer(tok, load_tokenizer(cfg.tuned, padding_side="left"))
+    check_selection(facts, levels, cfg)
     base = load_model(cfg.base, dtype=cfg.dtype, device=cfg.device)
     tuned = load_model(cfg.tuned, dtype=cfg.dtype, device=cfg.device)
     start = time.perf_counter()

@@ -228,7 +228,8 @@ def token_kl(
     on_gpu = next(tuned_model.parameters()).device.type == "cuda"
     batch = cfg.batch_size or (GPU_BATCH if on_gpu else CPU_BATCH)
     starts = range(0, len(order), batch)
-    for start in tqdm(starts, desc="token-kl", unit="batch", disable=not progress or None):
+    bar = tqdm(total=len(order), desc="token-kl", unit="fact", disable=not progress or None)
+    for start in starts:
         idx = order[start : start + batch]
         answers = [chosen[i].object for i in idx]
         b_ids, b_mask, ans, ans_mask, b_len = encode(
@@ -254,6 +255,8 @@ def token_kl(
                 "answer": f.object,
                 **{name: values[j] for name, values in measures.items()},
             }
+        bar.update(len(idx))
+    bar.close()
     per_fact = [r for r in rows if r is not None]
     return KLResult(per_fact, summarize_kl(per_fact, cfg.levels))
 

@@ -8,12 +8,13 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sftlens.config import StageConfig
+from sftlens.config import Seed, StageConfig
 from sftlens.evaluation.config import EvaluateConfig
 from sftlens.finetuning.config import FinetuneConfig
 
@@ -31,9 +32,9 @@ def check_lr_grid(lrs: Sequence[object]) -> list[float]:
         raise ValueError(
             f"the learning-rate grid 'lrs' must hold numbers, got {list(lrs)}"
         ) from None
-    bad = [x for x in values if not x > 0]
+    bad = [x for x in values if not (x > 0 and math.isfinite(x))]
     if bad:
-        raise ValueError(f"the learning-rate grid 'lrs' must be positive, got {bad}")
+        raise ValueError(f"the learning-rate grid 'lrs' must be positive and finite, got {bad}")
     if len(set(values)) != len(values):
         raise ValueError(f"the learning-rate grid 'lrs' has duplicates: {values}")
     return values
@@ -63,7 +64,7 @@ class CalibrateConfig(StageConfig):
     mastery: str | None = None
     lrs: list[float] = Field(default_factory=lambda: list(DEFAULT_LRS))
     size: int | Literal["all"] = 120
-    seed: int = 0
+    seed: Seed = 0
     allow_smaller: bool = False
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)

@@ -48,7 +48,11 @@ def is_path(name: str) -> bool:
 
 
 class ShowConfig(StageConfig):
-    """``sftlens config NAME``: which shipped config to print."""
+    """``sftlens config NAME``: which shipped config to print.
+
+    Attributes:
+        name: a shipped config (``demo-tiny``, ``paper-llama3-8b``, ``world-gpu``).
+    """
 
     name: str
 

@@ -122,7 +122,10 @@ def load_alias_file(path: str | Path) -> dict[str, tuple[str, ...]]:
     p = Path(path)
     if not p.is_file():
         raise DataError(f"alias file not found: {p}")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{p}: not valid UTF-8 (byte offset {err.start})") from None
     try:
         data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except json.JSONDecodeError as err:
@@ -174,6 +177,15 @@ def is_table_name(entry: str) -> bool:
 def get_alias_table(name: str) -> dict[str, tuple[str, ...]]:
     """The named shipped table (``paper-2025``, ``builtin-extended``, ``builtin``)."""
     return ALIAS_TABLES.get(name)()
+
+
+def describe_alias_table(entries: Iterable[str | Path], builtin: bool) -> str:
+    """What :func:`build_alias_table` builds, in words (``paper-2025 + my.yaml``, ``none``)."""
+    items = [str(p) for p in entries]
+    named = [e for e in items if e != NO_BUILTIN and is_table_name(e)]
+    parts = [PAPER] if builtin and NO_BUILTIN not in items and not named else []
+    parts += [e for e in items if e != NO_BUILTIN]
+    return " + ".join(parts) or "none"
 
 
 def build_alias_table(entries: Iterable[str | Path], builtin: bool) -> AliasTable:

@@ -41,6 +41,7 @@ class Dataset:
         skipped: the first skipped records' messages.
         dropped: relation id → records dropped because the split preset omits it.
         spec: the data spec this came from.
+        alias_table: the alias table answers are matched with, in words.
     """
 
     facts: list[Fact]
@@ -49,6 +50,7 @@ class Dataset:
     skipped: list[str] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
     spec: str = ""
+    alias_table: str = ""
 
     def select(
         self,
@@ -67,7 +69,15 @@ class Dataset:
             and (domains is None or f.domain in domains)
             and (roles is None or f.role in roles)
         ]
-        return Dataset(facts, self.relations, self.n_skipped, self.skipped, self.dropped, self.spec)
+        return Dataset(
+            facts,
+            self.relations,
+            self.n_skipped,
+            self.skipped,
+            self.dropped,
+            self.spec,
+            self.alias_table,
+        )
 
     def by_id(self) -> dict[str, Fact]:
         return {f.id: f for f in self.facts}
@@ -85,6 +95,8 @@ class Dataset:
             text += f"; skipped {self.n_skipped} invalid"
         if self.dropped:
             text += f"; dropped {sum(self.dropped.values())} of relations outside the preset ({', '.join(sorted(self.dropped))})"
+        if self.alias_table:
+            text += f"; alias table: {self.alias_table}"
         return text
 
     def __len__(self) -> int:

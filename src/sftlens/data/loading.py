@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from sftlens.data.alias_tables import build_alias_table
+from sftlens.data.alias_tables import build_alias_table, describe_alias_table
 from sftlens.data.context import LoadContext
 from sftlens.data.dataset import Dataset
 from sftlens.data.download import locate_entityquestions
@@ -65,6 +66,23 @@ def first_per_relation(facts: Sequence[Fact], limit: int) -> list[Fact]:
     return out
 
 
+_RELATION_FIELD = re.compile(rb'"relation"\s*:\s*"([^"]*)"')
+
+
+def declares_paper_relations(path: str | Path) -> bool:
+    """Whether every relation a JSONL file names is one of the paper's (EntityQuestions')
+    relations: such a file gets the paper's alias table, as ``entityquestions:`` does."""
+    paper = set(builtin_templates())
+    found: set[str] = set()
+    try:
+        with Path(path).expanduser().open("rb") as fh:
+            for line in fh:
+                found.update(m.decode("utf-8", "replace") for m in _RELATION_FIELD.findall(line))
+    except OSError:
+        return False  # the loader names the file
+    return bool(found) and found <= paper
+
+
 def parse_spec(spec: str) -> tuple[str, str]:
     """``"kind:arg"`` → ``(kind, arg)``; a bare ``entityquestions`` means the cache."""
     kind, sep, arg = spec.partition(":")
@@ -93,20 +111,22 @@ def load_dataset(
         split_preset: in-domain / OOD assignment (``paper-2025``, ``slick-2024``).
         templates: a YAML file overriding or adding relation templates.
         aliases: alias table names and alias files (YAML/JSON), applied in order.
-            EntityQuestions gets the paper's table (``paper-2025``, Table 12) unless a
-            table is named (``builtin-extended`` = the paper's + sftlens' additions)
-            or ``-builtin`` is given; other sources get a table only when named.
+            EntityQuestions, and a ``jsonl:`` file whose relations are all the paper's,
+            get the paper's table (``paper-2025``, Table 12) unless a table is named
+            (``builtin-extended`` = the paper's + sftlens' additions) or ``-builtin`` is
+            given; other sources get a table only when named.
         skip_invalid: skip and count bad records instead of raising ``DataError``.
         n_templates: keep the first n statement templates per relation (None = all).
         limit: keep the first ``limit`` facts of each relation in each split, in the
             source's order (the one meaning of ``limit`` in every stage).
     """
     kind, arg = parse_spec(spec)
+    builtin = kind == "entityquestions" or (kind == "jsonl" and declares_paper_relations(arg))
     ctx = LoadContext(
         spec=spec,
         preset=get_split_preset(split_preset),
         templates_path=templates,
-        aliases=build_alias_table(aliases, builtin=kind == "entityquestions"),
+        aliases=build_alias_table(aliases, builtin=builtin),
         problems=Problems(skip_invalid),
         n_templates=n_templates,
     )
@@ -130,4 +150,5 @@ def load_dataset(
         skipped=list(ctx.problems.messages),
         dropped=dict(ctx.dropped),
         spec=spec,
+        alias_table=describe_alias_table(aliases, builtin),
     )

@@ -88,7 +88,11 @@ def load_template_file(path: str | Path, partial: bool = False) -> dict[str, Tem
     p = Path(path)
     if not p.is_file():
         raise DataError(f"template file not found: {p}")
-    return parse_templates(_read_yaml(p, p.read_text(encoding="utf-8")), str(p), partial)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{p}: not valid UTF-8 (byte offset {err.start})") from None
+    return parse_templates(_read_yaml(p, text), str(p), partial)
 
 
 @lru_cache(maxsize=1)

@@ -8,9 +8,7 @@ Example::
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from sftlens.config import FactSelectionConfig
+from sftlens.config import FactSelectionConfig, PositiveInt
 from sftlens.prompts import DEFAULT_FORMAT, PromptFormatName
 
 
@@ -21,7 +19,8 @@ class EvaluateConfig(FactSelectionConfig):
         model: HF hub id or local checkpoint dir of the model to evaluate.
         data: data spec (``entityquestions:DIR``, ``world:DIR``, ``jsonl:PATH``).
         split_preset: which relations are in-domain / out-of-domain.
-        mastery: the BASE model's ``mastery.parquet`` (test facts take their level from it).
+        mastery: the BASE model's ``mastery.parquet`` (test facts take their level from it);
+            unset: accuracy per domain and relation only (no levels, no macro).
         split: which split of the data to evaluate.
         domains: which domains to evaluate (``in``, ``ood``).
         matching: answer-matching mode of the data layer (``contains`` is the paper's).
@@ -29,13 +28,15 @@ class EvaluateConfig(FactSelectionConfig):
         batch_size: generation batch size; ``None`` lets the engine choose.
         device: ``auto | cpu | cuda[:N]``.
         dtype: ``auto | float32 | bfloat16 | float16``.
-        limit: evaluate only the first ``limit`` facts (quick runs).
         prompt_format: the ``sftlens.prompts`` format the model was fine-tuned on
             (``paper``: ``<|question|> q <|answer|>``; ``chat``: the tokenizer's template).
+        min_per_level: a level with fewer questions is flagged (``low_n``), and so is the
+            macro over it; the summary warns.
     """
 
     model: str | None = None
     prompt_format: PromptFormatName = DEFAULT_FORMAT
     matching: str = "contains"
-    max_new_tokens: int = Field(default=16, ge=1)
-    batch_size: int | None = Field(default=None, ge=1)
+    max_new_tokens: PositiveInt = 16
+    batch_size: PositiveInt | None = None
+    min_per_level: PositiveInt = 20

@@ -39,6 +39,8 @@ class EvalResult:
 
     def summary(self) -> str:
         text = format_table(self.metrics)
+        if self.metrics.get("alias_table"):
+            text += f"\nanswers matched with alias table: {self.metrics['alias_table']}"
         if self.seconds > 0 and self.predictions:
             text += f"\n{len(self.predictions)} questions in {self.seconds:.1f}s"
             text += f" ({len(self.predictions) / self.seconds:.1f} questions/s)"
@@ -56,7 +58,7 @@ def evaluate_model(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     facts: Sequence[Fact],
-    levels: Mapping[str, int],
+    levels: Mapping[str, int] | None,
     cfg: EvaluateConfig,
     progress: bool = True,
 ) -> EvalResult:
@@ -66,7 +68,8 @@ def evaluate_model(
         model: the (fine-tuned) causal LM, already on its device.
         tokenizer: its tokenizer.
         facts: the test facts (filtered to ``cfg.domains`` here).
-        levels: ``{fact id: level}`` from the BASE model's mastery table.
+        levels: ``{fact id: level}`` from the BASE model's mastery table; None: accuracy
+            per domain and relation only.
         cfg: prompt format (the one the model was fine-tuned on), matching mode, decoding
             length, batch size.
         progress: show a progress bar.
@@ -80,7 +83,8 @@ def evaluate_model(
 
     matcher = get_matcher(cfg.matching)
     chosen = select_facts(facts, cfg)
-    check_covered(chosen, levels, "levels")
+    if levels is not None:
+        check_covered(chosen, levels, "levels")
     fmt = get_format(cfg.prompt_format)
     prompts = [fmt.prompt(tokenizer, f.question) for f in chosen]
     gen = GenerationConfig(
@@ -97,7 +101,8 @@ def evaluate_model(
     )
     seconds = time.perf_counter() - start
     preds = score_outputs(chosen, prompts, outputs, levels, matcher)
-    metrics = summarize(preds, cfg.domains, cfg.matching)
+    metrics = summarize(preds, cfg.domains, cfg.matching, cfg.min_per_level)
     metrics["seconds"] = seconds
     log.info("evaluated %d questions in %.1fs", len(preds), seconds)
-    return EvalResult(metrics, preds, accuracy_rows(preds, cfg.domains), seconds)
+    rows = accuracy_rows(preds, cfg.domains, cfg.min_per_level)
+    return EvalResult(metrics, preds, rows, seconds)

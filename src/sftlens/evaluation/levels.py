@@ -23,14 +23,22 @@ def _as_level(value: Any) -> int | None:
     return int(number) if number.is_integer() and 0 <= number <= 4 else None
 
 
+#: the columns every mastery table needs (``sftlens probe`` writes more)
+REQUIRED_COLUMNS = ("id", "level")
+
+
 def levels_from_rows(
     rows: Iterable[Mapping[str, Any]], source: str = "mastery table"
 ) -> dict[str, int]:
-    """``{id: level}`` from mastery rows; a row without id/level or with a bad level is an error."""
+    """``{id: level}`` from mastery rows; missing columns or a bad level are an error."""
     levels: dict[str, int] = {}
     for n, row in enumerate(rows, start=1):
-        if "id" not in row or "level" not in row:
-            raise DataError(f"{source}: row {n} has no 'id' or 'level' column")
+        missing = [c for c in REQUIRED_COLUMNS if c not in row]
+        if missing:
+            raise DataError(
+                f"{source}: not a mastery table: missing column(s) {', '.join(missing)} "
+                f"(row {n} has: {', '.join(map(str, row)) or 'nothing'})"
+            )
         level = _as_level(row["level"])
         if level is None:
             raise DataError(
@@ -52,6 +60,20 @@ def levels_for(
     table = levels_from_rows(rows, source)
     check_covered(facts, table, source)
     return {f.id: table[f.id] for f in facts}
+
+
+def check_same_data(
+    table: Mapping[str, int], facts: Sequence[Fact], mastery: str, data: str
+) -> None:
+    """Raise a one-line ``DataError`` when the table holds ids that ``facts`` (the whole data,
+    before any ``limit``) lacks: a mastery table of other data."""
+    known = {f.id for f in facts}
+    unknown = [i for i in table if i not in known]
+    if unknown:
+        raise DataError(
+            f"{mastery}: {len(unknown)} of {len(table)} fact ids are unknown to {data} "
+            f"(first: {unknown[0]!r}); is it the mastery table of this data?"
+        )
 
 
 def check_covered(facts: Sequence[Fact], levels: Mapping[str, int], source: str = "levels") -> None:

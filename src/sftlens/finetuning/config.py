@@ -13,7 +13,14 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from sftlens.config import StageConfig
+from sftlens.config import (
+    NonNegFloat,
+    OpenProbability,
+    PositiveFloat,
+    PositiveInt,
+    Seed,
+    StageConfig,
+)
 from sftlens.prompts import DEFAULT_FORMAT, PromptFormatName
 
 
@@ -36,9 +43,9 @@ class LoraSettings(StageConfig):
     """
 
     enabled: bool = False
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.0
+    r: PositiveInt = 16
+    alpha: PositiveInt = 32
+    dropout: OpenProbability = 0.0
     target_modules: list[str] | Literal["all-linear"] | None = None
     merge: bool = True
 
@@ -95,31 +102,31 @@ class FinetuneConfig(StageConfig):
 
     model: str | None = None
     train: str | None = None
-    lr: float = 1e-5
-    batch_size: int = 8
-    epochs: int = 1
-    grad_accum: int = 1
-    warmup_ratio: float = 0.0
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
+    lr: PositiveFloat = 1e-5
+    batch_size: PositiveInt = 8
+    epochs: PositiveInt = 1
+    grad_accum: PositiveInt = 1
+    warmup_ratio: OpenProbability = 0.0
+    weight_decay: NonNegFloat = 0.0
+    max_grad_norm: NonNegFloat = 1.0
     scheduler: Literal["cosine", "linear", "constant"] = "cosine"
-    seed: int = 0
+    seed: Seed = 0
     device: str = "auto"
     dtype: str = "auto"
     packing: bool = True
     compile: bool = False
     prompt_format: PromptFormatName = DEFAULT_FORMAT
-    max_length: int = 256
+    max_length: PositiveInt = 256
     shuffle: bool = True
     lora: LoraSettings = LoraSettings()
     save: bool = True
     max_shard_size: str = "2GB"
-    log_every: int = 10
+    log_every: PositiveInt = 10
     precision: Literal["auto", "fp32-master", "pure", "kahan"] = "auto"
     parallel: Literal["auto", "ddp", "fsdp"] = "auto"
     plan: bool = False
-    gpus: int | None = None
-    gpu_memory_gb: float | None = None
+    gpus: PositiveInt | None = None
+    gpu_memory_gb: PositiveFloat | None = None
 
     @field_validator("lr")
     @classmethod
@@ -131,27 +138,25 @@ class FinetuneConfig(StageConfig):
     @field_validator("max_shard_size")
     @classmethod
     def _shard_size(cls, value: str) -> str:
-        if not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B|B)?\s*", str(value), re.IGNORECASE):
-            raise ValueError(f"max_shard_size={value!r} is not a size like 2GB, 500MB or 5GiB")
-        return value
+        shard_size_bytes(value)
+        return value.strip()
 
-    @field_validator("gpus", "gpu_memory_gb")
-    @classmethod
-    def _positive_or_none(cls, value: float | None) -> float | None:
-        if value is not None and not value > 0:
-            raise ValueError("must be positive")
-        return value
 
-    @field_validator("batch_size", "epochs", "grad_accum", "max_length", "log_every")
-    @classmethod
-    def _positive(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError("must be at least 1")
-        return value
+#: the units ``save_pretrained`` reads (lower-case ``b`` = bits there)
+_SHARD_SIZE = re.compile(r"\s*(\d+)\s*(GiB|MiB|KiB|GB|MB|KB)\s*", re.IGNORECASE)
 
-    @field_validator("warmup_ratio")
-    @classmethod
-    def _ratio(cls, value: float) -> float:
-        if not 0.0 <= value < 1.0:
-            raise ValueError("warmup_ratio must be in [0, 1)")
-        return value
+
+def shard_size_bytes(value: str) -> int:
+    """Bytes of a shard size such as ``2GB`` or ``500MiB``; ``ValueError`` unless positive."""
+    match = _SHARD_SIZE.fullmatch(str(value))
+    if match is None:
+        raise ValueError(
+            f"max_shard_size={value!r} is not a size like 2GB, 500MB or 5GiB (an integer and a unit)"
+        )
+    number, unit = int(match.group(1)), match.group(2)
+    scale = {"g": 10**9, "m": 10**6, "k": 10**3}[unit[0].lower()]
+    if "i" in unit.lower():
+        scale = {"g": 2**30, "m": 2**20, "k": 2**10}[unit[0].lower()]
+    if number * scale < 1:
+        raise ValueError(f"max_shard_size={value!r} must be positive")
+    return number * scale

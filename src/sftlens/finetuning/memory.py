@@ -167,7 +167,8 @@ def check_memory(
     lengths: list[int],
     device: Any,
 ) -> None:
-    """Log the per-GPU memory plan of training ``lm`` in ``prec`` (a ``Precision``); refuse it when it cannot fit the GPU's free memory."""
+    """Log the per-GPU memory plan of training ``lm`` in ``prec`` (a ``Precision``; on GPU only,
+    debug level on CPU); refuse it when it cannot fit the GPU's free memory."""
     from sftlens.finetuning.parallel import world_size
 
     gpus = world_size() if kind != "single" else 1
@@ -190,5 +191,5 @@ def check_memory(
         compute_bytes=prec.compute_dtype.itemsize,
         capacity=capacity,
     )
-    log.info("%s", mem.summary())
+    log.log(logging.INFO if device.type == "cuda" else logging.DEBUG, "%s", mem.summary())
     mem.check()

@@ -130,8 +130,7 @@ def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStage
     tok = load_tokenizer(cfg.model, padding_side="right")
     encs = encode_examples(tok, examples, cfg.prompt_format, cfg.max_length, source=str(cfg.train))
     plan = preflight(cfg, [len(e.input_ids) for e in encs])
-    log.info("%s", plan.summary())
-    plan.check()
+    plan.check()  # the plan itself is printed by --plan, and logged once by the trainer on GPU
     if cfg.plan:
         return PlanResult(plan)
     model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)

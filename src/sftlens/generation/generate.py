@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from tqdm.auto import tqdm
@@ -41,14 +41,23 @@ def cut_completion(ids: list[int], stops: set[int], newlines: set[int]) -> list[
     return ids
 
 
+class Progress(Protocol):
+    """A progress bar a caller owns (``tqdm``): ``generate`` adds its completions to it."""
+
+    def update(self, n: float | None = 1) -> bool | None: ...
+
+
 def generate(
     model: Any,
     tokenizer: Any,
     prompts: Sequence[str],
     cfg: GenerationConfig,
-    progress: bool = False,
+    progress: bool | Progress = False,
 ) -> list[list[str]]:
     """Generate ``cfg.n_samples`` completions per prompt.
+
+    ``progress``: ``True`` shows a bar of completions (per batch: completions/s and ETA);
+    a caller's bar (:class:`Progress`) is advanced instead, by the completions of each batch.
 
     Returns:
         One list of ``n_samples`` strings per prompt, in prompt order: the text after
@@ -78,7 +87,17 @@ def generate(
     results: list[list[str]] = [[] for _ in prompts]
     was_training = model.training
     model.eval()
-    bar = tqdm(total=len(prompts), disable=not progress or None, desc="generate", unit="prompt")
+    own = (
+        tqdm(
+            total=len(prompts) * cfg.n_samples,
+            disable=not progress or None,
+            desc="generate",
+            unit="completion",
+        )
+        if isinstance(progress, bool)
+        else None
+    )
+    bar: Progress = own if own is not None else progress  # type: ignore[assignment]
     try:
         with torch.inference_mode(), gqa_decode_attention(model, cfg.decode_kernel, cfg.mask_sync):
             for idx in batches:
@@ -93,8 +112,9 @@ def generate(
                 for j, i in enumerate(idx):
                     chunk = texts[j * n : (j + 1) * n]
                     results[i] = chunk * cfg.n_samples if n == 1 else chunk
-                bar.update(len(idx))
+                bar.update(len(idx) * cfg.n_samples)
     finally:
-        bar.close()
+        if own is not None:
+            own.close()
         model.train(was_training)
     return results

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from sftlens.config import DataOptions
+from sftlens.config import (
+    DataOptions,
+    NonNegFloat,
+    NonNegInt,
+    PositiveFloat,
+    PositiveInt,
+    Seed,
+    StageConfig,
+)
 
 
-class SlickConfig(BaseModel):
+class SlickConfig(StageConfig):
     """SliCK (Gekhman et al. 2024): greedy and sampled answers under few-shot exemplar sets.
 
     Attributes:
@@ -25,13 +33,11 @@ class SlickConfig(BaseModel):
         top_k: top-k for the sampled answers.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-    exemplar_sets: int = Field(10, ge=1)
-    shots: int = Field(4, ge=0)
-    samples: int = Field(16, ge=1)
-    temperature: float = Field(0.5, gt=0)
-    top_k: int = Field(40, ge=0)
+    exemplar_sets: PositiveInt = 10
+    shots: NonNegInt = 4
+    samples: PositiveInt = 16
+    temperature: PositiveFloat = 0.5
+    top_k: NonNegInt = 40
 
 
 class ProbeConfig(DataOptions):
@@ -45,6 +51,7 @@ class ProbeConfig(DataOptions):
         data: data spec (``entityquestions:DIR``, ``world:DIR``, ``jsonl:PATH``).
         split_preset: in-domain / OOD assignment.
         splits: splits to probe (``None`` = all).
+        domains: domains to probe (``in``, ``ood``; ``None`` = both).
         scheme: ``paper`` (R over templates x samples) or ``slick``.
         templates: use the first n statement templates per relation (``None`` = all).
         samples: completions per template.
@@ -71,22 +78,23 @@ class ProbeConfig(DataOptions):
     data: str
     split_preset: str = "paper-2025"
     splits: list[Literal["train", "dev", "test"]] | None = None
+    domains: list[Literal["in", "ood"]] | None = None
     scheme: str = "paper"
-    templates: int | None = Field(None, ge=1)
-    samples: int = Field(10, ge=1)
-    temperature: float = Field(0.7, ge=0)
+    templates: PositiveInt | None = None
+    samples: PositiveInt = 10
+    temperature: NonNegFloat = 0.7
     top_p: float = Field(1.0, gt=0, le=1)
-    top_k: int = Field(0, ge=0)
-    max_new_tokens: int = Field(32, ge=1)
+    top_k: NonNegInt = 0
+    max_new_tokens: PositiveInt = 32
     stop_at_newline: bool | None = None
     matching: str = "contains"
     greedy: bool = False
     backend: Literal["hf", "vllm"] = "hf"
     device: str = "auto"
     dtype: str = "auto"
-    seed: int = 0
-    batch_size: int | None = Field(None, ge=1)
-    chunk_size: int = Field(2000, ge=1)
+    seed: Seed = 0
+    batch_size: PositiveInt | None = None
+    chunk_size: PositiveInt = 2000
     save_completions: bool = False
     slick: SlickConfig = Field(default_factory=SlickConfig)  # type: ignore[arg-type]
 

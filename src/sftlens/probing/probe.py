@@ -14,6 +14,7 @@ from typing import Any
 from sftlens.data import get_matcher
 from sftlens.data.records import Fact, Relation
 from sftlens.generation import GenerationConfig, generate
+from sftlens.generation.generate import Progress
 from sftlens.probing.config import ProbeConfig
 from sftlens.probing.mastery import SCHEMES, score_paper, score_slick
 from sftlens.probing.protocols import base_row, check_inputs, paper_prompts, slick_prompts
@@ -22,7 +23,11 @@ Matcher = Callable[[str, Sequence[str]], "str | None"]
 
 
 def complete(
-    model: Any, tokenizer: Any, per_fact: list[list[str]], gen: GenerationConfig, progress: bool
+    model: Any,
+    tokenizer: Any,
+    per_fact: list[list[str]],
+    gen: GenerationConfig,
+    progress: bool | Progress,
 ) -> list[list[list[str]]]:
     """Completions per fact per prompt; each distinct prompt is generated once."""
     unique = list(dict.fromkeys(p for prompts in per_fact for p in prompts))
@@ -30,6 +35,20 @@ def complete(
         zip(unique, generate(model, tokenizer, unique, gen, progress=progress), strict=True)
     )
     return [[outs[p] for p in prompts] for prompts in per_fact]
+
+
+def expected_completions(
+    facts: Sequence[Fact], relations: Mapping[str, Relation], cfg: ProbeConfig
+) -> int:
+    """How many completions probing ``facts`` takes (a progress bar's total; pure)."""
+    if cfg.scheme == "slick":
+        return len(facts) * cfg.slick.exemplar_sets * (1 + cfg.slick.samples)
+    per_prompt = 1 if cfg.greedy else cfg.samples
+    total = 0
+    for fact in facts:
+        n = len(relations[fact.relation].statement_templates)
+        total += min(n, cfg.templates or n) * per_prompt
+    return total
 
 
 def count_correct(
@@ -60,7 +79,7 @@ def probe_facts(
     facts: Sequence[Fact],
     relations: Mapping[str, Relation],
     cfg: ProbeConfig,
-    progress: bool = True,
+    progress: bool | Progress = True,
     *,
     pool: Sequence[Fact] | None = None,
 ) -> list[dict[str, Any]]:
@@ -96,7 +115,7 @@ def _probe_slick(
     tokenizer: Any,
     facts: Sequence[Fact],
     cfg: ProbeConfig,
-    progress: bool,
+    progress: bool | Progress,
     pool: Sequence[Fact],
     match: Matcher,
 ) -> list[dict[str, Any]]:

@@ -51,6 +51,7 @@ class ProbeResult:
     resumed_chunks: int
     seconds: float
     stats: dict[str, Any] = field(default_factory=dict)
+    alias_table: str = ""
 
     def summary(self) -> str:
         resumed = f", {self.resumed_chunks} chunks reused" if self.resumed_chunks else ""
@@ -59,12 +60,17 @@ class ProbeResult:
         )
         if not self.stats:  # a non-zero rank of a data-parallel probe: rank 0 reports
             return f"{head} (worker process)"
-        return f"{head}\n{format_table(self.stats)}\nwrote {self.out / 'mastery.parquet'}"
+        aliases = (
+            f"\nanswers matched with alias table: {self.alias_table}" if self.alias_table else ""
+        )
+        return f"{head}\n{format_table(self.stats)}{aliases}\nwrote {self.out / 'mastery.parquet'}"
 
 
 def probe_key(cfg: ProbeConfig) -> str:
     """Hash of every setting that decides the output."""
     data = {k: v for k, v in dump_config(cfg).items() if k not in UNKEYED}
+    if cfg.domains is None:  # unset: the key of a probe of every domain stays as it was
+        data.pop("domains")
     return content_hash({"stage": "probe", "config": data})
 
 
@@ -94,8 +100,11 @@ def select_facts(cfg: ProbeConfig) -> tuple[list[Fact], Any]:
     """The facts to probe and the whole dataset (for relations and SliCK exemplars)."""
     ds = load_dataset(cfg.data, **cfg.data_options())
     facts = ds.select(split=cfg.splits).facts if cfg.splits else list(ds.facts)
+    if cfg.domains:
+        facts = [f for f in facts if f.domain in cfg.domains]
     if not facts:
         where = f" in splits {','.join(cfg.splits)}" if cfg.splits else ""
+        where += f" in domains {','.join(cfg.domains)}" if cfg.domains else ""
         raise DataError(f"data spec '{cfg.data}' has no facts{where} to probe")
     check_inputs(facts, ds.relations, cfg.templates if cfg.scheme == "paper" else None)
     return facts, ds
@@ -151,9 +160,9 @@ def _probe(
     write_table(out / "mastery.parquet", rows)
     stats = summarize(rows, cfg.scheme)
     atomic_write_json(out / "summary.json", stats)
-    return ProbeResult(
-        out, len(rows), len(chunks), len(chunks) - len(todo), time.monotonic() - start, stats
-    )
+    seconds = time.monotonic() - start
+    reused = len(chunks) - len(todo)
+    return ProbeResult(out, len(rows), len(chunks), reused, seconds, stats, ds.alias_table)
 
 
 def _load(cfg: ProbeConfig) -> tuple[Any, Any]:
@@ -176,16 +185,20 @@ def _probe_chunks(
     paths: list[Path],
 ) -> None:
     """Probe each chunk with the loaded model, writing each chunk file atomically."""
-    from sftlens.probing.probe import probe_facts
+    from sftlens.probing.probe import expected_completions, probe_facts
 
     model, tok = loaded
-    bar = tqdm(total=sum(len(c) for c in chunks), desc="probe", unit="fact")
+    sizes = [expected_completions(c, ds.relations, cfg) for c in chunks]
+    bar = tqdm(total=sum(sizes), desc="probe", unit="completion", smoothing=0.1)
+    done = 0
     try:
-        for chunk, path in zip(chunks, paths, strict=True):
+        for chunk, path, size in zip(chunks, paths, sizes, strict=True):
             t0 = time.monotonic()
-            rows = probe_facts(model, tok, chunk, ds.relations, cfg, progress=False, pool=ds.facts)
+            rows = probe_facts(model, tok, chunk, ds.relations, cfg, progress=bar, pool=ds.facts)
             write_table(path, rows)
-            bar.update(len(chunk))
+            done += size
+            bar.n = done  # repeated prompts are generated once: the chunk's count is exact here
+            bar.refresh()
             log.info(
                 "%s: %d facts, %.1f facts/s",
                 path.name,

@@ -7,9 +7,7 @@ Example::
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from sftlens.config import StageConfig
+from sftlens.config import NonNegFloat, Percent, StageConfig
 
 
 class ReportConfig(StageConfig):
@@ -25,7 +23,7 @@ class ReportConfig(StageConfig):
     """
 
     title: str = "sftlens study report"
-    swing_points: float = Field(default=5.0, ge=0)
-    restore_max_k: float = Field(default=20.0, gt=0, le=100)
-    spread_sigmas: float = Field(default=1.0, ge=0)
+    swing_points: NonNegFloat = 5.0
+    restore_max_k: Percent = 20.0
+    spread_sigmas: NonNegFloat = 1.0
     domain: str = "in"

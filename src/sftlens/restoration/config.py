@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from sftlens.config import StageConfig
+from sftlens.config import Seed, StageConfig
 from sftlens.errors import SftlensError
 from sftlens.registry import Registry, suggest
 
@@ -57,14 +57,20 @@ def check_strategy(name: str) -> str:
 
 
 class EngineConfig(StageConfig):
-    """Settings shared by the streaming engine."""
+    """Settings shared by the streaming engine.
+
+    Attributes:
+        region: ``transformer | attention | mlp | embedding | all | layers=A-B`` or a glob.
+        device: ``auto | cpu | cuda[:N]`` of the selection passes.
+        seed: seed of the ``random`` strategy and of DARE's drops.
+    """
 
     base: str = Field("", description="base checkpoint dir (safetensors shards)")
     tuned: str = Field("", description="fine-tuned checkpoint dir")
     region: str = "transformer"
     device: str = "auto"
     chunk_elems: int = Field(0, ge=0, le=2**31 - 1, description="0 = auto (2^25 CPU, 2^28 GPU)")
-    seed: int = 0
+    seed: Seed = 0
     r_dtype: str = Field(
         "float32",
         description="dtype r is computed in: float32 (default) or model (the checkpoints' dtype, "
@@ -80,7 +86,13 @@ class EngineConfig(StageConfig):
 
 
 class RestoreConfig(EngineConfig):
-    """``sftlens restore``: one k, one strategy, one output checkpoint."""
+    """``sftlens restore``: one k, one strategy, one output checkpoint.
+
+    Attributes:
+        k: percent of the region's elements to restore, in (0, 100].
+        strategy: ``top`` | ``bottom`` | ``random`` relative updates.
+        max_shard_bytes: safetensors shard size of the written checkpoint.
+    """
 
     k: float = 10.0
     strategy: str = "top"
@@ -102,6 +114,14 @@ class SweepConfig(EngineConfig):
 
     With ``data`` and ``mastery`` every restored model is evaluated in memory
     (restore, evaluate, undo); without them one checkpoint per (strategy, k) is written.
+
+    Attributes:
+        ks: percents to restore, each in (0, 100].
+        strategies: restore strategies (``top``, ``bottom``, ``random``).
+        data: data spec of the evaluation (with ``mastery``).
+        mastery: the base model's mastery table (with ``data``).
+        split_preset: which relations are in-domain / out-of-domain.
+        max_shard_bytes: safetensors shard size of the written checkpoints.
     """
 
     ks: list[float] = Field(default_factory=lambda: list(PAPER_KS))
@@ -139,15 +159,35 @@ class SweepConfig(EngineConfig):
 
 
 class SparsifyConfig(EngineConfig):
-    """``sftlens sparsify``: DARE (drop rate ``amount``) or TIES trim (keep ``amount`` %)."""
+    """``sftlens sparsify``: DARE (drop rate ``amount``) or TIES trim (keep ``amount`` %).
+
+    Attributes:
+        method: ``dare`` | ``ties``.
+        amount: ``dare``: drop rate p in [0, 1); ``ties``: kept percent k in (0, 100].
+        max_shard_bytes: safetensors shard size of the written checkpoint.
+    """
 
     method: str = "dare"
     amount: float = 0.9
     max_shard_bytes: int = Field(2_000_000_000, gt=0)
 
+    @model_validator(mode="after")
+    def _amount_fits_method(self) -> SparsifyConfig:
+        if self.method == "dare" and not 0 <= self.amount < 1:
+            raise ValueError(f"amount={self.amount}: DARE's drop rate p must be in [0, 1)")
+        if self.method == "ties":
+            check_k(self.amount, "amount (TIES keep percentage k)")
+        return self
+
 
 class DiffStatsConfig(EngineConfig):
-    """``sftlens diff-stats``: concentration curve and where the updates fall."""
+    """``sftlens diff-stats``: concentration curve and where the updates fall.
+
+    Attributes:
+        top_pcts: top percents whose share of the total relative update is reported.
+        location_ks: top percents whose layer / module locations are reported.
+        plot: also write the figures.
+    """
 
     top_pcts: list[float] = Field(default_factory=lambda: list(PAPER_KS))
     location_ks: list[float] = Field(default_factory=lambda: [1.0, 10.0])

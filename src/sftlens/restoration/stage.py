@@ -117,7 +117,11 @@ class SweepResult:
             f"restore-sweep: {len(self.runs)} (strategy, k) {what} in {self.seconds:.1f}s -> {self.out}"
         ]
         for r in self.runs:
-            acc = f" accuracy {r['accuracy']:.3f}" if r.get("accuracy") is not None else ""
+            acc = "".join(
+                f" {name} macro {r[key]:.3f}"
+                for key, name in (("macro_in", "in-domain"), ("macro_ood", "OOD"))
+                if r.get(key) is not None
+            )
             lines.append(f"  {r['strategy']:>6} k={r['restore_k']:g}%{acc}")
         return "\n".join(lines)
 
@@ -201,8 +205,15 @@ def _sweep_evaluate(cfg: SweepConfig, out: Path) -> list[dict[str, Any]]:
         for k, res in results.items():
             tag = {"restore_k": k, "strategy": strategy, "region": cfg.region}
             rows += [{**tag, **row} for row in res.rows]
-            macro = [r for r in res.rows if r.get("test_level") == -1 and r.get("domain") == "in"]
-            runs.append({**tag, "accuracy": macro[0]["accuracy"] if macro else None})
+            macro = {r["domain"]: r["accuracy"] for r in res.rows if r.get("test_level") == -1}
+            runs.append(
+                {
+                    **tag,
+                    "accuracy": macro.get("in"),
+                    "macro_in": macro.get("in"),
+                    "macro_ood": macro.get("ood"),
+                }
+            )
     write_table(out / "sweep.parquet", rows)
     write_table(out / "sweep.csv", rows)
     atomic_write_json(out / "sweep.json", {"config": dump_config(cfg), "runs": runs})

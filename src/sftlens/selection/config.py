@@ -12,7 +12,7 @@ import re
 
 from pydantic import field_validator
 
-from sftlens.config import DataOptions
+from sftlens.config import DataOptions, PositiveInt
 
 LEVEL_SPEC = re.compile(r"^(random|[0-4](\+[0-4])*)$")
 DEFAULT_SIZES: list[int | str] = [60, 120, 240, 480, 960, 1920, "all"]
@@ -46,7 +46,7 @@ class SelectConfig(DataOptions):
     mastery: str | None = None
     levels: list[str] = ["0", "1", "2", "3", "4", "random"]
     sizes: list[int | str] = list(DEFAULT_SIZES)
-    seeds: int = 3
+    seeds: PositiveInt = 3
     allow_smaller: bool = False
 
     @field_validator("levels", mode="before")
@@ -78,10 +78,3 @@ class SelectConfig(DataOptions):
         if not out:
             raise ValueError("no sizes given")
         return out
-
-    @field_validator("seeds")
-    @classmethod
-    def _seeds(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError("seeds must be at least 1")
-        return value

@@ -62,12 +62,32 @@ def data_spec(cfg: SelectConfig, mastery: Path) -> str:
     raise ConfigError("select needs --data (no data spec recorded beside the mastery table)")
 
 
+def load_facts(cfg: SelectConfig, spec: str, mastery: Path, levels: dict[str, int]) -> list[Any]:
+    """The data's facts (``limit`` applied), after checking that the table is of this data."""
+    from sftlens.data import load_dataset
+    from sftlens.data.loading import first_per_relation
+    from sftlens.evaluation.levels import check_same_data
+
+    dataset = load_dataset(spec, **{**cfg.data_options(), "limit": None})
+    check_same_data(levels, dataset.facts, str(mastery), spec)
+    return first_per_relation(dataset.facts, cfg.limit) if cfg.limit else dataset.facts
+
+
 def build_sets(
     facts: list[Any], levels: dict[str, int], cfg: SelectConfig
 ) -> dict[str, list[dict]]:
-    """All sets of the grid, as rows, keyed by name (pure)."""
+    """All sets of the grid, as rows, keyed by name (pure).
+
+    Raises:
+        DataError: a level's pool is empty (the level is named).
+    """
     sets: dict[str, list[dict]] = {}
     for level in cfg.levels:
+        if not pool_of(facts, levels, level):
+            raise DataError(
+                f"level {level}: no in-domain train facts at this level in the mastery table; "
+                "nothing to select (drop the level from --levels)"
+            )
         for size in cfg.sizes:
             n = None if size == "all" else int(size)
             for seed in range(cfg.seeds):
@@ -78,8 +98,6 @@ def build_sets(
 
 def run(cfg: SelectConfig, out: Path, *, force: bool = False) -> SelectResult:
     """Select every (level, size, seed) set and write them with a manifest."""
-    from sftlens.data import load_dataset
-
     if not cfg.mastery:
         raise ConfigError("select needs --mastery (the base model's mastery table)")
     mastery = Path(cfg.mastery)
@@ -87,9 +105,9 @@ def run(cfg: SelectConfig, out: Path, *, force: bool = False) -> SelectResult:
     inputs = input_paths(cfg, spec_path(spec))
     check_out_dir(out, force, inputs=inputs)  # an --out overlapping an input fails first
     levels = read_levels(mastery)
-    dataset = load_dataset(spec, **cfg.data_options())
-    sets = build_sets(dataset.facts, levels, cfg)
-    pools = {lv: len(pool_of(dataset.facts, levels, lv)) for lv in cfg.levels}
+    facts = load_facts(cfg, spec, mastery, levels)
+    sets = build_sets(facts, levels, cfg)
+    pools = {lv: len(pool_of(facts, levels, lv)) for lv in cfg.levels}
     with staged_out_dir(out, force, inputs) as tmp:
         entries: dict[str, Any] = {}
         for name, rows in sets.items():

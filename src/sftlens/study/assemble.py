@@ -49,8 +49,14 @@ def _sort_key(keys: Sequence[str]) -> Any:
     return key
 
 
-def assemble(run_dir: RunDir, units: Sequence[Unit]) -> dict[str, Path]:
-    """Concatenate each planned unit's rows into ``results/*.parquet`` (+ accuracy CSV)."""
+def assemble(
+    run_dir: RunDir, units: Sequence[Unit], min_per_level: int | None = None
+) -> dict[str, Path]:
+    """Concatenate each planned unit's rows into ``results/*.parquet`` (+ accuracy CSV).
+
+    With ``min_per_level`` the accuracy tables get ``low_n``: a level with fewer questions,
+    and the macro over one (:func:`sftlens.evaluation.scoring.flag_low_n`).
+    """
     results = run_dir.path / "results"
     written: dict[str, Path] = {}
     for table, (filename, keys) in TABLES.items():
@@ -62,6 +68,10 @@ def assemble(run_dir: RunDir, units: Sequence[Unit]) -> dict[str, Path]:
         if not rows:
             continue
         rows.sort(key=_sort_key([k for k in keys if k in rows[0]]))
+        if min_per_level is not None and table in ("accuracy", "base_accuracy"):
+            from sftlens.evaluation.scoring import flag_low_n
+
+            rows = flag_low_n(rows, min_per_level)
         written[table] = write_table(results / f"{table}.parquet", rows)
         if table == "accuracy":
             write_table(results / "accuracy.csv", rows)

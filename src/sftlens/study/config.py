@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sftlens.config import DataOptions, StageConfig
+from sftlens.config import DataOptions, Seed, StageConfig
 from sftlens.prompts import DEFAULT_FORMAT, PromptFormatName, get_format
 from sftlens.restoration.config import PAPER_KS, check_k, check_strategy
 
@@ -101,11 +101,17 @@ def _lora_regions(targets: Any) -> set[str]:
 
 
 class GridConfig(StageConfig):
-    """Training levels × SFT sizes × seeds: one fine-tune per cell."""
+    """Training levels × SFT sizes × seeds: one fine-tune per cell.
+
+    Attributes:
+        levels: training levels (``"0"``..``"4"``, mixes like ``"0+1"``, ``"random"``).
+        sizes: SFT set sizes (``all``: the whole pool).
+        seeds: seeds of selection and fine-tuning.
+    """
 
     levels: list[str] = Field(default_factory=lambda: list(LEVELS))
     sizes: list[int | Literal["all"]] = Field(default_factory=lambda: list(PAPER_SIZES))
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2])
 
     @field_validator("levels", mode="before")
     @classmethod
@@ -127,14 +133,23 @@ class GridConfig(StageConfig):
 
 
 class RestoreSection(StageConfig):
-    """Which fine-tunes to restore, and how (k list in percent, strategies, regions)."""
+    """Which fine-tunes to restore, and how (k list in percent, strategies, regions).
+
+    Attributes:
+        enabled: run the restoration sweep.
+        ks: percents of each region's elements to restore.
+        strategies: restore strategies (``top``, ``bottom``, ``random``).
+        regions: restoration regions (``transformer``, ``attention``, ``mlp``, ...).
+        which: sizes whose fine-tunes are restored: ``largest`` | ``all`` | a list of sizes.
+        seed: seed of the ``random`` strategy.
+    """
 
     enabled: bool = True
     ks: list[float] = Field(default_factory=lambda: list(PAPER_KS))
     strategies: list[str] = Field(default_factory=lambda: ["top"])
     regions: list[str] = Field(default_factory=lambda: ["transformer"])
     which: Literal["largest", "all"] | list[int] = "largest"
-    seed: int = 0
+    seed: Seed = 0
 
     @model_validator(mode="after")
     def _check(self) -> RestoreSection:
@@ -148,7 +163,13 @@ class RestoreSection(StageConfig):
 
 
 class DiffSection(StageConfig):
-    """Relative-update statistics of each fine-tune against the base."""
+    """Relative-update statistics of each fine-tune against the base.
+
+    Attributes:
+        enabled: compute the statistics.
+        region: the region they cover.
+        top_pcts: top percents whose share of the total relative update is reported.
+    """
 
     enabled: bool = True
     region: str = "transformer"
@@ -170,6 +191,32 @@ class StudyConfig(DataOptions):
     evaluation and token KL, so a model is always scored on the prompt it was trained on.
     ``relations``, ``aliases`` and ``limit`` are the data options of every stage
     (:class:`sftlens.config.DataOptions`).
+
+    Attributes:
+        name: the study's name (in the report).
+        world: a directory from ``sftlens world build`` (its model and data).
+        model: base model (hub id or checkpoint dir), with ``data``.
+        device: ``auto | cpu | cuda[:N]``.
+        dtype: ``auto | float32 | bfloat16 | float16``.
+        backend: generation backend of the probe: ``hf`` | ``vllm``.
+        prompt_format: the SFT/evaluation prompt format of every stage (``paper``, ``chat``).
+        grid: training levels × sizes × seeds.
+        eval_sets: splits every model is evaluated on (``test``, ``dev``).
+        probe: settings of the probe stage (keys of ``sftlens probe --help``).
+        select: settings of the selection stage (keys of ``sftlens select --help``).
+        finetune: settings of each fine-tune (keys of ``sftlens finetune --help``; ``lr: auto``
+            calibrates it).
+        calibrate: settings of the learning-rate calibration (with ``finetune.lr: auto``).
+        evaluate: settings of each evaluation (keys of ``sftlens evaluate --help``).
+        token_kl: settings of token KL (keys of ``sftlens token-kl --help``).
+        kl_enabled: compute token KL for each fine-tune.
+        test_per_relation: evaluate only the first n test facts per relation.
+        restore: the restoration sweep.
+        diff_stats: relative-update statistics.
+        save_checkpoints: keep every fine-tuned checkpoint.
+        report: write the HTML report at the end.
+        workers: worker processes on this host (spread over the GPUs, or the CPU cores).
+        workers_per_gpu: most workers sharing one GPU.
     """
 
     name: str = "study"
@@ -320,10 +367,18 @@ def stage_config_class(section: str) -> type[StageConfig] | None:
 
 
 class DemoConfig(StageConfig):
-    """``sftlens demo``: build the tiny world (unless given), run the demo study, write the report."""
+    """``sftlens demo``: build the tiny world (unless given), run the demo study, write the report.
+
+    Attributes:
+        world: a built world to use instead of building one.
+        preset: the world preset to build.
+        seed: the world's seed.
+        study_config: a study YAML instead of the packaged ``demo-tiny``.
+        overrides: ``key=value`` overrides of the study config.
+    """
 
     world: str | None = None
     preset: str = "tiny"
-    seed: int = 0
+    seed: Seed = 0
     study_config: str | None = None
     overrides: list[str] = Field(default_factory=list)

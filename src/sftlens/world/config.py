@@ -12,14 +12,48 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from sftlens.config import StageConfig
+from sftlens.config import FiniteFloat, Probability, Seed, StageConfig
 
 
 class WorldConfig(StageConfig):
-    """Build a knowledge world: preset + seed + optional overrides of preset knobs."""
+    """Build a knowledge world: preset + seed + optional overrides of preset knobs.
+
+    Every knob below ``device`` is ``None`` by default: the preset's value.
+
+    Attributes:
+        preset: ``micro`` (tests) | ``tiny`` (demo, CPU) | ``small`` | ``gpu``.
+        seed: the world's seed (same seed and knobs: the same world).
+        device: ``auto | cpu | cuda[:N]`` for pretraining.
+        relations: relation ids of the world (EntityQuestions property ids).
+        facts_per_relation: facts generated per relation.
+        object_pool: distinct objects per relation.
+        qa_frac: share of subject entities whose facts also appear as QA text (pretrain-QA facts).
+        qa_repeats: times each pretrain-QA fact appears as question/answer text.
+        zero_frac: probability that a fact is never seen in pretraining.
+        max_exposure: the most times a fact is seen (log-uniform count in 1..max_exposure).
+        alias_frac: share of objects that also get an alias.
+        filler_frac: filler sentences per statement line.
+        test_frac: share of pool facts in the test split.
+        dev_frac: share of pool facts in the dev split.
+        syllables: syllables names are built from.
+        vocab_size: tokenizer vocabulary size.
+        hidden: model width.
+        layers: decoder layers.
+        heads: attention heads.
+        intermediate: MLP width.
+        epochs: pretraining passes over the corpus.
+        batch_size: pretraining sequences per step.
+        seq_len: pretraining sequence length in tokens.
+        lr: pretraining peak learning rate.
+        warmup_frac: share of pretraining steps with linear warm-up.
+        weight_decay: pretraining AdamW weight decay.
+        dtype: ``auto | float32 | bfloat16`` of pretraining.
+        compile: ``torch.compile`` the model for pretraining.
+        threads: CPU threads of pretraining.
+    """
 
     preset: str = "tiny"
-    seed: int = 0
+    seed: Seed = 0
     device: str = "auto"
 
     # world generation (None = preset value)
@@ -56,7 +90,27 @@ class WorldConfig(StageConfig):
 
 
 class WorldCheckConfig(StageConfig):
-    """Check a built world: greedy completion accuracy vs exposure, and probe levels."""
+    """Check a built world: greedy completion accuracy vs exposure, and probe levels.
+
+    Attributes:
+        device: ``auto | cpu | cuda[:N]``.
+        batch_size: sequences decoded at once.
+        max_new_tokens: greedy completion length of a statement.
+        probe: run the paper's sampled probe for the level coverage.
+        samples: probe samples per template.
+        temperature: probe sampling temperature.
+        max_facts: check a seeded sample of this many pool facts (None = all).
+        seed: seed of the sample and of the probe.
+        qa_max_new_tokens: answer length of the SFT-format check.
+        min_spearman: required Spearman(exposure, greedy accuracy).
+        max_zero_over_chance: zero-exposure accuracy may exceed chance by at most this.
+        min_high_accuracy: required accuracy of facts seen at least ``high_exposure`` times.
+        high_exposure: exposures that count as well seen.
+        min_level_share: required share of facts in each mastery level.
+        max_sft_format_accuracy: the base model's macro accuracy in the SFT format may be at
+            most this (the paper's regime).
+        min_spearman_r: required Spearman(exposure, probe R); None: report only.
+    """
 
     device: str = "auto"
     batch_size: int = Field(default=256, ge=1)
@@ -65,13 +119,17 @@ class WorldCheckConfig(StageConfig):
     samples: int = Field(default=10, ge=1)
     temperature: float = Field(default=0.7, ge=0.0)
     max_facts: int | None = Field(default=None, ge=1)  # subsample pool facts (seeded) for speed
-    seed: int = 0
+    seed: Seed = 0
     qa_max_new_tokens: int = Field(default=16, ge=1)  # SFT-format answers of the base model
     # requirements
-    min_spearman: float = 0.6
-    max_zero_over_chance: float = 0.05
-    min_high_accuracy: float = 0.8
-    high_exposure: int = 10
-    min_level_share: float = 0.05
-    max_sft_format_accuracy: float = 0.05  # the paper's regime: the base model fails the SFT format
-    min_spearman_r: float | None = 0.7  # Spearman(exposure, probe R); None: report only
+    min_spearman: float = Field(default=0.6, ge=-1, le=1)
+    max_zero_over_chance: FiniteFloat = 0.05
+    min_high_accuracy: Probability = 0.8
+    high_exposure: int = Field(default=10, ge=1)
+    min_level_share: Probability = 0.05
+    max_sft_format_accuracy: Probability = (
+        0.05  # the paper's regime: the base model fails the SFT format
+    )
+    min_spearman_r: float | None = Field(
+        default=0.7, ge=-1, le=1
+    )  # Spearman(exposure, probe R); None: report only

@@ -102,3 +102,13 @@ def test_cli_refuses_a_tuned_model_with_another_tokenizer(
             ),
             setup["tmp"] / "o3",
         )
+
+
+def test_no_fact_at_the_levels_is_a_one_line_error(
+    setup: dict[str, Path], tiny_llama_dir: Path, tmp_path: Path
+) -> None:
+    values = {"base": str(tiny_llama_dir), "tuned": str(setup["tuned"]), "data": f"jsonl:{setup['data']}",
+              "mastery": str(setup["mastery"]), "device": "cpu", "levels": "0,1"}  # fmt: skip
+    with pytest.raises(SftlensError, match=r"no test facts in domains in,ood at levels \[0, 1\]"):
+        run(load_config(TokenKLConfig, values=values), tmp_path / "out")
+    assert not (tmp_path / "out").exists()

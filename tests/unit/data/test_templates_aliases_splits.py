@@ -121,8 +121,24 @@ def test_aliases_reach_matching(tmp_path: Path) -> None:
                                 "answers": ["United States of America"]}) + "\n")  # fmt: skip
     fact = load_dataset(f"jsonl:{path}", aliases=["builtin"]).facts[0]
     assert get_matcher("contains")(" the USA", fact.accepted) == "USA"
-    plain = load_dataset(f"jsonl:{path}").facts[0]
-    assert get_matcher("contains")(" the USA", plain.accepted) is None
+    plain = load_dataset(f"jsonl:{path}")  # the paper's relations: the paper's table
+    assert get_matcher("contains")(" the USA", plain.facts[0].accepted) == "USA"
+    assert plain.alias_table == "paper-2025" and "alias table: paper-2025" in plain.summary()
+    without = load_dataset(f"jsonl:{path}", aliases=["-builtin"])
+    assert get_matcher("contains")(" the USA", without.facts[0].accepted) is None
+    assert without.alias_table == "none"
+
+
+def test_jsonl_of_other_relations_gets_no_alias_table(tmp_path: Path) -> None:
+    rels = tmp_path / "rels.yaml"
+    rels.write_text(yaml.safe_dump({"relations": {"X1": {"name": "capital", "question": "Where is {subject}?",
+                                           "statements": ["{subject} is in"]}}}))  # fmt: skip
+    path = tmp_path / "x.jsonl"
+    path.write_text(json.dumps({"id": "a", "relation": "X1", "question": "Where is Ohio?",
+                                "answers": ["United States of America"], "domain": "in"}) + "\n")  # fmt: skip
+    data = load_dataset(f"jsonl:{path}", templates=rels)
+    assert data.alias_table == "none"
+    assert get_matcher("contains")(" the USA", data.facts[0].accepted) is None
 
 
 def test_alias_table_names_select_and_unknown_names_suggest(tmp_path: Path) -> None:

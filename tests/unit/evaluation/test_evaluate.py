@@ -156,13 +156,36 @@ def test_stage_bad_inputs(tiny_llama_dir: Path, tmp_path: Path) -> None:
         "mastery": str(other),
         "device": "cpu",
     }
-    with pytest.raises(DataError, match=r"other.parquet: 4 of 4 fact ids are missing"):
+    with pytest.raises(DataError, match=r"other.parquet: 3 of 3 fact ids are unknown to jsonl:"):
         run(load_config(EvaluateConfig, values=base), tmp_path / "o1")
+    partial = write_table(tmp_path / "partial.parquet", [{"id": "q1", "level": 1}])
+    with pytest.raises(DataError, match=r"partial.parquet: 3 of 4 fact ids are missing"):
+        run(load_config(EvaluateConfig, values={**base, "mastery": str(partial)}), tmp_path / "o1")
+    wrong = write_table(tmp_path / "wrong.parquet", [{"fact": "q1", "lvl": 1}])
+    with pytest.raises(DataError, match=r"wrong.parquet: not a mastery table: missing column"):
+        run(load_config(EvaluateConfig, values={**base, "mastery": str(wrong)}), tmp_path / "o1")
     with pytest.raises(SftlensError, match="jsonx"):
         run(load_config(EvaluateConfig, values={**base, "data": "jsonx:foo"}), tmp_path / "o2")
-    with pytest.raises(SftlensError, match="'mastery' is required"):
-        run(load_config(EvaluateConfig, values={**base, "mastery": None}), tmp_path / "o3")
+    with pytest.raises(SftlensError, match=r"no dev facts in domains in,ood: nothing to evaluate"):
+        run(load_config(EvaluateConfig, values={**base, "split": "dev"}), tmp_path / "o3")
     assert not (tmp_path / "o1").exists()
+
+
+def test_without_mastery_scores_per_domain_and_relation(
+    tiny_llama_dir: Path, tmp_path: Path
+) -> None:
+    data = _write_data(tmp_path)
+    values = {"model": str(tiny_llama_dir), "data": f"jsonl:{data}", "device": "cpu"}
+    res = run(
+        load_config(EvaluateConfig, values=values, overrides=["max_new_tokens=2"]), tmp_path / "o"
+    )
+    rows = read_table(tmp_path / "o" / "accuracy.csv")
+    assert {(r["domain"], r["relation"]) for r in rows} >= {("in", "all"), ("ood", "all")}
+    assert all(int(r["n"]) >= 1 for r in rows)
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert metrics["domains"]["in"]["macro"] is None and metrics["domains"]["in"]["levels"] == {}
+    assert "no mastery table" in res.summary()
+    assert "alias table: paper-2025" in res.summary()  # P19 etc.: the paper's relations
 
 
 def test_cli_mastery_of_another_dataset_is_one_line(
@@ -189,6 +212,6 @@ def test_cli_mastery_of_another_dataset_is_one_line(
     err = capsys.readouterr().err
     assert (
         err.startswith("sftlens: error: ")
-        and "3 of 4 fact ids are missing" in err
+        and "1 of 2 fact ids are unknown" in err
         and err.count("\n") == 1
     )

@@ -29,7 +29,20 @@ def test_missing_ids_name_how_many() -> None:
 
 
 def test_bad_rows() -> None:
-    with pytest.raises(DataError, match="row 2 has no 'id' or 'level'"):
+    with pytest.raises(DataError, match=r"missing column\(s\) level \(row 2 has: id\)"):
         levels_from_rows([{"id": "a", "level": 0}, {"id": "b"}])
+    with pytest.raises(
+        DataError, match=r"t.parquet: not a mastery table: missing column\(s\) id, level"
+    ):
+        levels_from_rows([{"fact": "a", "R": 0.5}], "t.parquet")
+
+
+def test_a_table_of_other_data_is_refused() -> None:
+    from sftlens.evaluation.levels import check_same_data
+
+    table = {"t0": 0, "t1": 1, "zz/1": 2, "zz/2": 3}
+    with pytest.raises(DataError, match=r"m.parquet: 2 of 4 fact ids are unknown to jsonl:d"):
+        check_same_data(table, FACTS, "m.parquet", "jsonl:d")
+    check_same_data({"t0": 0}, FACTS, "m.parquet", "jsonl:d")  # a subset is fine
     with pytest.raises(DataError, match="fact 'a' has level 7"):
         levels_from_rows([{"id": "a", "level": 7}])

@@ -138,3 +138,44 @@ def test_macro_helper_skips_empty_levels() -> None:
 def test_lengths_must_agree() -> None:
     with pytest.raises(ValueError, match="1 facts, 0 prompts"):
         score_outputs([CASES[0][0]], [], [], LEVELS, get_matcher("contains"))
+
+
+def _pred(domain: str, level: int, correct: bool) -> dict:
+    return {"id": "x", "relation": "P19", "domain": domain, "level": level, "correct": correct}
+
+
+def test_small_levels_are_flagged_in_rows_metrics_and_table() -> None:
+    from sftlens.evaluation.scoring import accuracy_rows, format_table, summarize
+
+    preds = [_pred("in", 0, True)] * 25 + [_pred("in", 4, False)] * 2
+    rows = {r["test_level"]: r for r in accuracy_rows(preds, ["in"], min_per_level=20)}
+    assert not rows[0]["low_n"] and rows[4]["low_n"] and not rows[2]["low_n"]  # empty: not small
+    assert rows[-1]["low_n"]  # the macro averages a level of 2 questions
+    metrics = summarize(preds, ["in"], "contains", min_per_level=20)
+    assert metrics["domains"]["in"]["macro_low_n"] is True
+    assert "warning: macro over levels with fewer than 20 questions: in L4 (n=2)" in format_table(
+        metrics
+    )
+    big = summarize(preds, ["in"], "contains", min_per_level=2)
+    assert "warning" not in format_table(big)
+
+
+def test_study_rows_are_flagged_per_group() -> None:
+    from sftlens.evaluation.scoring import flag_low_n
+
+    rows = [
+        {"seed": s, "domain": "in", "test_level": lv, "n": n}
+        for s, sizes in ((0, (30, 3)), (1, (30, 30)))
+        for lv, n in ((0, sizes[0]), (1, sizes[1]), (-1, sum(sizes)))
+    ]
+    flags = {(r["seed"], r["test_level"]): r["low_n"] for r in flag_low_n(rows, 20)}
+    assert flags == {(0, 0): False, (0, 1): True, (0, -1): True,
+                     (1, 0): False, (1, 1): False, (1, -1): False}  # fmt: skip
+
+
+def test_without_levels_rows_are_per_relation() -> None:
+    from sftlens.evaluation.scoring import accuracy_rows
+
+    preds = [{**_pred("in", 0, True), "level": None, "relation": r} for r in ("P19", "P19", "P17")]
+    rows = accuracy_rows(preds, ["in"])
+    assert [(r["relation"], r["n"]) for r in rows] == [("all", 3), ("P17", 1), ("P19", 2)]

@@ -157,3 +157,23 @@ def test_bad_plan_is_refused_before_the_model_loads(
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "ft").exists()
+
+
+def test_cpu_run_logs_no_memory_plan_and_plan_prints_it_once(
+    tiny_llama_dir, examples, tmp_path, caplog, capsys
+):
+    import logging
+
+    train = write_set(tmp_path / "set.jsonl", examples)
+    cfg = FinetuneConfig(model=str(tiny_llama_dir), train=str(train), device="cpu", lr=1e-3,
+                         batch_size=4, save=False)  # fmt: skip
+    with caplog.at_level(logging.INFO):
+        run(cfg, tmp_path / "ft")
+    assert not [r for r in caplog.records if "memory plan" in r.getMessage()]
+    caplog.clear()
+    argv = ["finetune", "--model", str(tiny_llama_dir), "--train", str(train), "--out",
+            str(tmp_path / "p"), "--device", "cpu", "--plan"]  # fmt: skip
+    with caplog.at_level(logging.INFO):
+        assert main(argv) == 0
+    shown = capsys.readouterr().out + "".join(r.getMessage() for r in caplog.records)
+    assert shown.count("memory plan") == 1

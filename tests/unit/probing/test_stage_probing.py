@@ -89,6 +89,26 @@ def test_cli_probe_prints_summary(
     )
     rows = [json.loads(line) for line in facts_jsonl.read_text().splitlines() if line.strip()]
     groups = {(r["relation"], r.get("split", "train")) for r in rows}  # limit: first 1 of each
-    assert f"probed {len(groups)} facts" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"probed {len(groups)} facts" in printed
+    assert "answers matched with alias table: " in printed
     assert main([*argv, "--scheme", "slik"]) == 2
     assert "did you mean 'slick'" in capsys.readouterr().err
+
+
+def test_probe_restricts_splits_and_domains(facts_jsonl: Path, tmp_path: Path) -> None:
+    from sftlens.config import load_config
+    from sftlens.probing.stage import probe_key, select_facts
+
+    values = {"model": "m", "data": f"jsonl:{facts_jsonl}"}
+    every, _ = select_facts(load_config(ProbeConfig, values=values))
+    inside, _ = select_facts(load_config(ProbeConfig, values=values, overrides=["domains=in"]))
+    assert {f.domain for f in every} == {"in"} and len(inside) == len(every)
+    with pytest.raises(DataError, match="no facts in domains ood to probe"):
+        select_facts(load_config(ProbeConfig, values=values, overrides=["domains=ood"]))
+    one, _ = select_facts(load_config(ProbeConfig, values=values, overrides=["splits=dev"]))
+    assert one and {f.split for f in one} == {"dev"}
+    plain = load_config(ProbeConfig, values=values)
+    assert probe_key(plain) != probe_key(
+        load_config(ProbeConfig, values={**values, "domains": "in"})
+    )

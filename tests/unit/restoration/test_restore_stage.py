@@ -132,3 +132,20 @@ def test_sweep_needs_both_data_and_mastery(pair_dirs, tmp_path, capsys) -> None:
         == 2
     )
     assert "both --data and --mastery" in capsys.readouterr().err
+
+
+def test_sweep_summary_prints_in_domain_and_ood_macro(tmp_path) -> None:
+    from sftlens.restoration.stage import SweepResult
+
+    runs = [{"strategy": "top", "restore_k": 1.0, "macro_in": 0.5, "macro_ood": 0.25}]
+    text = SweepResult(tmp_path, "evaluate", runs).summary()
+    assert "in-domain macro 0.500" in text and "OOD macro 0.250" in text
+
+
+def test_sweep_takes_limit_like_other_stages() -> None:
+    from sftlens.cli import build_parser
+    from sftlens.cli_stages import STAGES
+
+    args = build_parser().parse_args(["restore-sweep", "--out", "o", "--limit", "30"])
+    assert vars(args)["opt__evaluation.limit"] == 30
+    assert any(o.key == "evaluation.limit" for o in STAGES["restore-sweep"].opts)

@@ -107,3 +107,31 @@ def test_cli(inputs, tmp_path, capsys):
     assert sorted(p.name for p in (out / "sets").iterdir()) == ["L3-n5-s0.jsonl", "L4-n5-s0.jsonl"]
     assert main(argv) == 2  # non-empty --out without --force
     assert main([*argv[:-2], "--levels", "7", "--out", str(tmp_path / "bad")]) == 2
+
+
+def test_a_mastery_table_of_other_data_is_refused(inputs, tmp_path):
+    data, mastery = inputs
+    rows = read_table(mastery)
+    other = write_table(tmp_path / "other.parquet", [*rows, {"id": "zz-1", "level": 0}])
+    cfg = SelectConfig(mastery=str(other), data=f"jsonl:{data}", levels=["0"], sizes=[2], seeds=1)
+    with pytest.raises(DataError, match=r"other.parquet: 1 of 121 fact ids are unknown to jsonl:"):
+        run(cfg, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_level_is_named(inputs, tmp_path):
+    data, mastery = inputs
+    rows = [{**r, "level": 0 if r["level"] == 4 else r["level"]} for r in read_table(mastery)]
+    table = write_table(tmp_path / "no4.parquet", rows)
+    cfg = SelectConfig(mastery=str(table), data=f"jsonl:{data}", levels=["4"], sizes=["all"])
+    with pytest.raises(DataError, match=r"level 4: no in-domain train facts at this level"):
+        run(cfg, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_mastery_table_with_the_wrong_schema_names_the_columns(inputs, tmp_path):
+    data, _ = inputs
+    table = write_table(tmp_path / "bad.parquet", [{"fact": "P17-1", "R": 0.5}])
+    cfg = SelectConfig(mastery=str(table), data=f"jsonl:{data}", levels=["0"], sizes=[2])
+    with pytest.raises(DataError, match=r"missing column\(s\) id, level"):
+        run(cfg, tmp_path / "out")

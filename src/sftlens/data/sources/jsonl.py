@@ -35,6 +35,9 @@ def iter_rows(path: Path, ctx: LoadContext) -> Iterator[tuple[int, dict[str, Any
             except json.JSONDecodeError as err:
                 ctx.problems.report(f"{path}:{n}", f"malformed JSON ({err.msg})")
                 continue
+            except RecursionError:
+                ctx.problems.report(f"{path}:{n}", "JSON nested too deeply")
+                continue
             if not isinstance(row, dict):
                 ctx.problems.report(
                     f"{path}:{n}", f"expected a JSON object, got {type(row).__name__}"
@@ -55,7 +58,9 @@ def read_facts(
         raise DataError(f"{source}: {path} not found")
     facts: list[Fact] = []
     seen: set[str] = set()
+    rows, problems_before = 0, ctx.problems.count
     for line, row in iter_rows(path, ctx):
+        rows += 1
         fact = fact_from_row(row, f"{path}:{line}", templates, ctx, source, required)
         if fact is None:
             continue
@@ -64,6 +69,8 @@ def read_facts(
             continue
         seen.add(fact.id)
         facts.append(fact)
+    if rows == 0 and ctx.problems.count == problems_before:
+        raise DataError(f"{source}: {path} is empty: no facts")
     return facts
 
 

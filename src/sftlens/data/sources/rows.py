@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sftlens.data.context import DOMAINS, SPLITS, LoadContext
@@ -54,11 +55,20 @@ def _field_error(row: dict[str, Any], required: tuple[str, ...]) -> str | None:
         return f"domain must be one of {', '.join(DOMAINS)}, got {row['domain']!r}"
     if "split" in row and row["split"] not in SPLITS:
         return f"split must be one of {', '.join(SPLITS)}, got {row['split']!r}"
-    if not isinstance(row.get("aliases", []), list):
-        return "'aliases' must be a list"
-    if row.get("exposure") is not None and not isinstance(row["exposure"], int):
+    aliases = row.get("aliases", [])
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        return f"'aliases' must be a list of strings, got {json.dumps(aliases)[:60]}"
+    if row.get("role") is not None and row["role"] not in ROLES:
+        return f"role must be one of {', '.join(ROLES)}, got {row['role']!r}"
+    if row.get("meta") is not None and not isinstance(row["meta"], dict):
+        return f"'meta' must be a JSON object, got {type(row['meta']).__name__}"
+    exposure = row.get("exposure")
+    if exposure is not None and (not isinstance(exposure, int) or isinstance(exposure, bool)):
         return "'exposure' must be an integer"
     return None
+
+
+ROLES = ("pool", "pretrain_qa")  # what a fact is for (pretrain_qa: a world's pretraining QA)
 
 
 REQUIRED = ("id", "relation", "question")  # fields every generic JSONL fact row must have
