@@ -109,7 +109,7 @@ def run(cfg: CalibrateConfig, out: Path, *, force: bool = False) -> CalibrateRes
     common = {"device": cfg.device, "dtype": cfg.dtype}
     ft_cfg = cfg.finetune.model_copy(update={**common, "model": cfg.model})
     ev_cfg = cfg.evaluate.model_copy(update={**common, "split": "dev", "model": cfg.model})
-    model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
+    model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device, check_finite=True)
     cal = calibrate_lr(
         model, load_tokenizer(cfg.model), dataset.facts, dev, levels,
         lrs=cfg.lrs, size=None if cfg.size == "all" else int(cfg.size), seed=cfg.seed,

@@ -130,7 +130,7 @@ def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStage
     plan.check()
     if cfg.plan:
         return PlanResult(plan)
-    model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
+    model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device, check_finite=True)
     if cfg.lora.enabled:
         lora_targets(model, cfg.lora.target_modules)
     if not main:  # another rank writes

@@ -35,6 +35,7 @@ class RestoreStats:
     patch_seconds: float = 0.0  # resolving threshold bins and patching them in, after a pass
     cuts: dict[float, Cut] = field(default_factory=dict)
     n: int = 0  # elements in the region
+    near_zero_share: float = 0.0  # share of Σr on base weights with |b| <= r_eps (pass 1)
 
     @property
     def read_passes(self) -> int:

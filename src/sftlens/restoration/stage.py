@@ -234,6 +234,7 @@ def run_diff_stats(cfg: DiffStatsConfig, out: Path, *, force: bool = False) -> D
         device=cfg.device,
         chunk_elems=cfg.chunk_elems,
         r_dtype=cfg.r_dtype,
+        r_eps=cfg.r_eps,
     )
     with staged_out_dir(out, force, inputs) as tmp:
         write_table(tmp / "concentration.csv", stats.rows())
@@ -248,6 +249,7 @@ def run_diff_stats(cfg: DiffStatsConfig, out: Path, *, force: bool = False) -> D
                 "total_r": stats.total_r,
                 "concentration": stats.rows(),
                 "zero_base_top": stats.zero_base_rows(),
+                "near_zero_share": stats.near_zero_share,
             },
         )
         if cfg.plot:
