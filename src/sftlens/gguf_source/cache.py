@@ -87,23 +87,30 @@ def expected_sha256(path: Path) -> str | None:
     return words[0].lower() if words else None
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of ``path``, streamed; remembered in the cache by (path, size, mtime)."""
+def _memo(path: Path) -> Path:
     st = path.stat()
     key = hashlib.sha256(f"{path}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:32]
-    memo = cache_root() / "hashes" / key
+    return cache_root() / "hashes" / key
+
+
+def _remembered_sha256(path: Path) -> str | None:
     with contextlib.suppress(OSError, UnicodeDecodeError):
-        known = memo.read_text().strip()
+        known = _memo(path).read_text().strip()
         if len(known) == 64:
             return known
+    return None
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of ``path``: remembered by (path, size, mtime), else streamed from the file."""
+    known = _remembered_sha256(path)
+    if known is not None:
+        return known
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(1 << 22):
             h.update(block)
-    sha = h.hexdigest()
-    with contextlib.suppress(OSError):  # a read-only cache still serves what it holds
-        atomic_write_text(memo, sha)
-    return sha
+    return h.hexdigest()
 
 
 def _check_sha(path: Path, sha: str, expected: str | None) -> None:
@@ -115,13 +122,23 @@ def _check_sha(path: Path, sha: str, expected: str | None) -> None:
 
 
 def gguf_checkpoint(path: Path, expected: str | None = None) -> Path:
-    """The cached float32 checkpoint dir of GGUF ``path``; dequantized on first use."""
+    """The cached float32 checkpoint dir of GGUF ``path``; dequantized on first use.
+
+    A file seen before (same path, size and mtime) is neither hashed nor parsed again.
+    """
     require_gguf()
-    sha = file_sha256(path)
+    sha = _remembered_sha256(path)
+    if sha is None:
+        read_header(path)  # refuse a broken file before hashing all of it
+        sha = file_sha256(path)
     _check_sha(path, sha, expected)
     target = cache_root() / sha
     if not (target / MARKER).is_file():
         _build(path, sha, target)
+    with contextlib.suppress(OSError):  # a read-only cache still serves what it holds
+        memo = _memo(path)
+        if not memo.exists():
+            atomic_write_text(memo, sha)
     if target not in _ANNOUNCED:
         _ANNOUNCED.add(target)
         log.info("GGUF %s (sha256 %s…) → %s checkpoint %s", path, sha[:12], CACHE_DTYPE, target)
