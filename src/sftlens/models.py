@@ -161,6 +161,7 @@ def load_model(
     name = str(name_or_path)
     path = resolve_checkpoint(name)
     check_safetensors_files(path)
+    kwargs.setdefault("ignore_mismatched_sizes", True)  # reported by check_load_report, by name
     try:
         model, info = AutoModelForCausalLM.from_pretrained(
             str(path), **{dtype_kwarg(): torch_dtype}, output_loading_info=True, **kwargs

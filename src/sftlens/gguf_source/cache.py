@@ -171,6 +171,7 @@ def _build(path: Path, sha: str, target: Path) -> None:
              head.architecture, f"{head.n_elements:,}")  # fmt: skip
     try:
         with atomic_path(target) as tmp:
+            tmp.mkdir()
             _dequantize_into(path, tmp)
             record = {"gguf": str(path), "sha256": sha, "dtype": CACHE_DTYPE,
                       "architecture": head.architecture}  # fmt: skip
