@@ -116,8 +116,9 @@ def check_load_report(model: Any, info: dict[str, Any], ckpt: Path) -> None:
             f"checkpoint {_file_of(ckpt, unexpected[0])} holds tensor '{unexpected[0]}'{more} "
             f"that {type(model).__name__} does not have"
         )
-    for item in info.get("mismatched_keys") or ():
-        name, got, want = (list(item) + [None, None])[:3]
+    mismatched = list(info.get("mismatched_keys") or ())
+    if mismatched:
+        name, got, want = [*mismatched[0], None, None][:3]
         raise SftlensError(
             f"checkpoint {_file_of(ckpt, str(name))}: tensor '{name}' has shape "
             f"{_shape(got)}, the model expects {_shape(want)}"

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import torch
 
 from sftlens.restoration.config import check_k
+from sftlens.restoration.engine_stats import near_zero_warning
 from sftlens.restoration.io import (
     CacheBudget,
     CachedSource,
@@ -48,7 +49,6 @@ from sftlens.restoration.scan import (
     check_pair,
     chunk_keys,
     histogram_pass,
-    near_zero_warning,
     two_pass_cuts,
 )
 from sftlens.restoration.select import (

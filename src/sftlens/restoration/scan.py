@@ -35,6 +35,7 @@ from sftlens.restoration.engine_stats import RestoreStats
 from sftlens.restoration.io.sources import TensorSource
 from sftlens.restoration.regions import select_names
 from sftlens.restoration.select import (
+    EPS,
     MAX_KEY,
     N_HI,
     Cut,
@@ -46,7 +47,6 @@ from sftlens.restoration.select import (
     hist_hi,
     hist_lo,
     keys_for,
-    EPS,
     relative_update,
     select_count,
     tensor_salt,
@@ -54,7 +54,6 @@ from sftlens.restoration.select import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-NEAR_ZERO_WARN_SHARE = 0.1  # share of Σr on |b| <= r_eps above which stages warn
 
 CPU_CHUNK = 1 << 25
 GPU_CHUNK = 1 << 28
@@ -260,18 +259,6 @@ class PassStats:
     def near_zero_share(self) -> float:
         """Share of Σr held by near-zero base weights (|b| <= r_eps, where eps sets r)."""
         return self.near_zero_mass_r / self.mass_r if self.mass_r > 0 else 0.0
-
-
-def near_zero_warning(share: float, eps: float) -> str | None:
-    """A line when near-zero base weights hold at least NEAR_ZERO_WARN_SHARE of Σr."""
-    if not share >= NEAR_ZERO_WARN_SHARE:
-        return None
-    return (
-        f"warning: {share:.1%} of the relative-update mass Σr sits on near-zero base weights "
-        f"(|b| <= r_eps = {eps:g}), where r = |Δ|/(|b|+r_eps) explodes (e.g. exact zeros of a "
-        "dequantized or zero-initialised base); they dominate the ranking. The paper's r_eps "
-        "1e-8 is kept; r_eps=1e-4 (say) bounds r there"
-    )
 
 
 def histogram_pass(

@@ -24,9 +24,10 @@ from typing import Any
 import torch
 
 from sftlens.restoration.config import PAPER_KS
+from sftlens.restoration.engine_stats import near_zero_warning
 from sftlens.restoration.io.sources import TensorSource
 from sftlens.restoration.regions import name_map, split_layer
-from sftlens.restoration.scan import Engine, check_pair, histogram_pass, near_zero_warning
+from sftlens.restoration.scan import Engine, check_pair, histogram_pass
 from sftlens.restoration.select import EPS, check_r_dtype, find_bin, select_count
 
 log = logging.getLogger(__name__)

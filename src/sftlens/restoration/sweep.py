@@ -22,6 +22,7 @@ import torch
 from sftlens.errors import SftlensError
 from sftlens.restoration import restore
 from sftlens.restoration.config import check_k
+from sftlens.restoration.engine_stats import near_zero_warning
 from sftlens.restoration.io import CacheBudget, CachedSource, TensorSource, source_from_model
 from sftlens.restoration.restore import finish_stats
 from sftlens.restoration.scan import (
@@ -32,7 +33,6 @@ from sftlens.restoration.scan import (
     chunk_keys,
     chunk_size,
     histogram_pass,
-    near_zero_warning,
     two_pass_cuts,
 )
 from sftlens.restoration.select import (

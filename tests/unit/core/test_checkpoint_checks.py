@@ -48,7 +48,9 @@ def test_a_transposed_tensor_is_named_with_both_shapes(tiny_llama_dir, tmp_path)
         sd[UP] = sd[UP].T.contiguous()
 
     ckpt = _variant(tiny_llama_dir, tmp_path / "t", transpose)
-    with pytest.raises(SftlensError, match=rf"tensor '{UP}' has shape \[32, 64\], the model expects \[64, 32\]"):
+    with pytest.raises(
+        SftlensError, match=rf"tensor '{UP}' has shape \[32, 64\], the model expects \[64, 32\]"
+    ):
         load_model(ckpt, device="cpu")
 
 

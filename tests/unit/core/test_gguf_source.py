@@ -12,12 +12,11 @@ import pytest
 
 pytest.importorskip("gguf")
 
-from support.gguf_files import write_tiny_gguf
-
 from sftlens.cli import main
 from sftlens.errors import SftlensError
 from sftlens.gguf_source import cache, find_gguf, gguf_checkpoint, read_header
 from sftlens.models import resolve_checkpoint
+from support.gguf_files import write_tiny_gguf
 
 
 @pytest.fixture
@@ -40,7 +39,11 @@ def _fake_dequantize(path: Path, out: Path) -> None:
 def _entries(root: Path) -> list[str]:
     """What the cache holds besides remembered hashes."""
     gguf_root = root / "gguf"
-    return sorted(p.name for p in gguf_root.iterdir() if p.name != "hashes") if gguf_root.exists() else []
+    return (
+        sorted(p.name for p in gguf_root.iterdir() if p.name != "hashes")
+        if gguf_root.exists()
+        else []
+    )
 
 
 def test_header_of_a_valid_file(tiny) -> None:
@@ -63,7 +66,10 @@ def test_broken_files_are_named_and_leave_nothing_in_the_cache(
 ) -> None:
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(make(tiny.read_bytes()))
-    assert main(["-q", "diff-stats", "--base", str(bad), "--tuned", "x", "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(["-q", "diff-stats", "--base", str(bad), "--tuned", "x", "--out", str(tmp_path / "o")])
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and str(bad) in err and says in err
     assert _entries(cache_dir) == [] and not (tmp_path / "o").exists()
@@ -71,7 +77,10 @@ def test_broken_files_are_named_and_leave_nothing_in_the_cache(
 
 def test_a_missing_gguf_is_named(tmp_path, capsys) -> None:
     gone = tmp_path / "nope.gguf"
-    assert main(["-q", "restore", "--base", str(gone), "--tuned", "x", "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(["-q", "restore", "--base", str(gone), "--tuned", "x", "--out", str(tmp_path / "o")])
+        == 2
+    )
     assert capsys.readouterr().err.strip() == f"sftlens: error: GGUF file {gone} not found"
 
 
@@ -109,7 +118,9 @@ def test_dequantized_once_then_served_from_the_cache(tiny, cache_dir, monkeypatc
     assert resolve_checkpoint(str(tiny)) == first
 
 
-def test_wrong_checksum_from_a_sidecar_or_the_flag(tiny, cache_dir, monkeypatch, tmp_path, capsys) -> None:
+def test_wrong_checksum_from_a_sidecar_or_the_flag(
+    tiny, cache_dir, monkeypatch, tmp_path, capsys
+) -> None:
     monkeypatch.setattr(cache, "_dequantize_into", _fake_dequantize)
     with pytest.raises(SftlensError, match="does not match the expected"):
         gguf_checkpoint(tiny, expected="0" * 64)

@@ -7,14 +7,13 @@ import logging
 
 import pytest
 import torch
+from restoration_fixtures import save_dir
 
 from sftlens.restoration import EngineSettings, diff_stats, restore_many
 from sftlens.restoration.config import DiffStatsConfig
+from sftlens.restoration.engine_stats import NEAR_ZERO_WARN_SHARE, near_zero_warning
 from sftlens.restoration.io import DictSource
-from sftlens.restoration.scan import NEAR_ZERO_WARN_SHARE, near_zero_warning
 from sftlens.restoration.select import EPS, relative_update
-
-from restoration_fixtures import save_dir
 
 WEIGHT, BIAS = "model.layers.0.mlp.down_proj.weight", "model.layers.0.mlp.down_proj.bias"
 

