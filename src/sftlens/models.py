@@ -163,12 +163,13 @@ def load_model(
     check_safetensors_files(path)
     kwargs.setdefault("ignore_mismatched_sizes", True)  # reported by check_load_report, by name
     try:
-        model, info = AutoModelForCausalLM.from_pretrained(
+        loaded: Any = AutoModelForCausalLM.from_pretrained(
             str(path), **{dtype_kwarg(): torch_dtype}, output_loading_info=True, **kwargs
         )
     except _load_failures() as err:
         raise _load_error(name, err) from None
-    check_load_report(model, info, path)
+    model: PreTrainedModel = loaded[0]
+    check_load_report(model, loaded[1], path)
     if check_finite:
         check_finite_weights(model, f"model {name}")
     model.name_or_path = _display_name(name, path)  # adapters name an absolute dir or hub id
