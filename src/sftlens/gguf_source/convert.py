@@ -50,6 +50,8 @@ def run(cfg: ConvertConfig, out: Path, *, force: bool = False) -> ConvertResult:
     path = find_gguf(cfg.gguf)
     if path is None:
         raise ConfigError(f"'{cfg.gguf}' is not a .gguf file (nor a dir holding one)")
+    if Path(out).resolve() in path.parents:
+        raise ConfigError(f"--out {out} contains the input {path}; choose another directory")
     cached = gguf_checkpoint(path, expected=cfg.sha256)
     with staged_out_dir(out, force, inputs=[path, cached]) as tmp:
         for item in sorted(cached.iterdir()):

@@ -158,3 +158,10 @@ def test_without_the_gguf_package_the_error_says_what_to_install(tiny, monkeypat
     monkeypatch.setitem(sys.modules, "gguf", None)
     with pytest.raises(SftlensError, match=r"pip install 'sftlens\[gguf\]'"):
         gguf_checkpoint(tiny)
+
+
+def test_convert_never_writes_over_the_folder_of_its_input(tiny, capsys) -> None:
+    before = sorted(p.name for p in tiny.parent.iterdir())
+    assert main(["-q", "convert", str(tiny), "--out", str(tiny.parent), "--force"]) == 2
+    assert "contains the input" in capsys.readouterr().err
+    assert sorted(p.name for p in tiny.parent.iterdir()) == before
