@@ -10,10 +10,9 @@ from restoration_fixtures import perturb, save_dir, tiny_state
 
 pytest.importorskip("gguf")
 
-from support.gguf_files import write_tiny_gguf
-
 from sftlens.cli import main
 from sftlens.gguf_source import cache
+from support.gguf_files import write_tiny_gguf
 
 
 @pytest.fixture
