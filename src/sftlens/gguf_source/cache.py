@@ -126,9 +126,9 @@ def gguf_checkpoint(path: Path, expected: str | None = None) -> Path:
 
     A file seen before (same path, size and mtime) is neither hashed nor parsed again.
     """
-    require_gguf()
     sha = _remembered_sha256(path)
     if sha is None:
+        require_gguf()  # a warm cache serves its checkpoint without the gguf package
         read_header(path)  # refuse a broken file before hashing all of it
         sha = file_sha256(path)
     _check_sha(path, sha, expected)
@@ -165,6 +165,7 @@ def _ensure_room(root: Path, need: int) -> None:
 
 
 def _build(path: Path, sha: str, target: Path) -> None:
+    require_gguf()
     head = read_header(path)
     _ensure_room(target.parent, head.n_elements * 4 + (64 << 20))
     log.info("dequantizing %s (%s, %s parameters) once; later runs load the cache", path,
