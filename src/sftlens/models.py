@@ -63,7 +63,7 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
     return table[dtype]
 
 
-def _dtype_kwarg() -> str:
+def dtype_kwarg() -> str:
     """transformers ≥4.56 names it ``dtype``; older releases ``torch_dtype``."""
     import transformers
 
@@ -86,13 +86,21 @@ _CONFIG_FILES = ["*.json", "*.model", "*.txt", "*.tiktoken", "*.jinja"]
 
 
 def resolve_checkpoint(name_or_path: str | Path, *, weights: bool = True) -> Path:
-    """A local checkpoint dir for a path or hub id: the one resolver of every stage.
+    """A local checkpoint dir for a path, GGUF file or hub id: the one resolver of every stage.
+
+    A ``.gguf`` file (or a dir holding exactly one and no ``config.json``) resolves to its
+    cached float32 safetensors checkpoint (:mod:`sftlens.gguf_source`), dequantized once.
 
     Hub ids go through ``huggingface_hub.snapshot_download`` into the HF cache
     (configs, tokenizer and, with ``weights``, safetensors; ``.bin`` only when a repo has
     no safetensors).  ``HF_HUB_OFFLINE=1`` uses only the cache.  One-line error when the
     checkpoint cannot be found.
     """
+    from sftlens.gguf_source import find_gguf, gguf_checkpoint
+
+    gguf = find_gguf(name_or_path)
+    if gguf is not None:
+        return gguf_checkpoint(gguf)
     local = Path(name_or_path).expanduser()
     if local.is_dir():
         return local.resolve()
@@ -125,25 +133,45 @@ def _display_name(name: str, path: Path) -> str:
 
 
 def load_model(
-    name_or_path: str | Path, dtype: str = "auto", device: str = "auto", **kwargs: Any
+    name_or_path: str | Path,
+    dtype: str = "auto",
+    device: str = "auto",
+    *,
+    check_finite: bool = False,
+    **kwargs: Any,
 ) -> PreTrainedModel:
     """Load a causal LM with ``AutoModelForCausalLM`` onto ``device`` in eval mode.
 
+    A missing, unexpected or mis-shaped tensor, or a broken safetensors file, is a
+    one-line error naming the tensor and the file (:mod:`sftlens.checkpoint_checks`);
+    ``check_finite`` also refuses NaN/Inf weights (the stages that train or compare).
     fp32 on CUDA turns on TF32 matmuls (process-wide): fp32 weights, tensor-core speed.
     """
     import torch
     from transformers import AutoModelForCausalLM
 
+    from sftlens.checkpoint_checks import (
+        check_finite_weights,
+        check_load_report,
+        check_safetensors_files,
+    )
+
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
     name = str(name_or_path)
     path = resolve_checkpoint(name)
+    check_safetensors_files(path)
+    kwargs.setdefault("ignore_mismatched_sizes", True)  # reported by check_load_report, by name
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            str(path), **{_dtype_kwarg(): torch_dtype}, **kwargs
+        loaded: Any = AutoModelForCausalLM.from_pretrained(
+            str(path), **{dtype_kwarg(): torch_dtype}, output_loading_info=True, **kwargs
         )
     except _load_failures() as err:
         raise _load_error(name, err) from None
+    model: PreTrainedModel = loaded[0]
+    check_load_report(model, loaded[1], path)
+    if check_finite:
+        check_finite_weights(model, f"model {name}")
     model.name_or_path = _display_name(name, path)  # adapters name an absolute dir or hub id
     model.to(dev)  # type: ignore[arg-type]
     model.eval()

@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Protocol
 
@@ -34,6 +35,24 @@ QUESTION_TOKEN = "<|question|>"
 ANSWER_TOKEN = "<|answer|>"
 QA_TEMPLATE = f"{QUESTION_TOKEN} {{question}} {ANSWER_TOKEN}"
 DEFAULT_FORMAT = "paper"
+log = logging.getLogger(__name__)
+_NOTED: set[str] = set()  # tokenizers already told about their chat template
+
+
+def note_chat_template(tok: PreTrainedTokenizerBase | None) -> None:
+    """Say once per tokenizer that it has a chat template the paper's format does not use."""
+    if tok is None or not getattr(tok, "chat_template", None):
+        return
+    name = str(getattr(tok, "name_or_path", "") or id(tok))
+    if name in _NOTED:
+        return
+    _NOTED.add(name)
+    log.info(
+        "the tokenizer of %s has a chat template, and the prompts use the paper's format "
+        "'%s'; for an instruct or chat model pass prompt_format=chat",
+        name,
+        QA_TEMPLATE.replace("{question}", "…"),
+    )
 
 
 class PromptFormat(Protocol):
@@ -81,11 +100,13 @@ class PaperFormat:
     needs_chat_template: bool = False
 
     def prompt(self, tok: PreTrainedTokenizerBase | None, question: str) -> str:
+        note_chat_template(tok)
         return qa_prompt(question)
 
     def check(self, tok: PreTrainedTokenizerBase) -> None:
         if tok.eos_token_id is None:
             raise ConfigError("the tokenizer has no EOS token to end the target")
+        note_chat_template(tok)
 
     def encode(
         self, tok: PreTrainedTokenizerBase, question: str, answer: str

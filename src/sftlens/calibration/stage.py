@@ -111,7 +111,7 @@ def run(cfg: CalibrateConfig, out: Path, *, force: bool = False) -> CalibrateRes
     ft_cfg = cfg.finetune.model_copy(update={**common, "model": cfg.model})
     ev_cfg = cfg.evaluate.model_copy(update={**common, "split": "dev", "model": cfg.model})
     tok = load_tokenizer(cfg.model)  # model, tokenizer and device fail before --out is made
-    model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
+    model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device, check_finite=True)
     with discard_if_new(out, setup=(RunDir.MANIFEST,)):
         ensure_out_dir(out, force=force, inputs=inputs)
         RunDir.create(out, config=dump_config(cfg))

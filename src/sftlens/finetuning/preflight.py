@@ -118,10 +118,11 @@ def meta_model(name: str) -> Any:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from sftlens.models import _load_error
+    from sftlens.models import _load_error, resolve_checkpoint
 
+    path = resolve_checkpoint(name, weights=False)  # a .gguf file: its cached checkpoint
     try:
-        config = AutoConfig.from_pretrained(name)
+        config = AutoConfig.from_pretrained(str(path))
     except (OSError, ValueError) as err:
         raise _load_error(name, err) from None
     with torch.device("meta"):

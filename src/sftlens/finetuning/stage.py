@@ -133,7 +133,7 @@ def run(cfg: FinetuneConfig, out: Path, *, force: bool = False) -> FinetuneStage
     plan.check()  # the plan itself is printed by --plan, and logged once by the trainer on GPU
     if cfg.plan:
         return PlanResult(plan)
-    model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
+    model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device, check_finite=True)
     if cfg.lora.enabled:
         lora_targets(model, cfg.lora.target_modules)
     if not main:  # another rank writes

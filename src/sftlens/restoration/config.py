@@ -77,6 +77,15 @@ class EngineConfig(StageConfig):
         "the paper's code: its ties at the threshold)",
     )
 
+    r_eps: float = Field(
+        1e-8,
+        gt=0,
+        allow_inf_nan=False,
+        description="epsilon of r = |t-b|/(|b|+r_eps); the paper's 1e-8 is the default. A "
+        "larger one (e.g. 1e-4) bounds r on near-zero base weights such as the exact zeros "
+        "of a dequantized GGUF base",
+    )
+
     @field_validator("r_dtype")
     @classmethod
     def _r_dtype_known(cls, v: str) -> str:

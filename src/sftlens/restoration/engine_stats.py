@@ -14,6 +14,8 @@ from typing import Any
 
 from sftlens.restoration.select import Cut
 
+NEAR_ZERO_WARN_SHARE = 0.1  # share of Σr on |b| <= r_eps above which stages warn
+
 
 @dataclass
 class RestoreStats:
@@ -35,6 +37,7 @@ class RestoreStats:
     patch_seconds: float = 0.0  # resolving threshold bins and patching them in, after a pass
     cuts: dict[float, Cut] = field(default_factory=dict)
     n: int = 0  # elements in the region
+    near_zero_share: float = 0.0  # share of Σr on base weights with |b| <= r_eps (pass 1)
 
     @property
     def read_passes(self) -> int:
@@ -45,3 +48,15 @@ class RestoreStats:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("cuts", "n")}
         out["pass_seconds"] = [round(x, 3) for x in self.pass_seconds]
         return {"read_passes": self.read_passes, **out, "passes": list(self.passes)}
+
+
+def near_zero_warning(share: float, eps: float) -> str | None:
+    """A line when near-zero base weights hold at least NEAR_ZERO_WARN_SHARE of Σr."""
+    if not share >= NEAR_ZERO_WARN_SHARE:
+        return None
+    return (
+        f"warning: {share:.1%} of the relative-update mass Σr sits on near-zero base weights "
+        f"(|b| <= r_eps = {eps:g}), where r = |Δ|/(|b|+r_eps) explodes (e.g. exact zeros of a "
+        "dequantized or zero-initialised base); they dominate the ranking. The paper's r_eps "
+        "1e-8 is kept; r_eps=1e-4 (say) bounds r there"
+    )

@@ -34,6 +34,7 @@ import torch
 
 from sftlens.outdir import check_out_dir
 from sftlens.restoration.config import check_k
+from sftlens.restoration.engine_stats import near_zero_warning
 from sftlens.restoration.io import (
     CacheBudget,
     CachedSource,
@@ -82,6 +83,9 @@ def plan_cuts(
     """
     STRATEGIES.get(strategy)
     stats = histogram_pass(pair, strategy, seed, engine)
+    engine.stats.near_zero_share = stats.near_zero_share()
+    if warning := near_zero_warning(stats.near_zero_share(), engine.r_eps):
+        log.warning("%s", warning)
     # refining a cached region reads device memory, not disk: cheaper than patching the files
     refine_all = _region_cached(pair)
     return two_pass_cuts(pair, stats, ks, strategy, seed, engine, refine_all=refine_all)
@@ -112,7 +116,7 @@ def _restored(
     outs = {k: torch.empty_like(t, device="cpu") for k in cuts}
     salt = tensor_salt(seed, name)
     for off, (bb, tt) in engine.chunks(b, t):
-        keys, _ = chunk_keys(strategy, bb, tt, salt, off, engine.r_dtype)
+        keys, _ = chunk_keys(strategy, bb, tt, salt, off, engine.r_dtype, engine.r_eps)
         for cand in candidates:
             cand.add(name, off, keys, bb)
         for k, cut in cuts.items():

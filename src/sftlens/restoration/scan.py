@@ -35,6 +35,7 @@ from sftlens.restoration.engine_stats import RestoreStats
 from sftlens.restoration.io.sources import TensorSource
 from sftlens.restoration.regions import select_names
 from sftlens.restoration.select import (
+    EPS,
     MAX_KEY,
     N_HI,
     Cut,
@@ -121,6 +122,7 @@ class Engine:
     candidate_bytes: int = CANDIDATE_BYTES
     stats: RestoreStats = field(default_factory=lambda: RestoreStats())
     r_dtype: str = "float32"  # "model": r in the checkpoints' dtype (select.relative_update)
+    r_eps: float = EPS  # the epsilon of r's denominator (select.relative_update)
 
     @classmethod
     def create(
@@ -131,6 +133,7 @@ class Engine:
         candidate_bytes: int = CANDIDATE_BYTES,
         stats: RestoreStats | None = None,
         r_dtype: str = "float32",
+        r_eps: float = EPS,
     ) -> Engine:
         from sftlens.models import resolve_device
 
@@ -138,7 +141,7 @@ class Engine:
         size = chunk_size(dev, chunk)
         return cls(
             dev, size, progress, candidate_bytes=candidate_bytes,
-            stats=stats or RestoreStats(), r_dtype=r_dtype,
+            stats=stats or RestoreStats(), r_dtype=r_dtype, r_eps=r_eps,
         )  # fmt: skip
 
     def close(self) -> None:
@@ -215,11 +218,12 @@ def chunk_keys(
     salt: int,
     offset: int,
     r_dtype: str = "float32",
+    r_eps: float = EPS,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(keys, r) of one chunk; r is None for ``random``."""
     if strategy == "random":
         return keys_for("random", None, salt, offset, numel=b.numel(), device=b.device), None
-    r = relative_update(b, t, r_dtype)
+    r = relative_update(b, t, r_dtype, r_eps)
     return keys_for(strategy, r, salt, offset), r
 
 
@@ -249,6 +253,12 @@ class PassStats:
     tensor_hists: dict[str, torch.Tensor] = field(default_factory=dict)
     bin_sum_r: torch.Tensor | None = None  # [65536] float64 (top strategy, stats only)
     zero_base_hist: torch.Tensor | None = None  # [65536] int64, keys where base = 0 (stats)
+    mass_r: float = 0.0  # Σr over the region
+    near_zero_mass_r: float = 0.0  # Σr over elements whose |base| <= r_eps
+
+    def near_zero_share(self) -> float:
+        """Share of Σr held by near-zero base weights (|b| <= r_eps, where eps sets r)."""
+        return self.near_zero_mass_r / self.mass_r if self.mass_r > 0 else 0.0
 
 
 def histogram_pass(
@@ -270,6 +280,7 @@ def histogram_pass(
     hist = torch.zeros(N_HI, dtype=torch.int64, device=engine.device)
     zk = zero_key(strategy)
     zeros = torch.zeros((), dtype=torch.int64, device=engine.device)
+    mass = torch.zeros(2, dtype=torch.float64, device=engine.device)  # [Σr, Σr on |b| <= eps]
     stats = PassStats(hist)
     if per_tensor:
         stats.bin_sum_r = torch.zeros(N_HI, dtype=torch.float64, device=engine.device)
@@ -284,10 +295,12 @@ def histogram_pass(
         th = torch.zeros(N_HI, dtype=torch.int64, device=engine.device) if per_tensor else None
         total = 0.0
         for off, (bb, tt) in engine.chunks(b, t):
-            r = relative_update(bb, tt, engine.r_dtype)
+            r = relative_update(bb, tt, engine.r_dtype, engine.r_eps)
             check_finite(name, bb, tt, r)
             keys = keys_for(strategy, r, salt, off)
             hist_hi(keys, hist)
+            mass[0] += r.sum(dtype=torch.float64)
+            mass[1] += r[bb.abs() <= engine.r_eps].sum(dtype=torch.float64)
             if zk is not None:
                 zeros += torch.count_nonzero(keys == zk)
             if th is not None and stats.bin_sum_r is not None:
@@ -302,6 +315,7 @@ def histogram_pass(
         if th is not None:
             stats.tensor_hists[name] = th.cpu()
     stats.hist = hist.cpu()
+    stats.mass_r, stats.near_zero_mass_r = (float(x) for x in mass.cpu())
     if stats.zero_base_hist is not None:
         stats.zero_base_hist = stats.zero_base_hist.cpu()
     if zk is not None:
@@ -318,7 +332,7 @@ def refine_pass(
         assert b is not None
         salt = tensor_salt(seed, name)
         for off, (bb, tt) in engine.chunks(b, t):
-            keys, _ = chunk_keys(strategy, bb, tt, salt, off, engine.r_dtype)
+            keys, _ = chunk_keys(strategy, bb, tt, salt, off, engine.r_dtype, engine.r_eps)
             for hb, acc in out.items():
                 hist_lo(keys, hb, acc)
     return {b: h.cpu() for b, h in out.items()}

@@ -65,9 +65,12 @@ def check_r_dtype(name: str) -> str:
 
 
 def relative_update(
-    base: torch.Tensor, tuned: torch.Tensor, r_dtype: str = "float32"
+    base: torch.Tensor, tuned: torch.Tensor, r_dtype: str = "float32", eps: float = EPS
 ) -> torch.Tensor:
-    """r = |t - b| / (|b| + 1e-8) as float32.  [m] -> [m]
+    """r = |t - b| / (|b| + eps) as float32, eps = 1e-8 as in the paper.  [m] -> [m]
+
+    This is the one definition of r; ``eps`` is the ``r_eps`` setting of the
+    restoration stages (a larger one bounds r on near-zero base weights).
 
     ``r_dtype="float32"`` computes in float32 from the stored values; ``"model"``
     computes in the stored dtype (bf16 pairs: every operation rounded to bf16, as the
@@ -77,10 +80,10 @@ def relative_update(
     if r_dtype == "model":
         dt = torch.promote_types(base.dtype, tuned.dtype)
         b = base.to(dt)
-        return (tuned.to(dt) - b).abs_().div_(b.abs().add_(EPS)).float()
+        return (tuned.to(dt) - b).abs_().div_(b.abs().add_(eps)).float()
     b = base.float()
     diff = tuned.float() - b  # new tensor [m]
-    return diff.abs_().div_(b.abs().add_(EPS))
+    return diff.abs_().div_(b.abs().add_(eps))
 
 
 def tensor_salt(seed: int, name: str) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 
 from sftlens.restoration.engine_stats import RestoreStats
 from sftlens.restoration.scan import CANDIDATE_BYTES, Engine
-from sftlens.restoration.select import check_r_dtype
+from sftlens.restoration.select import EPS, check_r_dtype
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,8 @@ class EngineSettings:
     ``chunk_elems`` 0 picks a size for the device; ``candidate_bytes`` bounds the
     threshold-bin elements held during a restore pass (beyond it: one extra
     refinement pass); ``device_cache`` (``None``: on for CUDA) keeps what pass 2
-    needs on the GPU after pass 1; ``r_dtype`` is ``float32`` or ``model``.
+    needs on the GPU after pass 1; ``r_dtype`` is ``float32`` or ``model``; ``r_eps`` is
+    the epsilon of r's denominator (paper: 1e-8).
     """
 
     device: str = "auto"
@@ -31,6 +32,7 @@ class EngineSettings:
     progress: bool = True
     candidate_bytes: int = CANDIDATE_BYTES
     r_dtype: str = "float32"
+    r_eps: float = EPS
     max_shard_bytes: int = 2_000_000_000
     device_cache: bool | None = None
 
@@ -44,6 +46,7 @@ class EngineSettings:
             device=cfg.device,
             chunk_elems=cfg.chunk_elems,
             r_dtype=cfg.r_dtype,
+            r_eps=cfg.r_eps,
             max_shard_bytes=getattr(cfg, "max_shard_bytes", cls.max_shard_bytes),
         )
 
@@ -56,6 +59,7 @@ class EngineSettings:
             self.candidate_bytes,
             stats=stats,
             r_dtype=self.r_dtype,
+            r_eps=self.r_eps,
         )
 
 

@@ -34,15 +34,24 @@ log = logging.getLogger(__name__)
 C = TypeVar("C", bound=EngineConfig)
 
 
-def _need_inputs(cfg: C) -> C:
-    """``cfg`` with ``base`` and ``tuned`` resolved to local dirs (hub ids via the HF cache)."""
+def _need_inputs(cfg: C) -> tuple[C, dict[str, Any]]:
+    """``cfg`` with ``base`` and ``tuned`` resolved to local dirs (hub ids via the HF cache,
+    GGUF files via their dequantized cache), and the GGUF sources for the manifest."""
+    from sftlens.gguf_source import gguf_provenance
     from sftlens.models import resolve_checkpoint
 
     for key in ("base", "tuned"):
         if not getattr(cfg, key):
             raise ConfigError(f"--{key} is required (the {key} checkpoint dir)")
+    sources: dict[str, Any] = {}
+    for key in ("base", "tuned"):
+        record = gguf_provenance(getattr(cfg, key))
+        if record is not None:
+            sources[key] = {**record, "compared_as": f"dequantized {record['dtype']} checkpoint"}
+            log.info("%s model: the dequantized %s checkpoint of %s", key, record["dtype"],
+                     record["gguf"])  # fmt: skip
     dirs = {key: str(resolve_checkpoint(getattr(cfg, key))) for key in ("base", "tuned")}
-    return cfg.model_copy(update=dirs)
+    return cfg.model_copy(update=dirs), sources
 
 
 @dataclass
@@ -66,7 +75,7 @@ def run_restore(cfg: RestoreConfig, out: Path, *, force: bool = False) -> Restor
     """``sftlens restore``: write one restored checkpoint to ``out``."""
     from sftlens.restoration.restore import restore_many
 
-    cfg = _need_inputs(cfg)
+    cfg, sources = _need_inputs(cfg)
     start = time.perf_counter()
     inputs = input_paths(cfg)
     check_out_dir(out, force, inputs=inputs)
@@ -95,6 +104,7 @@ def run_restore(cfg: RestoreConfig, out: Path, *, force: bool = False) -> Restor
             tmp / "restore.json",
             {
                 "config": dump_config(cfg),
+                "sources": sources,
                 "count": result.count,
                 "n": n,
                 "seconds": result.seconds,
@@ -130,7 +140,7 @@ def run_sweep(cfg: SweepConfig, out: Path, *, force: bool = False) -> SweepResul
     """``sftlens restore-sweep``: evaluate each k in memory, or write one checkpoint per k."""
     from sftlens.restoration.restore import restore_many
 
-    cfg = _need_inputs(cfg)
+    cfg, sources = _need_inputs(cfg)
     if bool(cfg.data) != bool(cfg.mastery):
         raise ConfigError(
             "restore-sweep evaluates with both --data and --mastery; give both or neither"
@@ -140,7 +150,7 @@ def run_sweep(cfg: SweepConfig, out: Path, *, force: bool = False) -> SweepResul
     start = time.perf_counter()
     with staged_out_dir(out, force, inputs) as tmp:
         if cfg.data:
-            result = SweepResult(out, "evaluate", _sweep_evaluate(cfg, tmp))
+            result = SweepResult(out, "evaluate", _sweep_evaluate(cfg, tmp, sources))
         else:
             result = SweepResult(out, "checkpoints")
             settings = EngineSettings.from_config(cfg)
@@ -161,11 +171,13 @@ def run_sweep(cfg: SweepConfig, out: Path, *, force: bool = False) -> SweepResul
                     for k, name in names.items()
                 ]
             write_table(tmp / "sweep.csv", result.runs)
+            manifest = {"config": dump_config(cfg), "sources": sources, "runs": result.runs}
+            atomic_write_json(tmp / "sweep.json", manifest)
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _sweep_evaluate(cfg: SweepConfig, out: Path) -> list[dict[str, Any]]:
+def _sweep_evaluate(cfg: SweepConfig, out: Path, sources: dict[str, Any]) -> list[dict[str, Any]]:
     """Restore into the live tuned model for each k, call ``evaluate_model``, undo."""
     from sftlens.config import build_config
     from sftlens.data import load_dataset
@@ -181,7 +193,7 @@ def _sweep_evaluate(cfg: SweepConfig, out: Path) -> list[dict[str, Any]]:
         str(cfg.data), **{**eval_cfg.data_options(), "split_preset": cfg.split_preset}
     )
     facts = [f for f in dataset.select(split="test") if f.id in levels]
-    model = load_model(cfg.tuned, dtype="auto", device=cfg.device)
+    model = load_model(cfg.tuned, dtype="auto", device=cfg.device, check_finite=True)
     tok = load_tokenizer(cfg.tuned)
     base = source_from_dir(cfg.base)
     rows: list[dict[str, Any]] = []
@@ -216,7 +228,8 @@ def _sweep_evaluate(cfg: SweepConfig, out: Path) -> list[dict[str, Any]]:
             )
     write_table(out / "sweep.parquet", rows)
     write_table(out / "sweep.csv", rows)
-    atomic_write_json(out / "sweep.json", {"config": dump_config(cfg), "runs": runs})
+    manifest = {"config": dump_config(cfg), "sources": sources, "runs": runs}
+    atomic_write_json(out / "sweep.json", manifest)
     return runs
 
 
@@ -234,7 +247,7 @@ def run_diff_stats(cfg: DiffStatsConfig, out: Path, *, force: bool = False) -> D
     from sftlens.restoration.io import source_from_dir
     from sftlens.restoration.stats import diff_stats
 
-    cfg = _need_inputs(cfg)
+    cfg, sources = _need_inputs(cfg)
     inputs = input_paths(cfg)
     out = check_out_dir(Path(out), force, inputs=inputs)
     stats = diff_stats(
@@ -246,6 +259,7 @@ def run_diff_stats(cfg: DiffStatsConfig, out: Path, *, force: bool = False) -> D
         device=cfg.device,
         chunk_elems=cfg.chunk_elems,
         r_dtype=cfg.r_dtype,
+        r_eps=cfg.r_eps,
     )
     with staged_out_dir(out, force, inputs) as tmp:
         write_table(tmp / "concentration.csv", stats.rows())
@@ -256,10 +270,12 @@ def run_diff_stats(cfg: DiffStatsConfig, out: Path, *, force: bool = False) -> D
             tmp / "diff_stats.json",
             {
                 "config": dump_config(cfg),
+                "sources": sources,
                 "n": stats.n,
                 "total_r": stats.total_r,
                 "concentration": stats.rows(),
                 "zero_base_top": stats.zero_base_rows(),
+                "near_zero_share": stats.near_zero_share,
             },
         )
         if cfg.plot:
@@ -300,7 +316,7 @@ def run_sparsify(cfg: SparsifyConfig, out: Path, *, force: bool = False) -> Spar
     """``sftlens sparsify``: write the tuned checkpoint with its delta sparsified."""
     from sftlens.restoration.sparsify import sparsify_checkpoint
 
-    cfg = _need_inputs(cfg)
+    cfg, _ = _need_inputs(cfg)
     start = time.perf_counter()
     path = sparsify_checkpoint(
         cfg.base,

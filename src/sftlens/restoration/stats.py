@@ -24,10 +24,11 @@ from typing import Any
 import torch
 
 from sftlens.restoration.config import PAPER_KS
+from sftlens.restoration.engine_stats import near_zero_warning
 from sftlens.restoration.io.sources import TensorSource
 from sftlens.restoration.regions import name_map, split_layer
 from sftlens.restoration.scan import Engine, check_pair, histogram_pass
-from sftlens.restoration.select import check_r_dtype, find_bin, select_count
+from sftlens.restoration.select import EPS, check_r_dtype, find_bin, select_count
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class DiffStats:
     tensors: list[dict[str, Any]]  # name, layer, module, numel, sum_r, mean_r, sel_k<k>
     location_ks: list[float] = field(default_factory=list)
     zero_base: list[tuple[float, int, float]] = field(default_factory=list)  # (pct, top n, base 0)
+    near_zero_share: float = 0.0  # share of Σr on base weights with |b| <= r_eps
+    r_eps: float = EPS
 
     def zero_base_rows(self) -> list[dict[str, Any]]:
         """How many of the top p% elements have a base value of exactly 0 (r = |t| / 1e-8)."""
@@ -52,16 +55,8 @@ class DiffStats:
         ]
 
     def zero_base_warning(self) -> str | None:
-        """A line when base-0 elements make up most of some top p% (they dominate the ranking)."""
-        worst = [r for r in self.zero_base_rows() if r["zero_base_share"] > 0.5]
-        if not worst:
-            return None
-        r = worst[0]
-        return (
-            f"warning: {r['zero_base']:,} of the top {r['top_pct']:g}% ({r['n']:,} elements) have "
-            "base value 0, where r = |t|/1e-8 is huge (e.g. zero-initialised biases); "
-            "they dominate the ranking (the paper's formula is kept)"
-        )
+        """A line when near-zero base weights hold a large share of Σr (they dominate the ranking)."""
+        return near_zero_warning(self.near_zero_share, self.r_eps)
 
     def rows(self) -> list[dict[str, Any]]:
         """The concentration curve as table rows ``{top_pct, share}``."""
@@ -124,10 +119,12 @@ def diff_stats(
     chunk_elems: int = 0,
     progress: bool = True,
     r_dtype: str = "float32",
+    r_eps: float = EPS,
 ) -> DiffStats:
     """Concentration curve, mean r per tensor and the top-k% location, in one pass."""
     pair = check_pair(base, tuned, region)
-    with Engine.create(device, chunk_elems, progress, r_dtype=check_r_dtype(r_dtype)) as engine:
+    dt = check_r_dtype(r_dtype)
+    with Engine.create(device, chunk_elems, progress, r_dtype=dt, r_eps=r_eps) as engine:
         st = histogram_pass(pair, "top", 0, engine, check_all=False, per_tensor=True)
     assert st.bin_sum_r is not None
     hist, bin_sum = st.hist, st.bin_sum_r.cpu()
@@ -160,8 +157,9 @@ def diff_stats(
             th = st.tensor_hists[row["name"]].double()
             row[f"sel_k{k:g}"] = _partial(hist, b, above, need, th) if need else 0.0
     stats = DiffStats(
-        region, pair.n, total, curve, rows, [float(k) for k in location_ks], zero_base
-    )
+        region, pair.n, total, curve, rows, [float(k) for k in location_ks], zero_base,
+        st.near_zero_share(), r_eps,
+    )  # fmt: skip
     if stats.zero_base_warning():
         log.warning("%s", stats.zero_base_warning())
     return stats

@@ -22,6 +22,7 @@ import torch
 from sftlens.errors import SftlensError
 from sftlens.restoration import restore
 from sftlens.restoration.config import check_k
+from sftlens.restoration.engine_stats import near_zero_warning
 from sftlens.restoration.io import CacheBudget, CachedSource, TensorSource, source_from_model
 from sftlens.restoration.restore import finish_stats
 from sftlens.restoration.scan import (
@@ -92,7 +93,7 @@ def sweep_inplace(
     its free memory.  Each k's threshold bin is resolved during its own restore
     pass (``settings.candidate_bytes`` each; larger bins are refined once, for all k,
     after pass 1).  ``stats``, when given, is filled in (passes over the base source).
-    ``settings`` gives chunk size, progress, ``candidate_bytes`` and ``r_dtype``; the
+    ``settings`` gives chunk size, progress, ``candidate_bytes``, ``r_dtype`` and ``r_eps``; the
     passes run on the model's device (``settings.device`` is not used).
     """
     ks = sorted({check_k(k) for k in ks})
@@ -102,7 +103,7 @@ def sweep_inplace(
     chunk, stats = chunk_size(dev, settings.chunk_elems), stats or RestoreStats()
     engine = Engine(
         dev, chunk, settings.progress, candidate_bytes=settings.candidate_bytes, stats=stats,
-        r_dtype=settings.r_dtype,
+        r_dtype=settings.r_dtype, r_eps=settings.r_eps,
     )  # fmt: skip
     cached = pair.base
     assert isinstance(cached, CachedSource)
@@ -118,6 +119,8 @@ def sweep_inplace(
     cuts: dict[float, Cut] = {}
     try:
         pass1 = histogram_pass(pair, strategy, seed, engine, check_all=False)
+        if warning := near_zero_warning(pass1.near_zero_share(), engine.r_eps):
+            log.warning("%s", warning)
         plan = two_pass_cuts(pair, pass1, ks, strategy, seed, engine, one_k_per_pass=True)
         for k in ks:
             cuts[k] = _apply_live(pair, live, snapshot, plan[k], strategy, seed, engine)
@@ -156,7 +159,7 @@ def _apply_live(
         salt = tensor_salt(seed, name)
         dst = live[name].view(-1)
         for off, (bb, tt) in engine.chunks(b, snapshot[name]):
-            keys, _ = chunk_keys(strategy, bb, tt, salt, off, engine.r_dtype)
+            keys, _ = chunk_keys(strategy, bb, tt, salt, off, engine.r_dtype, engine.r_eps)
             if cand is not None:
                 cand.add(name, off, keys, bb)
             mask, ties = apply_cut(keys, cut, ties)

@@ -48,6 +48,8 @@ class Cell:
 def model_fingerprint(model: str) -> dict[str, Any]:
     """What identifies the base model in unit keys: the hub id, or a local dir's files."""
     p = Path(model)
+    if p.is_file():  # a .gguf file
+        return {"file": {p.name: [p.stat().st_size, int(p.stat().st_mtime)]}}
     if not p.is_dir():
         return {"id": model}
     files = sorted(f for f in p.iterdir() if f.is_file())

@@ -96,3 +96,27 @@ def test_evaluation_and_token_kl_use_the_trained_format(tiny_llama_dir, chat_tok
     assert kl_prompts([fact], {}, [], TokenKLConfig(base_prompt="qa"))[1] == [
         qa_prompt(fact.question)
     ]
+
+
+def test_an_unused_chat_template_is_mentioned_once(tiny_llama_dir, caplog):
+    import logging
+
+    from sftlens import prompts
+    from sftlens.models import load_tokenizer
+
+    t = load_tokenizer(tiny_llama_dir)
+    t.chat_template = CHAT_TEMPLATE
+    t.name_or_path = "chat-model-for-this-test"
+    paper = PROMPT_FORMATS.get("paper")
+    with caplog.at_level(logging.INFO, logger="sftlens.prompts"):
+        for _ in range(3):
+            paper.prompt(t, "Where was Alice born?")
+            paper.encode(t, "Where was Alice born?", "Paris")
+    said = [r.getMessage() for r in caplog.records if "chat template" in r.getMessage()]
+    assert len(said) == 1 and "prompt_format=chat" in said[0]
+    prompts._NOTED.discard("chat-model-for-this-test")
+    plain = load_tokenizer(tiny_llama_dir)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="sftlens.prompts"):
+        paper.prompt(plain, "Where was Alice born?")
+    assert not [r for r in caplog.records if "chat template" in r.getMessage()]
