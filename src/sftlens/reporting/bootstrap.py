@@ -90,7 +90,7 @@ def macro_accuracy(
         per_level.append((x[:, cols] @ weights[:, cols].T) / total)  # (M, B)
     if not per_level:
         return np.full((correct.shape[0], weights.shape[0]), np.nan)
-    return np.mean(per_level, axis=0, dtype=np.float64)
+    return np.asarray(np.mean(per_level, axis=0, dtype=np.float64))
 
 
 def mean_value(values: np.ndarray, weights: np.ndarray | None) -> np.ndarray:

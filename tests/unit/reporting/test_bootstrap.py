@@ -36,7 +36,7 @@ def test_macro_accuracy_on_the_sample_is_the_studys_macro():
     for m in range(4):
         preds = [{"domain": "in", "level": int(lv), "correct": bool(c)}
                  for lv, c in zip(levels, correct[m], strict=True)]  # fmt: skip
-        macro = [r for r in accuracy_rows(preds, ["in"]) if r["test_level"] == -1][0]
+        macro = next(r for r in accuracy_rows(preds, ["in"]) if r["test_level"] == -1)
         assert got[m] == pytest.approx(macro["accuracy"])
     w = bs.question_weights(levels, 7, rng)
     assert bs.macro_accuracy(correct, levels, w).shape == (4, 7)
