@@ -33,6 +33,7 @@ import numpy as np
 N_RESAMPLES = 2000
 CONFIDENCE = 0.95
 RNG_SEED = 29
+CHUNK = 250  # replicates drawn at a time (bounds the memory of the draws)
 
 
 def rng_for(finding: int) -> np.random.Generator:
@@ -45,16 +46,19 @@ def question_weights(strata: np.ndarray, n_resamples: int, rng: np.random.Genera
     resampled with replacement to its own size (``strata``: ``(N,)`` stratum label per question)."""
     strata = np.asarray(strata)
     n = len(strata)
+    out = np.zeros((n_resamples, n), dtype=np.float32)
     if n == 0:
-        return np.zeros((n_resamples, 0), dtype=np.float32)
+        return out
     order = np.argsort(strata, kind="stable")  # questions grouped by stratum
     _, start, size = np.unique(strata[order], return_index=True, return_counts=True)
     group = np.repeat(np.arange(len(size)), size)  # (N,) stratum index in sorted order
-    draw = rng.integers(0, size[group], size=(n_resamples, n))  # (B, N) offset within stratum
-    picked = order[start[group] + draw]  # (B, N) original question index
-    flat = picked + np.arange(n_resamples)[:, None] * n
-    counts = np.bincount(flat.ravel(), minlength=n_resamples * n)
-    return counts.reshape(n_resamples, n).astype(np.float32)
+    first, width = start[group], size[group]  # (N,) each sorted position's stratum bounds
+    for lo in range(0, n_resamples, CHUNK):
+        b = min(CHUNK, n_resamples - lo)
+        offset = np.minimum((rng.random((b, n)) * width).astype(np.int64), width - 1)  # (b, N)
+        picked = order[first + offset] + np.arange(b)[:, None] * n  # (b, N) flat question index
+        out[lo : lo + b] = np.bincount(picked.ravel(), minlength=b * n).reshape(b, n)
+    return out
 
 
 def seed_multipliers(n_seeds: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
