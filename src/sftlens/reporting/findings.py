@@ -111,8 +111,8 @@ def _iv(est: float, lo: float, hi: float, scale: float = 100.0, unit: str = " pt
     return f"{est * scale:+.{d}f}{unit} (95% interval {lo * scale:+.{d}f} to {hi * scale:+.{d}f})"
 
 
-def _basis(c: Contrasts) -> str:
-    return f"{c.seeds} seeds × {c.questions:,} questions, {bs.N_RESAMPLES:,} resamples"
+def _basis(c: Contrasts, items: str = "questions") -> str:
+    return f"{c.seeds} seeds × {c.questions:,} {items}, {bs.N_RESAMPLES:,} resamples"
 
 
 def _accuracy_statistic(pq: PerQuestion, rows: pd.DataFrame) -> Statistic:
@@ -188,7 +188,7 @@ def finding_kl(kl: PerQuestion | None, cfg: ReportConfig) -> Finding:
     r_iv = _iv(rise[i], lo[n + i], hi[n + i], 1.0, "")
     curve = ", ".join(f"n={s}: {k:.3f}" for s, k in zip(c.labels, c.estimate, strict=True))
     text = (f"Valley candidate n={c.labels[inner[i]]}: fall from n={c.labels[0]} {f_iv}, rise to "
-            f"n={c.labels[last]} {r_iv}; KL {curve}; {_basis(c)}.")  # fmt: skip
+            f"n={c.labels[last]} {r_iv}; KL {curve}; {_basis(c, 'facts')}.")  # fmt: skip
     return Finding(3, claim, v, text, f"fall {f_iv}; rise {r_iv}")
 
 
