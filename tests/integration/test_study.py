@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -19,7 +20,7 @@ from sftlens.tableio import read_table
 
 pytestmark = pytest.mark.slow
 
-TABLES = ("accuracy", "kl", "diff_stats", "diff_groups")
+TABLES = ("accuracy", "kl", "diff_stats", "diff_groups", "answers", "questions", "kl_facts")
 
 
 def micro_config(world: Path, path: Path) -> Path:
@@ -111,6 +112,32 @@ def test_every_artifact_and_the_report(micro_study: tuple[Path, Path]):
     assert {r["test_level"] for r in base} <= {-1, 0, 1, 2, 3, 4}
     assert all(0 <= r["accuracy"] <= 1 and r["correct"] <= r["n"] for r in base)
     assert "base model" in page
+
+
+def test_per_question_results_add_up_to_the_accuracy_table(micro_study: tuple[Path, Path]):
+    _, out = micro_study
+    res = out / "results"
+    questions = pd.read_parquet(res / "questions.parquet").sort_values("position")
+    answers = pd.read_parquet(res / "answers.parquet")
+    acc = pd.read_parquet(res / "accuracy.parquet")
+    assert len(answers) == len(acc[acc["test_level"] == -1]) // 2  # one row per model, 2 domains
+    assert set(answers["questions"]) == set(questions["questions"])
+    level = questions["level"].to_numpy()
+    domain = questions["domain"].to_numpy()
+    for row in answers.itertuples():
+        correct = np.array([c == "1" for c in row.correct])
+        mine = acc[(acc["train_level"] == row.train_level) & (acc["size"] == row.size)
+                   & (acc["restore_k"] == row.restore_k) & (acc["strategy"] == row.strategy)
+                   & (acc["region"] == row.region)
+                   & (acc["test_level"] >= 0)]  # fmt: skip
+        for r in mine.itertuples():
+            cols = (domain == r.domain) & (level == r.test_level)
+            assert correct[cols].sum() == r.correct and cols.sum() == r.n
+    kl_facts = pd.read_parquet(res / "kl_facts.parquet")
+    assert kl_facts.groupby(["train_level", "size"])["id"].nunique().nunique() == 1
+    assert set(kl_facts["id"]) <= set(questions["id"])
+    findings = (out / "report" / "findings.md").read_text()
+    assert "answers.parquet" not in findings  # the verdicts had their per-question results
 
 
 def test_rerun_skips_everything(micro_study: tuple[Path, Path]):

@@ -9,18 +9,30 @@ Example::
 from sftlens.evaluation.config import EvaluateConfig
 from sftlens.evaluation.evaluate import EvalResult, evaluate_model
 from sftlens.evaluation.levels import check_covered, levels_for, levels_from_rows
-from sftlens.evaluation.scoring import accuracy_rows, format_table, macro, score_outputs, summarize
+from sftlens.evaluation.scoring import (
+    accuracy_rows,
+    answer_columns,
+    decode_correct,
+    format_table,
+    macro,
+    question_key,
+    score_outputs,
+    summarize,
+)
 
 __all__ = [
     "EvalResult",
     "EvaluateConfig",
     "accuracy_rows",
+    "answer_columns",
     "check_covered",
+    "decode_correct",
     "evaluate_model",
     "format_table",
     "levels_for",
     "levels_from_rows",
     "macro",
+    "question_key",
     "score_outputs",
     "summarize",
 ]

@@ -18,7 +18,10 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from sftlens.data.records import Fact
+from sftlens.runstore import content_hash
 
 LEVELS = (0, 1, 2, 3, 4)
 MACRO_LEVEL = -1
@@ -241,3 +244,28 @@ def format_table(metrics: Mapping[str, Any]) -> str:
     lines.append(f"questions per level ({'/'.join(metrics['domains'])}): {counts.strip()}")
     warning = low_n_warning(metrics)
     return "\n".join([*lines, warning] if warning else lines)
+
+
+def question_key(ids: Sequence[str]) -> str:
+    """Key of an ordered list of question ids (the order of every stored correctness string)."""
+    return content_hash(list(ids))
+
+
+def answer_columns(preds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One model's per-question correctness, compact: ``questions`` (:func:`question_key` of the
+    ids in order), ``n`` and ``correct`` (a string of ``0``/``1``, one per question)."""
+    return {
+        "questions": question_key([str(p["id"]) for p in preds]),
+        "n": len(preds),
+        "correct": "".join("1" if p["correct"] else "0" for p in preds),
+    }
+
+
+def decode_correct(strings: Sequence[str], n: int) -> np.ndarray:
+    """``(len(strings), n)`` bool matrix of :func:`answer_columns` strings (each of length n)."""
+    if any(len(s) != n for s in strings):
+        raise ValueError(f"correctness strings must all have {n} characters")
+    if not strings:
+        return np.zeros((0, n), dtype=bool)
+    raw = np.frombuffer("".join(strings).encode("ascii"), dtype=np.uint8)
+    return (raw == ord("1")).reshape(len(strings), n)

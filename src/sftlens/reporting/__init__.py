@@ -3,7 +3,7 @@
 Example::
 
     from sftlens.reporting import judge, load_results
-    res = load_results(Path("runs/demo")); print(judge(res.accuracy, res.kl, ReportConfig()))
+    res = load_results(Path("runs/demo")); print(judge(res, ReportConfig()))
 """
 
 from sftlens.reporting.config import ReportConfig

@@ -16,14 +16,13 @@ class ReportConfig(StageConfig):
     Attributes:
         title: page title.
         swing_points: finding 2 holds when the training level swings accuracy by more than
-            this many points (mean − spread over seeds > threshold).
+            this many points (the lower bound of some level pair's 95% interval > threshold;
+            docs/report.md).
         restore_max_k: finding 4 looks at restoring k ≤ this percent of the top updates.
-        spread_sigmas: a difference counts when |mean| exceeds this many seed std-devs.
         domain: domain of the headline numbers in findings 1, 2 and 4 (``in``: the paper's).
     """
 
     title: str = "sftlens study report"
     swing_points: NonNegFloat = 5.0
     restore_max_k: Percent = 20.0
-    spread_sigmas: NonNegFloat = 1.0
     domain: str = "in"

@@ -1,32 +1,32 @@
-"""The paper's four claims, judged on a study's numbers (pure; DataFrames in, findings out).
+"""The paper's four claims, judged on intervals over seeds and test questions (pure; tables in).
 
-Each claim reduces to one number per seed (e.g. the accuracy drop from the peak size to
-the largest); over seeds it has a mean and a spread (sample std-dev).  The verdict is
-
-* ``holds`` when mean − sigmas·spread clears the threshold,
-* ``does not hold`` when mean + sigmas·spread stays below it (or the shape is wrong,
-  e.g. accuracy peaks at the largest size),
-* ``inconclusive (spread too large)`` otherwise, and always with a single seed.
+Each claim is a set of contrasts between arms (sizes, training levels, restoration k) of the
+study's per-question results; :mod:`sftlens.reporting.bootstrap` gives each contrast a
+simultaneous 95% interval, and the claim's rule (docs/report.md, "Findings") turns the
+intervals into ``holds``, ``does not hold`` or ``inconclusive``.
 
 Example::
 
-    for f in judge(results.accuracy, results.kl, ReportConfig()):
+    for f in judge(load_results(Path("runs/demo")), ReportConfig()):
         print(f.markdown())
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import permutations
 
 import numpy as np
 import pandas as pd
 
+from sftlens.reporting import bootstrap as bs
+from sftlens.reporting.answers import PerQuestion
+from sftlens.reporting.bootstrap import HOLDS, INCONCLUSIVE, NOT
 from sftlens.reporting.config import ReportConfig
-from sftlens.reporting.tables import kl_per_seed, plain
+from sftlens.reporting.tables import Results, plain
 
-HOLDS = "holds"
-NOT = "does not hold"
-INCONCLUSIVE = "inconclusive (spread too large)"
+__all__ = ["HOLDS", "INCONCLUSIVE", "NOT", "Finding", "judge"]
 
 CLAIMS = (
     "Performance peaks at a small SFT size and falls with more data",
@@ -34,155 +34,197 @@ CLAIMS = (
     "Token-level KL first falls, then rises with SFT size",
     "Restoring ≤{k:g}% of the top updates does not hurt and helps large-data fine-tunes",
 )
+NO_ANSWERS = (
+    "No per-question results (results/answers.parquet) in this run: rerun the study to get "
+    "intervals."
+)
 
 
 @dataclass(frozen=True)
 class Finding:
+    """One claim's verdict; ``interval`` is its headline contrast with its 95% interval."""
+
     number: int
     claim: str
     verdict: str
     evidence: str
+    interval: str = ""
 
     def markdown(self) -> str:
         return f"{self.number}. **{self.claim}: {self.verdict}.** {self.evidence}"
 
 
-def verdict(values: np.ndarray, threshold: float, sigmas: float) -> str:
-    """Judge ``mean(values) > threshold`` against the spread of ``values`` over seeds."""
-    values = np.asarray(values, dtype=float)
-    values = values[~np.isnan(values)]
-    if len(values) < 2:
-        return INCONCLUSIVE
-    m, s = float(values.mean()), float(values.std(ddof=1))
-    if m - sigmas * s > threshold:
-        return HOLDS
-    if m + sigmas * s < threshold:
-        return NOT
-    return INCONCLUSIVE
+@dataclass(frozen=True)
+class Contrasts:
+    """Per-arm estimates (seed means) and their bootstrap replicates, over common seeds."""
+
+    labels: list[object]
+    estimate: np.ndarray  # (A,)
+    replicates: np.ndarray  # (A, B)
+    seeds: int
+    questions: int
+
+    def diff(self, plus: list[int], minus: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        return (
+            self.estimate[plus] - self.estimate[minus],
+            self.replicates[plus] - self.replicates[minus],
+        )
 
 
-def _ms(values: np.ndarray, scale: float = 100.0, unit: str = " pts") -> str:
-    values = np.asarray(values, dtype=float)
-    s = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-    seeds = f" over {len(values)} seed{'s' if len(values) != 1 else ''}"
-    return f"{values.mean() * scale:.1f} ± {s * scale:.1f}{unit}{seeds}"
+Statistic = Callable[[np.ndarray | None], np.ndarray]  # question weights -> (M, B)
 
 
-def _per_seed_curve(df: pd.DataFrame, value: str) -> pd.DataFrame:
-    """seed × size table of ``value`` averaged over training levels."""
-    return df.groupby(["seed", "size"])[value].mean().unstack("size").sort_index(axis=1)
+def arm_contrasts(
+    models: pd.DataFrame, arm_col: str, statistic: Statistic, strata: np.ndarray, number: int
+) -> Contrasts | None:
+    """Arms of ``models`` (one row per model, in the statistic's row order) by ``arm_col``,
+    over the seeds every arm has; None with fewer than two such seeds."""
+    labels = sorted(models[arm_col].unique(), key=_order)
+    per_arm = [set(models.loc[models[arm_col] == a, "seed"]) for a in labels]
+    seeds = sorted(set.intersection(*per_arm)) if per_arm else []
+    if len(seeds) < 2:
+        return None
+    keep = models["seed"].isin(seeds).to_numpy()
+    rows = models[keep]
+    arms = bs.Arms(
+        np.array([labels.index(a) for a in rows[arm_col]]),
+        np.array([seeds.index(s) for s in rows["seed"]]),
+        len(labels),
+        len(seeds),
+    )
+    rng = bs.rng_for(number)
+    weights = bs.question_weights(strata, bs.N_RESAMPLES, rng)
+    multipliers = bs.seed_multipliers(len(seeds), bs.N_RESAMPLES, rng)
+    est, reps = arms.values(statistic(None)[keep, 0], statistic(weights)[keep], multipliers)
+    return Contrasts(labels, est, reps, len(seeds), len(strata))
 
 
-def macro_rows(acc: pd.DataFrame, domain: str) -> pd.DataFrame:
-    rows = plain(acc)
-    return rows[(rows["test_level"] == -1) & (rows["domain"] == domain)]
+def _order(x: object) -> tuple[int, float | str]:
+    try:
+        return (0, float(str(x)))
+    except ValueError:
+        return (1, str(x))
 
 
-def finding_peak(acc: pd.DataFrame, cfg: ReportConfig) -> Finding:
-    curve = _per_seed_curve(macro_rows(acc, cfg.domain), "accuracy")
+def _iv(est: float, lo: float, hi: float, scale: float = 100.0, unit: str = " pts") -> str:
+    d = 1 if scale == 100.0 else 3
+    return f"{est * scale:+.{d}f}{unit} (95% interval {lo * scale:+.{d}f} to {hi * scale:+.{d}f})"
+
+
+def _basis(c: Contrasts, items: str = "questions") -> str:
+    return f"{c.seeds} seeds × {c.questions:,} {items}, {bs.N_RESAMPLES:,} resamples"
+
+
+def _accuracy_statistic(pq: PerQuestion, rows: pd.DataFrame) -> Statistic:
+    correct = pq.matrix_of(rows)
+    return lambda w: bs.macro_accuracy(correct, pq.levels, w)
+
+
+def finding_peak(pq: PerQuestion | None, cfg: ReportConfig) -> Finding:
     claim = CLAIMS[0]
-    if curve.shape[1] < 2:
+    if pq is None:
+        return Finding(1, claim, INCONCLUSIVE, NO_ANSWERS)
+    rows = plain(pq.models)
+    if rows["size"].nunique() < 2:
         return Finding(1, claim, INCONCLUSIVE, "Needs at least two SFT sizes.")
-    mean = curve.mean()
-    peak, last = mean.idxmax(), curve.columns[-1]
-    text = ", ".join(f"n={s}: {v * 100:.1f}" for s, v in mean.items())
-    if peak == last:
-        return Finding(
-            1, claim, NOT, f"Accuracy (mean over levels) is highest at the largest size ({text})."
-        )
-    drop = (curve[peak] - curve[last]).to_numpy()
-    v = verdict(drop, 0.0, cfg.spread_sigmas)
-    return Finding(
-        1, claim, v, f"Peak at n={peak}; drop from n={peak} to n={last}: {_ms(drop)} ({text})."
-    )
+    c = arm_contrasts(rows, "size", _accuracy_statistic(pq, rows), pq.strata, 1)
+    if c is None:
+        return Finding(1, claim, INCONCLUSIVE, "Needs at least two seeds at every size.")
+    last = len(c.labels) - 1
+    est, reps = c.diff(list(range(last)), [last] * last)
+    lo, hi = bs.band(est, reps)
+    v = bs.some_above(lo, hi, 0.0)
+    i = int(np.argmax(est))
+    iv = _iv(est[i], lo[i], hi[i])
+    curve = ", ".join(f"n={s}: {a * 100:.1f}" for s, a in zip(c.labels, c.estimate, strict=True))
+    text = (f"Best smaller size n={c.labels[i]} vs n={c.labels[last]}: {iv}; accuracy (mean over "
+            f"training levels) {curve}; {_basis(c)}.")  # fmt: skip
+    return Finding(1, claim, v, text, iv)
 
 
-def finding_swing(acc: pd.DataFrame, cfg: ReportConfig) -> Finding:
-    rows = macro_rows(acc, cfg.domain)
+def finding_swing(pq: PerQuestion | None, cfg: ReportConfig) -> Finding:
     claim = CLAIMS[1].format(x=cfg.swing_points)
+    if pq is None:
+        return Finding(2, claim, INCONCLUSIVE, NO_ANSWERS)
+    rows = plain(pq.models)
     size = rows["size"].max()
-    at = rows[rows["size"] == size].groupby(["seed", "train_level"])["accuracy"].mean().unstack()
-    if at.shape[1] < 2:
+    rows = rows[rows["size"] == size]
+    if rows["train_level"].nunique() < 2:
         return Finding(2, claim, INCONCLUSIVE, "Needs at least two training levels.")
-    mean = at.mean()
-    hi, lo = mean.idxmax(), mean.idxmin()
-    if hi == lo:  # every level ties
-        hi, lo = at.columns[-1], at.columns[0]
-    swing = (at[hi] - at[lo]).to_numpy()
-    v = verdict(swing * 100, cfg.swing_points, cfg.spread_sigmas)
-    return Finding(
-        2, claim, v, f"At n={size}, training on level {hi} vs level {lo}: {_ms(swing)} of accuracy."
-    )
+    c = arm_contrasts(rows, "train_level", _accuracy_statistic(pq, rows), pq.strata, 2)
+    if c is None:
+        return Finding(2, claim, INCONCLUSIVE, "Needs at least two seeds at every training level.")
+    pairs = list(permutations(range(len(c.labels)), 2))
+    est, reps = c.diff([a for a, _ in pairs], [b for _, b in pairs])
+    lo, hi = bs.band(est, reps)
+    v = bs.some_above(lo * 100, hi * 100, cfg.swing_points)
+    i = int(np.argmax(est))
+    hi_lv, lo_lv = (c.labels[j] for j in pairs[i])
+    iv = _iv(est[i], lo[i], hi[i])
+    text = f"At n={size}, training on level {hi_lv} vs level {lo_lv}: {iv}; {_basis(c)}."
+    return Finding(2, claim, v, text, iv)
 
 
-def finding_kl(kl: pd.DataFrame | None, cfg: ReportConfig) -> Finding:
+def finding_kl(kl: PerQuestion | None, cfg: ReportConfig) -> Finding:
     claim = CLAIMS[2]
-    if kl is None or kl.empty:
-        return Finding(3, claim, INCONCLUSIVE, "No token-KL results in this run.")
-    curve = _per_seed_curve(kl_per_seed(kl), "kl")
-    if curve.shape[1] < 3:
+    if kl is None:
+        return Finding(3, claim, INCONCLUSIVE, "No per-fact token-KL results in this run.")
+    rows = kl.models
+    if rows["size"].nunique() < 3:
         return Finding(3, claim, INCONCLUSIVE, "Needs at least three SFT sizes.")
-    mean = curve.mean()
-    low, first, last = mean.idxmin(), curve.columns[0], curve.columns[-1]
-    text = ", ".join(f"n={s}: {v:.3f}" for s, v in mean.items())
-    if low in (first, last):
-        return Finding(3, claim, NOT, f"KL is lowest at n={low}, an end of the range ({text}).")
-    fall = (curve[first] - curve[low]).to_numpy()
-    rise = (curve[last] - curve[low]).to_numpy()
-    vf, vr = verdict(fall, 0.0, cfg.spread_sigmas), verdict(rise, 0.0, cfg.spread_sigmas)
-    v = HOLDS if vf == vr == HOLDS else NOT if NOT in (vf, vr) else INCONCLUSIVE
-    return Finding(
-        3, claim, v,
-        f"Minimum at n={low}; fall {_ms(fall, 1, '')}, then rise {_ms(rise, 1, '')} ({text}).",
-    )  # fmt: skip
+    values = kl.matrix_of(rows)
+    c = arm_contrasts(rows, "size", lambda w: bs.mean_value(values, w), kl.strata, 3)
+    if c is None:
+        return Finding(3, claim, INCONCLUSIVE, "Needs at least two seeds at every size.")
+    last = len(c.labels) - 1
+    inner = list(range(1, last))
+    fall, f_reps = c.diff([0] * len(inner), inner)
+    rise, r_reps = c.diff([last] * len(inner), inner)
+    lo, hi = bs.band(np.concatenate([fall, rise]), np.concatenate([f_reps, r_reps]))
+    n = len(inner)
+    v = bs.some_valley((lo[:n], hi[:n]), (lo[n:], hi[n:]))
+    i = int(np.argmax(np.minimum(fall, rise)))
+    f_iv = _iv(fall[i], lo[i], hi[i], 1.0, "")
+    r_iv = _iv(rise[i], lo[n + i], hi[n + i], 1.0, "")
+    curve = ", ".join(f"n={s}: {k:.3f}" for s, k in zip(c.labels, c.estimate, strict=True))
+    text = (f"Valley candidate n={c.labels[inner[i]]}: fall from n={c.labels[0]} {f_iv}, rise to "
+            f"n={c.labels[last]} {r_iv}; KL {curve}; {_basis(c, 'facts')}.")  # fmt: skip
+    return Finding(3, claim, v, text, f"fall {f_iv}; rise {r_iv}")
 
 
-def finding_restore(acc: pd.DataFrame, cfg: ReportConfig) -> Finding:
+def finding_restore(pq: PerQuestion | None, cfg: ReportConfig) -> Finding:
     claim = CLAIMS[3].format(k=cfg.restore_max_k)
-    rows = acc[(acc["test_level"] == -1) & (acc["domain"] == cfg.domain)]
-    top = rows[
-        (rows["strategy"] == "top")
-        & (rows["restore_k"] > 0)
-        & (rows["restore_k"] <= cfg.restore_max_k)
-    ]
+    if pq is None:
+        return Finding(4, claim, INCONCLUSIVE, NO_ANSWERS)
+    m = pq.models
+    top = m[(m["strategy"] == "top") & (m["restore_k"] > 0) & (m["restore_k"] <= cfg.restore_max_k)]
     if top.empty:
-        return Finding(
-            4,
-            claim,
-            INCONCLUSIVE,
-            f"No top-k restoration with k ≤ {cfg.restore_max_k:g}% in this run.",
-        )
+        text = f"No top-k restoration with k ≤ {cfg.restore_max_k:g}% in this run."
+        return Finding(4, claim, INCONCLUSIVE, text)
     size = top["size"].max()
-    top = top[top["size"] == size]
-    base = plain(rows)
-    base = base[base["size"] == size].groupby(["seed", "train_level"])["accuracy"].mean()
-    deltas = {}
-    for k, part in top.groupby("restore_k"):
-        d = (
-            part.groupby(["seed", "train_level", "region"])["accuracy"]
-            .mean()
-            .groupby(["seed", "train_level"])
-            .mean()
-        )
-        deltas[k] = (d - base).groupby("seed").mean().to_numpy()  # per seed, mean over levels
-    hurt = [k for k, d in deltas.items() if verdict(-d, 0.0, cfg.spread_sigmas) == HOLDS]
-    best = max(deltas, key=lambda k: float(np.mean(deltas[k])))
-    helps = verdict(deltas[best], 0.0, cfg.spread_sigmas)
-    text = "; ".join(f"k={k:g}%: {_ms(d)}" for k, d in sorted(deltas.items()))
-    if hurt:
-        v = NOT
-    elif helps == HOLDS:
-        v = HOLDS
-    else:
-        v = NOT if helps == NOT else INCONCLUSIVE
-    return Finding(4, claim, v, f"Change vs the plain fine-tune at n={size}: {text}.")
+    base = plain(m)
+    rows = pd.concat([base[base["size"] == size], top[top["size"] == size]])
+    c = arm_contrasts(rows, "restore_k", _accuracy_statistic(pq, rows), pq.strata, 4)
+    if c is None:
+        return Finding(4, claim, INCONCLUSIVE, "Needs at least two seeds at every k.")
+    ks = list(range(1, len(c.labels)))
+    est, reps = c.diff(ks, [0] * len(ks))
+    lo, hi = bs.band(est, reps)
+    v = bs.helps_without_harm(lo, hi)
+    i = int(np.argmax(est))
+    per_k = "; ".join(
+        f"k={c.labels[k]:g}%: {_iv(e, a, b)}" for k, e, a, b in zip(ks, est, lo, hi, strict=True)
+    )
+    text = f"Change vs the plain fine-tune at n={size}: {per_k}; {_basis(c)}."
+    return Finding(4, claim, v, text, f"k={c.labels[ks[i]]:g}%: {_iv(est[i], lo[i], hi[i])}")
 
 
-def judge(acc: pd.DataFrame, kl: pd.DataFrame | None, cfg: ReportConfig) -> list[Finding]:
+def judge(res: Results, cfg: ReportConfig) -> list[Finding]:
     """The four findings in the paper's order."""
+    pq = res.per_question(cfg.domain)
     return [
-        finding_peak(acc, cfg),
-        finding_swing(acc, cfg),
-        finding_kl(kl, cfg),
-        finding_restore(acc, cfg),
+        finding_peak(pq, cfg),
+        finding_swing(pq, cfg),
+        finding_kl(res.kl_per_fact(), cfg),
+        finding_restore(pq, cfg),
     ]

@@ -1,12 +1,13 @@
 """The paper's reported figures (the one place they live) and the "paper vs this run" table.
 
 Only figures the paper reports for LLaMA-3-8B are here, each with its source; a finding
-whose figure is not listed shows "—".  This run's column is the same finding's evidence
-(mean ± spread over seeds), or the same quantity at this run's largest SFT size.
+whose figure is not listed shows "—".  This run's column is the same finding's evidence, its
+"95% interval" column the headline contrast with its interval over seeds and test questions;
+the per-level rows show the same quantity at this run's largest SFT size (mean ± spread).
 
 Example::
 
-    table = paper_vs_run(results.accuracy, judge(results.accuracy, results.kl, cfg), cfg.domain)
+    table = paper_vs_run(results.accuracy, judge(results, cfg), cfg.domain)
     print(markdown_table(table))
 """
 
@@ -50,7 +51,7 @@ FINDING_FIGURES: dict[int, PaperFigure] = {
         "training-level swing", "≥ 12.0 pts (level 2: 57.5 vs level 0: 45.5)", "Table 2, n=1,920"
     ),
 }
-COLUMNS = ["quantity", f"paper ({PAPER_MODEL})", "source", "this run", "verdict"]
+COLUMNS = ["quantity", f"paper ({PAPER_MODEL})", "source", "this run", "95% interval", "verdict"]
 
 
 def _seeds(n: int) -> str:
@@ -103,11 +104,12 @@ def paper_vs_run(acc: pd.DataFrame, findings: list[Finding], domain: str = "in")
     for f in findings:
         fig = FINDING_FIGURES.get(f.number)
         rows.append([f"{f.number}. {f.claim}", fig.value if fig else MISSING,
-                     fig.source if fig else MISSING, f.evidence, f.verdict])  # fmt: skip
+                     fig.source if fig else MISSING, f.evidence, f.interval or MISSING,
+                     f.verdict])  # fmt: skip
     size, values = level_values(acc, domain)
     for key, fig in LEVEL_FIGURES.items():
         rows.append([f"{fig.quantity} (this run: n={size}, domain {domain})", fig.value,
-                     fig.source, values[key], ""])  # fmt: skip
+                     fig.source, values[key], "", ""])  # fmt: skip
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

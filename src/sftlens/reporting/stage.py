@@ -155,7 +155,8 @@ def comparison_sections(res: tables.Results, comparison: pd.DataFrame) -> list[S
         Section(
             f"Paper ({PAPER_MODEL}) vs this run",
             f"{PAPER}: figures as printed, with their source; '—' where the paper's figure is not "
-            "known here. This run: mean ± spread over seeds.",
+            "known here. This run: a finding's headline contrast with its 95% interval over seeds "
+            "and test questions; per-level figures: mean ± spread over seeds.",
             tables=[("paper vs this run", comparison.set_index("quantity"))],
         )
     ]
@@ -188,14 +189,15 @@ def run(cfg: ReportConfig, run_dir: Path, *, force: bool = False) -> ReportResul
     res = tables.load_results(Path(run_dir))
     out = Path(run_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
-    findings = judge(res.accuracy, res.kl, cfg)
+    findings = judge(res, cfg)
     comparison = paper_vs_run(res.accuracy, findings, cfg.domain)
     sections = comparison_sections(res, comparison)
     sections += accuracy_sections(res, out) + parameter_sections(res, out)
     seeds = res.accuracy["seed"].nunique()
     meta = (
         f"run {Path(run_dir).resolve().name}: {seeds} seed(s), test set '{res.test_set}'; "
-        "numbers are mean ± spread (std over seeds)"
+        "numbers are mean ± spread (std over seeds); verdicts from 95% intervals over seeds and "
+        "test questions"
     )
     precision = tables.finetune_precision(Path(run_dir))
     if precision is not None:

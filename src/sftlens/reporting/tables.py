@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sftlens.errors import DataError
+from sftlens.reporting.answers import PerQuestion, correctness, kl_matrix
 from sftlens.tableio import read_table
 
 CELL = ["train_level", "size", "seed"]
@@ -34,6 +35,17 @@ class Results:
     base_accuracy: pd.DataFrame | None = None
     test_set: str = "test"
     calibration: pd.DataFrame | None = None
+    answers: pd.DataFrame | None = None
+    questions: pd.DataFrame | None = None
+    kl_facts: pd.DataFrame | None = None
+
+    def per_question(self, domain: str) -> PerQuestion | None:
+        """Every model's correctness on the report's test questions of ``domain``."""
+        return correctness(self.answers, self.questions, self.test_set, domain)
+
+    def kl_per_fact(self) -> PerQuestion | None:
+        """Every fine-tune's per-fact token KL (``kl_top10``)."""
+        return kl_matrix(self.kl_facts)
 
 
 def load_results(run_dir: Path) -> Results:
@@ -58,7 +70,8 @@ def load_results(run_dir: Path) -> Results:
     if base is not None:
         base = base[base["test_set"] == test_set]
     return Results(acc, read("kl"), read("diff_stats"), read("diff_groups"), read("mastery"),
-                   base, test_set, calibration=read("calibration"))  # fmt: skip
+                   base, test_set, calibration=read("calibration"), answers=read("answers"),
+                   questions=read("questions"), kl_facts=read("kl_facts"))  # fmt: skip
 
 
 def mean_spread(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:

@@ -36,6 +36,10 @@ TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "diff_groups": ("diff_groups.parquet", (*CELL_KEYS, "kind", "group")),
     "base_accuracy": ("base_accuracy.parquet", ("test_set", "domain", "test_level")),
     "calibration": ("calibration.parquet", ("lr",)),
+    "answers": ("answers.parquet", ACCURACY_KEYS[:7]),
+    "base_answers": ("base_answers.parquet", ("test_set",)),
+    "questions": ("questions.parquet", ("test_set", "position")),
+    "kl_facts": ("kl_facts.parquet", (*CELL_KEYS, "id")),
 }
 
 

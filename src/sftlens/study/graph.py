@@ -88,7 +88,8 @@ def pregrid_waves(ctx: StudyContext) -> list[list[Unit]]:
     cells = cells_of(cfg)
     pkey = probe_key(cfg)
     select_key = content_hash({"probe": pkey, "grid": dump_config(cfg.grid), "select": cfg.select})
-    base_key = content_hash({"probe": pkey, "evaluate": cfg.evaluate, "sets": cfg.eval_sets})
+    base_key = content_hash({"probe": pkey, "evaluate": cfg.evaluate, "sets": cfg.eval_sets,
+                             "per_question": True})  # fmt: skip
     chunks = probe_units(ctx, pkey)
     waves = [
         chunks[:-1],
@@ -152,7 +153,8 @@ def cell_units(ctx: StudyContext, cell: Cell, set_key: str, restore: bool) -> li
     cfg = ctx.cfg
     ft = f"{cell.name}/finetune"
     ft_key = content_hash({"sets": set_key, "cell": cell.name, "finetune": finetune_section(ctx)})
-    ev_key = content_hash({"ft": ft_key, "evaluate": cfg.evaluate, "sets": cfg.eval_sets})
+    ev_key = content_hash({"ft": ft_key, "evaluate": cfg.evaluate, "sets": cfg.eval_sets,
+                           "per_question": True})  # fmt: skip
     units = [
         Unit(ft, ft_key, lambda out, _: run_finetune(ctx, cell, out), memory=True),
         Unit(
@@ -160,7 +162,8 @@ def cell_units(ctx: StudyContext, cell: Cell, set_key: str, restore: bool) -> li
         ),
     ]
     if cfg.kl_enabled:
-        key = content_hash({"ft": ft_key, "kl": cfg.token_kl, "sets": cfg.eval_sets})
+        key = content_hash({"ft": ft_key, "kl": cfg.token_kl, "sets": cfg.eval_sets,
+                            "per_fact": True})  # fmt: skip
         units.append(
             Unit(f"{cell.name}/kl", key, lambda out, v: run_kl(ctx, cell, v[ft], out), needs=(ft,))
         )

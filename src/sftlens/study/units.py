@@ -223,17 +223,36 @@ def cell_columns(cell: Cell, n_train: int) -> dict[str, Any]:
     return {"train_level": cell.level, "size": size, "seed": cell.seed, "n_train": n_train}
 
 
-def eval_rows(ctx: StudyContext, model: Any) -> list[dict[str, Any]]:
-    """Evaluate ``model`` on every evaluation split: test_set, domain, test_level, n, correct, accuracy."""
-    from sftlens.evaluation import evaluate_model
+@dataclass
+class Evaluated:
+    """One model on every evaluation split: accuracy ``rows`` (test_set, domain, test_level, n,
+    correct, accuracy), ``answers`` (per split: test_set, questions, n, correct: a ``0``/``1``
+    string per question) and ``questions`` (per split and question: test_set, position, id,
+    relation, domain, level, questions)."""
 
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]]
+    answers: list[dict[str, Any]]
+    questions: list[dict[str, Any]]
+
+
+def eval_rows(ctx: StudyContext, model: Any) -> Evaluated:
+    """Evaluate ``model`` on every evaluation split."""
+    from sftlens.evaluation import answer_columns, evaluate_model
+
+    out = Evaluated([], [], [])
     for split in ctx.cfg.eval_sets:
         cfg = ctx.stage_config("evaluate", split=split)
         result = evaluate_model(
             model, ctx.tokenizer(), ctx.eval_facts(split), ctx.levels(), cfg, progress=False
         )
-        rows.extend(
+        answers = {"test_set": split, **answer_columns(result.predictions)}
+        out.answers.append(answers)
+        out.questions.extend(
+            {"test_set": split, "position": i, "id": str(p["id"]), "relation": p["relation"],
+             "domain": p["domain"], "level": int(p["level"]), "questions": answers["questions"]}
+            for i, p in enumerate(result.predictions)
+        )  # fmt: skip
+        out.rows.extend(
             {
                 "test_set": split,
                 "domain": r["domain"],
@@ -244,13 +263,14 @@ def eval_rows(ctx: StudyContext, model: Any) -> list[dict[str, Any]]:
             }
             for r in result.rows
         )
-    return rows
+    return out
 
 
 def accuracy_rows(
     ctx: StudyContext, model: Any, cell: Cell, size: int, restore: tuple[float, str, str]
-) -> list[dict[str, Any]]:
-    """:func:`eval_rows` of ``model`` with the cell's and the restoration's columns."""
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """:func:`eval_rows`' accuracy rows and answers of ``model`` with the cell's and the
+    restoration's columns."""
     k, strategy, region = restore
     extra = {
         **cell_columns(cell, size),
@@ -258,20 +278,26 @@ def accuracy_rows(
         "strategy": strategy,
         "region": region,
     }
-    return [{**extra, **row} for row in eval_rows(ctx, model)]
+    found = eval_rows(ctx, model)
+    return [{**extra, **r} for r in found.rows], [{**extra, **a} for a in found.answers]
 
 
 def run_base_eval(ctx: StudyContext, out: Path) -> dict[str, Any]:
-    """The base model's accuracy on the evaluation sets (the reference every fine-tune moves from)."""
-    rows = eval_rows(ctx, ctx.base())
-    write_table(out / "base_accuracy.parquet", rows)
-    return {"rows": len(rows)}
+    """The base model's accuracy on the evaluation sets (the reference every fine-tune moves from),
+    its per-question correctness, and the evaluation questions in the order of every stored
+    correctness string."""
+    found = eval_rows(ctx, ctx.base())
+    write_table(out / "base_accuracy.parquet", found.rows)
+    write_table(out / "base_answers.parquet", found.answers)
+    write_table(out / "questions.parquet", found.questions)
+    return {"rows": len(found.rows)}
 
 
 def run_eval(ctx: StudyContext, cell: Cell, tuned: Any, out: Path) -> dict[str, Any]:
     size = len(ctx.set_examples(cell))
-    rows = accuracy_rows(ctx, tuned, cell, size, (0.0, "none", "none"))
+    rows, answers = accuracy_rows(ctx, tuned, cell, size, (0.0, "none", "none"))
     write_table(out / "accuracy.parquet", rows)
+    write_table(out / "answers.parquet", answers)
     return {"rows": len(rows)}
 
 
@@ -288,6 +314,10 @@ def run_kl(ctx: StudyContext, cell: Cell, tuned: Any, out: Path) -> dict[str, An
     size = len(ctx.set_examples(cell))
     rows = [{**cell_columns(cell, size), **r} for r in result.summary]
     write_table(out / "kl.parquet", rows)
+    per_fact = [{**cell_columns(cell, size), "id": str(r["id"]), "relation": r["relation"],
+                 "level": int(r["level"]), "kl_top10": float(r["kl_top10"])}
+                for r in result.per_fact]  # fmt: skip
+    write_table(out / "kl_facts.parquet", per_fact)
     return {"rows": len(rows)}
 
 
@@ -339,7 +369,7 @@ def run_restore(
     size = len(ctx.set_examples(cell))
     ks = [float(k) for k in ctx.cfg.restore.ks]
 
-    def evaluate(k: float, model: Any) -> list[dict[str, Any]]:
+    def evaluate(k: float, model: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         return accuracy_rows(ctx, model, cell, size, (k, strategy, region))
 
     base = source_from_model(ctx.base())
@@ -347,6 +377,7 @@ def run_restore(
     found = sweep_inplace(
         tuned, base, ks, strategy, region, ctx.cfg.restore.seed, evaluate, settings=quiet
     )
-    rows = [r for k in ks for r in found[k]]
+    rows = [r for k in ks for r in found[k][0]]
     write_table(out / "accuracy.parquet", rows)
+    write_table(out / "answers.parquet", [a for k in ks for a in found[k][1]])
     return {"rows": len(rows)}

@@ -1,67 +1,73 @@
-"""The four findings: each verdict follows the numbers, and spread makes them inconclusive."""
+"""The four findings: verdicts follow the per-question results through their intervals."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from sftlens.reporting.config import ReportConfig
-from sftlens.reporting.findings import HOLDS, INCONCLUSIVE, NOT, judge, verdict
+from sftlens.reporting.findings import HOLDS, INCONCLUSIVE, NOT, judge
+from sftlens.reporting.tables import Results
 
 from .conftest import synthetic_rows
 
 
-def frames(**kw):
+def results(**kw) -> Results:
     t = synthetic_rows(**kw)
-    return pd.DataFrame(t["accuracy"]), pd.DataFrame(t["kl"])
-
-
-def test_verdict_rules():
-    assert verdict(np.array([3.0, 3.1, 2.9]), 1.0, 1.0) == HOLDS
-    assert verdict(np.array([-3.0, -3.1, -2.9]), 0.0, 1.0) == NOT
-    assert verdict(np.array([1.0, -1.0, 0.5]), 0.0, 1.0) == INCONCLUSIVE
-    assert verdict(np.array([5.0]), 0.0, 1.0) == INCONCLUSIVE  # one seed: spread unknown
+    acc = pd.DataFrame(t["accuracy"])
+    acc["train_level"] = acc["train_level"].astype(str)
+    frames = {name: pd.DataFrame(t[name]) for name in ("answers", "questions", "kl_facts")}
+    return Results(acc, pd.DataFrame(t["kl"]), **frames)
 
 
 def test_all_four_hold_on_the_papers_shape():
-    acc, kl = frames()
-    found = judge(acc, kl, ReportConfig(swing_points=5))
+    found = judge(results(), ReportConfig(swing_points=5))
     assert [f.verdict for f in found] == [HOLDS] * 4
-    assert "n=240" in found[0].evidence and "pts" in found[0].evidence
+    assert "n=240" in found[0].evidence and "95% interval" in found[0].evidence
+    assert all("95% interval" in f.interval for f in found)
+
+
+def test_same_results_same_intervals():
+    assert judge(results(), ReportConfig()) == judge(results(), ReportConfig())
 
 
 def test_peak_at_largest_size_does_not_hold():
-    acc, kl = frames(peak_at=960)
-    assert judge(acc, kl, ReportConfig())[0].verdict == NOT
+    assert judge(results(peak_at=960), ReportConfig())[0].verdict == NOT
 
 
 def test_swing_threshold_decides():
-    acc, kl = frames(swing=0.02)
-    assert judge(acc, kl, ReportConfig(swing_points=5))[1].verdict == NOT
-    assert judge(acc, kl, ReportConfig(swing_points=1))[1].verdict == HOLDS
+    assert judge(results(swing=0.0), ReportConfig(swing_points=5))[1].verdict == NOT
+    assert judge(results(), ReportConfig(swing_points=1))[1].verdict == HOLDS
+    assert judge(results(), ReportConfig(swing_points=30))[1].verdict == NOT
 
 
 def test_monotone_kl_does_not_hold():
-    acc, kl = frames(kl_shape="falling")
-    assert judge(acc, kl, ReportConfig())[2].verdict == NOT
+    assert judge(results(kl_shape="falling"), ReportConfig())[2].verdict == NOT
 
 
 def test_restoration_that_hurts_does_not_hold():
-    acc, kl = frames(gain=-0.05)
-    assert judge(acc, kl, ReportConfig())[3].verdict == NOT
+    assert judge(results(gain=-0.05), ReportConfig())[3].verdict == NOT
 
 
-@pytest.mark.parametrize("claim", [0, 1, 3])
-def test_small_effects_under_large_spread_never_hold(claim):
-    acc, kl = frames(noise=0.2, swing=0.06, gain=0.02)
-    found = judge(acc, kl, ReportConfig(swing_points=5, spread_sigmas=1.0))[claim]
-    assert found.verdict != HOLDS
-    assert "±" in found.evidence
+def test_no_restoration_effect_is_not_a_gain():
+    assert judge(results(gain=0.0), ReportConfig())[3].verdict != HOLDS
 
 
-def test_missing_kl_and_restoration_are_inconclusive():
-    acc, _ = frames()
-    acc = acc[acc["restore_k"] == 0]
-    found = judge(acc, None, ReportConfig())
-    assert found[2].verdict == INCONCLUSIVE and found[3].verdict == INCONCLUSIVE
+@pytest.mark.parametrize("claim", [1, 3])
+def test_small_effects_under_large_seed_noise_never_hold(claim):
+    found = judge(results(noise=0.2, swing=0.06, gain=0.02), ReportConfig(swing_points=5))[claim]
+    assert found.verdict == INCONCLUSIVE
+    assert "95% interval" in found.evidence
+
+
+def test_one_seed_is_inconclusive():
+    assert {f.verdict for f in judge(results(seeds=1), ReportConfig())} == {INCONCLUSIVE}
+
+
+def test_missing_per_question_results_are_inconclusive():
+    res = results()
+    res.answers = None
+    res.kl_facts = None
+    found = judge(res, ReportConfig())
+    assert {f.verdict for f in found} == {INCONCLUSIVE}
+    assert "answers.parquet" in found[0].evidence

@@ -20,13 +20,14 @@ SRC = Path(__file__).resolve().parents[3] / "src" / "sftlens"
 
 def test_paper_vs_run_rows(synthetic_run: Path):
     res = load_results(synthetic_run)
-    findings = judge(res.accuracy, res.kl, ReportConfig())
+    findings = judge(res, ReportConfig())
     table = paper_vs_run(res.accuracy, findings, "in")
     assert len(table) == len(findings) + len(LEVEL_FIGURES)
     by_finding = table.iloc[: len(findings)]
     assert list(by_finding["paper (LLaMA-3-8B)"]) == [MISSING, "≥ 12.0 pts (level 2: 57.5 vs level 0: 45.5)", MISSING, MISSING]  # fmt: skip
     assert list(by_finding["this run"]) == [f.evidence for f in findings]
     assert list(by_finding["verdict"]) == [f.verdict for f in findings]
+    assert all("95% interval" in iv for iv in by_finding["95% interval"])
     levels = table.iloc[len(findings) :].set_index("paper (LLaMA-3-8B)")["this run"]
     assert set(levels.index) == {"0.6–1.8%", "83–93%", "45.5", "57.5"}
     # synthetic data: level 2 training sits between levels 0 and 4; three seeds each
@@ -39,9 +40,9 @@ def test_missing_training_level_shows_a_dash(tmp_path: Path):
     t = synthetic_rows()
     t["accuracy"] = [r for r in t["accuracy"] if r["train_level"] != "2"]
     res = load_results(write_results(tmp_path / "r", t))
-    table = paper_vs_run(res.accuracy, judge(res.accuracy, res.kl, ReportConfig()))
+    table = paper_vs_run(res.accuracy, judge(res, ReportConfig()))
     assert table.set_index("paper (LLaMA-3-8B)").loc["57.5", "this run"] == MISSING
-    nowhere = paper_vs_run(res.accuracy, judge(res.accuracy, res.kl, ReportConfig()), "xx")
+    nowhere = paper_vs_run(res.accuracy, judge(res, ReportConfig()), "xx")
     assert (nowhere.iloc[4:]["this run"] == MISSING).all()
 
 

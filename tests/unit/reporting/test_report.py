@@ -97,6 +97,7 @@ def test_report_structure(synthetic_run: Path):
         assert title in page
     md = result.findings_md.read_text()
     assert md.count("holds") >= 4 and "4. **Restoring" in md
+    assert md.count("95% interval") >= 8 and "95% interval" in page  # findings and the table
     assert "holds" in result.summary()
 
 
