@@ -7,7 +7,12 @@ Example::
 """
 
 from sftlens.evaluation.config import EvaluateConfig
-from sftlens.evaluation.evaluate import EvalResult, evaluate_model
+from sftlens.evaluation.evaluate import (
+    EvalResult,
+    PreparedEvaluation,
+    evaluate_model,
+    prepare_evaluation,
+)
 from sftlens.evaluation.levels import check_covered, levels_for, levels_from_rows
 from sftlens.evaluation.scoring import accuracy_rows, format_table, macro, score_outputs, summarize
 
@@ -16,11 +21,13 @@ __all__ = [
     "EvaluateConfig",
     "accuracy_rows",
     "check_covered",
+    "PreparedEvaluation",
     "evaluate_model",
     "format_table",
     "levels_for",
     "levels_from_rows",
     "macro",
+    "prepare_evaluation",
     "score_outputs",
     "summarize",
 ]

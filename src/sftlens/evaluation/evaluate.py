@@ -52,6 +52,67 @@ def select_facts(facts: Sequence[Fact], cfg: EvaluateConfig) -> list[Fact]:
     return [f for f in facts if f.domain in cfg.domains]
 
 
+@dataclass(frozen=True)
+class PreparedEvaluation:
+    """What an evaluation needs besides the model, built once: the chosen facts, their
+    prompts, the matcher and the generation settings (see :func:`prepare_evaluation`)."""
+
+    facts: list[Fact]
+    prompts: list[str]
+    levels: Mapping[str, int]
+    cfg: EvaluateConfig
+    matcher: Any
+    gen: Any  # sftlens.generation.GenerationConfig
+
+    def run(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+            progress: bool = False) -> EvalResult:  # fmt: skip
+        """Answer the prepared questions with ``model`` and score them."""
+        from sftlens.generation import generate
+
+        start = time.perf_counter()
+        outputs = (
+            [c[0] for c in generate(model, tokenizer, self.prompts, self.gen, progress=progress)]
+            if self.prompts
+            else []
+        )
+        seconds = time.perf_counter() - start
+        preds = score_outputs(self.facts, self.prompts, outputs, self.levels, self.matcher)
+        metrics = summarize(preds, self.cfg.domains, self.cfg.matching)
+        metrics["seconds"] = seconds
+        log.info("evaluated %d questions in %.1fs", len(preds), seconds)
+        return EvalResult(metrics, preds, accuracy_rows(preds, self.cfg.domains), seconds)
+
+
+def prepare_evaluation(
+    tokenizer: PreTrainedTokenizerBase,
+    facts: Sequence[Fact],
+    levels: Mapping[str, int],
+    cfg: EvaluateConfig,
+) -> PreparedEvaluation:
+    """Choose the facts of ``cfg.domains``, check their levels and format their prompts once,
+    for evaluating several models (e.g. the restored models of a sweep) on the same questions.
+
+    Raises:
+        DataError: a fact has no level.
+        SftlensError: an unknown matching mode.
+    """
+    from sftlens.data import get_matcher
+    from sftlens.generation import GenerationConfig
+
+    matcher = get_matcher(cfg.matching)
+    chosen = select_facts(facts, cfg)
+    check_covered(chosen, levels, "levels")
+    fmt = get_format(cfg.prompt_format)
+    prompts = [fmt.prompt(tokenizer, f.question) for f in chosen]
+    gen = GenerationConfig(
+        max_new_tokens=cfg.max_new_tokens,
+        temperature=0.0,
+        stop_at_newline=True,
+        batch_size=cfg.batch_size,
+    )
+    return PreparedEvaluation(chosen, prompts, levels, cfg, matcher, gen)
+
+
 def evaluate_model(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -75,29 +136,4 @@ def evaluate_model(
         DataError: a fact has no level.
         SftlensError: an unknown matching mode.
     """
-    from sftlens.data import get_matcher
-    from sftlens.generation import GenerationConfig, generate
-
-    matcher = get_matcher(cfg.matching)
-    chosen = select_facts(facts, cfg)
-    check_covered(chosen, levels, "levels")
-    fmt = get_format(cfg.prompt_format)
-    prompts = [fmt.prompt(tokenizer, f.question) for f in chosen]
-    gen = GenerationConfig(
-        max_new_tokens=cfg.max_new_tokens,
-        temperature=0.0,
-        stop_at_newline=True,
-        batch_size=cfg.batch_size,
-    )
-    start = time.perf_counter()
-    outputs = (
-        [c[0] for c in generate(model, tokenizer, prompts, gen, progress=progress)]
-        if prompts
-        else []
-    )
-    seconds = time.perf_counter() - start
-    preds = score_outputs(chosen, prompts, outputs, levels, matcher)
-    metrics = summarize(preds, cfg.domains, cfg.matching)
-    metrics["seconds"] = seconds
-    log.info("evaluated %d questions in %.1fs", len(preds), seconds)
-    return EvalResult(metrics, preds, accuracy_rows(preds, cfg.domains), seconds)
+    return prepare_evaluation(tokenizer, facts, levels, cfg).run(model, tokenizer, progress)

@@ -173,3 +173,42 @@ def _apply_live(
         dst[idx.to(dst.device)] = vals.to(dst.device, dst.dtype)
     engine.stats.patch_seconds += time.perf_counter() - t0
     return exact
+
+
+def sweep_evaluate(
+    model: Any,
+    base: TensorSource,
+    ks: Sequence[float],
+    strategy: str,
+    region: str,
+    seed: int,
+    tokenizer: Any,
+    evaluations: Mapping[str, tuple[Sequence[Any], Mapping[str, int], Any]],
+    *,
+    settings: EngineSettings = DEFAULT_SETTINGS,
+    timing: dict[str, float] | None = None,
+) -> dict[float, dict[str, Any]]:
+    """Evaluate the restored model of every k on the same prepared questions.
+
+    ``evaluations`` maps a name to ``(facts, levels, EvaluateConfig)``; each is prepared
+    once (facts chosen, prompts formatted) and run on every restored model.
+    """
+    from sftlens.evaluation import prepare_evaluation
+
+    prepared = {
+        name: prepare_evaluation(tokenizer, facts, levels, cfg)
+        for name, (facts, levels, cfg) in evaluations.items()
+    }
+    spent = timing if timing is not None else {}
+    spent.setdefault("evaluate", 0.0)
+    dev = _model_device(model)
+
+    def evaluate(k: float, live: Any) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        found = {name: p.run(live, tokenizer) for name, p in prepared.items()}
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        spent["evaluate"] += time.perf_counter() - t0
+        return found
+
+    return sweep_inplace(model, base, ks, strategy, region, seed, evaluate, settings=settings)
