@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from llama_shapes import SHAPES, random_model, word_tokenizer
 from sftlens.config import build_config
 from sftlens.data.records import Fact
-from sftlens.evaluation import EvaluateConfig, evaluate_model
+from sftlens.evaluation import EvaluateConfig, evaluate_model, prepare_evaluation
 from sftlens.restoration import EngineSettings, source_from_model, sweep_evaluate, sweep_inplace
 from sftlens.restoration.config import PAPER_KS
 
@@ -112,8 +112,9 @@ def new_path(tuned: Any, base: Any, tok: Any, facts: list[Fact], levels: dict[st
     cfg = build_config(EvaluateConfig, {"max_new_tokens": max_new, "split": "test"})
     quiet = EngineSettings(progress=False)
     timing: dict[str, float] = {}
+    prepared = {"test": prepare_evaluation(tok, facts, levels, cfg)}
     found = sweep_evaluate(tuned, source_from_model(base), PAPER_KS, strategy, "transformer", 0,
-                           tok, {"test": (facts, levels, cfg)}, settings=quiet, timing=timing)  # fmt: skip
+                           prepared, settings=quiet, timing=timing)  # fmt: skip
     return {k: v["test"] for k, v in found.items()}, timing
 
 

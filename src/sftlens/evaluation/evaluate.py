@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sftlens.data.records import Fact
 from sftlens.evaluation.config import EvaluateConfig
+from sftlens.evaluation.encodings import PromptEncodings
 from sftlens.evaluation.levels import check_covered
 from sftlens.evaluation.scoring import accuracy_rows, format_table, score_outputs, summarize
 from sftlens.prompts import get_format
@@ -54,8 +55,10 @@ def select_facts(facts: Sequence[Fact], cfg: EvaluateConfig) -> list[Fact]:
 
 @dataclass(frozen=True)
 class PreparedEvaluation:
-    """What an evaluation needs besides the model, built once: the chosen facts, their
-    prompts, the matcher and the generation settings (see :func:`prepare_evaluation`)."""
+    """An evaluation without its model, built once by :func:`prepare_evaluation`: the chosen
+    facts, their prompts (tokenised on the first run, reused after), the matcher and the
+    generation settings.  ``run(model)`` evaluates one model on it; a sweep runs it on each
+    of its restored models."""
 
     facts: list[Fact]
     prompts: list[str]
@@ -63,15 +66,15 @@ class PreparedEvaluation:
     cfg: EvaluateConfig
     matcher: Any
     gen: Any  # sftlens.generation.GenerationConfig
+    tokenizer: Any  # a PromptEncodings over the model's tokenizer
 
-    def run(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-            progress: bool = False) -> EvalResult:  # fmt: skip
-        """Answer the prepared questions with ``model`` and score them."""
+    def run(self, model: PreTrainedModel, progress: bool = False) -> EvalResult:
+        """Answer the prepared questions greedily with ``model`` and score them."""
         from sftlens.generation import generate
 
         start = time.perf_counter()
         outputs = (
-            [c[0] for c in generate(model, tokenizer, self.prompts, self.gen, progress=progress)]
+            [c[0] for c in generate(model, self.tokenizer, self.prompts, self.gen, progress=progress)]
             if self.prompts
             else []
         )
@@ -110,7 +113,9 @@ def prepare_evaluation(
         stop_at_newline=True,
         batch_size=cfg.batch_size,
     )
-    return PreparedEvaluation(chosen, prompts, levels, cfg, matcher, gen)
+    return PreparedEvaluation(
+        chosen, prompts, levels, cfg, matcher, gen, PromptEncodings(tokenizer)
+    )
 
 
 def evaluate_model(
@@ -136,4 +141,4 @@ def evaluate_model(
         DataError: a fact has no level.
         SftlensError: an unknown matching mode.
     """
-    return prepare_evaluation(tokenizer, facts, levels, cfg).run(model, tokenizer, progress)
+    return prepare_evaluation(tokenizer, facts, levels, cfg).run(model, progress)

@@ -175,6 +175,7 @@ def _apply_live(
     return exact
 
 
+
 def sweep_evaluate(
     model: Any,
     base: TensorSource,
@@ -182,33 +183,34 @@ def sweep_evaluate(
     strategy: str,
     region: str,
     seed: int,
-    tokenizer: Any,
-    evaluations: Mapping[str, tuple[Sequence[Any], Mapping[str, int], Any]],
+    evaluations: Mapping[str, Any],
     *,
     settings: EngineSettings = DEFAULT_SETTINGS,
     timing: dict[str, float] | None = None,
 ) -> dict[float, dict[str, Any]]:
-    """Evaluate the restored model of every k on the same prepared questions.
+    """Evaluate the restored model of every k on prepared evaluations: ``{k: {name: EvalResult}}``.
 
-    ``evaluations`` maps a name to ``(facts, levels, EvaluateConfig)``; each is prepared
-    once (facts chosen, prompts formatted) and run on every restored model.
+    ``evaluations`` maps a name to a :class:`sftlens.evaluation.PreparedEvaluation` (facts
+    chosen, prompts formatted and tokenised once for all k).  Each k's restored values are
+    swapped into ``model`` in place (:func:`sweep_inplace`), so every k is evaluated by the
+    same model object with the same batch plan: the results equal those of evaluating each
+    restored checkpoint on its own.  ``timing``, when given, receives ``evaluate`` (seconds
+    spent evaluating) and ``restore`` (the rest of the sweep).
     """
-    from sftlens.evaluation import prepare_evaluation
-
-    prepared = {
-        name: prepare_evaluation(tokenizer, facts, levels, cfg)
-        for name, (facts, levels, cfg) in evaluations.items()
-    }
-    spent = timing if timing is not None else {}
-    spent.setdefault("evaluate", 0.0)
+    spent = {"evaluate": 0.0}
     dev = _model_device(model)
 
     def evaluate(k: float, live: Any) -> dict[str, Any]:
         t0 = time.perf_counter()
-        found = {name: p.run(live, tokenizer) for name, p in prepared.items()}
+        found = {name: prepared.run(live) for name, prepared in evaluations.items()}
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         spent["evaluate"] += time.perf_counter() - t0
         return found
 
-    return sweep_inplace(model, base, ks, strategy, region, seed, evaluate, settings=settings)
+    t0 = time.perf_counter()
+    found = sweep_inplace(model, base, ks, strategy, region, seed, evaluate, settings=settings)
+    if timing is not None:
+        timing["evaluate"] = spent["evaluate"]
+        timing["restore"] = time.perf_counter() - t0 - spent["evaluate"]
+    return found

@@ -166,8 +166,8 @@ def run_probe_chunk(ctx: StudyContext, chunk: list[Any], out: Path) -> dict[str,
 def run_probe_merge(ctx: StudyContext, names: list[str], out: Path) -> dict[str, Any]:
     rows = [r for name in names for r in read_table(ctx.run_dir.unit_dir(name) / "mastery.parquet")]
     write_table(out / "mastery.parquet", rows)
-    ctx._cache.pop("mastery", None)
-    ctx._cache.pop("levels", None)
+    for name in ("mastery", "levels", "eval_plans"):
+        ctx._cache.pop(name, None)
     return {"facts": len(rows)}
 
 
@@ -221,34 +221,58 @@ def cell_columns(cell: Cell, n_train: int) -> dict[str, Any]:
     return {"train_level": cell.level, "size": size, "seed": cell.seed, "n_train": n_train}
 
 
-def eval_rows(ctx: StudyContext, model: Any) -> list[dict[str, Any]]:
-    """Evaluate ``model`` on every evaluation split: test_set, domain, test_level, n, correct, accuracy."""
-    from sftlens.evaluation import evaluate_model
+def eval_plans(ctx: StudyContext) -> dict[str, Any]:
+    """``{split: PreparedEvaluation}`` of every evaluation split, built once per study run:
+    facts chosen, prompts formatted and tokenised once for every model evaluated on them."""
+    from sftlens.evaluation import prepare_evaluation
 
-    rows: list[dict[str, Any]] = []
-    for split in ctx.cfg.eval_sets:
-        cfg = ctx.stage_config("evaluate", split=split)
-        result = evaluate_model(
-            model, ctx.tokenizer(), ctx.eval_facts(split), ctx.levels(), cfg, progress=False
-        )
-        rows.extend(
-            {
-                "test_set": split,
-                "domain": r["domain"],
-                "test_level": int(r["test_level"]),
-                "n": int(r["n"]),
-                "correct": int(r["correct"]),
-                "accuracy": float(r["accuracy"]),
-            }
-            for r in result.rows
-        )
-    return rows
+    def make() -> dict[str, Any]:
+        return {
+            split: prepare_evaluation(
+                ctx.tokenizer(),
+                ctx.eval_facts(split),
+                ctx.levels(),
+                ctx.stage_config("evaluate", split=split),
+            )
+            for split in ctx.cfg.eval_sets
+        }
+
+    return ctx._get("eval_plans", make)  # type: ignore[no-any-return]
+
+
+def split_rows(split: str, result: Any) -> list[dict[str, Any]]:
+    """An evaluation's rows on one split: test_set, domain, test_level, n, correct, accuracy."""
+    return [
+        {
+            "test_set": split,
+            "domain": r["domain"],
+            "test_level": int(r["test_level"]),
+            "n": int(r["n"]),
+            "correct": int(r["correct"]),
+            "accuracy": float(r["accuracy"]),
+        }
+        for r in result.rows
+    ]
+
+
+def eval_rows(ctx: StudyContext, model: Any) -> list[dict[str, Any]]:
+    """Evaluate ``model`` on every evaluation split (:func:`split_rows` of each)."""
+    return [
+        row for split, plan in eval_plans(ctx).items() for row in split_rows(split, plan.run(model))
+    ]
 
 
 def accuracy_rows(
     ctx: StudyContext, model: Any, cell: Cell, size: int, restore: tuple[float, str, str]
 ) -> list[dict[str, Any]]:
     """:func:`eval_rows` of ``model`` with the cell's and the restoration's columns."""
+    return with_columns(cell, size, restore, eval_rows(ctx, model))
+
+
+def with_columns(
+    cell: Cell, size: int, restore: tuple[float, str, str], rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``rows`` with the cell's columns and the restoration's (k, strategy, region) in front."""
     k, strategy, region = restore
     extra = {
         **cell_columns(cell, size),
@@ -256,7 +280,7 @@ def accuracy_rows(
         "strategy": strategy,
         "region": region,
     }
-    return [{**extra, **row} for row in eval_rows(ctx, model)]
+    return [{**extra, **row} for row in rows]
 
 
 def run_base_eval(ctx: StudyContext, out: Path) -> dict[str, Any]:
@@ -332,19 +356,21 @@ def diff_tables(stats: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
 def run_restore(
     ctx: StudyContext, cell: Cell, tuned: Any, strategy: str, region: str, out: Path
 ) -> dict[str, Any]:
-    from sftlens.restoration import EngineSettings, source_from_model, sweep_inplace
+    """Restore each k into the live tuned model and evaluate it on the prepared splits."""
+    from sftlens.restoration import EngineSettings, source_from_model, sweep_evaluate
 
     size = len(ctx.set_examples(cell))
     ks = [float(k) for k in ctx.cfg.restore.ks]
-
-    def evaluate(k: float, model: Any) -> list[dict[str, Any]]:
-        return accuracy_rows(ctx, model, cell, size, (k, strategy, region))
-
     base = source_from_model(ctx.base())
     quiet = EngineSettings(progress=False)
-    found = sweep_inplace(
-        tuned, base, ks, strategy, region, ctx.cfg.restore.seed, evaluate, settings=quiet
+    found = sweep_evaluate(
+        tuned, base, ks, strategy, region, ctx.cfg.restore.seed, eval_plans(ctx), settings=quiet
     )
-    rows = [r for k in ks for r in found[k]]
+    rows = [
+        row
+        for k in ks
+        for split, result in found[k].items()
+        for row in with_columns(cell, size, (k, strategy, region), split_rows(split, result))
+    ]
     write_table(out / "accuracy.parquet", rows)
     return {"rows": len(rows)}
