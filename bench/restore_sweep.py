@@ -175,7 +175,9 @@ def main() -> None:
             name: min(r["seconds"] for r in result["runs"] if r["strategy"] == strategy and r["path"] == name)
             for name in paths
         }  # fmt: skip
-        print(f"{strategy:>8} {best['old']:8.2f} {best['new']:8.2f} {best['old'] / best['new']:8.2f}x  yes")
+        print(
+            f"{strategy:>8} {best['old']:8.2f} {best['new']:8.2f} {best['old'] / best['new']:8.2f}x  yes"
+        )
 
 
 if __name__ == "__main__":

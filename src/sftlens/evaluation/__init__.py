@@ -19,9 +19,9 @@ from sftlens.evaluation.scoring import accuracy_rows, format_table, macro, score
 __all__ = [
     "EvalResult",
     "EvaluateConfig",
+    "PreparedEvaluation",
     "accuracy_rows",
     "check_covered",
-    "PreparedEvaluation",
     "evaluate_model",
     "format_table",
     "levels_for",

@@ -74,7 +74,10 @@ class PreparedEvaluation:
 
         start = time.perf_counter()
         outputs = (
-            [c[0] for c in generate(model, self.tokenizer, self.prompts, self.gen, progress=progress)]
+            [
+                c[0]
+                for c in generate(model, self.tokenizer, self.prompts, self.gen, progress=progress)
+            ]
             if self.prompts
             else []
         )

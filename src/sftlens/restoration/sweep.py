@@ -175,7 +175,6 @@ def _apply_live(
     return exact
 
 
-
 def sweep_evaluate(
     model: Any,
     base: TensorSource,

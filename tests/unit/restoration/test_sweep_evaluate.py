@@ -86,7 +86,9 @@ def test_micro_world_equals_each_checkpoint_alone(micro_world, tmp_path, strateg
     facts = [f for f in load_dataset(f"world:{micro_world}").facts if f.split == "test"]
     levels = {f.id: i % 5 for i, f in enumerate(facts)}
     cfg = EvaluateConfig(max_new_tokens=8)
-    _check_equal_to_checkpoints(micro_world / "model", tuned, tmp_path, strategy, facts, levels, cfg)
+    _check_equal_to_checkpoints(
+        micro_world / "model", tuned, tmp_path, strategy, facts, levels, cfg
+    )
 
 
 def test_sweep_leaves_the_tuned_model_as_it_was(tiny_llama_dir, tmp_path) -> None:
@@ -102,3 +104,40 @@ def test_sweep_leaves_the_tuned_model_as_it_was(tiny_llama_dir, tmp_path) -> Non
                    settings=QUIET, timing=timing)  # fmt: skip
     assert all(torch.equal(before[n], p) for n, p in model.state_dict().items())
     assert set(timing) == {"evaluate", "restore"} and timing["evaluate"] > 0
+
+
+def test_restore_sweep_stage_rows_equal_each_checkpoint_alone(micro_world, tmp_path) -> None:
+    """``sftlens restore-sweep`` with data and mastery: its rows equal evaluating each
+    checkpoint that the checkpoint mode writes for the same (strategy, k)."""
+    from sftlens.config import load_config
+    from sftlens.data import load_dataset
+    from sftlens.models import load_model, load_tokenizer
+    from sftlens.restoration.config import SweepConfig
+    from sftlens.restoration.stage import run_sweep
+    from sftlens.tableio import read_table, write_table
+
+    tuned = _tuned_dir(micro_world / "model", tmp_path / "tuned")
+    facts = [f for f in load_dataset(f"world:{micro_world}").facts if f.split == "test"]
+    mastery = write_table(
+        tmp_path / "mastery.parquet", [{"id": f.id, "level": i % 5} for i, f in enumerate(facts)]
+    )
+    common = {"base": str(micro_world / "model"), "tuned": str(tuned), "ks": [5, 40],
+              "strategies": ["top", "bottom"], "region": "transformer", "device": "cpu"}  # fmt: skip
+    evaluated = {"data": f"world:{micro_world}", "mastery": str(mastery),
+                 "evaluation": {"max_new_tokens": 8}}  # fmt: skip
+    run_sweep(load_config(SweepConfig, values={**common, **evaluated}), tmp_path / "eval")
+    run_sweep(load_config(SweepConfig, values=common), tmp_path / "ckpt")
+    rows = read_table(tmp_path / "eval" / "sweep.parquet")
+    tok = load_tokenizer(tuned)
+    levels = {f.id: i % 5 for i, f in enumerate(facts)}
+    for strategy in common["strategies"]:
+        for k in (5.0, 40.0):
+            model = load_model(tmp_path / "ckpt" / f"{strategy}-k{k:g}", "float32", "cpu")
+            alone = evaluate_model(model, tok, facts, levels, EvaluateConfig(max_new_tokens=8))
+            found = [
+                {c: r[c] for c in ("domain", "test_level", "n", "correct")}
+                for r in rows
+                if r["strategy"] == strategy and r["restore_k"] == k
+            ]
+            want = [{c: r[c] for c in ("domain", "test_level", "n", "correct")} for r in alone.rows]
+            assert found == want, (strategy, k)
