@@ -42,6 +42,8 @@ class PromptEncodings:
         return found
 
     def __getattr__(self, name: str) -> Any:
+        if name in _OWN:  # not set yet (copy, unpickling): never look it up on itself
+            raise AttributeError(name)
         return getattr(self._tokenizer, name)
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -78,3 +78,14 @@ def test_prompt_encodings_memoise_lists_and_forward_the_rest(tiny: tuple[Any, An
     assert len(enc) == len(tok) and enc.eos_token_id == tok.eos_token_id
     enc.some_cache = (1, 2)
     assert counting.some_cache == (1, 2)  # attributes set on the wrapper land on the tokenizer
+
+
+def test_prompt_encodings_copy_and_pickle(tiny: tuple[Any, Any]) -> None:
+    import copy
+    import pickle
+
+    _, tok = tiny
+    enc = PromptEncodings(tok)
+    enc(["Alice was"], add_special_tokens=True)
+    for clone in (copy.deepcopy(enc), pickle.loads(pickle.dumps(enc))):
+        assert clone(["Alice was"])["input_ids"] == tok(["Alice was"])["input_ids"]

@@ -103,7 +103,7 @@ def test_sweep_leaves_the_tuned_model_as_it_was(tiny_llama_dir, tmp_path) -> Non
     sweep_evaluate(model, source_from_dir(tiny_llama_dir), [5, 50], "top", "all", 0, plans,
                    settings=QUIET, timing=timing)  # fmt: skip
     assert all(torch.equal(before[n], p) for n, p in model.state_dict().items())
-    assert set(timing) == {"evaluate", "restore"} and timing["evaluate"] > 0
+    assert set(timing) == {"evaluate", "restore"}
 
 
 def test_restore_sweep_stage_rows_equal_each_checkpoint_alone(micro_world, tmp_path) -> None:
