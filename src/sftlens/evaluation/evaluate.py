@@ -5,6 +5,8 @@ Example::
     from sftlens.evaluation import EvaluateConfig, evaluate_model
     result = evaluate_model(model, tok, test_facts, levels, EvaluateConfig())
     print(result.summary())
+    plan = prepare_evaluation(tok, test_facts, levels, EvaluateConfig())  # several models
+    results = [plan.run(m) for m in models]
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ Example::
 
     accs = sweep_inplace(model, source_from_dir("runs/base"), [1, 10], "top", "transformer",
                          seed=0, callback=lambda k, m: evaluate(m))
+    plans = {"test": prepare_evaluation(tok, facts, levels, EvaluateConfig())}
+    found = sweep_evaluate(model, source_from_dir("runs/base"), [1, 10], "top", "transformer",
+                           0, plans)   # {k: {"test": EvalResult}}
 """
 
 from __future__ import annotations
