@@ -7,7 +7,12 @@ Example::
 """
 
 from sftlens.evaluation.config import EvaluateConfig
-from sftlens.evaluation.evaluate import EvalResult, evaluate_model
+from sftlens.evaluation.evaluate import (
+    EvalResult,
+    PreparedEvaluation,
+    evaluate_model,
+    prepare_evaluation,
+)
 from sftlens.evaluation.levels import check_covered, levels_for, levels_from_rows
 from sftlens.evaluation.scoring import (
     accuracy_rows,
@@ -23,6 +28,7 @@ from sftlens.evaluation.scoring import (
 __all__ = [
     "EvalResult",
     "EvaluateConfig",
+    "PreparedEvaluation",
     "accuracy_rows",
     "answer_columns",
     "check_covered",
@@ -32,6 +38,7 @@ __all__ = [
     "levels_for",
     "levels_from_rows",
     "macro",
+    "prepare_evaluation",
     "question_key",
     "score_outputs",
     "summarize",

@@ -5,6 +5,8 @@ Example::
     from sftlens.evaluation import EvaluateConfig, evaluate_model
     result = evaluate_model(model, tok, test_facts, levels, EvaluateConfig())
     print(result.summary())
+    plan = prepare_evaluation(tok, test_facts, levels, EvaluateConfig())  # several models
+    results = [plan.run(m) for m in models]
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sftlens.data.records import Fact
 from sftlens.evaluation.config import EvaluateConfig
+from sftlens.evaluation.encodings import PromptEncodings
 from sftlens.evaluation.levels import check_covered
 from sftlens.evaluation.scoring import accuracy_rows, format_table, score_outputs, summarize
 from sftlens.prompts import get_format
@@ -54,6 +57,76 @@ def select_facts(facts: Sequence[Fact], cfg: EvaluateConfig) -> list[Fact]:
     return [f for f in facts if f.domain in cfg.domains]
 
 
+@dataclass(frozen=True)
+class PreparedEvaluation:
+    """An evaluation without its model, built once by :func:`prepare_evaluation`: the chosen
+    facts, their prompts (tokenised on the first run, reused after), the matcher and the
+    generation settings.  ``run(model)`` evaluates one model on it; a sweep runs it on each
+    of its restored models."""
+
+    facts: list[Fact]
+    prompts: list[str]
+    levels: Mapping[str, int] | None
+    cfg: EvaluateConfig
+    matcher: Any
+    gen: Any  # sftlens.generation.GenerationConfig
+    tokenizer: Any  # a PromptEncodings over the model's tokenizer
+
+    def run(self, model: PreTrainedModel, progress: bool = False) -> EvalResult:
+        """Answer the prepared questions greedily with ``model`` and score them."""
+        from sftlens.generation import generate
+
+        start = time.perf_counter()
+        outputs = (
+            [
+                c[0]
+                for c in generate(model, self.tokenizer, self.prompts, self.gen, progress=progress)
+            ]
+            if self.prompts
+            else []
+        )
+        seconds = time.perf_counter() - start
+        preds = score_outputs(self.facts, self.prompts, outputs, self.levels, self.matcher)
+        metrics = summarize(preds, self.cfg.domains, self.cfg.matching, self.cfg.min_per_level)
+        metrics["seconds"] = seconds
+        log.info("evaluated %d questions in %.1fs", len(preds), seconds)
+        rows = accuracy_rows(preds, self.cfg.domains, self.cfg.min_per_level)
+        return EvalResult(metrics, preds, rows, seconds)
+
+
+def prepare_evaluation(
+    tokenizer: PreTrainedTokenizerBase,
+    facts: Sequence[Fact],
+    levels: Mapping[str, int] | None,
+    cfg: EvaluateConfig,
+) -> PreparedEvaluation:
+    """Choose the facts of ``cfg.domains``, check their levels and format their prompts once,
+    for evaluating several models (e.g. the restored models of a sweep) on the same questions.
+
+    Raises:
+        DataError: a fact has no level.
+        SftlensError: an unknown matching mode.
+    """
+    from sftlens.data import get_matcher
+    from sftlens.generation import GenerationConfig
+
+    matcher = get_matcher(cfg.matching)
+    chosen = select_facts(facts, cfg)
+    if levels is not None:
+        check_covered(chosen, levels, "levels")
+    fmt = get_format(cfg.prompt_format)
+    prompts = [fmt.prompt(tokenizer, f.question) for f in chosen]
+    gen = GenerationConfig(
+        max_new_tokens=cfg.max_new_tokens,
+        temperature=0.0,
+        stop_at_newline=True,
+        batch_size=cfg.batch_size,
+    )
+    return PreparedEvaluation(
+        chosen, prompts, levels, cfg, matcher, gen, PromptEncodings(tokenizer)
+    )
+
+
 def evaluate_model(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -78,31 +151,4 @@ def evaluate_model(
         DataError: a fact has no level.
         SftlensError: an unknown matching mode.
     """
-    from sftlens.data import get_matcher
-    from sftlens.generation import GenerationConfig, generate
-
-    matcher = get_matcher(cfg.matching)
-    chosen = select_facts(facts, cfg)
-    if levels is not None:
-        check_covered(chosen, levels, "levels")
-    fmt = get_format(cfg.prompt_format)
-    prompts = [fmt.prompt(tokenizer, f.question) for f in chosen]
-    gen = GenerationConfig(
-        max_new_tokens=cfg.max_new_tokens,
-        temperature=0.0,
-        stop_at_newline=True,
-        batch_size=cfg.batch_size,
-    )
-    start = time.perf_counter()
-    outputs = (
-        [c[0] for c in generate(model, tokenizer, prompts, gen, progress=progress)]
-        if prompts
-        else []
-    )
-    seconds = time.perf_counter() - start
-    preds = score_outputs(chosen, prompts, outputs, levels, matcher)
-    metrics = summarize(preds, cfg.domains, cfg.matching, cfg.min_per_level)
-    metrics["seconds"] = seconds
-    log.info("evaluated %d questions in %.1fs", len(preds), seconds)
-    rows = accuracy_rows(preds, cfg.domains, cfg.min_per_level)
-    return EvalResult(metrics, preds, rows, seconds)
+    return prepare_evaluation(tokenizer, facts, levels, cfg).run(model, progress)

@@ -20,7 +20,7 @@ from sftlens.restoration.restore import Restored, RestoreStats, restore_checkpoi
 from sftlens.restoration.settings import EngineSettings
 from sftlens.restoration.sparsify import sparsify_checkpoint
 from sftlens.restoration.stats import DiffStats, diff_stats
-from sftlens.restoration.sweep import sweep_inplace
+from sftlens.restoration.sweep import sweep_evaluate, sweep_inplace
 
 __all__ = [
     "DictSource",
@@ -36,5 +36,6 @@ __all__ = [
     "source_from_dir",
     "source_from_model",
     "sparsify_checkpoint",
+    "sweep_evaluate",
     "sweep_inplace",
 ]

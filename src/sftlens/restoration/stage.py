@@ -178,14 +178,14 @@ def run_sweep(cfg: SweepConfig, out: Path, *, force: bool = False) -> SweepResul
 
 
 def _sweep_evaluate(cfg: SweepConfig, out: Path, sources: dict[str, Any]) -> list[dict[str, Any]]:
-    """Restore into the live tuned model for each k, call ``evaluate_model``, undo."""
+    """Prepare the evaluation once; restore each k into the live tuned model, evaluate, undo."""
     from sftlens.config import build_config
     from sftlens.data import load_dataset
-    from sftlens.evaluation import evaluate_model
+    from sftlens.evaluation import prepare_evaluation
     from sftlens.evaluation.config import EvaluateConfig
     from sftlens.models import load_model, load_tokenizer
     from sftlens.restoration.io import source_from_dir
-    from sftlens.restoration.sweep import sweep_inplace
+    from sftlens.restoration.sweep import sweep_evaluate
 
     eval_cfg = build_config(EvaluateConfig, dict(cfg.evaluation), source="evaluation")
     levels = {str(r["id"]): int(r["level"]) for r in read_table(cfg.mastery)}  # type: ignore[arg-type]
@@ -194,27 +194,17 @@ def _sweep_evaluate(cfg: SweepConfig, out: Path, sources: dict[str, Any]) -> lis
     )
     facts = [f for f in dataset.select(split="test") if f.id in levels]
     model = load_model(cfg.tuned, dtype="auto", device=cfg.device, check_finite=True)
-    tok = load_tokenizer(cfg.tuned)
+    plans = {"test": prepare_evaluation(load_tokenizer(cfg.tuned), facts, levels, eval_cfg)}
     base = source_from_dir(cfg.base)
     rows: list[dict[str, Any]] = []
     runs: list[dict[str, Any]] = []
-
-    def evaluate(k: float, live: Any) -> Any:
-        return evaluate_model(live, tok, facts, levels, eval_cfg)
-
     settings = EngineSettings.from_config(cfg)
     for strategy in cfg.strategies:
-        results = sweep_inplace(
-            model,
-            base,
-            cfg.ks,
-            strategy,
-            cfg.region,
-            cfg.seed,
-            evaluate,
-            settings=settings,
+        results = sweep_evaluate(
+            model, base, cfg.ks, strategy, cfg.region, cfg.seed, plans, settings=settings
         )
-        for k, res in results.items():
+        for k, found in results.items():
+            res = found["test"]
             tag = {"restore_k": k, "strategy": strategy, "region": cfg.region}
             rows += [{**tag, **row} for row in res.rows]
             macro = {r["domain"]: r["accuracy"] for r in res.rows if r.get("test_level") == -1}

@@ -8,6 +8,9 @@ Example::
 
     accs = sweep_inplace(model, source_from_dir("runs/base"), [1, 10], "top", "transformer",
                          seed=0, callback=lambda k, m: evaluate(m))
+    plans = {"test": prepare_evaluation(tok, facts, levels, EvaluateConfig())}
+    found = sweep_evaluate(model, source_from_dir("runs/base"), [1, 10], "top", "transformer",
+                           0, plans)   # {k: {"test": EvalResult}}
 """
 
 from __future__ import annotations
@@ -176,3 +179,43 @@ def _apply_live(
         dst[idx.to(dst.device)] = vals.to(dst.device, dst.dtype)
     engine.stats.patch_seconds += time.perf_counter() - t0
     return exact
+
+
+def sweep_evaluate(
+    model: Any,
+    base: TensorSource,
+    ks: Sequence[float],
+    strategy: str,
+    region: str,
+    seed: int,
+    evaluations: Mapping[str, Any],
+    *,
+    settings: EngineSettings = DEFAULT_SETTINGS,
+    timing: dict[str, float] | None = None,
+) -> dict[float, dict[str, Any]]:
+    """Evaluate the restored model of every k on prepared evaluations: ``{k: {name: EvalResult}}``.
+
+    ``evaluations`` maps a name to a :class:`sftlens.evaluation.PreparedEvaluation` (facts
+    chosen, prompts formatted and tokenised once for all k).  Each k's restored values are
+    swapped into ``model`` in place (:func:`sweep_inplace`), so every k is evaluated by the
+    same model object with the same batch plan: the results equal those of evaluating each
+    restored checkpoint on its own.  ``timing``, when given, receives ``evaluate`` (seconds
+    spent evaluating) and ``restore`` (the rest of the sweep).
+    """
+    spent = {"evaluate": 0.0}
+    dev = _model_device(model)
+
+    def evaluate(k: float, live: Any) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        found = {name: prepared.run(live) for name, prepared in evaluations.items()}
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        spent["evaluate"] += time.perf_counter() - t0
+        return found
+
+    t0 = time.perf_counter()
+    found = sweep_inplace(model, base, ks, strategy, region, seed, evaluate, settings=settings)
+    if timing is not None:
+        timing["evaluate"] = spent["evaluate"]
+        timing["restore"] = time.perf_counter() - t0 - spent["evaluate"]
+    return found

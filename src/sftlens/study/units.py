@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,8 +168,8 @@ def run_probe_chunk(ctx: StudyContext, chunk: list[Any], out: Path) -> dict[str,
 def run_probe_merge(ctx: StudyContext, names: list[str], out: Path) -> dict[str, Any]:
     rows = [r for name in names for r in read_table(ctx.run_dir.unit_dir(name) / "mastery.parquet")]
     write_table(out / "mastery.parquet", rows)
-    ctx._cache.pop("mastery", None)
-    ctx._cache.pop("levels", None)
+    for name in ("mastery", "levels", "eval_plans"):
+        ctx._cache.pop(name, None)
     return {"facts": len(rows)}
 
 
@@ -235,16 +235,31 @@ class Evaluated:
     questions: list[dict[str, Any]]
 
 
-def eval_rows(ctx: StudyContext, model: Any) -> Evaluated:
-    """Evaluate ``model`` on every evaluation split."""
-    from sftlens.evaluation import answer_columns, evaluate_model
+def eval_plans(ctx: StudyContext) -> dict[str, Any]:
+    """``{split: PreparedEvaluation}`` of every evaluation split, built once per study run:
+    facts chosen, prompts formatted and tokenised once for every model evaluated on them."""
+    from sftlens.evaluation import prepare_evaluation
+
+    def make() -> dict[str, Any]:
+        return {
+            split: prepare_evaluation(
+                ctx.tokenizer(),
+                ctx.eval_facts(split),
+                ctx.levels(),
+                ctx.stage_config("evaluate", split=split),
+            )
+            for split in ctx.cfg.eval_sets
+        }
+
+    return ctx._get("eval_plans", make)  # type: ignore[no-any-return]
+
+
+def evaluated(results: Mapping[str, Any]) -> Evaluated:
+    """:class:`Evaluated` of one model's ``{split: EvalResult}``."""
+    from sftlens.evaluation import answer_columns
 
     out = Evaluated([], [], [])
-    for split in ctx.cfg.eval_sets:
-        cfg = ctx.stage_config("evaluate", split=split)
-        result = evaluate_model(
-            model, ctx.tokenizer(), ctx.eval_facts(split), ctx.levels(), cfg, progress=False
-        )
+    for split, result in results.items():
         answers = {"test_set": split, **answer_columns(result.predictions)}
         out.answers.append(answers)
         out.questions.extend(
@@ -253,17 +268,26 @@ def eval_rows(ctx: StudyContext, model: Any) -> Evaluated:
             for i, p in enumerate(result.predictions)
         )  # fmt: skip
         out.rows.extend(
-            {
-                "test_set": split,
-                "domain": r["domain"],
-                "test_level": int(r["test_level"]),
-                "n": int(r["n"]),
-                "correct": int(r["correct"]),
-                "accuracy": float(r["accuracy"]),
-            }
+            {"test_set": split, "domain": r["domain"], "test_level": int(r["test_level"]),
+             "n": int(r["n"]), "correct": int(r["correct"]), "accuracy": float(r["accuracy"])}
             for r in result.rows
-        )
+        )  # fmt: skip
     return out
+
+
+def eval_rows(ctx: StudyContext, model: Any) -> Evaluated:
+    """Evaluate ``model`` on every evaluation split."""
+    return evaluated({split: plan.run(model) for split, plan in eval_plans(ctx).items()})
+
+
+def with_columns(
+    found: Evaluated, cell: Cell, size: int, restore: tuple[float, str, str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``found``'s accuracy rows and answers with the cell's and the restoration's
+    (k, strategy, region) columns in front."""
+    k, strategy, region = restore
+    extra = {**cell_columns(cell, size), "restore_k": k, "strategy": strategy, "region": region}
+    return [{**extra, **r} for r in found.rows], [{**extra, **a} for a in found.answers]
 
 
 def accuracy_rows(
@@ -271,15 +295,7 @@ def accuracy_rows(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """:func:`eval_rows`' accuracy rows and answers of ``model`` with the cell's and the
     restoration's columns."""
-    k, strategy, region = restore
-    extra = {
-        **cell_columns(cell, size),
-        "restore_k": float(k),
-        "strategy": strategy,
-        "region": region,
-    }
-    found = eval_rows(ctx, model)
-    return [{**extra, **r} for r in found.rows], [{**extra, **a} for a in found.answers]
+    return with_columns(eval_rows(ctx, model), cell, size, restore)
 
 
 def run_base_eval(ctx: StudyContext, out: Path) -> dict[str, Any]:
@@ -364,20 +380,18 @@ def diff_tables(stats: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
 def run_restore(
     ctx: StudyContext, cell: Cell, tuned: Any, strategy: str, region: str, out: Path
 ) -> dict[str, Any]:
-    from sftlens.restoration import EngineSettings, source_from_model, sweep_inplace
+    """Restore each k into the live tuned model and evaluate it on the prepared splits."""
+    from sftlens.restoration import EngineSettings, source_from_model, sweep_evaluate
 
     size = len(ctx.set_examples(cell))
     ks = [float(k) for k in ctx.cfg.restore.ks]
-
-    def evaluate(k: float, model: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        return accuracy_rows(ctx, model, cell, size, (k, strategy, region))
-
     base = source_from_model(ctx.base())
     quiet = EngineSettings(progress=False)
-    found = sweep_inplace(
-        tuned, base, ks, strategy, region, ctx.cfg.restore.seed, evaluate, settings=quiet
+    found = sweep_evaluate(
+        tuned, base, ks, strategy, region, ctx.cfg.restore.seed, eval_plans(ctx), settings=quiet
     )
-    rows = [r for k in ks for r in found[k][0]]
+    tagged = [with_columns(evaluated(found[k]), cell, size, (k, strategy, region)) for k in ks]
+    rows = [r for k_rows, _ in tagged for r in k_rows]
     write_table(out / "accuracy.parquet", rows)
-    write_table(out / "answers.parquet", [a for k in ks for a in found[k][1]])
+    write_table(out / "answers.parquet", [a for _, k_answers in tagged for a in k_answers])
     return {"rows": len(rows)}
