@@ -11,7 +11,9 @@ from sftlens.data.dataset import Dataset
 from sftlens.data.loading import SOURCES, load_dataset, parse_spec
 from sftlens.data.matching import (
     MATCHERS,
+    answer_in_text,
     get_matcher,
+    match_fact,
     normalize_light,
     normalize_squad,
     normalize_tokens,
@@ -26,10 +28,12 @@ __all__ = [
     "Dataset",
     "Fact",
     "Relation",
+    "answer_in_text",
     "SplitPreset",
     "get_matcher",
     "get_split_preset",
     "load_dataset",
+    "match_fact",
     "normalize_light",
     "normalize_squad",
     "normalize_tokens",

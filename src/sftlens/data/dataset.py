@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from sftlens.data.context import DOMAINS, SPLITS
+from sftlens.data.matching import answer_in_text
 from sftlens.data.records import Fact, Relation
 from sftlens.errors import SftlensError
 from sftlens.registry import suggest
@@ -41,6 +42,8 @@ class Dataset:
         skipped: the first skipped records' messages.
         dropped: relation id → records dropped because the split preset omits it.
         spec: the data spec this came from.
+        filtered: relation id → facts the source left out because an accepted answer
+            occurs in the question (``geo:``).
     """
 
     facts: list[Fact]
@@ -49,6 +52,7 @@ class Dataset:
     skipped: list[str] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
     spec: str = ""
+    filtered: dict[str, int] = field(default_factory=dict)
 
     def select(
         self,
@@ -67,7 +71,10 @@ class Dataset:
             and (domains is None or f.domain in domains)
             and (roles is None or f.role in roles)
         ]
-        return Dataset(facts, self.relations, self.n_skipped, self.skipped, self.dropped, self.spec)
+        return Dataset(
+            facts, self.relations, self.n_skipped, self.skipped, self.dropped, self.spec,
+            self.filtered,
+        )  # fmt: skip
 
     def by_id(self) -> dict[str, Fact]:
         return {f.id: f for f in self.facts}
@@ -76,11 +83,20 @@ class Dataset:
         """Number of facts per ``(relation, split)``."""
         return Counter((f.relation, f.split) for f in self.facts)
 
+    def answer_in_question(self) -> Counter[str]:
+        """Number of questions per split that contain one of their accepted answers
+        (``contains`` normalisation): ``contains`` may credit an echo of such a question."""
+        return Counter(f.split for f in self.facts if answer_in_text(f.accepted, f.question))
+
     def summary(self) -> str:
         per: Counter[tuple[str, str]] = Counter((f.split, f.domain) for f in self.facts)
         parts = [f"{s}/{d} {per[s, d]}" for s in SPLITS for d in DOMAINS if per[s, d]]
         text = f"{self.spec or 'dataset'}: {len(self.facts)} facts, {len(self.relations)} relations"
         text += f" ({', '.join(parts)})" if parts else ""
+        echoed = self.answer_in_question()
+        text += f"; test questions containing an accepted answer: {echoed['test']}"
+        if self.filtered:
+            text += f"; left out {sum(self.filtered.values())} facts whose answer is in the question"
         if self.n_skipped:
             text += f"; skipped {self.n_skipped} invalid"
         if self.dropped:

@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from sftlens.data.matching import match_fact
 from sftlens.data.records import Fact
 
 LEVELS = (0, 1, 2, 3, 4)
@@ -36,7 +37,7 @@ def score_outputs(
         raise ValueError(f"{len(facts)} facts, {len(prompts)} prompts, {len(outputs)} outputs")
     rows = []
     for fact, prompt, output in zip(facts, prompts, outputs, strict=True):
-        matched = matcher(output, fact.accepted)
+        matched = match_fact(matcher, output, fact)
         rows.append(
             {
                 "id": fact.id,
