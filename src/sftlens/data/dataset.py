@@ -83,18 +83,23 @@ class Dataset:
         """Number of facts per ``(relation, split)``."""
         return Counter((f.relation, f.split) for f in self.facts)
 
-    def answer_in_question(self) -> Counter[str]:
-        """Number of questions per split that contain one of their accepted answers
-        (``contains`` normalisation): ``contains`` may credit an echo of such a question."""
-        return Counter(f.split for f in self.facts if answer_in_text(f.accepted, f.question))
+    def answer_in_question(self, split: str = "test") -> Counter[str]:
+        """Questions of ``split`` per domain that contain one of their accepted answers
+        (``contains`` normalisation): ``contains`` may credit an output that echoes them."""
+        return Counter(
+            f.domain
+            for f in self.facts
+            if f.split == split and answer_in_text(f.accepted, f.question)
+        )
 
     def summary(self) -> str:
         per: Counter[tuple[str, str]] = Counter((f.split, f.domain) for f in self.facts)
         parts = [f"{s}/{d} {per[s, d]}" for s in SPLITS for d in DOMAINS if per[s, d]]
         text = f"{self.spec or 'dataset'}: {len(self.facts)} facts, {len(self.relations)} relations"
         text += f" ({', '.join(parts)})" if parts else ""
-        echoed = self.answer_in_question()
-        text += f"; test questions containing an accepted answer: {echoed['test']}"
+        echoed = self.answer_in_question("test")
+        text += f"; test questions containing an accepted answer: {sum(echoed.values())}"
+        text += f" ({', '.join(f'{d} {n}' for d, n in sorted(echoed.items()))})" if echoed else ""
         if self.filtered:
             text += f"; left out {sum(self.filtered.values())} facts whose answer is in the question"
         if self.n_skipped:

@@ -75,7 +75,7 @@ def evaluate_model(
         DataError: a fact has no level.
         SftlensError: an unknown matching mode.
     """
-    from sftlens.data import get_matcher
+    from sftlens.data import answer_in_text, get_matcher
     from sftlens.generation import GenerationConfig, generate
 
     matcher = get_matcher(cfg.matching)
@@ -98,6 +98,10 @@ def evaluate_model(
     seconds = time.perf_counter() - start
     preds = score_outputs(chosen, prompts, outputs, levels, matcher)
     metrics = summarize(preds, cfg.domains, cfg.matching)
+    metrics["answer_in_question"] = {
+        d: sum(f.domain == d and answer_in_text(f.accepted, f.question) for f in chosen)
+        for d in cfg.domains
+    }
     metrics["seconds"] = seconds
     log.info("evaluated %d questions in %.1fs", len(preds), seconds)
     return EvalResult(metrics, preds, accuracy_rows(preds, cfg.domains), seconds)

@@ -146,4 +146,11 @@ def format_table(metrics: Mapping[str, Any]) -> str:
         for lv in LEVELS
     )
     lines.append(f"questions per level ({'/'.join(metrics['domains'])}): {counts.strip()}")
+    echoed = metrics.get("answer_in_question")
+    if echoed and any(echoed.values()):
+        lines.append(
+            "questions containing an accepted answer: "
+            + ", ".join(f"{d} {n}" for d, n in echoed.items())
+            + ("" if metrics["matching"] == "contains-no-echo" else " (matching=contains-no-echo ignores echoes)")
+        )
     return "\n".join(lines)
