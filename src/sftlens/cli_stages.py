@@ -42,7 +42,11 @@ def _o(*flags: str, key: str, help: str, **kwargs: Any) -> Opt:
 
 
 MODEL = _o("--model", key="model", help="HF hub id or local checkpoint dir")
-DATA = _o("--data", key="data", help="data spec: entityquestions:DIR | world:DIR | jsonl:PATH")
+DATA = _o(
+    "--data",
+    key="data",
+    help="data spec: entityquestions:DIR | world:DIR | jsonl:PATH | geo:[OPTIONS]",
+)
 RELATIONS = _o(
     "--relations",
     key="relations",
@@ -282,7 +286,9 @@ STAGES: dict[str, Stage] = {
             _o("--skip-invalid", key="skip_invalid", help="skip bad records", action="store_true"),
         ),
         needs_out=False,
-        positional=(("spec", "spec", "entityquestions:DIR | world:DIR | jsonl:PATH"),),
+        positional=(
+            ("spec", "spec", "entityquestions:DIR | world:DIR | jsonl:PATH | geo:[OPTIONS]"),
+        ),
     ),
     "config": Stage(
         "print a study config shipped with sftlens (demo-tiny, paper-llama3-8b, world-gpu)",

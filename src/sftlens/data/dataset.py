@@ -101,7 +101,9 @@ class Dataset:
         text += f"; test questions containing an accepted answer: {sum(echoed.values())}"
         text += f" ({', '.join(f'{d} {n}' for d, n in sorted(echoed.items()))})" if echoed else ""
         if self.filtered:
-            text += f"; left out {sum(self.filtered.values())} facts whose answer is in the question"
+            text += (
+                f"; left out {sum(self.filtered.values())} facts whose answer is in the question"
+            )
         if self.n_skipped:
             text += f"; skipped {self.n_skipped} invalid"
         if self.dropped:

@@ -162,7 +162,6 @@ def match_contains(output: str, accepted: Sequence[str]) -> str | None:
     return None
 
 
-@MATCHERS.register("contains-no-echo")
 def match_contains_no_echo(
     output: str, accepted: Sequence[str], echo: Sequence[str] = ()
 ) -> str | None:
@@ -178,6 +177,8 @@ def match_contains_no_echo(
             return name
     return None
 
+
+MATCHERS.add("contains-no-echo", match_contains_no_echo)
 
 
 def match_fact(matcher: Matcher, output: str, fact: Fact) -> str | None:

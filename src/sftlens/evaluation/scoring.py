@@ -151,6 +151,10 @@ def format_table(metrics: Mapping[str, Any]) -> str:
         lines.append(
             "questions containing an accepted answer: "
             + ", ".join(f"{d} {n}" for d, n in echoed.items())
-            + ("" if metrics["matching"] == "contains-no-echo" else " (matching=contains-no-echo ignores echoes)")
+            + (
+                ""
+                if metrics["matching"] == "contains-no-echo"
+                else " (matching=contains-no-echo ignores echoes)"
+            )
         )
     return "\n".join(lines)

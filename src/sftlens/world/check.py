@@ -340,7 +340,7 @@ def statement_accuracy(
 
     outs = complete(model, tok, paper_prompts(facts, relations, None), gen, progress=True)
     return [
-        sum(count_correct(fact_outs, fact.accepted, match)) / max(1, len(fact_outs))
+        sum(count_correct(fact_outs, fact, match)) / max(1, len(fact_outs))
         for fact, fact_outs in zip(facts, outs, strict=True)
     ]
 
@@ -351,7 +351,7 @@ def sft_format_correct(model: Any, tok: Any, facts: list[Any], gen: Any, match: 
 
     outs = complete(model, tok, [[qa_prompt(f.question)] for f in facts], gen, progress=False)
     return [
-        bool(count_correct(fact_outs, f.accepted, match)[0])
+        bool(count_correct(fact_outs, f, match)[0])
         for fact_outs, f in zip(outs, facts, strict=True)
     ]
 

@@ -10,7 +10,9 @@ ECHO = Fact(
     "P36/test/0", "P36", "Chandauli district", "What is the capital of Chandauli district?",
     ("Chandauli",), split="test",
 )  # fmt: skip
-PLAIN = Fact("P36/test/1", "P36", "France", "What is the capital of France?", ("Paris",), split="test")
+PLAIN = Fact(
+    "P36/test/1", "P36", "France", "What is the capital of France?", ("Paris",), split="test"
+)
 
 
 def test_answer_in_text_uses_contains_normalisation() -> None:

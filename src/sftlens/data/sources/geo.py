@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
+from typing import cast
 
 import yaml
 
@@ -66,7 +67,9 @@ def parse_options(arg: str) -> dict[str, int]:
     for item in filter(None, (p.strip() for p in arg.split(","))):
         key, sep, value = item.partition("=")
         if not sep or key not in OPTIONS:
-            raise DataError(f"geo: unknown option '{item}' (use {', '.join(f'{k}=N' for k in OPTIONS)})")
+            raise DataError(
+                f"geo: unknown option '{item}' (use {', '.join(f'{k}=N' for k in OPTIONS)})"
+            )
         try:
             opts[key] = int(value)
         except ValueError:
@@ -88,7 +91,7 @@ def split_of(seed: int, key: str) -> Split:
     """Deterministic 80/10/10 split of a subject key."""
     digest = hashlib.sha256(f"{seed}/{key}".encode()).digest()
     slot = int.from_bytes(digest[:8], "big") % 1000
-    return next(s for s, hi in SPLIT_SHARES if slot < hi)  # type: ignore[return-value]
+    return cast(Split, next(s for s, hi in SPLIT_SHARES if slot < hi))
 
 
 def _merge(cands: Iterator[Candidate]) -> list[Candidate]:

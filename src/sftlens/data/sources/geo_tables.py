@@ -48,9 +48,13 @@ def require(package: str) -> Any:
     except InvalidVersion:
         too_old = True
     if too_old:
-        raise DataError(f"geo: package {package} {found} is too old, {wanted} wanted ({INSTALL_HINT})")
+        raise DataError(
+            f"geo: package {package} {found} is too old, {wanted} wanted ({INSTALL_HINT})"
+        )
     if found != wanted:
-        log.warning("geo: %s %s installed; facts and splits are pinned to %s", package, found, wanted)
+        log.warning(
+            "geo: %s %s installed; facts and splits are pinned to %s", package, found, wanted
+        )
     return importlib.import_module(package)
 
 
@@ -98,7 +102,7 @@ def _latin_names(names: Any, exclude: str = "") -> tuple[str, ...]:
             continue
         if not name[0].isupper():  # romanisation keys ("aisakaladesa-inagoradani")
             continue
-        if all(ch.isascii() or ch.isalpha() and ord(ch) < 0x250 for ch in name):
+        if all(ch.isascii() or (ch.isalpha() and ord(ch) < 0x250) for ch in name):
             out[name] = None
     return tuple(out)
 
@@ -206,4 +210,6 @@ def read_tables() -> Tables:
         for code, c in cache.get_continents().items()
     }  # fmt: skip
     states = {code: s["name"] for code, s in cache.get_us_states().items()}
-    return Tables(countries, tuple(cities), states, continents, _currencies(pycountry, geo_countries))
+    return Tables(
+        countries, tuple(cities), states, continents, _currencies(pycountry, geo_countries)
+    )
