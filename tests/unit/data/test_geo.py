@@ -113,3 +113,13 @@ def test_missing_or_old_package_names_the_version(monkeypatch: pytest.MonkeyPatc
         geo_tables.require("pycountry")
     with pytest.raises(DataError, match=r"countryinfo==1.0.1 is not installed \(pip install"):
         geo_tables.require("countryinfo")
+
+
+def test_data_command_prints_the_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    from sftlens.cli import main
+
+    assert main(["data", SLICE]) == 0
+    out = capsys.readouterr().out
+    assert f"{SLICE}: " in out and "9 relations" in out and "train/in" in out
+    assert main(["data", "geo:cities=0"]) == 2  # one-line error, exit 2
+    assert "relation P17 has no train facts" in capsys.readouterr().err
