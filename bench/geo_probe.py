@@ -50,7 +50,8 @@ def run_probe(args: argparse.Namespace, data: str, out: Path, limit: int | None)
 
 def shares(mastery: pd.DataFrame) -> dict[str, Any]:
     """Per domain: facts per level, shares, the largest paper size every level holds,
-    Spearman(exposure, R) overall and per relation."""
+    Spearman(exposure, R) pooled and per relation (populations of cities and countries
+    differ by orders of magnitude, so the per-relation values are the telling ones)."""
     out: dict[str, Any] = {}
     for domain, df in mastery.groupby("domain"):
         counts = {str(lv): int((df["level"] == lv).sum()) for lv in range(5)}
@@ -72,14 +73,19 @@ def shares(mastery: pd.DataFrame) -> dict[str, Any]:
 
 
 def table(results: dict[str, Any]) -> str:
-    lines = ["data    domain      n     L0     L1     L2     L3     L4  min-pool  size  spearman"]
+    lines = [
+        "data    domain      n     L0     L1     L2     L3     L4  min-pool  size  spearman  median/rel"
+    ]
     for data, res in results.items():
         for domain, row in res["domains"].items():
             cells = " ".join(f"{100 * row['shares'][str(lv)]:5.1f}%" for lv in range(5))
             rho = row.get("spearman")
+            per_rel = sorted(v for v in row.get("spearman_per_relation", {}).values() if v == v)
+            med = per_rel[len(per_rel) // 2] if per_rel else None
             lines.append(
                 f"{data:<7} {domain:<6} {row['n']:>6} {cells} {min(row['counts'].values()):>9}"
-                f" {row['largest_size_all_levels_hold']:>5}  {'-' if rho is None else f'{rho:.3f}'}"
+                f" {row['largest_size_all_levels_hold']:>5}  {'-' if rho is None else f'{rho:.3f}':>8}"
+                f"  {'-' if med is None else f'{med:.3f}':>10}"
             )
         lines.append(f"{data:<7} probe wall {res['seconds']:.0f} s")
     return "\n".join(lines)
