@@ -291,7 +291,7 @@ STAGES: dict[str, Stage] = {
         ),
     ),
     "config": Stage(
-        "print a study config shipped with sftlens (demo-tiny, paper-llama3-8b, world-gpu)",
+        "print a study config shipped with sftlens (demo-tiny, paper-llama3-8b, world-gpu, paper-gemma3-270m, gemma3-270m-cpu)",
         "The packaged YAML, to copy and edit: sftlens config paper-llama3-8b > my-study.yaml",
         "sftlens.configs:ShowConfig",
         "sftlens.configs:show_config",
