@@ -42,7 +42,11 @@ def _o(*flags: str, key: str, help: str, **kwargs: Any) -> Opt:
 
 
 MODEL = _o("--model", key="model", help="HF hub id, local checkpoint dir or .gguf file")
-DATA = _o("--data", key="data", help="data spec: entityquestions:DIR | world:DIR | jsonl:PATH")
+DATA = _o(
+    "--data",
+    key="data",
+    help="data spec: entityquestions:DIR | world:DIR | jsonl:PATH | geo:[OPTIONS]",
+)
 RELATIONS = _o(
     "--relations",
     key="relations",
@@ -294,10 +298,12 @@ STAGES: dict[str, Stage] = {
             _o("--skip-invalid", key="skip_invalid", help="skip bad records", action="store_true"),
         ),
         needs_out=False,
-        positional=(("spec", "spec", "entityquestions:DIR | world:DIR | jsonl:PATH"),),
+        positional=(
+            ("spec", "spec", "entityquestions:DIR | world:DIR | jsonl:PATH | geo:[OPTIONS]"),
+        ),
     ),
     "config": Stage(
-        "print a study config shipped with sftlens (demo-tiny, paper-llama3-8b, world-gpu)",
+        "print a study config shipped with sftlens (demo-tiny, paper-llama3-8b, world-gpu, paper-gemma3-270m, gemma3-270m-cpu)",
         "The packaged YAML, to copy and edit: sftlens config paper-llama3-8b > my-study.yaml",
         "sftlens.configs:ShowConfig",
         "sftlens.configs:show_config",

@@ -96,7 +96,7 @@ class DataOptions(StageConfig):
     """How a stage reads its facts: shared by every stage that loads data (one meaning each).
 
     Attributes:
-        data: data spec (``entityquestions:DIR``, ``world:DIR``, ``jsonl:PATH``).
+        data: data spec (``entityquestions:DIR``, ``world:DIR``, ``jsonl:PATH``, ``geo:[OPTIONS]``).
         split_preset: which relations are in-domain / out-of-domain.
         relations: a YAML file of relation templates (question + statement templates per
             relation) for relations the shipped table lacks, e.g. those of a ``jsonl:`` file.

@@ -35,9 +35,25 @@ def is_study(path: Path) -> bool:
     return isinstance(data, dict) and "grid" in data and ("world" in data or "model" in data)
 
 
-def test_the_three_study_configs_ship():
+def test_the_study_configs_ship():
     names = {p.name for p in ALL}
     assert {"demo-tiny.yaml", "world-gpu.yaml", "paper-llama3-8b.yaml"} <= names
+    assert {"paper-gemma3-270m.yaml", "gemma3-270m-cpu.yaml"} <= names
+
+
+def test_gemma_configs_use_geo_and_the_paper_settings():
+    paper = load_config(StudyConfig, CONFIGS / "paper-gemma3-270m.yaml", ["model=/m"])
+    assert paper.data == "geo:" and paper.grid.levels == ["0", "1", "2", "3", "4"]
+    assert paper.grid.sizes == [60, 120, 240, 480, 960, 1920] and paper.grid.seeds == [0, 1, 2]
+    assert paper.finetune["lr"] == 1.0e-5 and paper.finetune["batch_size"] == 8
+    assert paper.evaluate["matching"] == "contains"
+    assert set(paper.restore.strategies) == {"top", "random", "bottom"}
+    assert paper.restore.ks == [1, 3, 5, 10, 20, 40, 60] and paper.restore.which == "largest"
+    cpu = load_config(StudyConfig, CONFIGS / "gemma3-270m-cpu.yaml", ["model=/m"])
+    assert cpu.device == "cpu" and (cpu.data or "").startswith("geo:")
+    assert (len(cpu.grid.levels), len(cpu.grid.sizes), len(cpu.grid.seeds)) == (2, 3, 2)
+    with pytest.raises(ConfigError, match="model still holds the placeholder"):
+        load_config(StudyConfig, CONFIGS / "paper-gemma3-270m.yaml")
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(CONFIGS)))
@@ -46,7 +62,8 @@ def test_config_is_valid(path: Path):
     assert isinstance(data, dict), f"{path}: top level must be a mapping"
     if not is_study(path):
         pytest.skip(f"{path.name} is not a study config (e.g. an accelerate config)")
-    overrides = ["data=entityquestions:/eq"] if PLACEHOLDER in path.read_text() else []
+    fill = {"data": "data=entityquestions:/eq", "model": "model=/models/base"}
+    overrides = [fill[k] for k in fill if PLACEHOLDER in str(data.get(k, ""))]
     cfg = load_config(StudyConfig, path, overrides)
     check_stage_sections(cfg)
     assert cfg.grid.levels and cfg.grid.sizes and cfg.grid.seeds

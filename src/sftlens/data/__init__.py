@@ -11,7 +11,9 @@ from sftlens.data.dataset import Dataset
 from sftlens.data.loading import SOURCES, load_dataset, parse_spec
 from sftlens.data.matching import (
     MATCHERS,
+    answer_in_text,
     get_matcher,
+    match_fact,
     normalize_light,
     normalize_squad,
     normalize_tokens,
@@ -27,9 +29,11 @@ __all__ = [
     "Fact",
     "Relation",
     "SplitPreset",
+    "answer_in_text",
     "get_matcher",
     "get_split_preset",
     "load_dataset",
+    "match_fact",
     "normalize_light",
     "normalize_squad",
     "normalize_tokens",

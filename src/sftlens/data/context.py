@@ -33,6 +33,7 @@ class LoadContext:
     problems: Problems
     n_templates: int | None = None
     dropped: Counter[str] = field(default_factory=Counter)
+    filtered: Counter[str] = field(default_factory=Counter)  # relation -> facts a source left out
 
     def relation(self, rel: str, spec: TemplateSpec, domain: Domain) -> Relation:
         """Build a :class:`Relation`, keeping the first ``n_templates`` statements."""

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from sftlens.data.context import DOMAINS, SPLITS
+from sftlens.data.matching import answer_in_text
 from sftlens.data.records import Fact, Relation
 from sftlens.errors import SftlensError
 from sftlens.registry import suggest
@@ -42,6 +43,8 @@ class Dataset:
         dropped: relation id → records dropped because the split preset omits it.
         spec: the data spec this came from.
         alias_table: the alias table answers are matched with, in words.
+        filtered: relation id → facts the source left out because an accepted answer
+            occurs in the question (``geo:``).
     """
 
     facts: list[Fact]
@@ -51,6 +54,7 @@ class Dataset:
     dropped: dict[str, int] = field(default_factory=dict)
     spec: str = ""
     alias_table: str = ""
+    filtered: dict[str, int] = field(default_factory=dict)
 
     def select(
         self,
@@ -70,14 +74,9 @@ class Dataset:
             and (roles is None or f.role in roles)
         ]
         return Dataset(
-            facts,
-            self.relations,
-            self.n_skipped,
-            self.skipped,
-            self.dropped,
-            self.spec,
-            self.alias_table,
-        )
+            facts, self.relations, self.n_skipped, self.skipped, self.dropped, self.spec,
+            self.alias_table, self.filtered,
+        )  # fmt: skip
 
     def by_id(self) -> dict[str, Fact]:
         return {f.id: f for f in self.facts}
@@ -86,11 +85,27 @@ class Dataset:
         """Number of facts per ``(relation, split)``."""
         return Counter((f.relation, f.split) for f in self.facts)
 
+    def answer_in_question(self, split: str = "test") -> Counter[str]:
+        """Questions of ``split`` per domain that contain one of their accepted answers
+        (``contains`` normalisation): ``contains`` may credit an output that echoes them."""
+        return Counter(
+            f.domain
+            for f in self.facts
+            if f.split == split and answer_in_text(f.accepted, f.question)
+        )
+
     def summary(self) -> str:
         per: Counter[tuple[str, str]] = Counter((f.split, f.domain) for f in self.facts)
         parts = [f"{s}/{d} {per[s, d]}" for s in SPLITS for d in DOMAINS if per[s, d]]
         text = f"{self.spec or 'dataset'}: {len(self.facts)} facts, {len(self.relations)} relations"
         text += f" ({', '.join(parts)})" if parts else ""
+        echoed = self.answer_in_question("test")
+        text += f"; test questions containing an accepted answer: {sum(echoed.values())}"
+        text += f" ({', '.join(f'{d} {n}' for d, n in sorted(echoed.items()))})" if echoed else ""
+        if self.filtered:
+            text += (
+                f"; left out {sum(self.filtered.values())} facts whose answer is in the question"
+            )
         if self.n_skipped:
             text += f"; skipped {self.n_skipped} invalid"
         if self.dropped:

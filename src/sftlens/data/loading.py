@@ -1,7 +1,7 @@
 """``load_dataset``: data spec string → :class:`Dataset`.
 
 Specs: ``entityquestions:DIR`` (or plain ``entityquestions`` for the cache),
-``world:DIR``, ``jsonl:PATH``.
+``world:DIR``, ``jsonl:PATH``, ``geo:[OPTIONS]`` (built from pip packages).
 
 Example::
 
@@ -24,7 +24,7 @@ from sftlens.data.download import locate_entityquestions
 from sftlens.data.invalid import Problems
 from sftlens.data.records import Fact, Relation
 from sftlens.data.relation_templates import TemplateSpec, builtin_templates, resolve_templates
-from sftlens.data.sources import entityquestions, jsonl, world
+from sftlens.data.sources import entityquestions, geo, jsonl, world
 from sftlens.data.splits import get_split_preset
 from sftlens.errors import DataError
 from sftlens.registry import Registry
@@ -39,6 +39,9 @@ SOURCES: Registry[Loader] = Registry("data source")
 SOURCES.add("entityquestions", entityquestions.load)
 SOURCES.add("world", world.load)
 SOURCES.add("jsonl", jsonl.load)
+SOURCES.add("geo", geo.load)
+OWN_TEMPLATES = ("world", "geo")  # sources that bring their relation templates
+NO_PATH = ("geo",)  # sources whose argument is optional
 
 
 @contextmanager
@@ -84,11 +87,14 @@ def declares_paper_relations(path: str | Path) -> bool:
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
-    """``"kind:arg"`` → ``(kind, arg)``; a bare ``entityquestions`` means the cache."""
+    """``"kind:arg"`` → ``(kind, arg)``; a bare ``entityquestions`` means the cache,
+    a bare ``geo`` the default options."""
     kind, sep, arg = spec.partition(":")
     if not sep and kind == "entityquestions":
         return kind, str(locate_entityquestions())
     SOURCES.get(kind)  # did-you-mean error for unknown kinds
+    if kind in NO_PATH:
+        return kind, arg
     if not arg:
         raise DataError(f"data spec '{spec}' needs a path: {kind}:PATH")
     return kind, arg
@@ -107,7 +113,7 @@ def load_dataset(
     """Load the facts and relations a data spec names.
 
     Args:
-        spec: ``entityquestions:DIR``, ``world:DIR`` or ``jsonl:PATH``.
+        spec: ``entityquestions:DIR``, ``world:DIR``, ``jsonl:PATH`` or ``geo:[OPTIONS]``.
         split_preset: in-domain / OOD assignment (``paper-2025``, ``slick-2024``).
         templates: a YAML file overriding or adding relation templates.
         aliases: alias table names and alias files (YAML/JSON), applied in order.
@@ -130,7 +136,7 @@ def load_dataset(
         problems=Problems(skip_invalid),
         n_templates=n_templates,
     )
-    base = resolve_templates(builtin_templates(), templates) if kind != "world" else {}
+    base = resolve_templates(builtin_templates(), templates) if kind not in OWN_TEMPLATES else {}
     with _gc_paused():
         facts, relations = SOURCES.get(kind)(arg, base, ctx)
     ctx.problems.log_summary(spec)
@@ -140,6 +146,11 @@ def load_dataset(
         log.info(
             "%s: dropped %d facts of relations outside split preset %s: %s",
             spec, sum(ctx.dropped.values()), split_preset, ", ".join(sorted(ctx.dropped)),
+        )  # fmt: skip
+    if ctx.filtered:
+        log.info(
+            "%s: left out %d facts whose accepted answer is in the question (%s)", spec,
+            sum(ctx.filtered.values()), ", ".join(f"{r} {n}" for r, n in sorted(ctx.filtered.items())),
         )  # fmt: skip
     if not facts:
         log.warning("%s: no facts loaded", spec)
@@ -151,4 +162,5 @@ def load_dataset(
         dropped=dict(ctx.dropped),
         spec=spec,
         alias_table=describe_alias_table(aliases, builtin),
+        filtered=dict(ctx.filtered),
     )

@@ -1,6 +1,6 @@
 """Answer matching: is a model output correct, and which accepted name did it hit?
 
-Five modes live in :data:`MATCHERS` (a registry with did-you-mean errors):
+Six modes live in :data:`MATCHERS` (a registry with did-you-mean errors):
 
 - ``contains`` (the paper's rule, default): some accepted name is a substring of
   the output, after light normalisation of both (Unicode NFKC, case folding,
@@ -22,6 +22,12 @@ Five modes live in :data:`MATCHERS` (a registry with did-you-mean errors):
   of the answer span: the output up to its first newline, then up to a period.
   Every period is tried as the span's end, so "St. Petersburg." still matches.
 
+``contains-no-echo`` (opt-in) is ``contains`` on the output with the fact's question and
+subject cut out first: an answer found only inside the echoed question or subject
+("The capital of Chandauli district is Lahore." for Chandauli) is not credited.
+:func:`answer_in_text` is the one test of "an accepted name occurs in this text" (the
+echo count of ``sftlens data`` and the ``geo:`` filter).
+
 Every matcher is ``(output, accepted) -> matched name or None``; the name returned
 is the first accepted string (in the given order) that matches.  A name with no
 tokens (empty or blank) never matches.
@@ -41,6 +47,7 @@ from functools import lru_cache
 
 import regex
 
+from sftlens.data.records import Fact
 from sftlens.errors import SftlensError
 from sftlens.registry import Registry
 
@@ -155,6 +162,38 @@ def match_contains(output: str, accepted: Sequence[str]) -> str | None:
     return None
 
 
+def match_contains_no_echo(
+    output: str, accepted: Sequence[str], echo: Sequence[str] = ()
+) -> str | None:
+    """``contains`` after removing each ``echo`` text (the question, the subject) from
+    the normalised output; callers pass ``echo`` through :func:`match_fact`."""
+    out = normalize_light(output)
+    for text in sorted({_light_cached(e) for e in echo}, key=len, reverse=True):
+        if text:
+            out = out.replace(text, " | ")
+    for name in accepted:
+        norm = _light_cached(name)
+        if norm and norm in out:
+            return name
+    return None
+
+
+MATCHERS.add("contains-no-echo", match_contains_no_echo)
+
+
+def match_fact(matcher: Matcher, output: str, fact: Fact) -> str | None:
+    """``matcher(output, fact.accepted)``, giving an echo-aware matcher the fact's
+    question and subject to ignore."""
+    if matcher is match_contains_no_echo:
+        return match_contains_no_echo(output, fact.accepted, (fact.question, fact.subject))
+    return matcher(output, fact.accepted)
+
+
+def answer_in_text(accepted: Sequence[str], text: str) -> bool:
+    """Whether some accepted name occurs in ``text`` (``contains`` normalisation)."""
+    return match_contains(text, accepted) is not None
+
+
 def _contains_seq(hay: tuple[str, ...], needle: tuple[str, ...]) -> bool:
     n = len(needle)
     first = needle[0]
@@ -235,8 +274,8 @@ RENAMED = {
 
 
 def get_matcher(name: str) -> Matcher:
-    """The matcher registered as ``name`` (``contains``, ``dpr``, ``entityquestions``,
-    ``words``, ``exact``); unknown names raise a one-line did-you-mean error."""
+    """The matcher registered as ``name`` (``contains``, ``contains-no-echo``, ``dpr``,
+    ``entityquestions``, ``words``, ``exact``); unknown names raise a one-line did-you-mean error."""
     if name in RENAMED:
         raise SftlensError(RENAMED[name])
     return MATCHERS.get(name)

@@ -88,10 +88,21 @@ class PreparedEvaluation:
         seconds = time.perf_counter() - start
         preds = score_outputs(self.facts, self.prompts, outputs, self.levels, self.matcher)
         metrics = summarize(preds, self.cfg.domains, self.cfg.matching, self.cfg.min_per_level)
+        metrics["answer_in_question"] = answers_in_questions(self.facts, self.cfg.domains)
         metrics["seconds"] = seconds
         log.info("evaluated %d questions in %.1fs", len(preds), seconds)
         rows = accuracy_rows(preds, self.cfg.domains, self.cfg.min_per_level)
         return EvalResult(metrics, preds, rows, seconds)
+
+
+def answers_in_questions(facts: Sequence[Fact], domains: Sequence[str]) -> dict[str, int]:
+    """Per domain, how many questions contain one of their accepted answers (pure)."""
+    from sftlens.data import answer_in_text
+
+    return {
+        d: sum(f.domain == d and answer_in_text(f.accepted, f.question) for f in facts)
+        for d in domains
+    }
 
 
 def prepare_evaluation(

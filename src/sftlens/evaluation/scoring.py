@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from sftlens.data.matching import match_fact
 from sftlens.data.records import Fact
 from sftlens.runstore import content_hash
 
@@ -44,7 +45,7 @@ def score_outputs(
         raise ValueError(f"{len(facts)} facts, {len(prompts)} prompts, {len(outputs)} outputs")
     rows = []
     for fact, prompt, output in zip(facts, prompts, outputs, strict=True):
-        matched = matcher(output, fact.accepted)
+        matched = match_fact(matcher, output, fact)
         rows.append(
             {
                 "id": fact.id,
@@ -242,6 +243,17 @@ def format_table(metrics: Mapping[str, Any]) -> str:
         for lv in LEVELS
     )
     lines.append(f"questions per level ({'/'.join(metrics['domains'])}): {counts.strip()}")
+    echoed = metrics.get("answer_in_question")
+    if echoed and any(echoed.values()):
+        lines.append(
+            "questions containing an accepted answer: "
+            + ", ".join(f"{d} {n}" for d, n in echoed.items())
+            + (
+                ""
+                if metrics["matching"] == "contains-no-echo"
+                else " (matching=contains-no-echo ignores echoes)"
+            )
+        )
     warning = low_n_warning(metrics)
     return "\n".join([*lines, warning] if warning else lines)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sftlens.data import get_matcher
+from sftlens.data import get_matcher, match_fact
 from sftlens.data.records import Fact, Relation
 from sftlens.generation import GenerationConfig, generate
 from sftlens.generation.generate import Progress
@@ -51,11 +51,9 @@ def expected_completions(
     return total
 
 
-def count_correct(
-    outputs: Sequence[Sequence[str]], accepted: Sequence[str], match: Matcher
-) -> list[int]:
-    """Correct completions per prompt."""
-    return [sum(match(o, accepted) is not None for o in outs) for outs in outputs]
+def count_correct(outputs: Sequence[Sequence[str]], fact: Fact, match: Matcher) -> list[int]:
+    """Correct completions per prompt (an echo-aware matcher ignores the fact's subject)."""
+    return [sum(match_fact(match, o, fact) is not None for o in outs) for outs in outputs]
 
 
 def generation_config(cfg: ProbeConfig) -> GenerationConfig:
@@ -101,7 +99,7 @@ def probe_facts(
     outs = complete(model, tokenizer, paper_prompts(facts, relations, cfg.templates), gen, progress)
     rows = []
     for fact, fact_outs in zip(facts, outs, strict=True):
-        per_template = count_correct(fact_outs, fact.accepted, match)
+        per_template = count_correct(fact_outs, fact, match)
         row = {**base_row(fact, "paper"), **score_paper(per_template, gen.n_samples)}
         row["per_template_correct"] = per_template
         if cfg.save_completions:
@@ -135,8 +133,8 @@ def _probe_slick(
     sampled = complete(model, tokenizer, prompts, sampled_cfg, progress)
     rows = []
     for fact, g_outs, s_outs in zip(facts, greedy, sampled, strict=True):
-        g = count_correct(g_outs, fact.accepted, match)
-        sm = count_correct(s_outs, fact.accepted, match)
+        g = count_correct(g_outs, fact, match)
+        sm = count_correct(s_outs, fact, match)
         row = {**base_row(fact, "slick"), **score_slick(g, sm, s.samples)}
         row["per_template_correct"] = g
         row["sampled_correct"] = sm

@@ -1,4 +1,6 @@
-"""Pure summaries of mastery rows: level counts per split and domain (the paper's Table 1).
+"""Pure summaries of mastery rows: level counts per split and domain (the paper's Table 1),
+and Spearman(exposure, R) per domain for facts that carry an exposure (world facts; the
+subject's population for ``geo:`` facts).
 
 Example::
 
@@ -7,11 +9,26 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from sftlens.correlation import spearman
 from sftlens.probing.mastery import SCHEMES
+
+
+def exposure_spearman(rows: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+    """Spearman(exposure, R) per domain over rows with an exposure (empty when none has;
+    None when exposure or R is constant)."""
+    out: dict[str, float | None] = {}
+    for domain in sorted({r["domain"] for r in rows}):
+        pairs = [(r["exposure"], r["R"]) for r in rows
+                 if r["domain"] == domain and r.get("exposure") is not None]  # fmt: skip
+        if pairs:
+            rho = spearman([e for e, _ in pairs], [r for _, r in pairs])
+            out[domain] = None if math.isnan(rho) else rho
+    return out
 
 
 def summarize(rows: Sequence[dict[str, Any]], scheme: str) -> dict[str, Any]:
@@ -35,6 +52,7 @@ def summarize(rows: Sequence[dict[str, Any]], scheme: str) -> dict[str, Any]:
         "levels": table,
         "total": {lv: per_level[lv] for lv in levels},
         "mean_R": {lv: (r_sum[lv] / per_level[lv] if per_level[lv] else None) for lv in levels},
+        "spearman_exposure_R": exposure_spearman(rows),
     }
 
 
@@ -47,4 +65,6 @@ def format_table(summary: dict[str, Any]) -> str:
         for domain, counts in domains.items():
             cells = " ".join(f"{counts[lv]:>12}" for lv in levels)
             lines.append(f"{split + '/' + domain:<13} {cells}")
+    for domain, rho in summary.get("spearman_exposure_R", {}).items():
+        lines.append(f"spearman(exposure, R) {domain}: " + ("-" if rho is None else f"{rho:.3f}"))
     return "\n".join(lines)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from sftlens.correlation import rank, spearman  # noqa: F401  (rank: re-exported)
 from sftlens.errors import SftlensError
 from sftlens.prompts import qa_prompt
 from sftlens.runstore import atomic_write_json
@@ -34,26 +35,6 @@ from sftlens.tableio import write_table
 from sftlens.world.config import WorldCheckConfig
 
 EXPOSURE_BINS = ((0, 0), (1, 3), (4, 10), (11, 10**9))
-
-
-def rank(values: ArrayLike) -> np.ndarray:
-    """Ranks 1..n with ties averaged."""
-    x = np.asarray(values, dtype=float)
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x))
-    ranks[order] = np.arange(1, len(x) + 1)
-    for v in np.unique(x):
-        tie = x == v
-        ranks[tie] = ranks[tie].mean()
-    return ranks
-
-
-def spearman(a: ArrayLike, b: ArrayLike) -> float:
-    """Spearman rank correlation (NaN when either side is constant)."""
-    ra, rb = rank(a), rank(b)
-    if len(ra) < 2 or ra.std() == 0 or rb.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def bin_label(lo: int, hi: int) -> str:
@@ -359,7 +340,7 @@ def statement_accuracy(
 
     outs = complete(model, tok, paper_prompts(facts, relations, None), gen, progress=True)
     return [
-        sum(count_correct(fact_outs, fact.accepted, match)) / max(1, len(fact_outs))
+        sum(count_correct(fact_outs, fact, match)) / max(1, len(fact_outs))
         for fact, fact_outs in zip(facts, outs, strict=True)
     ]
 
@@ -370,7 +351,7 @@ def sft_format_correct(model: Any, tok: Any, facts: list[Any], gen: Any, match: 
 
     outs = complete(model, tok, [[qa_prompt(f.question)] for f in facts], gen, progress=False)
     return [
-        bool(count_correct(fact_outs, f.accepted, match)[0])
+        bool(count_correct(fact_outs, f, match)[0])
         for fact_outs, f in zip(outs, facts, strict=True)
     ]
 

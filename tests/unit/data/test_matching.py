@@ -14,7 +14,14 @@ exact = get_matcher("exact")
 
 
 def test_registry_lists_modes_and_suggests() -> None:
-    assert MATCHERS.names() == ["contains", "dpr", "entityquestions", "exact", "words"]
+    assert MATCHERS.names() == [
+        "contains",
+        "contains-no-echo",
+        "dpr",
+        "entityquestions",
+        "exact",
+        "words",
+    ]
     with pytest.raises(SftlensError, match="did you mean 'contains'"):
         get_matcher("contain")
 
