@@ -75,7 +75,7 @@ def prefill_chunks(lengths: Sequence[int], min_rows: int) -> list[list[int]]:
 
 
 def _bytes_per_row(model: Any, prompt_len: int, max_new: int, n_samples: int) -> int:
-    """Memory one decoded row needs: its KV cache, sampling buffers, its prefill share."""
+    """Memory one decoded row needs: its KV cache, its logits, its prefill share."""
     cfg = model.config
     cfg = getattr(cfg, "text_config", cfg)
     heads = cfg.num_attention_heads
@@ -83,10 +83,12 @@ def _bytes_per_row(model: Any, prompt_len: int, max_new: int, n_samples: int) ->
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
     elem = next(model.parameters()).element_size()
     kv = 2 * cfg.num_hidden_layers * kv_heads * head_dim * elem * (prompt_len + max_new)
-    sampling = cfg.vocab_size * 4 * 4  # logits, probabilities, cdf, scratch (float32)
+    # the step's logits and the head's temporaries (e.g. softcapping) in the model's dtype;
+    # sampling's float32 buffers are bounded per chunk of rows (sampling.CHUNK_BYTES)
+    logits = cfg.vocab_size * elem * 3
     prefill = prompt_len * (cfg.hidden_size * 8 + cfg.intermediate_size * 3) * elem
     # x2: compaction (and the repeat after prefill) copies the cache
-    return kv * 2 + sampling + prefill // n_samples
+    return kv * 2 + logits + prefill // n_samples
 
 
 def row_cap(params: int) -> int:

@@ -1,7 +1,8 @@
 """Which token ids end a completion: EOS ids and every token whose text holds a newline.
 
-Computed once per tokenizer (decoding the whole vocabulary takes about a second for
-128k tokens) and cached on the tokenizer object.
+Computed once per tokenizer and cached on the tokenizer object.  A fast tokenizer decodes
+the whole vocabulary in one call of its Rust backend (``decode_batch``, about 0.4 s for
+262k tokens); others decode token by token through ``batch_decode``.
 
 Example::
 
@@ -21,12 +22,21 @@ def newline_ids(tokenizer: Any) -> list[int]:
     cached = getattr(tokenizer, _CACHE_ATTR, None)
     if cached is not None:
         return list(cached)
-    size = len(tokenizer)
-    texts = tokenizer.batch_decode([[i] for i in range(size)], skip_special_tokens=False)
+    texts = _token_texts(tokenizer)
     found = [i for i, text in enumerate(texts) if "\n" in text]
     with contextlib.suppress(AttributeError):  # a tokenizer refusing attributes: recompute
         setattr(tokenizer, _CACHE_ATTR, tuple(found))
     return found
+
+
+def _token_texts(tokenizer: Any) -> list[str]:
+    """The decoded text of every id ``0 .. len(tokenizer) - 1``, each decoded alone."""
+    single = [[i] for i in range(len(tokenizer))]
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and hasattr(backend, "decode_batch"):
+        texts: list[str] = backend.decode_batch(single, skip_special_tokens=False)
+        return texts
+    return list(tokenizer.batch_decode(single, skip_special_tokens=False))
 
 
 def eos_ids(tokenizer: Any, model: Any = None) -> list[int]:
