@@ -9,6 +9,7 @@
 #                                              # evaluate and probe vs generate at its best batch
 #   bash bench/device_gemma.sh sweep           # bench/restore_sweep.py (gpu-world shape)
 #   bash bench/device_gemma.sh geo             # bench/geo_probe.py: paper-protocol probe of geo:
+#                                              # (GEO_LIMIT facts per relation and split, default 1000)
 #
 # The modes run in the order given; state lives in /tmp (kept while the machine is held).
 # Results (JSON + logs) go to $OUT (default ./bench-out).
@@ -55,6 +56,7 @@ sweep() {
 geo() {
   step "geo probe"
   python3 bench/geo_probe.py --model "$MODEL" --out /tmp/geo-probe --device cuda --dtype bfloat16 \
+    --limit "${GEO_LIMIT:-1000}" \
     2>&1 | tail -60 | tee "$OUT/geo_probe.log"
   cp /tmp/geo-probe/geo_probe.json "$OUT/" 2>/dev/null
   tar czf "$OUT/geo_mastery.tgz" -C /tmp/geo-probe probe-geo/mastery.parquet 2>/dev/null
