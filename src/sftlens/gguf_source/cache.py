@@ -173,7 +173,7 @@ def _build(path: Path, sha: str, target: Path) -> None:
     try:
         with atomic_path(target) as tmp:
             tmp.mkdir()
-            _dequantize_into(path, tmp)
+            _dequantize_into(path, tmp, add_bos=head.add_bos)
             record = {"gguf": str(path), "sha256": sha, "dtype": CACHE_DTYPE,
                       "architecture": head.architecture}  # fmt: skip
             (tmp / MARKER).write_text(json.dumps(record, indent=1) + "\n")
@@ -186,8 +186,9 @@ def _build(path: Path, sha: str, target: Path) -> None:
         raise
 
 
-def _dequantize_into(path: Path, out: Path) -> None:
-    """Load ``path`` through transformers (float32) and save a plain HF checkpoint in ``out``."""
+def _dequantize_into(path: Path, out: Path, add_bos: bool = False) -> None:
+    """Load ``path`` through transformers (float32) and save a plain HF checkpoint in ``out``;
+    ``add_bos``: the file's tokenizer starts every text with BOS (kept in the saved tokenizer)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -202,9 +203,30 @@ def _dequantize_into(path: Path, out: Path) -> None:
     except (ValueError, KeyError, NotImplementedError, RuntimeError, TypeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SftlensError(f"cannot read GGUF file {path}: {first}") from None
+    if add_bos:
+        ensure_bos(tok)
     plain = _without_quantization(model)
     plain.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
+
+
+def ensure_bos(tok: Any) -> None:
+    """Make ``tok`` start every encoded text with its BOS token, as the GGUF file says it does.
+
+    Some transformers versions read a GGUF tokenizer without its BOS rule; a Gemma model then
+    sees prompts without ``<bos>`` and answers nonsense.  Adds a template post-processor to
+    the fast tokenizer when the rule is missing; does nothing when it is there.
+    """
+    from tokenizers import processors
+
+    bos, bos_id = tok.bos_token, tok.bos_token_id
+    if bos is None or bos_id is None or tok("a").input_ids[:1] == [bos_id]:
+        return
+    tok.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, bos_id)]
+    )
+    if tok("a").input_ids[:1] != [bos_id]:
+        raise SftlensError(f"cannot make the tokenizer of {tok.name_or_path} start with {bos}")
 
 
 def _without_quantization(model: Any) -> Any:

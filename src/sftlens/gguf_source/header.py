@@ -39,6 +39,7 @@ class GgufHeader:
     n_tensors: int
     n_elements: int  # parameters over all tensors
     data_end: int  # byte offset where the last tensor's data ends
+    add_bos: bool = False  # tokenizer.ggml.add_bos_token: prompts start with the BOS token
 
 
 class _Cursor:
@@ -118,7 +119,9 @@ def _parse(buf: mmap.mmap | bytes) -> GgufHeader:
     arch = meta.get("general.architecture")
     if not isinstance(arch, str):
         raise ValueError("no general.architecture in its metadata")
-    return GgufHeader(version, arch, n_tensors, n_elements, start + max(spans, default=0))
+    add_bos = meta.get("tokenizer.ggml.add_bos_token") is True
+    end = start + max(spans, default=0)
+    return GgufHeader(version, arch, n_tensors, n_elements, end, add_bos)
 
 
 def read_header(path: Path) -> GgufHeader:

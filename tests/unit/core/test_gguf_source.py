@@ -32,7 +32,7 @@ def tiny(tmp_path) -> Path:
     return write_tiny_gguf(tmp_path / "src" / "tiny.gguf")
 
 
-def _fake_dequantize(path: Path, out: Path) -> None:
+def _fake_dequantize(path: Path, out: Path, add_bos: bool = False) -> None:
     (out / "config.json").write_text(json.dumps({"model_type": "llama", "from": path.name}))
 
 
@@ -130,7 +130,7 @@ def test_wrong_checksum_from_a_sidecar_or_the_flag(
 
 
 def test_a_failed_conversion_leaves_no_half_checkpoint(tiny, cache_dir, monkeypatch) -> None:
-    def half(path: Path, out: Path) -> None:
+    def half(path: Path, out: Path, add_bos: bool = False) -> None:
         (out / "model.safetensors").write_bytes(b"partial")
         raise OSError(28, "No space left on device")
 
@@ -165,3 +165,28 @@ def test_convert_never_writes_over_the_folder_of_its_input(tiny, capsys) -> None
     assert main(["-q", "convert", str(tiny), "--out", str(tiny.parent), "--force"]) == 2
     assert "contains the input" in capsys.readouterr().err
     assert sorted(p.name for p in tiny.parent.iterdir()) == before
+
+
+def test_a_tokenizer_read_without_its_bos_rule_gets_it_back(tmp_path) -> None:
+    from support.arch_models import tiny_tokenizer
+    from transformers import AutoTokenizer
+
+    tok = tiny_tokenizer()
+    tok.backend_tokenizer.post_processor = None  # as some transformers versions read a GGUF
+    assert tok("Alice").input_ids[0] != tok.bos_token_id
+    cache.ensure_bos(tok)
+    tok.save_pretrained(tmp_path)
+    again = AutoTokenizer.from_pretrained(tmp_path)
+    assert again("Alice").input_ids[0] == again.bos_token_id
+    assert again("Alice").input_ids[1:] == tok("Alice", add_special_tokens=False).input_ids
+    cache.ensure_bos(again)  # already there: unchanged
+    assert again("Alice").input_ids.count(again.bos_token_id) == 1
+
+
+def test_the_header_says_whether_prompts_start_with_bos(tiny) -> None:
+    assert read_header(tiny).add_bos is False  # the tiny file declares no BOS rule
+    from support.gguf_files import gemma_gguf_path
+
+    found = gemma_gguf_path()
+    if found is not None:
+        assert read_header(found[0]).add_bos is True

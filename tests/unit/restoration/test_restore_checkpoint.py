@@ -157,7 +157,7 @@ def test_bad_inputs_fail_before_writing(pair_dirs, tmp_path) -> None:
 
 def test_out_checks(pair_dirs, tmp_path) -> None:
     b, t, _, _ = pair_dirs
-    with pytest.raises(SftlensError, match="same directory as input"):
+    with pytest.raises(SftlensError, match="same path as input"):
         restore_checkpoint(b, t, t, 10, settings=EngineSettings(progress=False))
     busy = tmp_path / "busy"
     busy.mkdir()
