@@ -168,8 +168,9 @@ def test_convert_never_writes_over_the_folder_of_its_input(tiny, capsys) -> None
 
 
 def test_a_tokenizer_read_without_its_bos_rule_gets_it_back(tmp_path) -> None:
-    from support.arch_models import tiny_tokenizer
     from transformers import AutoTokenizer
+
+    from support.arch_models import tiny_tokenizer
 
     tok = tiny_tokenizer()
     tok.backend_tokenizer.post_processor = None  # as some transformers versions read a GGUF

@@ -20,7 +20,9 @@ def gguf_base(tmp_path, monkeypatch) -> tuple[Path, Path]:
     """(a .gguf whose 'dequantization' is a tiny Llama state, a tuned dir of that state)."""
     monkeypatch.setenv("SFTLENS_CACHE", str(tmp_path / "cache"))
     base = tiny_state(layers=2, hidden=16)
-    monkeypatch.setattr(cache, "_dequantize_into", lambda path, out, add_bos=False: save_dir(base, out))
+    monkeypatch.setattr(
+        cache, "_dequantize_into", lambda path, out, add_bos=False: save_dir(base, out)
+    )
     (tmp_path / "g").mkdir()
     return write_tiny_gguf(tmp_path / "g" / "base.gguf"), save_dir(perturb(base), tmp_path / "t")
 
