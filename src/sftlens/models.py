@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sftlens.errors import SftlensError
+from sftlens.hf_compat import dtype_kwarg
 from sftlens.runstore import atomic_path
 
 if TYPE_CHECKING:
@@ -61,14 +62,6 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
     if dtype not in table:
         raise SftlensError(f"unknown dtype '{dtype}'; choose auto, float32, bfloat16, float16")
     return table[dtype]
-
-
-def dtype_kwarg() -> str:
-    """transformers ≥4.56 names it ``dtype``; older releases ``torch_dtype``."""
-    import transformers
-
-    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
-    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
 
 
 def _load_failures() -> tuple[type[Exception], ...]:

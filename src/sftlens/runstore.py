@@ -362,15 +362,3 @@ class RunDir:
         """Write ``unit.json`` last, after every output of the unit is in place."""
         record = {"name": name, "key": key, "finished": time.time(), **(info or {})}
         return atomic_write_json(self.unit_dir(name) / "unit.json", record)
-
-
-_OUT_DIR_NAMES = ("check_out_dir", "ensure_out_dir", "staged_out_dir")
-
-
-def __getattr__(name: str) -> Any:
-    """The ``--out`` guard lives in :mod:`sftlens.outdir`; its names are also reachable here."""
-    if name in _OUT_DIR_NAMES:
-        from sftlens import outdir
-
-        return getattr(outdir, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -192,7 +192,7 @@ def _dequantize_into(path: Path, out: Path, add_bos: bool = False) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from sftlens.models import dtype_kwarg
+    from sftlens.hf_compat import dtype_kwarg
 
     folder, name = str(path.parent), path.name
     try:

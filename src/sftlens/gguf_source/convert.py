@@ -22,7 +22,7 @@ from pydantic import Field
 from sftlens.config import StageConfig
 from sftlens.errors import ConfigError
 from sftlens.gguf_source.cache import CACHE_DTYPE, MARKER, find_gguf, gguf_checkpoint
-from sftlens.runstore import staged_out_dir
+from sftlens.outdir import staged_out_dir
 
 
 class ConvertConfig(StageConfig):

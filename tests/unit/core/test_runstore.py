@@ -5,7 +5,8 @@ import json
 import pytest
 
 from sftlens.errors import SftlensError
-from sftlens.runstore import RunDir, atomic_path, atomic_write_json, content_hash, ensure_out_dir
+from sftlens.outdir import ensure_out_dir
+from sftlens.runstore import RunDir, atomic_path, atomic_write_json, content_hash
 from sftlens.tableio import read_table, write_table
 
 

@@ -9,14 +9,8 @@ import sys
 import pytest
 
 from sftlens.errors import SftlensError
-from sftlens.runstore import (
-    atomic_write_text,
-    check_out_dir,
-    ensure_out_dir,
-    remove_stale_temps,
-    staged_out_dir,
-    swap_into_place,
-)
+from sftlens.outdir import check_out_dir, ensure_out_dir, staged_out_dir
+from sftlens.runstore import atomic_write_text, remove_stale_temps, swap_into_place
 
 
 def dead_pid() -> int:
