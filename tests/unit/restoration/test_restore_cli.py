@@ -26,7 +26,7 @@ def test_sparsify_command_writes_what_the_api_writes(tmp_path, capsys) -> None:
     cli, ref = source_from_dir(tmp_path / "cli"), source_from_dir(api)
     assert all(torch.equal(cli.get(n), ref.get(n)) for n in ref.names())
     assert main([*args, "--amount", "0", "--out", str(tmp_path / "bad")]) == 2
-    assert "TIES keep percentage k=0.0 is outside (0, 100]" in capsys.readouterr().err
+    assert "(TIES keep percentage k)=0.0 is outside (0, 100]" in capsys.readouterr().err
     assert main([*args[:-1], "dear", "--out", str(tmp_path / "bad2")]) == 2
     assert "did you mean 'dare'" in capsys.readouterr().err
 
