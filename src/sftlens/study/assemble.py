@@ -1,18 +1,23 @@
-"""Assemble the study's result tables from the per-unit files (so a resumed run gives the same tables).
+"""The end of a study run: assemble the result tables from the per-unit files (so a resumed
+run gives the same tables), write the report, and say what was done (:class:`StudyResult`).
 
 Example::
 
     paths = assemble(RunDir("runs/x"), build_units(ctx))   # results/accuracy.parquet, ...
+    result = finish(cfg, run_dir, units, executed, start)  # tables + report
 """
 
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sftlens.runstore import RunDir
+from sftlens.study.config import StudyConfig
 from sftlens.study.scheduler import Unit
 from sftlens.tableio import read_table, write_table
 
@@ -85,3 +90,61 @@ def assemble(
         (results / ".mastery.tmp").replace(results / "mastery.parquet")
         written["mastery"] = results / "mastery.parquet"
     return written
+
+
+@dataclass
+class StudyResult:
+    """What one ``sftlens study`` call did (``rank`` > 0: one worker's share of it)."""
+
+    run_dir: Path
+    total: int
+    executed: list[str]
+    seconds: float
+    tables: dict[str, Path] = field(default_factory=dict)
+    report: Path | None = None
+    rank: int = 0
+
+    def summary(self) -> str:
+        if self.rank:
+            return f"study {self.run_dir}: rank {self.rank} ran {len(self.executed)} units"
+        lines = [
+            f"study {self.run_dir}: {self.total} units, ran {len(self.executed)} "
+            f"(others were finished) in {self.seconds:.0f}s"
+        ]
+        lines += [f"{name}: {path}" for name, path in self.tables.items()]
+        if self.report is not None:
+            lines.append(f"report: {self.report}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_dir": str(self.run_dir), "total": self.total, "executed": self.executed,
+            "seconds": self.seconds, "tables": {k: str(v) for k, v in self.tables.items()},
+            "report": None if self.report is None else str(self.report),
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StudyResult:
+        tables = {k: Path(v) for k, v in data["tables"].items()}
+        report = None if data["report"] is None else Path(data["report"])
+        return cls(
+            Path(data["run_dir"]), data["total"], data["executed"], data["seconds"], tables, report
+        )
+
+
+def finish(
+    cfg: StudyConfig, run_dir: RunDir, units: Sequence[Unit], executed: list[str], start: float
+) -> StudyResult:
+    """Assemble results/ from the units' files and (optionally) write the report."""
+    from sftlens.evaluation.config import EvaluateConfig
+
+    least = EvaluateConfig.model_validate(cfg.evaluate).min_per_level
+    tables = assemble(run_dir, units, least)
+    total = sum(not u.memory for u in units)
+    result = StudyResult(run_dir.path, total, executed, time.monotonic() - start, tables)
+    if cfg.report:
+        from sftlens.reporting.config import ReportConfig
+        from sftlens.reporting.stage import run as run_report
+
+        result.report = run_report(ReportConfig(), run_dir.path, force=True).index
+    return result

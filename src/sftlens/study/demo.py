@@ -24,8 +24,8 @@ from sftlens.configs import config_path
 from sftlens.errors import ConfigError
 from sftlens.outdir import check_out_dir, discard_if_new, ensure_out_dir, input_paths
 from sftlens.runstore import atomic_write_json, atomic_write_text
+from sftlens.study.assemble import StudyResult
 from sftlens.study.config import DemoConfig, StudyConfig
-from sftlens.study.stage import StudyResult
 from sftlens.study.stage import run as run_study
 
 log = logging.getLogger(__name__)

@@ -152,11 +152,13 @@ def probe_units(ctx: StudyContext, probe_key: str) -> list[Unit]:
 def cell_units(ctx: StudyContext, cell: Cell, set_key: str, restore: bool) -> list[Unit]:
     cfg = ctx.cfg
     ft = f"{cell.name}/finetune"
-    ft_key = content_hash({"sets": set_key, "cell": cell.name, "finetune": finetune_section(ctx)})
+    section = finetune_section(ctx)  # lr: auto resolved here, once, to the calibrated lr
+    lr = float(section["lr"]) if cfg.lr_auto() else None
+    ft_key = content_hash({"sets": set_key, "cell": cell.name, "finetune": section})
     ev_key = content_hash({"ft": ft_key, "evaluate": cfg.evaluate, "sets": cfg.eval_sets,
                            "per_question": True})  # fmt: skip
     units = [
-        Unit(ft, ft_key, lambda out, _: run_finetune(ctx, cell, out), memory=True),
+        Unit(ft, ft_key, lambda out, _: run_finetune(ctx, cell, out, lr), memory=True),
         Unit(
             f"{cell.name}/eval", ev_key, lambda out, v: run_eval(ctx, cell, v[ft], out), needs=(ft,)
         ),

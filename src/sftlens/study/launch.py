@@ -28,9 +28,9 @@ from typing import Any
 from sftlens.config import build_config, dump_config
 from sftlens.errors import ConfigError, SftlensError
 from sftlens.generation.batching import FRACTION_ENV
+from sftlens.study.assemble import StudyResult
 from sftlens.study.config import StudyConfig
 from sftlens.study.parallel import Comm, reported, run_ranked
-from sftlens.study.stage import StudyResult
 
 log = logging.getLogger(__name__)
 

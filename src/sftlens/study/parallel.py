@@ -35,10 +35,10 @@ from sftlens.config import dump_config
 from sftlens.errors import SftlensError
 from sftlens.outdir import ensure_out_dir, input_paths
 from sftlens.runstore import RunDir, content_hash
+from sftlens.study.assemble import StudyResult, finish
 from sftlens.study.config import StudyConfig
 from sftlens.study.graph import CellUnits, grid_cells, pregrid_waves
 from sftlens.study.scheduler import Scheduler, Unit
-from sftlens.study.stage import StudyResult, finish
 from sftlens.study.units import StudyContext
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,6 @@ from typing import Any
 from sftlens.config import build_config
 from sftlens.errors import ConfigError, DataError
 from sftlens.runstore import RunDir, atomic_write_json
-from sftlens.study.calibration import chosen_lr
 from sftlens.study.config import STAGE_SECTIONS, StudyConfig, stage_config_class
 from sftlens.tableio import read_table, write_table
 
@@ -198,12 +197,13 @@ def run_select(ctx: StudyContext, cells: Sequence[Cell], out: Path) -> dict[str,
     return {"sets": len(counts)}
 
 
-def run_finetune(ctx: StudyContext, cell: Cell, out: Path) -> Any:
-    """Deep-copy the base and fine-tune it; the tuned model is the unit's in-memory value."""
+def run_finetune(ctx: StudyContext, cell: Cell, out: Path, lr: float | None = None) -> Any:
+    """Deep-copy the base and fine-tune it; the tuned model is the unit's in-memory value.
+    ``lr``: the calibrated lr when the study's is ``auto`` (resolved by the graph)."""
     from sftlens.finetuning import finetune
 
-    lr = {"lr": chosen_lr(ctx)} if ctx.cfg.lr_auto() else {}  # lr: auto → the calibrated lr
-    cfg = ctx.stage_config("finetune", model=ctx.cfg.base_model(), seed=cell.seed, **lr)
+    chosen = {} if lr is None else {"lr": lr}
+    cfg = ctx.stage_config("finetune", model=ctx.cfg.base_model(), seed=cell.seed, **chosen)
     model = copy.deepcopy(ctx.base())
     result = finetune(model, ctx.tokenizer(), ctx.set_examples(cell), cfg, progress=True)
     tuned = result.model
