@@ -24,6 +24,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from sftlens.cli_errors import OneLineParser
+from sftlens.config import nested_model
 
 _ATTR = re.compile(r"^\s{4,8}([A-Za-z_][\w ,/()]*?):\s+(.*)$")
 _SENTENCE_END = re.compile(r"(?<=[a-z0-9)`'\"]\.)\s+(?=[A-Z(`])")
@@ -120,22 +121,12 @@ def _default(info: FieldInfo) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def _nested_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _nested_model(arg)
-        if found is not None:
-            return found
-    return None
-
-
 def settings_rows(cls: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str, str]]:
     """``(dotted key, type, default, one line)`` for every setting of ``cls``, nested included."""
     rows = []
     docs = field_descriptions(cls)
     for name, info in cls.model_fields.items():
-        nested = _nested_model(info.annotation)
+        nested = nested_model(info.annotation)
         kind = type_name(info.annotation)
         bounds = _bounds(info)
         kind = f"{kind} {bounds}" if bounds else kind

@@ -152,12 +152,12 @@ class FactSelectionConfig(DataOptions):
         return list(dict.fromkeys(value))
 
 
-def _model_of(annotation: Any) -> type[BaseModel] | None:
+def nested_model(annotation: Any) -> type[BaseModel] | None:
     """The pydantic model inside ``annotation`` (``X``, ``X | None``), if any."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in typing.get_args(annotation):
-        found = _model_of(arg)
+        found = nested_model(arg)
         if found is not None:
             return found
     return None
@@ -174,7 +174,7 @@ def check_keys(cls: type[BaseModel], data: Any, prefix: str = "") -> None:
             raise ConfigError(
                 f"unknown key '{prefix}{key}'{where}{suggest(str(key), list(fields))}"
             )
-        sub = _model_of(fields[key].annotation)
+        sub = nested_model(fields[key].annotation)
         if sub is not None:
             check_keys(sub, value, prefix=f"{prefix}{key}.")
 
