@@ -19,6 +19,7 @@ from sftlens.registry import Registry, suggest
 
 #: the paper's restoration percentages (k % of a region's elements); also diff-stats' top-% list
 PAPER_KS: tuple[float, ...] = (1.0, 3.0, 5.0, 10.0, 20.0, 40.0, 60.0)
+EPS = 1e-8  # the epsilon of r = |t-b|/(|b|+eps), the paper's (the one definition)
 
 #: restore strategies: which k % of elements return to the base value (see ``select.py``)
 STRATEGIES = Registry[str]("restore strategy")
@@ -78,7 +79,7 @@ class EngineConfig(StageConfig):
     )
 
     r_eps: float = Field(
-        1e-8,
+        EPS,
         gt=0,
         allow_inf_nan=False,
         description="epsilon of r = |t-b|/(|b|+r_eps); the paper's 1e-8 is the default. A "

@@ -40,14 +40,13 @@ import torch
 
 from sftlens.errors import SftlensError
 from sftlens.registry import suggest
-from sftlens.restoration.config import R_DTYPES, STRATEGIES
+from sftlens.restoration.config import EPS, R_DTYPES, STRATEGIES
 
 HI_BITS, LO_BITS = 16, 15
 N_HI, N_LO = 1 << HI_BITS, 1 << LO_BITS
 LO_MASK = N_LO - 1
 MAX_KEY = (1 << 31) - 1
-EPS = 1e-8
-__all__ = ["STRATEGIES"]  # the strategy names, owned by restoration.config
+__all__ = ["EPS", "STRATEGIES"]  # r's epsilon and the strategy names, owned by restoration.config
 
 _POOL: ThreadPoolExecutor | None = None
 

@@ -19,9 +19,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sftlens.config import DataOptions, Seed, StageConfig
+from sftlens.config import DataOptions, PositiveFloat, Seed, StageConfig
 from sftlens.prompts import DEFAULT_FORMAT, PromptFormatName, get_format
-from sftlens.restoration.config import PAPER_KS, check_k, check_strategy
+from sftlens.restoration.config import EPS, PAPER_KS, check_k, check_strategy
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,8 @@ DATA_KEYS = ("relations", "aliases", "limit")  # DataOptions the study sets for 
 #: stage section → (config class path, keys the study fills in itself)
 STAGE_SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "probe": (
-        "sftlens.probing.config:ProbeConfig",
-        ("model", "data", "device", "dtype", "backend", "split_preset", *DATA_KEYS),
+        "sftlens.probing.config:ProbeConfig",  # probe.dtype may differ from the study's
+        ("model", "data", "device", "backend", "split_preset", *DATA_KEYS),
     ),
     "select": (
         "sftlens.selection.config:SelectConfig",
@@ -142,6 +142,8 @@ class RestoreSection(StageConfig):
         regions: restoration regions (``transformer``, ``attention``, ``mlp``, ...).
         which: sizes whose fine-tunes are restored: ``largest`` | ``all`` | a list of sizes.
         seed: seed of the ``random`` strategy.
+        r_eps: epsilon of r = |t-b|/(|b|+r_eps), for restoration and diff statistics alike (the
+            paper's 1e-8; a larger one bounds r on exact zeros of a dequantized base).
     """
 
     enabled: bool = True
@@ -150,6 +152,7 @@ class RestoreSection(StageConfig):
     regions: list[str] = Field(default_factory=lambda: ["transformer"])
     which: Literal["largest", "all"] | list[int] = "largest"
     seed: Seed = 0
+    r_eps: PositiveFloat = EPS
 
     @model_validator(mode="after")
     def _check(self) -> RestoreSection:

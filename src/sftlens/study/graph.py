@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sftlens.config import dump_config
+from sftlens.restoration.config import EPS
 from sftlens.runstore import content_hash, file_hash
 from sftlens.study.calibration import calibrate_unit, calibrated, finetune_section
 from sftlens.study.config import StudyConfig
@@ -149,6 +150,11 @@ def probe_units(ctx: StudyContext, probe_key: str) -> list[Unit]:
     return units
 
 
+def r_eps_key(cfg: StudyConfig) -> dict[str, float]:
+    """``restore.r_eps`` in the keys of the units that rank by r, when it is not the paper's."""
+    return {} if cfg.restore.r_eps == EPS else {"r_eps": cfg.restore.r_eps}
+
+
 def cell_units(ctx: StudyContext, cell: Cell, set_key: str, restore: bool) -> list[Unit]:
     cfg = ctx.cfg
     ft = f"{cell.name}/finetune"
@@ -170,7 +176,7 @@ def cell_units(ctx: StudyContext, cell: Cell, set_key: str, restore: bool) -> li
             Unit(f"{cell.name}/kl", key, lambda out, v: run_kl(ctx, cell, v[ft], out), needs=(ft,))
         )
     if cfg.diff_stats.enabled:
-        key = content_hash({"ft": ft_key, "diff": dump_config(cfg.diff_stats)})
+        key = content_hash({"ft": ft_key, "diff": dump_config(cfg.diff_stats), **r_eps_key(cfg)})
         units.append(
             Unit(
                 f"{cell.name}/diff",
@@ -189,6 +195,7 @@ def cell_units(ctx: StudyContext, cell: Cell, set_key: str, restore: bool) -> li
                         "strategy": strategy,
                         "region": region,
                         "seed": cfg.restore.seed,
+                        **r_eps_key(cfg),
                     }
                 )
                 units.append(

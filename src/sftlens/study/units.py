@@ -1,10 +1,8 @@
 """The study's unit bodies and shared state: probe base → select sets → per set: fine-tune →
 evaluate, token-KL, diff-stats, restore-sweep + evaluate.  Everything is handed on in memory.
 
-The base model and tokenizer are loaded once (lazily: a fully finished study loads
-nothing).  Each fine-tune deep-copies the base, trains, and lives in memory while its
-consumers (evaluation, KL, diff statistics, restoration) run; it is saved only when
-``save_checkpoints`` is set.  Each unit writes its rows under ``units/<name>/``.
+The base loads once, lazily.  Each fine-tune deep-copies it, trains, and lives in memory while
+its consumers run (saved only with ``save_checkpoints``).  Units write under ``units/<name>/``.
 
 Example::
 
@@ -78,7 +76,10 @@ class StudyContext:
             "limit": self.cfg.limit,
         }
         data = dict(getattr(self.cfg, section))
-        for key, value in {**common, **fixed}.items():
+        for key, value in common.items():  # a section sets only what the study leaves it
+            if key in cls.model_fields:
+                data.setdefault(key, value)
+        for key, value in fixed.items():
             if key in cls.model_fields:
                 data[key] = value
         return build_config(cls, data, source=f"study section '{section}'")
@@ -89,12 +90,13 @@ class StudyContext:
             self._cache[name] = make()
         return self._cache[name]
 
-    def base(self) -> Any:
+    def base(self, dtype: str | None = None) -> Any:
+        """The base model, in the study's ``dtype`` unless another is given (``probe.dtype``)."""
         from sftlens.models import load_model
 
-        return self._get(
-            "base", lambda: load_model(self.cfg.base_model(), self.cfg.dtype, self.cfg.device)
-        )
+        dtype = dtype or self.cfg.dtype
+        key = "base" if dtype == self.cfg.dtype else f"base-{dtype}"
+        return self._get(key, lambda: load_model(self.cfg.base_model(), dtype, self.cfg.device))
 
     def tokenizer(self) -> Any:
         from sftlens.models import load_tokenizer
@@ -157,8 +159,9 @@ def run_probe_chunk(ctx: StudyContext, chunk: list[Any], out: Path) -> dict[str,
     fixed = {"model": ctx.cfg.base_model(), "data": ctx.cfg.data_spec(), "backend": ctx.cfg.backend}
     cfg = ctx.stage_config("probe", **fixed)
     data = ctx.dataset()
+    model = ctx.base(cfg.dtype)  # probe.dtype, or the study's
     rows = probe_facts(
-        ctx.base(), ctx.tokenizer(), chunk, data.relations, cfg, progress=True, pool=data.facts
+        model, ctx.tokenizer(), chunk, data.relations, cfg, progress=True, pool=data.facts
     )
     write_table(out / "mastery.parquet", rows)
     return {"facts": len(rows)}
@@ -343,6 +346,7 @@ def run_diff(ctx: StudyContext, cell: Cell, tuned: Any, out: Path) -> dict[str, 
     stats = diff_stats(
         source_from_model(ctx.base()), source_from_model(tuned), ctx.cfg.diff_stats.region,
         top_pcts=ctx.cfg.diff_stats.top_pcts, location_ks=(10.0,), device=ctx.cfg.device, progress=False,
+        r_eps=ctx.cfg.restore.r_eps,
     )  # fmt: skip
     size = len(ctx.set_examples(cell))
     share_rows, group_rows = diff_tables(stats)
@@ -383,12 +387,11 @@ def run_restore(
     """Restore each k into the live tuned model and evaluate it on the prepared splits."""
     from sftlens.restoration import EngineSettings, source_from_model, sweep_evaluate
 
-    size = len(ctx.set_examples(cell))
-    ks = [float(k) for k in ctx.cfg.restore.ks]
-    base = source_from_model(ctx.base())
-    quiet = EngineSettings(progress=False)
+    size, rc = len(ctx.set_examples(cell)), ctx.cfg.restore
+    ks, base = [float(k) for k in rc.ks], source_from_model(ctx.base())
+    quiet = EngineSettings(progress=False, r_eps=rc.r_eps)
     found = sweep_evaluate(
-        tuned, base, ks, strategy, region, ctx.cfg.restore.seed, eval_plans(ctx), settings=quiet
+        tuned, base, ks, strategy, region, rc.seed, eval_plans(ctx), settings=quiet
     )
     tagged = [with_columns(evaluated(found[k]), cell, size, (k, strategy, region)) for k in ks]
     rows = [r for k_rows, _ in tagged for r in k_rows]

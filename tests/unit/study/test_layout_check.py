@@ -39,3 +39,34 @@ def test_study_data_options_reach_every_stage() -> None:
     bad = build_config(StudyConfig, {"model": "m", "data": "jsonl:x", "evaluate": {"limit": 3}})
     with pytest.raises(ConfigError, match="'evaluate.limit' is set by the study itself"):
         check_stage_sections(bad)
+
+
+def test_probe_dtype_may_differ_from_the_study_dtype(tmp_path: Path) -> None:
+    from sftlens.config import build_config
+    from sftlens.runstore import RunDir
+    from sftlens.study.checks import check_stage_sections
+    from sftlens.study.units import StudyContext
+
+    values = {"model": "m", "data": "jsonl:x", "dtype": "float32"}
+    bf16 = build_config(StudyConfig, {**values, "probe": {"dtype": "bfloat16"}})
+    check_stage_sections(bf16)  # not a key the study sets itself
+    ctx = StudyContext(bf16, RunDir(tmp_path / "run"))
+    fixed = {"model": "m", "data": "jsonl:x", "mastery": "m.parquet"}
+    assert ctx.stage_config("probe", **fixed).dtype == "bfloat16"
+    assert ctx.stage_config("evaluate", **fixed).dtype == "float32"
+    plain = StudyContext(build_config(StudyConfig, values), RunDir(tmp_path / "run2"))
+    assert plain.stage_config("probe", **fixed).dtype == "float32"
+
+
+def test_r_eps_enters_the_keys_of_ranking_units_only_when_set() -> None:
+    from sftlens.config import build_config
+    from sftlens.study.graph import r_eps_key
+
+    paper = build_config(StudyConfig, {"model": "m", "data": "jsonl:x"})
+    assert paper.restore.r_eps == 1e-8 and r_eps_key(paper) == {}
+    bounded = build_config(
+        StudyConfig, {"model": "m", "data": "jsonl:x", "restore": {"r_eps": 1e-4}}
+    )
+    assert r_eps_key(bounded) == {"r_eps": 1e-4}
+    with pytest.raises(Exception, match="r_eps"):
+        build_config(StudyConfig, {"model": "m", "data": "jsonl:x", "restore": {"r_eps": 0}})
