@@ -203,11 +203,32 @@ def _dequantize_into(path: Path, out: Path, add_bos: bool = False) -> None:
     except (ValueError, KeyError, NotImplementedError, RuntimeError, TypeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SftlensError(f"cannot read GGUF file {path}: {first}") from None
+    check_subwords(tok, path)
     if add_bos:
         ensure_bos(tok)
     plain = _without_quantization(model)
     plain.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
+
+
+#: a sentence any subword vocabulary splits into far fewer tokens than it has letters
+SUBWORD_PROBE = "The capital of France is Paris, and the currency of Japan is the yen."
+
+
+def check_subwords(tok: Any, path: Path) -> None:
+    """Refuse a tokenizer read as single characters (some transformers versions read a GGUF
+    SentencePiece vocabulary without its merges: every prompt becomes one token per letter,
+    and the model answers nonsense)."""
+    import transformers
+
+    n_tokens = len(tok(SUBWORD_PROBE, add_special_tokens=False).input_ids)
+    letters = len(SUBWORD_PROBE.replace(" ", ""))
+    if n_tokens >= letters // 2:
+        raise SftlensError(
+            f"cannot read GGUF file {path}: transformers {transformers.__version__} reads its "
+            f"tokenizer as single characters ({n_tokens} tokens for {letters} letters); convert "
+            "it with another transformers version (5.24 reads it whole)"
+        )
 
 
 def ensure_bos(tok: Any) -> None:

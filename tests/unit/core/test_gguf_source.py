@@ -191,3 +191,27 @@ def test_the_header_says_whether_prompts_start_with_bos(tiny) -> None:
     found = gemma_gguf_path()
     if found is not None:
         assert read_header(found[0]).add_bos is True
+
+
+def _fast_tokenizer(model, pre=None):
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    raw = Tokenizer(model)
+    raw.pre_tokenizer = pre
+    return PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="?")
+
+
+def test_a_tokenizer_read_as_single_characters_is_refused(tmp_path) -> None:
+    from tokenizers import models, pre_tokenizers
+
+    letters = sorted(set(cache.SUBWORD_PROBE)) + ["?"]
+    chars = _fast_tokenizer(models.BPE({c: i for i, c in enumerate(letters)}, [], unk_token="?"))
+    with pytest.raises(SftlensError, match=r"x\.gguf: transformers .* single characters"):
+        cache.check_subwords(chars, tmp_path / "x.gguf")
+    words = sorted(set(cache.SUBWORD_PROBE.split())) + ["?"]
+    vocab = {w: i for i, w in enumerate(words)}
+    whole = _fast_tokenizer(
+        models.WordLevel(vocab, unk_token="?"), pre_tokenizers.WhitespaceSplit()
+    )
+    cache.check_subwords(whole, tmp_path / "x.gguf")  # one token per word: accepted
