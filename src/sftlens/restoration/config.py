@@ -83,7 +83,7 @@ class EngineConfig(StageConfig):
         gt=0,
         allow_inf_nan=False,
         description="epsilon of r = |t-b|/(|b|+r_eps); the paper's 1e-8 is the default. A "
-        "larger one (e.g. 1e-4) bounds r on near-zero base weights such as the exact zeros "
+        "larger one bounds r on near-zero base weights such as the exact zeros "
         "of a dequantized GGUF base",
     )
 

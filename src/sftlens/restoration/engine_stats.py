@@ -58,5 +58,6 @@ def near_zero_warning(share: float, eps: float) -> str | None:
         f"warning: {share:.1%} of the relative-update mass Σr sits on near-zero base weights "
         f"(|b| <= r_eps = {eps:g}), where r = |Δ|/(|b|+r_eps) explodes (e.g. exact zeros of a "
         "dequantized or zero-initialised base); they dominate the ranking. The paper's r_eps "
-        "1e-8 is kept; r_eps=1e-4 (say) bounds r there"
+        "1e-8 is kept; a larger r_eps bounds r there, but moves them down the ranking only "
+        "when it nears the size of their updates"
     )
