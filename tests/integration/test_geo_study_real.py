@@ -56,7 +56,9 @@ def test_study_runs_probe_select_finetune_evaluate_on_gemma(gemma_gguf, tmp_path
     answers = pd.read_parquet(out / "results" / "answers.parquet")
     assert len(answers) == 2 * len(set(answers["test_set"]))  # both cells, every test set
     base = pd.read_parquet(out / "results" / "base_accuracy.parquet")
-    assert (base["n"] > 0).all()
+    base_macro = base[base["test_level"] == -1]
+    assert set(base_macro["domain"]) == {"in", "ood"} and (base_macro["n"] > 0).all()
+    assert base["n"].sum() == 2 * base_macro["n"].sum()  # levels 0..4 + their macro row
 
 
 def test_a_relation_without_a_split_stops_the_study_before_any_unit(

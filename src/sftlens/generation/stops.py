@@ -48,16 +48,19 @@ def token_roles(tokenizer: Any) -> TokenRoles:
     if isinstance(cached, TokenRoles):
         return cached
     special = _special_ids(tokenizer)
-    newline, ends, blank = [], [], []
-    for i, text in enumerate(_token_texts(tokenizer)):
-        role = token_role(text)
+    texts = _token_texts(tokenizer)
+    # only tokens with a newline or without non-space text need a closer look (a few hundred)
+    odd = [i for i, text in enumerate(texts) if "\n" in text or not text or text.isspace()]
+    newline, ends, blank = [], [], set(special)
+    for i in odd:
+        role = token_role(texts[i])
         if role.newline:
             newline.append(i)
         if role.ends and i not in special:
             ends.append(i)
-        if not role.text or i in special:
-            blank.append(i)
-    roles = TokenRoles(tuple(newline), tuple(ends), tuple(blank))
+        if not role.text:
+            blank.add(i)
+    roles = TokenRoles(tuple(newline), tuple(ends), tuple(sorted(blank)))
     with contextlib.suppress(AttributeError):  # a tokenizer refusing attributes: recompute
         setattr(tokenizer, _CACHE_ATTR, roles)
     return roles
