@@ -4,7 +4,8 @@ Three parts, each with its baseline in the same run, on EntityQuestions prompts 
 prompts ``<|question|> {q} <|answer|>`` and statement-template completions, half each):
 
 - ``equality``: greedy sftlens tokens vs ``model.generate(do_sample=False)`` token for token
-  (both stop at EOS and at newline tokens; compared up to and including the first stop).
+  (both stop at EOS and by the newline rule: the first newline after answer text; compared
+  up to the end of each row).
 - ``evaluate``: greedy, at most ``--eval-tokens`` tokens: sftlens (automatic batch and any
   ``--engine-batch-sizes``) vs ``generate`` swept over ``--baseline-batch-sizes``.
 - ``probe``: T = ``--temperature``, ``--samples`` completions of at most ``--probe-tokens``
@@ -35,11 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
 
 from sftlens.data import load_dataset
 from sftlens.generation import GenerationConfig, generate
-from sftlens.generation.generate import cut_completion
-from sftlens.generation.stops import newline_ids, stop_ids
+from sftlens.generation.stops import StopTables, eos_ids, stop_rule
 from sftlens.models import load_model, load_tokenizer
 from sftlens.prompts import qa_prompt
 
@@ -74,12 +75,27 @@ def timed(device: str, fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - start
 
 
+class RuleStop(StoppingCriteria):
+    """A ``StoppingCriteria`` for ``model.generate``: a row ends by the engine's stop rule
+    (EOS, or a newline once answer text began), given the rule's (V,) tables."""
+
+    def __init__(self, tables: StopTables, start: int) -> None:
+        self.tables, self.start = tables, start
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **_: Any) -> torch.Tensor:
+        new = input_ids[:, self.start :]  # (B, t) generated so far
+        last = new[:, -1]  # (B,)
+        begun = self.tables.text[new[:, :-1]].any(dim=1)  # (B,) answer text before the last
+        return self.tables.ends[last] | (begun & self.tables.newline[last])
+
+
 def baseline(
     model: Any, tok: Any, prompts: list[str], batch: int, max_new: int, samples: int, temp: float
 ) -> list[list[int]]:
     """``generate`` on length-sorted left-padded batches → cut token ids per row, prompt order."""
     device = next(model.parameters()).device
-    stops, newlines = stop_ids(tok, model, True), set(newline_ids(tok))
+    rule = stop_rule(tok, model, True)
+    tables = rule.tables(max(model.config.vocab_size, len(tok)), device)
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
     rows: dict[int, list[list[int]]] = {}
     sampling: dict[str, Any] = {"do_sample": False}
@@ -88,16 +104,14 @@ def baseline(
     for b in range(0, len(order), batch):
         idx = order[b : b + batch]
         enc = tok([prompts[i] for i in idx], return_tensors="pt", padding=True).to(device)
+        stopping = StoppingCriteriaList([RuleStop(tables, enc["input_ids"].shape[1])])
         with torch.inference_mode():
             out = model.generate(**enc, max_new_tokens=max_new, num_return_sequences=samples,
-                                 eos_token_id=stops, pad_token_id=tok.pad_token_id,
-                                 **sampling)  # fmt: skip
+                                 eos_token_id=eos_ids(tok, model), pad_token_id=tok.pad_token_id,
+                                 stopping_criteria=stopping, **sampling)  # fmt: skip
         new = out[:, enc["input_ids"].shape[1] :].tolist()
         for j, i in enumerate(idx):
-            rows[i] = [
-                cut_completion(r, set(stops), newlines)
-                for r in new[j * samples : (j + 1) * samples]
-            ]
+            rows[i] = [rule.cut(r) for r in new[j * samples : (j + 1) * samples]]
     return [row for i in range(len(prompts)) for row in rows[i]]
 
 
@@ -105,14 +119,14 @@ def engine_tokens(
     model: Any, tok: Any, prompts: list[str], cfg: GenerationConfig
 ) -> list[list[int]]:
     """sftlens ``generate``, capturing the engine's token ids → cut ids per prompt (greedy)."""
-    stops, newlines = set(stop_ids(tok, model, True)), set(newline_ids(tok))
+    rule = stop_rule(tok, model, True)
     captured: dict[tuple[int, ...], list[int]] = {}
     real = gen_mod.decode_batch
 
     def capture(model: Any, seqs: Any, *args: Any) -> torch.Tensor:
         tokens = real(model, seqs, *args)
         for seq, row in zip(seqs, tokens.tolist(), strict=True):
-            captured[tuple(seq)] = cut_completion(row, stops, newlines)
+            captured[tuple(seq)] = rule.cut(row)
         return tokens
 
     gen_mod.decode_batch = capture  # type: ignore[assignment]

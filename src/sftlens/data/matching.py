@@ -19,7 +19,8 @@ Six modes live in :data:`MATCHERS` (a registry with did-you-mean errors):
   into word breaks on both sides, then word-sequence containment ("Washington DC"
   matches "Washington, D.C."; "Sao Paulo" matches "São Paulo").  Formerly ``token``.
 - ``exact``: SQuAD-style exact match (lower-case, punctuation and articles removed)
-  of the answer span: the output up to its first newline, then up to a period.
+  of the answer span: the output's answer line (blank lines before it skipped, up to the
+  next newline: :mod:`sftlens.newline_rule`), then up to a period.
   Every period is tried as the span's end, so "St. Petersburg." still matches.
 
 ``contains-no-echo`` (opt-in) is ``contains`` on the output with the fact's question and
@@ -49,6 +50,7 @@ import regex
 
 from sftlens.data.records import Fact
 from sftlens.errors import SftlensError
+from sftlens.newline_rule import answer_line
 from sftlens.registry import Registry
 
 Matcher = Callable[[str, Sequence[str]], "str | None"]
@@ -250,8 +252,9 @@ def match_entityquestions(output: str, accepted: Sequence[str]) -> str | None:
 
 
 def answer_spans(output: str) -> list[str]:
-    """Candidate answer spans: the first line, cut at each of its periods (and whole)."""
-    line = output.split("\n", 1)[0]
+    """Candidate answer spans: the answer's line (:func:`sftlens.newline_rule.answer_line`:
+    blank lines before it skipped), cut at each of its periods (and whole)."""
+    line = answer_line(output)
     cuts = [i for i, c in enumerate(line) if c == "."]
     return [line[:i] for i in cuts] + [line]
 

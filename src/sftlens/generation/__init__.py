@@ -6,7 +6,8 @@ Example::
     outs = generate(model, tok, ["Alice was born in"], GenerationConfig(n_samples=10, temperature=0.7))
 
 ``generate`` returns, per prompt, ``n_samples`` completions: the text after the
-prompt, cut at the first newline (``stop_at_newline``) and at EOS.
+prompt, ended at EOS and (``stop_at_newline``) at the first newline after answer text:
+newlines before the answer are skipped (``sftlens.newline_rule``).
 
 Reproducibility: a sampled completion is a function of (model, seed, prompt text,
 sample index) only — not of the batch size, the batch a prompt lands in or the

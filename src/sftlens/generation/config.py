@@ -30,7 +30,8 @@ class GenerationConfig:
         temperature: 0 means greedy (then the ``n_samples`` completions are identical).
         top_p: nucleus sampling mass (1.0 = off).
         top_k: keep only the k most likely tokens (0 = off).
-        stop_at_newline: end a completion at the first token whose text holds a newline.
+        stop_at_newline: end a completion at the first newline after its answer text began
+            (newlines and spaces before it are skipped: ``sftlens.newline_rule``).
         batch_size: most sequences (prompts x samples) decoded at once; ``None`` = from free
             GPU memory (on CPU a constant).
         seed: sampling seed; a completion depends only on (seed, prompt text, sample index).

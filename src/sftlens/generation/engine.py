@@ -5,13 +5,13 @@ once; its KV cache (allocated once for prompt + new tokens, ``kv_cache``) is
 repeated for the ``n_samples`` rows.  With the preallocated cache the prompts are
 encoded in chunks of rows of similar length (``prefill="bucketed"``), each padded
 only to its own longest prompt, and copied into the batch's cache right-aligned; the decode loop feeds one token per row per
-step through the cache; rows that hit a stop token
-(newline / EOS) leave the batch (their cache rows are dropped) once enough of
-them have finished.
+step through the cache; rows that have ended (EOS, or the first newline after
+their answer text began: ``generation/stops.py``) leave the batch (their cache rows are
+dropped) once enough of them have finished.
 
 Example::
 
-    tokens = decode_batch(model, [[1, 77, 93], [1, 5]], row_keys(prompts, 10, 0), cfg, is_stop, pad=0)
+    tokens = decode_batch(model, [[1, 77, 93], [1, 5]], row_keys(prompts, 10, 0), cfg, tables, pad=0)
     # (20, cfg.max_new_tokens) ids; callers use sftlens.generation.generate
 """
 
@@ -28,6 +28,7 @@ from sftlens.generation.batching import prefill_chunks
 from sftlens.generation.config import GenerationConfig
 from sftlens.generation.kv_cache import is_preallocated, new_cache, place_prefill
 from sftlens.generation.sampling import pick_tokens, row_uniforms
+from sftlens.generation.stops import StopTables
 
 COMPACT_SHARE = 8  # drop finished rows once 1/8 of the batch has finished
 CUDA_CHECK_EVERY = 4  # on CUDA look at finished rows every few steps (each look syncs)
@@ -118,7 +119,7 @@ def decode_batch(
     seqs: Sequence[Sequence[int]],
     keys: Any,
     cfg: GenerationConfig,
-    is_stop: torch.Tensor,
+    stops: StopTables,
     pad: int,
 ) -> torch.Tensor:
     """Generate for one batch of encoded prompts.
@@ -126,9 +127,10 @@ def decode_batch(
     Args:
         seqs: P token-id lists.
         keys: (P * n,) uint64 row keys (``None`` for greedy, then n = 1).
-        is_stop: (V,) bool, True for ids that end a row.
+        stops: the (V,) tables of the stop rule (``StopRule.tables``).
     Returns:
-        (P * n, max_new_tokens) int64 on CPU; entries after a row's first stop are junk.
+        (P * n, max_new_tokens) int64 on CPU; entries after a row's end are junk
+        (``StopRule.cut`` finds the end).
     """
     device = next(model.parameters()).device
     n = 1 if keys is None else len(keys) // len(seqs)
@@ -148,6 +150,7 @@ def decode_batch(
     tokens = torch.zeros((rows, steps), dtype=torch.long, device=device)  # (R, steps)
     alive = torch.arange(rows, device=device)  # batch row → original row
     done = torch.zeros(rows, dtype=torch.bool, device=device)
+    begun = torch.zeros(rows, dtype=torch.bool, device=device)  # answer text generated
     every = CUDA_CHECK_EVERY if device.type == "cuda" else 1
     for t in range(steps):
         u = uniforms[alive, t] if uniforms is not None else None
@@ -155,7 +158,8 @@ def decode_batch(
         tokens[alive, t] = nxt
         if t == steps - 1:
             break
-        done |= is_stop[nxt]
+        done |= stops.ends[nxt] | (begun & stops.newline[nxt])
+        begun |= stops.text[nxt]
         if (t + 1) % every == 0:
             n_done = int(done.sum())
             if n_done == done.shape[0]:
@@ -163,8 +167,8 @@ def decode_batch(
             if n_done and n_done * COMPACT_SHARE >= done.shape[0]:
                 keep = (~done).nonzero().squeeze(1)  # (b',)
                 cache.batch_select_indices(keep)
-                alive, mask, next_pos, nxt, done = (
-                    x[keep] for x in (alive, mask, next_pos, nxt, done)
+                alive, mask, next_pos, nxt, done, begun = (
+                    x[keep] for x in (alive, mask, next_pos, nxt, done, begun)
                 )
         mask[:, width + t] = 1
         logits = _forward(model, cache, nxt[:, None], mask[:, : width + t + 1], next_pos[:, None])

@@ -21,7 +21,8 @@ from sftlens.generation.batching import auto_batch_size, length_batches
 from sftlens.generation.config import GenerationConfig
 from sftlens.generation.engine import decode_batch
 from sftlens.generation.sampling import row_keys
-from sftlens.generation.stops import newline_ids, pad_id, stop_ids
+from sftlens.generation.stops import pad_id, stop_rule
+from sftlens.newline_rule import answer_line
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +32,6 @@ def encode_prompts(tokenizer: Any, prompts: Sequence[str]) -> list[list[int]]:
     encoded = tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
     fallback = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else pad_id(tokenizer)
     return [list(ids) if len(ids) else [fallback] for ids in encoded]
-
-
-def cut_completion(ids: list[int], stops: set[int], newlines: set[int]) -> list[int]:
-    """Ids up to the first stop; a newline token is kept (its text before "\\n" counts)."""
-    for i, tid in enumerate(ids):
-        if tid in stops:
-            return ids[: i + 1] if tid in newlines else ids[:i]
-    return ids
 
 
 class Progress(Protocol):
@@ -61,7 +54,9 @@ def generate(
 
     Returns:
         One list of ``n_samples`` strings per prompt, in prompt order: the text after
-        the prompt, cut at the first newline (when ``stop_at_newline``) and at EOS.
+        the prompt, ended at EOS and (when ``stop_at_newline``) cut by the newline rule
+        (``sftlens.newline_rule.answer_line``: blank lines before the answer are skipped,
+        the first newline after answer text ends it).
     """
     if cfg.backend == "vllm":
         from sftlens.generation.vllm_backend import generate_vllm
@@ -75,13 +70,10 @@ def generate(
     device = next(model.parameters()).device
     encoded = encode_prompts(tokenizer, prompts)
     lengths = [len(e) for e in encoded]
-    stops = stop_ids(tokenizer, model, cfg.stop_at_newline, cfg.ignore_eos)
-    newlines = set(newline_ids(tokenizer)) if cfg.stop_at_newline else set()
+    rule = stop_rule(tokenizer, model, cfg.stop_at_newline, cfg.ignore_eos)
     head = model.get_output_embeddings()
     vocab = head.weight.shape[0] if head is not None else model.config.vocab_size
-    is_stop = torch.zeros(max(vocab, len(tokenizer)), dtype=torch.bool)
-    is_stop[stops] = True
-    is_stop = is_stop.to(device)
+    tables = rule.tables(max(vocab, len(tokenizer)), device)
     rows = cfg.batch_size or auto_batch_size(model, max(lengths), cfg.max_new_tokens, n, device)
     batches = length_batches(lengths, max(1, rows // n))
     results: list[list[str]] = [[] for _ in prompts]
@@ -103,12 +95,12 @@ def generate(
             for idx in batches:
                 keys = None if cfg.greedy else row_keys([prompts[i] for i in idx], n, cfg.seed)
                 tokens = decode_batch(
-                    model, [encoded[i] for i in idx], keys, cfg, is_stop, pad_id(tokenizer)
+                    model, [encoded[i] for i in idx], keys, cfg, tables, pad_id(tokenizer)
                 )
-                cut = [cut_completion(row, set(stops), newlines) for row in tokens.tolist()]
+                cut = [rule.cut(row) for row in tokens.tolist()]
                 texts = tokenizer.batch_decode(cut, skip_special_tokens=True)
                 if cfg.stop_at_newline:
-                    texts = [t.split("\n", 1)[0] for t in texts]
+                    texts = [answer_line(t) for t in texts]
                 for j, i in enumerate(idx):
                     chunk = texts[j * n : (j + 1) * n]
                     results[i] = chunk * cfg.n_samples if n == 1 else chunk

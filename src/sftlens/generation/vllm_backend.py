@@ -4,6 +4,9 @@ vLLM is not installed here or in CI: the tests drive this adapter with a stand-i
 ``vllm`` module (parameters, per-prompt seeds, output shape), not vLLM itself.  ``model`` is a ``vllm.LLM`` or a model
 id / path from which one is built.  Seeds are per request, from (seed, prompt text) as in the HF
 engine, so results do not depend on batching, but the samples differ from the HF engine's.
+With ``stop_at_newline`` the text is cut by the newline rule (``sftlens.newline_rule``); vLLM's
+stop strings cannot skip the newlines before an answer, so a completion runs to EOS or
+``max_new_tokens`` and is cut afterwards.
 
 Example::
 
@@ -18,6 +21,7 @@ from typing import Any
 from sftlens.errors import SftlensError
 from sftlens.generation.config import GenerationConfig
 from sftlens.generation.sampling import prompt_key
+from sftlens.newline_rule import answer_line
 
 
 def require_vllm() -> Any:
@@ -45,7 +49,6 @@ def generate_vllm(
     )
     import vllm
 
-    stop = ["\n"] if cfg.stop_at_newline else None
     params = [
         vllm.SamplingParams(
             n=cfg.n_samples,
@@ -53,11 +56,12 @@ def generate_vllm(
             top_p=cfg.top_p,
             top_k=cfg.top_k if cfg.top_k > 0 else -1,
             max_tokens=cfg.max_new_tokens,
-            stop=stop,
             ignore_eos=cfg.ignore_eos,
             seed=prompt_key(p, cfg.seed) % (1 << 31),
         )
         for p in prompts
     ]
     outs = llm.generate(list(prompts), params, use_tqdm=False)
-    return [[c.text.split("\n", 1)[0] for c in o.outputs] for o in outs]
+    if not cfg.stop_at_newline:
+        return [[c.text for c in o.outputs] for o in outs]
+    return [[answer_line(c.text) for c in o.outputs] for o in outs]

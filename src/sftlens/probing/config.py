@@ -56,7 +56,8 @@ class ProbeConfig(DataOptions):
         templates: use the first n statement templates per relation (``None`` = all).
         samples: completions per template.
         temperature / top_p / top_k / max_new_tokens: sampling.
-        stop_at_newline: end each completion at its first newline.  ``None`` (default)
+        stop_at_newline: end each completion at the first newline after its answer text
+            (leading newlines skipped: ``sftlens.newline_rule``).  ``None`` (default)
             = the scheme's rule: ``paper`` does not cut (the paper's protocol: up to
             ``max_new_tokens``, matched over the whole completion); ``slick`` cuts
             (its few-shot prompts continue with the next exemplar on a new line).
@@ -99,7 +100,7 @@ class ProbeConfig(DataOptions):
     slick: SlickConfig = Field(default_factory=SlickConfig)  # type: ignore[arg-type]
 
     def cuts_at_newline(self) -> bool:
-        """Whether completions end at their first newline (explicit, else the scheme's rule)."""
+        """Whether completions end at a newline (explicit, else the scheme's rule)."""
         if self.stop_at_newline is not None:
             return self.stop_at_newline
         return self.scheme == "slick"

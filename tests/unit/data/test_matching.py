@@ -86,6 +86,9 @@ def test_exact_span_stops_at_newline_and_period() -> None:
     # abbreviations survive because every period is tried as the span's end
     assert exact(" St. Petersburg. A city in Russia.", ["St. Petersburg"]) == "St. Petersburg"
     assert answer_spans(" a. b\nc") == [" a", " a. b"]
+    # blank lines before the answer are skipped (the newline rule of generation)
+    assert exact("\n\n Paris\nLondon", ["Paris"]) == "Paris"
+    assert exact("\n\n Paris\nLondon", ["London"]) is None
 
 
 RUN_ONS = [

@@ -64,3 +64,30 @@ def gemma_real(gemma_gguf: tuple[Path, Path]) -> tuple[Any, Any]:
     tok = AutoTokenizer.from_pretrained(checkpoint)
     tok.padding_side = "left"
     return model, tok
+
+
+@pytest.fixture
+def newline_first(model_tok: tuple[Any, Any]) -> Any:
+    """``model_tok`` answering every prompt with a newline and a space before its text: after
+    a prompt's last token a newline wins, after a newline a space (a hook on the logits, so
+    the engine and a naive loop see the same model).  Removed after the test."""
+    import torch
+
+    from sftlens.generation.generate import encode_prompts
+    from sftlens.generation.stops import newline_ids
+
+    model, tok = model_tok
+    newline, space = newline_ids(tok)[0], tok.convert_tokens_to_ids(tok.tokenize(" "))[0]
+    ends = torch.tensor(sorted({ids[-1] for ids in encode_prompts(tok, PROMPTS)}))
+
+    def hook(module: Any, args: Any, kwargs: Any, output: Any) -> Any:
+        ids = kwargs.get("input_ids", args[0] if args else None)  # (rows, L)
+        logits = output.logits  # (rows, K, V): the last K positions' logits
+        ids = ids[:, ids.shape[1] - logits.shape[1] :]  # (rows, K)
+        logits[..., newline] += 100.0 * torch.isin(ids, ends)
+        logits[..., space] += 100.0 * (ids == newline)
+        return output
+
+    handle = model.register_forward_hook(hook, with_kwargs=True)
+    yield model, tok
+    handle.remove()

@@ -9,16 +9,26 @@ import torch
 
 from sftlens.errors import ConfigError
 from sftlens.generation import GenerationConfig, generate
-from sftlens.generation.generate import cut_completion, encode_prompts
+from sftlens.generation.generate import encode_prompts
 from sftlens.generation.sampling import pick_tokens, row_keys, row_uniforms
-from sftlens.generation.stops import newline_ids, stop_ids
+from sftlens.generation.stops import eos_ids
+
+
+def answer_text(text: str, stop_at_newline: bool) -> str:
+    """The newline rule written out on text: blank lines before the answer dropped, the
+    answer's line kept up to its newline."""
+    if not stop_at_newline:
+        return text
+    body = text.lstrip()
+    lead = text[: len(text) - len(body)]
+    return lead.rsplit("\n", 1)[-1] + body.split("\n", 1)[0]
 
 
 def naive(model: Any, tok: Any, prompts: list[str], cfg: GenerationConfig) -> list[list[str]]:
-    """One row at a time, no padding, no cache: re-encode the whole sequence every step."""
+    """One row at a time, no padding, no cache: re-encode the whole sequence every step; a
+    row ends at EOS or once its decoded text holds a newline after non-space text."""
     n = 1 if cfg.greedy else cfg.n_samples
-    stops = set(stop_ids(tok, model, cfg.stop_at_newline))
-    newlines = set(newline_ids(tok))
+    eos = set(eos_ids(tok, model))
     out = []
     for prompt, ids in zip(prompts, encode_prompts(tok, prompts), strict=True):
         keys = row_keys([prompt], n, cfg.seed)
@@ -32,12 +42,16 @@ def naive(model: Any, tok: Any, prompts: list[str], cfg: GenerationConfig) -> li
                     logits = model(torch.tensor([seq])).logits[:, -1, :]
                 u = None if cfg.greedy else uniforms[j : j + 1, t]
                 nxt = int(pick_tokens(logits, u, cfg.temperature, cfg.top_p, cfg.top_k)[0])
+                if nxt in eos:
+                    break
                 new.append(nxt)
                 seq.append(nxt)
-                if nxt in stops:
+                text = tok.decode(new, skip_special_tokens=True)
+                if cfg.stop_at_newline and "\n" in text.lstrip():
                     break
-            text = tok.decode(cut_completion(new, stops, newlines), skip_special_tokens=True)
-            texts.append(text.split("\n", 1)[0] if cfg.stop_at_newline else text)
+            texts.append(
+                answer_text(tok.decode(new, skip_special_tokens=True), cfg.stop_at_newline)
+            )
         out.append(texts * cfg.n_samples if n == 1 else texts)
     return out
 
@@ -95,6 +109,24 @@ def test_outputs_are_cut_at_newline_and_shaped(
     free = generate(model, tok, prompts, free_cfg)
     assert any("\n" in s for o in free for s in o)
     assert generate(model, tok, [], cfg) == []
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_newlines_before_the_answer_are_skipped(
+    newline_first: tuple[Any, Any], prompts: list[str], temperature: float
+) -> None:
+    model, tok = newline_first
+    cfg = GenerationConfig(max_new_tokens=10, n_samples=3, temperature=temperature, batch_size=4)
+    free = generate(
+        model, tok, prompts, GenerationConfig(**{**cfg.__dict__, "stop_at_newline": False})
+    )
+    assert all(s.startswith("\n ") and s.strip() for o in free for s in o)  # the hook works
+    got = generate(model, tok, prompts, cfg)
+    assert got == naive(model, tok, prompts, cfg)
+    assert got == [[answer_text(s, True) for s in o] for o in free]
+    assert all(s.startswith(" ") and s.strip() and "\n" not in s for o in got for s in o)
+    if temperature > 0:  # some sampled rows were cut after their answer
+        assert any("\n" in s.strip() for o in free for s in o)
 
 
 def test_tokenizer_without_pad_token(model_tok: tuple[Any, Any], prompts: list[str]) -> None:

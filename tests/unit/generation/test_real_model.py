@@ -13,8 +13,9 @@ import torch
 from sftlens.generation import GenerationConfig, generate
 from sftlens.generation.attention import gqa_decode_attention
 from sftlens.generation.engine import decode_batch
-from sftlens.generation.generate import cut_completion, encode_prompts
-from sftlens.generation.stops import newline_ids, pad_id, stop_ids
+from sftlens.generation.generate import encode_prompts
+from sftlens.generation.stops import StopRule, eos_ids, newline_ids, pad_id, stop_rule
+from sftlens.newline_rule import answer_line
 
 PROMPTS = [
     "<|question|> Where was Barack Obama born? <|answer|>",
@@ -27,40 +28,40 @@ PROMPTS = [
 STEPS = 12
 
 
-def hf_greedy(model: Any, tok: Any, stops: list[int], newlines: set[int]) -> list[list[int]]:
-    """``model.generate(do_sample=False)`` one prompt at a time (no padding), cut at the first stop."""
+def hf_greedy(model: Any, tok: Any, rule: StopRule) -> list[list[int]]:
+    """``model.generate(do_sample=False)`` one prompt at a time (no padding), stopped at EOS
+    only, then cut by the newline rule."""
     out = []
     for ids in encode_prompts(tok, PROMPTS):
         with torch.inference_mode():
             seq = model.generate(torch.tensor([ids]), do_sample=False, max_new_tokens=STEPS,
-                                 eos_token_id=stops, pad_token_id=pad_id(tok))  # fmt: skip
-        out.append(cut_completion(seq[0, len(ids) :].tolist(), set(stops), newlines))
+                                 eos_token_id=eos_ids(tok, model), pad_token_id=pad_id(tok))  # fmt: skip
+        out.append(rule.cut(seq[0, len(ids) :].tolist()))
     return out
 
 
 def test_greedy_tokens_equal_model_generate(gemma_real: tuple[Any, Any]) -> None:
     model, tok = gemma_real
     assert model.get_output_embeddings().weight.shape[0] == 262_144
-    stops, newlines = stop_ids(tok, model, stop_at_newline=True), set(newline_ids(tok))
-    want = hf_greedy(model, tok, stops, newlines)
+    rule = stop_rule(tok, model, stop_at_newline=True)
+    want = hf_greedy(model, tok, rule)
     cfg = GenerationConfig(max_new_tokens=STEPS, batch_size=4)
-    is_stop = torch.zeros(model.config.vocab_size, dtype=torch.bool)
-    is_stop[stops] = True
+    tables = rule.tables(model.config.vocab_size, torch.device("cpu"))
     encoded = encode_prompts(tok, PROMPTS)
     with torch.inference_mode(), gqa_decode_attention(model):
-        tokens = decode_batch(model, encoded, None, cfg, is_stop, pad_id(tok))  # one batch of 6
-    got = [cut_completion(row, set(stops), newlines) for row in tokens.tolist()]
+        tokens = decode_batch(model, encoded, None, cfg, tables, pad_id(tok))  # one batch of 6
+    got = [rule.cut(row) for row in tokens.tolist()]
     assert got == want
     assert sum(len(t) for t in want) > 3 * len(PROMPTS)  # real completions, not immediate stops
     texts = generate(model, tok, PROMPTS, cfg)  # batches of 4 and 2, length-sorted
-    decoded = [tok.decode(t, skip_special_tokens=True).split("\n", 1)[0] for t in want]
+    decoded = [answer_line(tok.decode(t, skip_special_tokens=True)) for t in want]
     assert [o[0] for o in texts] == decoded
 
 
 def test_newline_table_equals_token_by_token_decoding(gemma_real: tuple[Any, Any]) -> None:
     _, tok = gemma_real
     fresh = type(tok).__new__(type(tok))
-    fresh.__dict__.update({k: v for k, v in tok.__dict__.items() if k != "_sftlens_newline_ids"})
+    fresh.__dict__.update({k: v for k, v in tok.__dict__.items() if k != "_sftlens_token_roles"})
     ids = newline_ids(fresh)
     texts = tok.batch_decode([[i] for i in range(len(tok))], skip_special_tokens=False)
     assert ids == [i for i, text in enumerate(texts) if "\n" in text]

@@ -26,7 +26,8 @@ class _Params:
 
 @dataclass
 class _FakeLLM:
-    """Answers every prompt with n completions "<prompt>#<i>\\nmore"."""
+    """Answers every prompt with n completions "<prompt>#<i>\\nmore", the first after a
+    blank line (an instruct model's leading newline)."""
 
     calls: list[tuple[list[str], list[_Params]]] = field(default_factory=list)
     llm_engine: object = object()
@@ -36,7 +37,8 @@ class _FakeLLM:
         return [
             types.SimpleNamespace(
                 outputs=[
-                    types.SimpleNamespace(text=f"{p}#{i}\nmore") for i in range(sp.kwargs["n"])
+                    types.SimpleNamespace(text=("\n" if i == 0 else "") + f"{p}#{i}\nmore")
+                    for i in range(sp.kwargs["n"])
                 ]
             )
             for p, sp in zip(prompts, params, strict=True)
@@ -55,13 +57,18 @@ def test_sampling_parameters_and_outputs(fake_vllm: types.ModuleType) -> None:
     llm = _FakeLLM()
     cfg = GenerationConfig(backend="vllm", n_samples=3, temperature=0.7, top_k=0, seed=5)
     out = generate(llm, None, ["a b", "c"], cfg)
-    assert out == [["a b#0", "a b#1", "a b#2"], ["c#0", "c#1", "c#2"]]  # cut at the newline
+    assert out == [["a b#0", "a b#1", "a b#2"], ["c#0", "c#1", "c#2"]]  # the newline rule
     ((prompts, params),) = llm.calls
     assert prompts == ["a b", "c"]
     first = params[0].kwargs
     assert first["n"] == 3 and first["temperature"] == 0.7 and first["top_k"] == -1
-    assert first["stop"] == ["\n"] and first["max_tokens"] == cfg.max_new_tokens
+    assert "stop" not in first and first["max_tokens"] == cfg.max_new_tokens  # cut afterwards
     assert [p.kwargs["seed"] for p in params] == [prompt_key(p, 5) % (1 << 31) for p in prompts]
+
+
+def test_without_the_newline_cut_the_whole_text_is_kept(fake_vllm: types.ModuleType) -> None:
+    cfg = GenerationConfig(backend="vllm", n_samples=2, temperature=0.7, stop_at_newline=False)
+    assert generate(_FakeLLM(), None, ["c"], cfg) == [["\nc#0\nmore", "c#1\nmore"]]
 
 
 def test_missing_vllm_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:

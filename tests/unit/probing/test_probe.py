@@ -11,6 +11,7 @@ from sftlens.data import load_dataset
 from sftlens.data.records import Relation
 from sftlens.errors import DataError
 from sftlens.generation import GenerationConfig
+from sftlens.newline_rule import answer_line
 from sftlens.probing import ProbeConfig, level_of, probe_facts
 from sftlens.probing import probe as probe_mod
 
@@ -181,4 +182,4 @@ def test_newline_cut_on_a_real_model_is_a_prefix_of_the_uncut_completion(
     for u_row, c_row in zip(uncut, cut, strict=True):
         for u_tpl, c_tpl in zip(u_row["completions"], c_row["completions"], strict=True):
             for u, c in zip(u_tpl, c_tpl, strict=True):
-                assert "\n" not in c and c == u.split("\n", 1)[0]
+                assert "\n" not in c and c == answer_line(u)
