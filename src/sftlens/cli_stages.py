@@ -316,7 +316,10 @@ STAGES: dict[str, Stage] = {
         "$SFTLENS_CACHE/gguf, default ~/.cache/sftlens/gguf). Needs pip install 'sftlens[gguf]'.",
         "sftlens.gguf_source.convert:ConvertConfig",
         "sftlens.gguf_source.convert:run",
-        (_o("--sha256", key="sha256", help="expected sha256 of the GGUF file (checked first)"),),
+        (
+            _o("--sha256", key="sha256", help="expected sha256 of the GGUF file (checked first)"),
+            _o("--tokenizer", key="tokenizer", help="save this directory's tokenizer instead"),
+        ),
         positional=(("gguf", "gguf", "the .gguf file"),),
     ),
     "demo": Stage(

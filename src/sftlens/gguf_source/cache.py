@@ -186,9 +186,12 @@ def _build(path: Path, sha: str, target: Path) -> None:
         raise
 
 
-def _dequantize_into(path: Path, out: Path, add_bos: bool = False) -> None:
+def _dequantize_into(
+    path: Path, out: Path, add_bos: bool = False, tokenizer: Path | None = None
+) -> None:
     """Load ``path`` through transformers (float32) and save a plain HF checkpoint in ``out``;
-    ``add_bos``: the file's tokenizer starts every text with BOS (kept in the saved tokenizer)."""
+    ``add_bos``: the file's tokenizer starts every text with BOS (kept in the saved tokenizer);
+    ``tokenizer``: a directory whose tokenizer is saved instead of the one read from the file."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -199,16 +202,36 @@ def _dequantize_into(path: Path, out: Path, add_bos: bool = False) -> None:
         model = AutoModelForCausalLM.from_pretrained(
             folder, gguf_file=name, **{dtype_kwarg(): torch.float32}
         )
-        tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        if tokenizer is None:
+            tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     except (ValueError, KeyError, NotImplementedError, RuntimeError, TypeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SftlensError(f"cannot read GGUF file {path}: {first}") from None
-    check_subwords(tok, path)
+    if tokenizer is not None:
+        tok = _tokenizer_from(tokenizer)
+    check_subwords(tok, path if tokenizer is None else tokenizer)
     if add_bos:
         ensure_bos(tok)
     plain = _without_quantization(model)
     plain.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
+
+
+def _tokenizer_from(folder: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(folder))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SftlensError(f"cannot read the tokenizer in {folder}: {first}") from None
+
+
+def dequantize_with_tokenizer(path: Path, out: Path, tokenizer: Path) -> None:
+    """Dequantize GGUF ``path`` into ``out`` (which must exist), saving the tokenizer of the
+    directory ``tokenizer`` instead of the file's own (not cached: the cache holds the file's)."""
+    require_gguf()
+    _dequantize_into(path, out, add_bos=read_header(path).add_bos, tokenizer=tokenizer)
 
 
 #: a sentence any subword vocabulary splits into far fewer tokens than it has letters

@@ -9,6 +9,7 @@ Example::
 
     sftlens convert gemma-3-270m-q4_k_m.gguf --out models/gemma3-270m
     sftlens convert model.gguf --out models/m --sha256 a5fd3b62...   # checked first
+    sftlens convert model.gguf --out models/m --tokenizer models/tok  # another tokenizer
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from pydantic import Field
 
 from sftlens.config import StageConfig
 from sftlens.errors import ConfigError
-from sftlens.gguf_source.cache import CACHE_DTYPE, MARKER, find_gguf, gguf_checkpoint
+from sftlens.gguf_source.cache import (
+    CACHE_DTYPE,
+    MARKER,
+    dequantize_with_tokenizer,
+    file_sha256,
+    find_gguf,
+    gguf_checkpoint,
+)
 from sftlens.outdir import staged_out_dir
 
 
@@ -30,6 +38,11 @@ class ConvertConfig(StageConfig):
 
     gguf: str = Field(description="the .gguf file to convert")
     sha256: str | None = Field(None, description="expected sha256 of the file (hex)")
+    tokenizer: str | None = Field(
+        None,
+        description="a directory whose tokenizer is saved instead of the one transformers reads "
+        "from the file (for transformers versions that misread it)",
+    )
 
 
 @dataclass
@@ -52,9 +65,25 @@ def run(cfg: ConvertConfig, out: Path, *, force: bool = False) -> ConvertResult:
         raise ConfigError(f"'{cfg.gguf}' is not a .gguf file (nor a dir holding one)")
     if Path(out).resolve() in path.parents:
         raise ConfigError(f"--out {out} contains the input {path}; choose another directory")
+    if cfg.tokenizer is not None:
+        return _convert_with_tokenizer(cfg, path, Path(cfg.tokenizer), out, force)
     cached = gguf_checkpoint(path, expected=cfg.sha256)
     with staged_out_dir(out, force, inputs=[path, cached]) as tmp:
         for item in sorted(cached.iterdir()):
             if item.name != MARKER and item.is_file():
                 shutil.copyfile(item, tmp / item.name)
     return ConvertResult(Path(out), path, cached.name)
+
+
+def _convert_with_tokenizer(
+    cfg: ConvertConfig, path: Path, tokenizer: Path, out: Path, force: bool
+) -> ConvertResult:
+    """The file's weights with another directory's tokenizer, straight into ``out``."""
+    if not tokenizer.is_dir():
+        raise ConfigError(f"--tokenizer {tokenizer}: not a directory")
+    sha = file_sha256(path)
+    if cfg.sha256 is not None and cfg.sha256.lower() != sha:
+        raise ConfigError(f"GGUF file {path}: sha256 {sha[:16]}… does not match {cfg.sha256[:16]}…")
+    with staged_out_dir(out, force, inputs=[path, tokenizer]) as tmp:
+        dequantize_with_tokenizer(path, tmp, tokenizer)
+    return ConvertResult(Path(out), path, sha)

@@ -215,3 +215,23 @@ def test_a_tokenizer_read_as_single_characters_is_refused(tmp_path) -> None:
         models.WordLevel(vocab, unk_token="?"), pre_tokenizers.WhitespaceSplit()
     )
     cache.check_subwords(whole, tmp_path / "x.gguf")  # one token per word: accepted
+
+
+def test_convert_can_take_the_tokenizer_of_another_dir(
+    tiny, cache_dir, monkeypatch, tmp_path
+) -> None:
+    seen = {}
+
+    def fake(path: Path, out: Path, add_bos: bool = False, tokenizer: Path | None = None) -> None:
+        seen["tokenizer"] = tokenizer
+        _fake_dequantize(path, out)
+
+    monkeypatch.setattr(cache, "_dequantize_into", fake)
+    tok_dir = tmp_path / "tok"
+    tok_dir.mkdir()
+    out = tmp_path / "o"
+    assert main(["-q", "convert", str(tiny), "--out", str(out), "--tokenizer", str(tok_dir)]) == 0
+    assert seen["tokenizer"] == tok_dir and (out / "config.json").is_file()
+    assert _entries(cache_dir) == []  # the cache keeps the file's own tokenizer only
+    missing = ["-q", "convert", str(tiny), "--out", str(tmp_path / "p"), "--tokenizer", "nodir"]
+    assert main(missing) == 2 and not (tmp_path / "p").exists()
