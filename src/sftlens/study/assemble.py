@@ -136,10 +136,7 @@ def finish(
     cfg: StudyConfig, run_dir: RunDir, units: Sequence[Unit], executed: list[str], start: float
 ) -> StudyResult:
     """Assemble results/ from the units' files and (optionally) write the report."""
-    from sftlens.evaluation.config import EvaluateConfig
-
-    least = EvaluateConfig.model_validate(cfg.evaluate).min_per_level
-    tables = assemble(run_dir, units, least)
+    tables = assemble(run_dir, units, cfg.evaluate.min_per_level)
     total = sum(not u.memory for u in units)
     result = StudyResult(run_dir.path, total, executed, time.monotonic() - start, tables)
     if cfg.report:

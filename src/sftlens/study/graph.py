@@ -21,14 +21,11 @@ from typing import Any
 
 from sftlens.config import dump_config
 from sftlens.runstore import content_hash, file_hash
-from sftlens.study.calibration import calibrate_unit, calibrated, finetune_section
+from sftlens.study.calibration import calibrate_unit, calibrated, chosen_lr
 from sftlens.study.config import StudyConfig
+from sftlens.study.context import SCHEMA_VERSION, Cell, StudyContext, model_fingerprint
 from sftlens.study.scheduler import Unit
 from sftlens.study.units import (
-    SCHEMA_VERSION,
-    Cell,
-    StudyContext,
-    model_fingerprint,
     probe_chunks,
     run_base_eval,
     run_diff,
@@ -63,12 +60,12 @@ def cells_of(cfg: StudyConfig) -> list[Cell]:
 def probe_key(cfg: StudyConfig) -> str:
     """Key of the probe: base model files, data spec, split preset, probe section."""
     probe_inputs = {"v": SCHEMA_VERSION, "model": model_fingerprint(cfg.base_model()), "data": cfg.data_spec(),
-                    "preset": cfg.split_preset, "eval_sets": cfg.eval_sets, "probe": cfg.probe, "dtype": cfg.dtype,
+                    "preset": cfg.split_preset, "eval_sets": cfg.eval_sets, "probe": cfg.probe.given(), "dtype": cfg.dtype,
                     "test_per_relation": cfg.test_per_relation}  # fmt: skip
-    if cfg.backend != "hf":  # another engine samples differently (hf keeps its earlier keys)
+    if cfg.backend != "hf":  # another engine samples differently (the default is left out)
         probe_inputs["backend"] = cfg.backend
     files = [f for f in (cfg.relations, *cfg.aliases) if f and Path(f).is_file()]
-    if files or cfg.aliases or cfg.limit:  # only when set: studies without them keep their keys
+    if files or cfg.aliases or cfg.limit:  # only when set, like the backend
         probe_inputs["data_options"] = {"limit": cfg.limit, "aliases": cfg.aliases,
                                         "files": {f: file_hash(f) for f in files}}  # fmt: skip
     if cfg.lr_auto():  # the dev facts are probed too
@@ -79,7 +76,7 @@ def probe_key(cfg: StudyConfig) -> str:
 def set_key(cfg: StudyConfig) -> str:
     """A set is a pure function of (mastery, select settings, its cell), not of the rest of the
     grid: fine-tunes key on this, so growing the grid re-trains only the new cells."""
-    return content_hash({"probe": probe_key(cfg), "select": cfg.select})
+    return content_hash({"probe": probe_key(cfg), "select": cfg.select.given()})
 
 
 def pregrid_waves(ctx: StudyContext) -> list[list[Unit]]:
@@ -87,8 +84,10 @@ def pregrid_waves(ctx: StudyContext) -> list[list[Unit]]:
     cfg = ctx.cfg
     cells = cells_of(cfg)
     pkey = probe_key(cfg)
-    select_key = content_hash({"probe": pkey, "grid": dump_config(cfg.grid), "select": cfg.select})
-    base_key = content_hash({"probe": pkey, "evaluate": cfg.evaluate, "sets": cfg.eval_sets,
+    select_key = content_hash(
+        {"probe": pkey, "grid": dump_config(cfg.grid), "select": cfg.select.given()}
+    )
+    base_key = content_hash({"probe": pkey, "evaluate": cfg.evaluate.given(), "sets": cfg.eval_sets,
                              "per_question": True})  # fmt: skip
     chunks = probe_units(ctx, pkey)
     waves = [
@@ -152,10 +151,12 @@ def probe_units(ctx: StudyContext, probe_key: str) -> list[Unit]:
 def cell_units(ctx: StudyContext, cell: Cell, set_key: str, restore: bool) -> list[Unit]:
     cfg = ctx.cfg
     ft = f"{cell.name}/finetune"
-    section = finetune_section(ctx)  # lr: auto resolved here, once, to the calibrated lr
-    lr = float(section["lr"]) if cfg.lr_auto() else None
+    section = cfg.finetune.given()
+    lr: float | None = None
+    if cfg.lr_auto():  # resolved here, once, to the calibrated lr (which the key hashes)
+        lr = section["lr"] = chosen_lr(ctx)
     ft_key = content_hash({"sets": set_key, "cell": cell.name, "finetune": section})
-    ev_key = content_hash({"ft": ft_key, "evaluate": cfg.evaluate, "sets": cfg.eval_sets,
+    ev_key = content_hash({"ft": ft_key, "evaluate": cfg.evaluate.given(), "sets": cfg.eval_sets,
                            "per_question": True})  # fmt: skip
     units = [
         Unit(ft, ft_key, lambda out, _: run_finetune(ctx, cell, out, lr), memory=True),
@@ -164,7 +165,7 @@ def cell_units(ctx: StudyContext, cell: Cell, set_key: str, restore: bool) -> li
         ),
     ]
     if cfg.kl_enabled:
-        key = content_hash({"ft": ft_key, "kl": cfg.token_kl, "sets": cfg.eval_sets,
+        key = content_hash({"ft": ft_key, "kl": cfg.token_kl.given(), "sets": cfg.eval_sets,
                             "per_fact": True})  # fmt: skip
         units.append(
             Unit(f"{cell.name}/kl", key, lambda out, v: run_kl(ctx, cell, v[ft], out), needs=(ft,))
