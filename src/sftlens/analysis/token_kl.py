@@ -35,7 +35,7 @@ from sftlens.analysis.divergence import full_kl, rank_of, topk_kl
 from sftlens.analysis.prompts import kl_prompts
 from sftlens.data.records import Fact, Relation
 from sftlens.errors import SftlensError
-from sftlens.evaluation import check_covered
+from sftlens.probing import check_covered
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase

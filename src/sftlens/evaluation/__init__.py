@@ -2,7 +2,8 @@
 
 Example::
 
-    from sftlens.evaluation import EvaluateConfig, evaluate_model, levels_for
+    from sftlens.evaluation import EvaluateConfig, evaluate_model
+    from sftlens.probing import levels_for
     result = evaluate_model(model, tok, facts, levels_for(facts, mastery_rows), EvaluateConfig())
 """
 
@@ -13,8 +14,8 @@ from sftlens.evaluation.evaluate import (
     evaluate_model,
     prepare_evaluation,
 )
-from sftlens.evaluation.levels import check_covered, levels_for, levels_from_rows
 from sftlens.evaluation.scoring import (
+    MACRO_LEVEL,
     accuracy_rows,
     answer_columns,
     decode_correct,
@@ -26,17 +27,15 @@ from sftlens.evaluation.scoring import (
 )
 
 __all__ = [
+    "MACRO_LEVEL",
     "EvalResult",
     "EvaluateConfig",
     "PreparedEvaluation",
     "accuracy_rows",
     "answer_columns",
-    "check_covered",
     "decode_correct",
     "evaluate_model",
     "format_table",
-    "levels_for",
-    "levels_from_rows",
     "macro",
     "prepare_evaluation",
     "question_key",

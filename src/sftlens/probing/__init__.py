@@ -13,13 +13,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sftlens.probing.config import ProbeConfig, SlickConfig
+from sftlens.probing.config import ProbeConfig, ProbeSettings, SlickConfig
 from sftlens.probing.mastery import SCHEMES, level_from_counts, level_of
+from sftlens.probing.table import (
+    check_covered,
+    check_same_data,
+    levels_for,
+    levels_from_rows,
+    read_levels,
+)
 
 if TYPE_CHECKING:
     from sftlens.probing.probe import probe_facts
 
-__all__ = ["SCHEMES", "ProbeConfig", "SlickConfig", "level_from_counts", "level_of", "probe_facts"]
+__all__ = [
+    "SCHEMES", "ProbeConfig", "ProbeSettings", "SlickConfig", "check_covered", "check_same_data",
+    "level_from_counts", "level_of", "levels_for", "levels_from_rows", "probe_facts", "read_levels",
+]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

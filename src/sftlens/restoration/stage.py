@@ -28,7 +28,7 @@ from sftlens.restoration.config import (
 )
 from sftlens.restoration.settings import EngineSettings
 from sftlens.runstore import atomic_path, atomic_write_json
-from sftlens.tableio import read_table, write_table
+from sftlens.tableio import write_table
 
 log = logging.getLogger(__name__)
 C = TypeVar("C", bound=EngineConfig)
@@ -181,14 +181,14 @@ def _sweep_evaluate(cfg: SweepConfig, out: Path, sources: dict[str, Any]) -> lis
     """Prepare the evaluation once; restore each k into the live tuned model, evaluate, undo."""
     from sftlens.config import build_config
     from sftlens.data import load_dataset
-    from sftlens.evaluation import prepare_evaluation
-    from sftlens.evaluation.config import EvaluateConfig
+    from sftlens.evaluation import MACRO_LEVEL, EvaluateConfig, prepare_evaluation
     from sftlens.models import load_model, load_tokenizer
+    from sftlens.probing import read_levels
     from sftlens.restoration.io import source_from_dir
     from sftlens.restoration.sweep import sweep_evaluate
 
     eval_cfg = build_config(EvaluateConfig, dict(cfg.evaluation), source="evaluation")
-    levels = {str(r["id"]): int(r["level"]) for r in read_table(cfg.mastery)}  # type: ignore[arg-type]
+    levels = read_levels(str(cfg.mastery))
     dataset = load_dataset(
         str(cfg.data), **{**eval_cfg.data_options(), "split_preset": cfg.split_preset}
     )
@@ -207,7 +207,9 @@ def _sweep_evaluate(cfg: SweepConfig, out: Path, sources: dict[str, Any]) -> lis
             res = found["test"]
             tag = {"restore_k": k, "strategy": strategy, "region": cfg.region}
             rows += [{**tag, **row} for row in res.rows]
-            macro = {r["domain"]: r["accuracy"] for r in res.rows if r.get("test_level") == -1}
+            macro = {
+                r["domain"]: r["accuracy"] for r in res.rows if r.get("test_level") == MACRO_LEVEL
+            }
             runs.append(
                 {
                     **tag,

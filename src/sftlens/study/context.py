@@ -93,7 +93,10 @@ class StudyContext:
         return self._get("mastery", lambda: read_table(path))  # type: ignore[no-any-return]
 
     def levels(self) -> dict[str, int]:
-        return self._get("levels", lambda: {r["id"]: int(r["level"]) for r in self.mastery_rows()})  # type: ignore[no-any-return]
+        from sftlens.probing import levels_from_rows
+
+        path = str(self.run_dir.unit_dir("probe") / "mastery.parquet")
+        return self._get("levels", lambda: levels_from_rows(self.mastery_rows(), path))  # type: ignore[no-any-return]
 
     def probed_facts(self) -> list[Any]:
         """In-domain train facts (the SFT pool) and the facts of the evaluation splits

@@ -93,8 +93,10 @@ def macro_accuracy(correct: Sequence[bool], levels: Sequence[int] | None) -> flo
         return float("nan")
     if levels is None:
         return float(c.mean())
+    from sftlens.evaluation import macro
+
     lv = np.asarray(levels, dtype=int)
-    return float(np.mean([c[lv == k].mean() for k in np.unique(lv)]))
+    return macro([float(c[lv == k].mean()) for k in np.unique(lv)])
 
 
 @dataclass
