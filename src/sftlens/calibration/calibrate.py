@@ -23,8 +23,8 @@ from typing import Any
 from sftlens.calibration.rule import calibration_row, choose_lr, mark_choice
 from sftlens.data.records import Fact
 from sftlens.errors import ConfigError, DataError
-from sftlens.evaluation.config import EvaluateConfig
-from sftlens.finetuning.config import FinetuneConfig
+from sftlens.evaluation import EvaluateConfig
+from sftlens.finetuning import FinetuneConfig
 
 log = logging.getLogger(__name__)
 #: the selection level of the calibration set: the paper's SFT (Mixed), any mastery level
@@ -91,8 +91,7 @@ def calibrate_lr(
     """
     from sftlens.evaluation import evaluate_model
     from sftlens.finetuning import finetune
-    from sftlens.selection import select_set
-    from sftlens.selection.core import set_row
+    from sftlens.selection import select_set, set_row
 
     leaked = [f.id for f in dev if f.split != DEV]
     if leaked:

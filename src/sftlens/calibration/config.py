@@ -15,8 +15,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from sftlens.config import Seed, StageConfig
-from sftlens.evaluation.config import EvaluateConfig
-from sftlens.finetuning.config import FinetuneConfig
+from sftlens.evaluation import EvaluateConfig
+from sftlens.finetuning import FinetuneConfig
 
 #: the default learning-rate grid (fixed in advance: the paper's 1e-5 and three steps up)
 DEFAULT_LRS: list[float] = [1e-5, 3e-5, 1e-4, 3e-4]

@@ -7,7 +7,7 @@ Example::
     result = evaluate_model(model, tok, facts, levels_for(facts, mastery_rows), EvaluateConfig())
 """
 
-from sftlens.evaluation.config import EvaluateConfig
+from sftlens.evaluation.config import EvaluateConfig, EvaluateSettings
 from sftlens.evaluation.evaluate import (
     EvalResult,
     PreparedEvaluation,
@@ -19,6 +19,7 @@ from sftlens.evaluation.scoring import (
     accuracy_rows,
     answer_columns,
     decode_correct,
+    flag_low_n,
     format_table,
     macro,
     question_key,
@@ -30,11 +31,13 @@ __all__ = [
     "MACRO_LEVEL",
     "EvalResult",
     "EvaluateConfig",
+    "EvaluateSettings",
     "PreparedEvaluation",
     "accuracy_rows",
     "answer_columns",
     "decode_correct",
     "evaluate_model",
+    "flag_low_n",
     "format_table",
     "macro",
     "prepare_evaluation",

@@ -53,7 +53,7 @@ def calibrated(ctx: StudyContext, probe_key: str) -> bool:
 
 def chosen_lr(ctx: StudyContext) -> float:
     """The lr of the finished calibration (read lazily, so any worker process can call it)."""
-    from sftlens.calibration.stage import read_choice
+    from sftlens.calibration import read_choice
 
     path = ctx.run_dir.unit_dir(CALIBRATE)
     if not (path / CHOICE).is_file():
@@ -63,8 +63,7 @@ def chosen_lr(ctx: StudyContext) -> float:
 
 def run_calibrate(ctx: StudyContext, out: Path) -> dict[str, Any]:
     """Fine-tune a mixed set of the grid's middle size once per lr; score on dev; write the choice."""
-    from sftlens.calibration import calibrate_lr
-    from sftlens.calibration.stage import write_calibration
+    from sftlens.calibration import calibrate_lr, write_calibration
 
     cfg = ctx.cfg
     size = cfg.calibration_size()

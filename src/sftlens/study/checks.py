@@ -53,14 +53,14 @@ def check_stage_sections(cfg: StudyConfig) -> None:
 
 def check_regions(cfg: StudyConfig) -> None:
     """Every restore / diff-stats region names known regions (one-line error otherwise)."""
-    from sftlens.restoration.regions import predicate
+    from sftlens.restoration import region_predicate
 
     named = [("restore.regions", r) for r in cfg.restore.regions if cfg.restore.enabled]
     if cfg.diff_stats.enabled:
         named.append(("diff_stats.region", cfg.diff_stats.region))
     for key, region in named:
         try:
-            predicate(region)
+            region_predicate(region)
         except SftlensError as exc:
             raise ConfigError(f"{key}: {exc}") from None
 
@@ -80,7 +80,7 @@ def check_device_and_model(cfg: StudyConfig) -> None:
     missing model or a garbage weight file fail here with one line, also before workers start.
     """
     from sftlens.models import resolve_device
-    from sftlens.restoration.io import source_from_dir
+    from sftlens.restoration import source_from_dir
 
     resolve_device(cfg.device)
     source_from_dir(cfg.base_model()).names()

@@ -18,19 +18,14 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
-from sftlens.analysis.config import TokenKLConfig, TokenKLSettings
-from sftlens.calibration.config import CalibrateConfig, CalibrateSettings
+from sftlens.analysis import TokenKLConfig, TokenKLSettings
+from sftlens.calibration import CalibrateConfig, CalibrateSettings
 from sftlens.config import Seed, StageConfig, build_config
-from sftlens.evaluation.config import EvaluateConfig, EvaluateSettings
-from sftlens.finetuning.config import (
-    DEFAULT_LR,
-    FinetuneConfig,
-    FinetuneSettings,
-    LearningRate,
-)
-from sftlens.probing.config import ProbeConfig, ProbeSettings
-from sftlens.restoration.config import PAPER_KS, check_k, check_strategy
-from sftlens.selection.config import SelectConfig, SelectSettings
+from sftlens.evaluation import EvaluateConfig, EvaluateSettings
+from sftlens.finetuning import DEFAULT_LR, FinetuneConfig, FinetuneSettings, LearningRate
+from sftlens.probing import ProbeConfig, ProbeSettings
+from sftlens.restoration import PAPER_KS, check_k, check_strategy
+from sftlens.selection import SelectConfig, SelectSettings
 
 C = TypeVar("C", bound=StageConfig)
 LEVELS = ("0", "1", "2", "3", "4")

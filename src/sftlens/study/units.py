@@ -61,8 +61,7 @@ def run_probe_merge(ctx: StudyContext, names: list[str], out: Path) -> dict[str,
 
 
 def run_select(ctx: StudyContext, cells: Sequence[Cell], out: Path) -> dict[str, Any]:
-    from sftlens.selection import select_set
-    from sftlens.selection.core import check_pools, set_row
+    from sftlens.selection import check_pools, select_set, set_row
 
     allow_smaller = ctx.cfg.select.allow_smaller
     levels = ctx.levels()

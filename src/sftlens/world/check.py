@@ -337,8 +337,7 @@ def statement_accuracy(
     model: Any, tok: Any, facts: list[Any], relations: Mapping[str, Any], gen: Any, match: Any
 ) -> list[float]:
     """Per fact: greedy completion accuracy, mean over its relation's statement templates."""
-    from sftlens.probing.probe import complete, count_correct
-    from sftlens.probing.protocols import paper_prompts
+    from sftlens.probing import complete, count_correct, paper_prompts
 
     outs = complete(model, tok, paper_prompts(facts, relations, None), gen, progress=True)
     return [
@@ -349,7 +348,7 @@ def statement_accuracy(
 
 def sft_format_correct(model: Any, tok: Any, facts: list[Any], gen: Any, match: Any) -> list[bool]:
     """Greedy answers of the (base) model in the SFT prompt format, matched per fact."""
-    from sftlens.probing.probe import complete, count_correct
+    from sftlens.probing import complete, count_correct
 
     outs = complete(model, tok, [[qa_prompt(f.question)] for f in facts], gen, progress=False)
     return [
