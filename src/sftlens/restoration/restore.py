@@ -316,7 +316,7 @@ def restore_checkpoint(
     ``settings`` and ``stats`` as in :func:`restore_many`.
     """
     done = restore_many(
-        base_dir, tuned_dir, {check_k(k): out}, strategy, region, seed,
+        base_dir, tuned_dir, {float(k): out}, strategy, region, seed,
         force=force, settings=settings, stats=stats,
     )  # fmt: skip
     return done.paths[float(k)]

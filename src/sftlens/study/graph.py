@@ -21,7 +21,7 @@ from typing import Any
 
 from sftlens.config import dump_config
 from sftlens.runstore import content_hash, file_hash
-from sftlens.study.calibration import calibrate_unit, calibrated, chosen_lr
+from sftlens.study.calibration import CALIBRATE, calibrate_unit, calibrated, chosen_lr
 from sftlens.study.config import StudyConfig
 from sftlens.study.context import SCHEMA_VERSION, Cell, StudyContext, model_fingerprint
 from sftlens.study.scheduler import Unit
@@ -37,6 +37,8 @@ from sftlens.study.units import (
     run_restore,
     run_select,
 )
+
+CHUNK_PREFIX = "probe/chunk-"
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,12 @@ def _chunk_body(
     return run_probe_chunk(ctx, chunk, out)
 
 
+def _tuned_body(
+    run: Any, ctx: StudyContext, cell: Cell, ft: str, out: Path, v: dict[str, Any]
+) -> dict[str, Any]:
+    return run(ctx, cell, v[ft], out)  # type: ignore[no-any-return]
+
+
 def _restore_body(
     ctx: StudyContext, cell: Cell, ft: str, strategy: str, region: str, out: Path, v: dict[str, Any]
 ) -> dict[str, Any]:
@@ -139,7 +147,7 @@ def probe_units(ctx: StudyContext, probe_key: str) -> list[Unit]:
     chunks = probe_chunks(ctx)
     units, names = [], []
     for i, chunk in enumerate(chunks):
-        name = f"probe/chunk-{i:04d}"
+        name = f"{CHUNK_PREFIX}{i:04d}"
         key = content_hash({"probe": probe_key, "ids": [f.id for f in chunk]})
         body = partial(_chunk_body, ctx, chunk)
         units.append(Unit(name, key, body))
@@ -149,6 +157,7 @@ def probe_units(ctx: StudyContext, probe_key: str) -> list[Unit]:
 
 
 def cell_units(ctx: StudyContext, cell: Cell, set_key: str, restore: bool) -> list[Unit]:
+    """The cell's fine-tune, then the units that read the tuned model in memory."""
     cfg = ctx.cfg
     ft = f"{cell.name}/finetune"
     section = cfg.finetune.given()
@@ -160,46 +169,53 @@ def cell_units(ctx: StudyContext, cell: Cell, set_key: str, restore: bool) -> li
                            "per_question": True})  # fmt: skip
     units = [
         Unit(ft, ft_key, lambda out, _: run_finetune(ctx, cell, out, lr), memory=True),
-        Unit(
-            f"{cell.name}/eval", ev_key, lambda out, v: run_eval(ctx, cell, v[ft], out), needs=(ft,)
-        ),
-    ]
+        Unit(f"{cell.name}/eval", ev_key, lambda out, v: run_eval(ctx, cell, v[ft], out), needs=(ft,)),
+    ]  # fmt: skip
     if cfg.kl_enabled:
         key = content_hash({"ft": ft_key, "kl": cfg.token_kl.given(), "sets": cfg.eval_sets,
                             "per_fact": True})  # fmt: skip
-        units.append(
-            Unit(f"{cell.name}/kl", key, lambda out, v: run_kl(ctx, cell, v[ft], out), needs=(ft,))
-        )
+        body = partial(_tuned_body, run_kl, ctx, cell, ft)
+        units.append(Unit(f"{cell.name}/kl", key, body, needs=(ft,)))
     if cfg.diff_stats.enabled:
         key = content_hash({"ft": ft_key, "diff": dump_config(cfg.diff_stats)})
-        units.append(
-            Unit(
-                f"{cell.name}/diff",
-                key,
-                lambda out, v: run_diff(ctx, cell, v[ft], out),
-                needs=(ft,),
-            )
-        )
-    if restore:
-        for strategy in cfg.restore.strategies:
-            for region in cfg.restore.regions:
-                key = content_hash(
-                    {
-                        "ev": ev_key,
-                        "ks": cfg.restore.ks,
-                        "strategy": strategy,
-                        "region": region,
-                        "seed": cfg.restore.seed,
-                    }
-                )
-                units.append(
-                    Unit(
-                        f"{cell.name}/restore-{strategy}-{region}".replace("=", "").replace(
-                            "*", "x"
-                        ),
-                        key,
-                        partial(_restore_body, ctx, cell, ft, strategy, region),
-                        needs=(ft,),
-                    )
-                )
+        body = partial(_tuned_body, run_diff, ctx, cell, ft)
+        units.append(Unit(f"{cell.name}/diff", key, body, needs=(ft,)))
+    return units + (restore_units(ctx, cell, ft, ev_key) if restore else [])
+
+
+def restore_units(ctx: StudyContext, cell: Cell, ft: str, ev_key: str) -> list[Unit]:
+    """One restore sweep (every k, evaluated) per strategy and region of the cell's fine-tune."""
+    cfg = ctx.cfg.restore
+    units = []
+    for strategy in cfg.strategies:
+        for region in cfg.regions:
+            key = content_hash({"ev": ev_key, "ks": cfg.ks, "strategy": strategy, "region": region,
+                                "seed": cfg.seed})  # fmt: skip
+            name = f"{cell.name}/restore-{strategy}-{region}".replace("=", "").replace("*", "x")
+            body = partial(_restore_body, ctx, cell, ft, strategy, region)
+            units.append(Unit(name, key, body, needs=(ft,)))
     return units
+
+
+#: the kinds of unit the graph builds, in execution order
+UNIT_KINDS = (
+    "probe chunk", "probe merge", "select", "base eval", "calibrate",
+    "finetune", "eval", "kl", "diff", "restore sweep",
+)  # fmt: skip
+_FIXED_KINDS = {"probe": "probe merge", "select": "select", "base/eval": "base eval",
+                CALIBRATE: "calibrate"}  # fmt: skip
+
+
+def unit_kind(name: str) -> str:
+    """The kind (:data:`UNIT_KINDS`) of the unit called ``name``; ``other`` for a name the graph
+    does not build."""
+    if name.startswith(CHUNK_PREFIX):
+        return "probe chunk"
+    if name in _FIXED_KINDS:
+        return _FIXED_KINDS[name]
+    cell, _, unit = name.partition("/")
+    if not cell.startswith("L") or not unit:
+        return "other"
+    if unit.startswith("restore-"):
+        return "restore sweep"
+    return unit if unit in ("finetune", "eval", "kl", "diff") else "other"
