@@ -6,7 +6,7 @@ histogram bin that holds the threshold, whose exact cut is then patched into the
 written files) and writes a sharded safetensors checkpoint where the selected
 elements take the base value and every other element keeps the tuned value bit
 for bit.  When a threshold bin holds more candidates than ``candidate_bytes``
-allows, one extra pass refines it first (three passes, as before).  On a GPU
+allows, one extra pass refines it first (three passes in all).  On a GPU
 with room for the pair, pass 1 keeps the tensors on the device, so the later
 passes read no disk and the threshold bins are refined instead of patched.
 ``restore_many`` does the same for several k with one set of passes
