@@ -4,8 +4,8 @@ Example::
 
     from sftlens.cli_stages import STAGES
     STAGES["probe"].config  # "sftlens.probing.config:ProbeConfig"
-
-Classes and entry points are named by import path so that ``sftlens --help`` imports no stage.
+Classes and entry points are named by import path so that ``sftlens --help`` imports no stage;
+the pieces (``Stage``, ``Opt``, shared flags) are in :mod:`sftlens.cli_options`.
 """
 
 from __future__ import annotations
@@ -285,11 +285,7 @@ WORLD_BUILD = Stage(
     "Deterministic for a seed. Writes model/ (HF checkpoint) and world/ (facts, templates, stats).",
     "sftlens.world.config:WorldConfig",
     "sftlens.world.stage:build",
-    (
-        flag("--preset", key="preset", help="micro | tiny | small | gpu"),
-        SEED,
-        DEVICE,
-    ),
+    (flag("--preset", key="preset", help="micro | tiny | small | gpu"), SEED, DEVICE),
 )
 WORLD_CHECK = Stage(
     "check a built world against its ground truth",

@@ -169,6 +169,17 @@ def write_restored(
         if ties[k] != sure[k].ties:
             raise RuntimeError(f"k={k}: took {ties[k]} ties, expected {sure[k].ties}")
         w.finish()
+    return _patch_exact(cuts, bins, writers, engine)
+
+
+def _patch_exact(
+    cuts: Mapping[float, Cut | Pending],
+    bins: Mapping[int, BinCandidates],
+    writers: Mapping[float, ShardedWriter],
+    engine: Engine,
+) -> dict[float, Cut]:
+    """The exact cut of each k; a pending one is resolved from its bin's candidates and the
+    chosen elements are patched into the written files."""
     exact: dict[float, Cut] = {}
     t0 = time.perf_counter()
     for k, c in cuts.items():
