@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 import sftlens.generation
-from llama_shapes import SHAPES, random_model, word_tokenizer
+from common import SHAPES, random_model, sync, word_tokenizer
 from sftlens.data.records import Fact
 from sftlens.evaluation import EvaluateConfig, evaluate_model
 from sftlens.prompts import qa_prompt
@@ -80,11 +80,6 @@ def world_setup(world: Path, n: int, device: str) -> tuple[Any, Any, list[Fact]]
     return load_model(world / "model", "auto", device), load_tokenizer(world / "model"), facts[:n]
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 def newline_ids(tok: Any) -> list[int]:
     """Ids of tokens whose text holds a newline (the baseline's extra stop tokens)."""
     return [i for t, i in tok.get_vocab().items() if "\n" in tok.convert_tokens_to_string([t])]
@@ -96,7 +91,7 @@ def baseline(
     """Plain batched ``generate`` (greedy), stopping at EOS or a newline token; seconds, outputs."""
     device = next(model.parameters()).device
     outs: list[str] = []
-    _sync(str(device))
+    sync(str(device))
     start = time.perf_counter()
     for b in range(0, len(prompts), batch):
         enc = tok(prompts[b : b + batch], return_tensors="pt", padding=True).to(device)
@@ -105,7 +100,7 @@ def baseline(
                                  eos_token_id=[tok.eos_token_id, *newlines])  # fmt: skip
         texts = tok.batch_decode(gen[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
         outs.extend(t.split("\n")[0] for t in texts)
-    _sync(str(device))
+    sync(str(device))
     return time.perf_counter() - start, outs
 
 
@@ -133,13 +128,13 @@ def engine(
     prefill: str = "bucketed",
 ) -> tuple[float, list[str]]:
     cfg = EvaluateConfig(max_new_tokens=max_new, batch_size=batch)
-    _sync(str(next(model.parameters()).device))
+    sync(str(next(model.parameters()).device))
     start = time.perf_counter()
     with prefill_mode(prefill):
         res = evaluate_model(
             model, tok, facts, dict.fromkeys((f.id for f in facts), 0), cfg, progress=False
         )
-    _sync(str(next(model.parameters()).device))
+    sync(str(next(model.parameters()).device))
     return time.perf_counter() - start, [p["output"] for p in res.predictions]
 
 

@@ -19,15 +19,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from study_units import kind_of, read_units
+from sftlens.study.graph import unit_kind
+from study_units import read_units
 
-#: unit kinds (``study_units.KINDS``) that run before the grid
+#: unit kinds (``sftlens.study.graph.UNIT_KINDS``) that run before the grid
 PREGRID = ("probe chunk", "probe merge", "select", "base eval", "calibrate")
 
 
 def grid_window(records: list[dict[str, Any]]) -> tuple[float, float, int]:
     """(start, end, cells): from the first grid unit's start to the last one's finish."""
-    grid = [r for r in records if kind_of(r["name"]) not in PREGRID]
+    grid = [r for r in records if unit_kind(r["name"]) not in PREGRID]
     if not grid or any("started" not in r for r in grid):
         raise SystemExit("the run has no timed grid units (unit.json without 'started')")
     cells = {r["name"].split("/")[0] for r in grid}

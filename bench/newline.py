@@ -32,8 +32,8 @@ from typing import Any
 
 import torch
 
-from llama_shapes import SHAPES, random_model, word_tokenizer
-from probe import sync, synthetic_prompts
+from common import SHAPES, random_model, sync, word_tokenizer
+from probe import synthetic_prompts
 from sftlens.generation import GenerationConfig, generate
 from sftlens.generation.stops import newline_ids
 from sftlens.probing import ProbeConfig, probe_facts

@@ -97,8 +97,8 @@ def count_work(
         pool: the SFT pool (in-domain train facts): the size of an ``all`` set.
     """
     kinds = Counter(_kind(name) for name in unit_names)
-    batch = int(cfg.finetune.get("batch_size", 8))
-    epochs = int(cfg.finetune.get("epochs", 1))
+    batch = int(cfg.finetune.batch_size)
+    epochs = int(cfg.finetune.epochs)
     samples = steps = 0
     for name in unit_names:
         if _kind(name) == "finetune":
@@ -141,7 +141,7 @@ def study_work(config: Path, overrides: Sequence[str], kl_share: float = 1.0) ->
     from sftlens.runstore import RunDir
     from sftlens.study.config import StudyConfig
     from sftlens.study.graph import build_units
-    from sftlens.study.units import StudyContext
+    from sftlens.study.context import StudyContext
 
     cfg = load_config(StudyConfig, config, list(overrides))
     if cfg.lr_auto():
@@ -154,8 +154,8 @@ def study_work(config: Path, overrides: Sequence[str], kl_share: float = 1.0) ->
         ctx = StudyContext(cfg, RunDir(Path(tmp) / "run"))
         names = [u.name for u in build_units(ctx)]
         facts = ctx.probed_facts()
-        probe_cfg = ctx.stage_config(
-            "probe", model=cfg.base_model(), data=cfg.data_spec(), backend=cfg.backend
+        probe_cfg = cfg.probe.config(
+            **ctx.common(), model=cfg.base_model(), data=cfg.data_spec(), backend=cfg.backend
         )
         completions = expected_completions(facts, ctx.dataset().relations, probe_cfg)
         questions = sum(len(ctx.eval_facts(s)) for s in cfg.eval_sets)

@@ -30,14 +30,21 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from llama_shapes import SHAPES, random_model, word_tokenizer
+from common import (
+    SHAPES,
+    GpuMonitor,
+    matmul_params,
+    matmul_tflops,
+    random_model,
+    sync,
+    word_tokenizer,
+)
 from sftlens.generation import GenerationConfig, generate
 from sftlens.generation.stops import stop_ids
 
@@ -64,43 +71,6 @@ def world_setup(world: Path, n: int, device: str) -> tuple[Any, Any, list[str]]:
     ds = load_dataset(f"world:{world}")
     prompts = [ds.relations[f.relation].statement(f.subject, i) for f in ds.facts for i in range(2)]
     return load_model(world / "model", "auto", device), load_tokenizer(world / "model"), prompts[:n]
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-class GpuMonitor:
-    """Mean GPU utilisation (nvidia-smi's %) sampled every 0.1 s while active."""
-
-    def __init__(self, device: str) -> None:
-        self.on = device.startswith("cuda")
-        self.samples: list[int] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> GpuMonitor:
-        if self.on:
-            self._thread = threading.Thread(target=self._poll, daemon=True)
-            self._thread.start()
-        return self
-
-    def _poll(self) -> None:
-        while not self._stop.wait(0.1):
-            try:
-                self.samples.append(int(torch.cuda.utilization()))
-            except Exception:  # no pynvml / NVML: report nothing
-                return
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    @property
-    def mean(self) -> float | None:
-        return sum(self.samples) / len(self.samples) if self.samples else None
 
 
 def run_baseline(
@@ -172,30 +142,6 @@ def engine_variant(name: str) -> dict[str, Any]:
     return ENGINE_VARIANTS[name]
 
 
-def matmul_tflops(device: str) -> float:
-    """Measured bf16 (GPU) / fp32 (CPU) matmul rate."""
-    gpu = device.startswith("cuda")
-    n = 8192 if gpu else 1024
-    a = torch.randn(n, n, device=device, dtype=torch.bfloat16 if gpu else torch.float32)
-    for _ in range(3):
-        a @ a
-    sync(device)
-    reps = 20 if gpu else 5
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        a @ a
-    sync(device)
-    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e12
-
-
-def matmul_params(model: Any) -> int:
-    """Parameters used in matmuls per token (all but the input embedding table, unless tied)."""
-    total = sum(p.numel() for p in model.parameters())
-    emb = model.get_input_embeddings().weight
-    tied = emb.data_ptr() == model.get_output_embeddings().weight.data_ptr()
-    return total if tied else total - emb.numel()
-
-
 def report(name: str, seconds: float, n_prompts: int, args: argparse.Namespace, flops: dict[str, float],
            util: float | None, mem: float | None) -> dict[str, Any]:  # fmt: skip
     comps = n_prompts * args.samples
@@ -219,7 +165,8 @@ def report(name: str, seconds: float, n_prompts: int, args: argparse.Namespace, 
     return res
 
 
-def timed(device: str, fn: Any) -> tuple[Any, float | None, float | None]:
+def monitored(device: str, fn: Any) -> tuple[Any, float | None, float | None]:
+    """``(fn(), mean GPU utilisation, peak GiB)`` (None, None on CPU)."""
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     with GpuMonitor(device) as mon:
@@ -290,7 +237,9 @@ def main() -> None:
     results = []
     for rows in args.engine_batch_sizes.split(","):
         r = None if rows == "auto" else int(rows)
-        sec, util, mem = timed(args.device, lambda r=r: run_engine(model, tok, prompts, r, args))
+        sec, util, mem = monitored(
+            args.device, lambda r=r: run_engine(model, tok, prompts, r, args)
+        )
         results.append(
             report(f"sftlens engine rows={rows}", sec, len(prompts), args, flops, util, mem)
         )
@@ -298,7 +247,7 @@ def main() -> None:
     for variant in [v for v in args.engine_variants.split(",") if v != "current"]:
         r = None if first == "auto" else int(first)
         run_engine(model, tok, warm, None, args, variant)
-        sec, util, mem = timed(
+        sec, util, mem = monitored(
             args.device, lambda r=r, v=variant: run_engine(model, tok, prompts, r, args, v)
         )
         results.append(
@@ -306,7 +255,7 @@ def main() -> None:
         )
     for batch in (int(b) for b in args.baseline_batch_sizes.split(",") if b not in ("", "none")):
         try:
-            (sec, _), util, mem = timed(
+            (sec, _), util, mem = monitored(
                 args.device, lambda b=batch: run_baseline(model, tok, prompts, b, args)
             )
         except torch.OutOfMemoryError:
@@ -320,7 +269,7 @@ def main() -> None:
         if args.engine_batch_sizes.split(",")[0] == "auto"
         else int(args.engine_batch_sizes.split(",")[0])
     )
-    sec, util, mem = timed(args.device, lambda: run_engine(model, tok, prompts, r, args))
+    sec, util, mem = monitored(args.device, lambda: run_engine(model, tok, prompts, r, args))
     results.append(report("sftlens engine (repeat)", sec, len(prompts), args, flops, util, mem))
     best_engine = max(
         (r for r in results if r["engine"].startswith("sftlens")),

@@ -18,14 +18,11 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from llama_shapes import random_model, word_tokenizer
+from common import random_model, sync, timed, word_tokenizer
 from probe import synthetic_prompts
 from sftlens.generation import GenerationConfig, generate
 
-
-def _sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _tables(prof: Any, rows: int) -> None:
@@ -39,23 +36,19 @@ def _tables(prof: Any, rows: int) -> None:
 
 
 def _profiled(fn: Any, rows: int) -> float:
-    _sync()
+    sync(DEVICE)
     start = time.perf_counter()
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
     with profile(activities=acts) as prof:
         fn()
-        _sync()
+        sync(DEVICE)
     wall = time.perf_counter() - start
     _tables(prof, rows)
     return wall
 
 
 def _timed(fn: Any) -> float:
-    _sync()
-    start = time.perf_counter()
-    fn()
-    _sync()
-    return time.perf_counter() - start
+    return timed(DEVICE, fn)[1]
 
 
 def probe(args: argparse.Namespace) -> None:

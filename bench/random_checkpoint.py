@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sft import build_model, build_tokenizer, synthetic_examples
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shape", default="tiny", help="tiny | 1b | 8b (bench/llama_shapes.py)")
+    ap.add_argument("--shape", default="tiny", help="tiny | 1b | 8b (bench/common.py)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--samples", type=int, default=160)
     ap.add_argument("--out", type=Path, required=True, help="checkpoint directory")

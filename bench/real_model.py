@@ -30,7 +30,6 @@ import argparse
 import importlib
 import json
 import random
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from typing import Any
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
+from common import timed
 from sftlens.data import load_dataset
 from sftlens.generation import GenerationConfig, generate
 from sftlens.generation.stops import StopTables, eos_ids, stop_rule
@@ -60,19 +60,6 @@ def eq_prompts(eq_dir: str, n: int, seed: int) -> list[str]:
         else:
             out.append(rel.statement(fact.subject, i % len(rel.statement_templates)))
     return out
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def timed(device: str, fn: Callable[[], Any]) -> tuple[Any, float]:
-    sync(device)
-    start = time.perf_counter()
-    out = fn()
-    sync(device)
-    return out, time.perf_counter() - start
 
 
 class RuleStop(StoppingCriteria):

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from llama_shapes import SHAPES
+from common import SHAPES
 from sftlens.restoration.config import PAPER_KS
 
 KS = list(PAPER_KS)

@@ -31,15 +31,13 @@ import argparse
 import copy
 import json
 import random
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from llama_shapes import SHAPES, random_model, word_tokenizer
+from common import SHAPES, random_model, sync, word_tokenizer
 from sftlens.config import build_config
 from sftlens.data.records import Fact
 from sftlens.evaluation import EvaluateConfig, evaluate_model, prepare_evaluation
@@ -82,11 +80,6 @@ def tuned_copy(base: Any, scale: float = 0.01, seed: int = 1) -> Any:
     return tuned
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def old_path(tuned: Any, base: Any, tok: Any, facts: list[Fact], levels: dict[str, int],
              strategy: str, max_new: int) -> tuple[dict[float, Any], dict[str, float]]:  # fmt: skip
     """sweep_inplace + evaluate_model per k (the config built per k, as the study's unit did)."""
@@ -96,7 +89,7 @@ def old_path(tuned: Any, base: Any, tok: Any, facts: list[Fact], levels: dict[st
         t0 = time.perf_counter()
         cfg = build_config(EvaluateConfig, {"max_new_tokens": max_new, "split": "test"})
         res = evaluate_model(model, tok, facts, levels, cfg, progress=False)
-        _sync(next(model.parameters()).device)
+        sync(next(model.parameters()).device)
         spent["evaluate"] += time.perf_counter() - t0
         spent["generate"] += res.seconds
         return res
@@ -154,10 +147,10 @@ def main() -> None:
         outs: dict[str, Any] = {}
         for rep in range(args.repeats):
             for name, fn in paths.items():
-                _sync(device)
+                sync(device)
                 t0 = time.perf_counter()
                 found, parts = fn(tuned, base, tok, facts, levels, strategy, args.max_new_tokens)
-                _sync(device)
+                sync(device)
                 secs = time.perf_counter() - t0
                 outs[name] = found
                 row = {"strategy": strategy, "path": name, "repeat": rep, "seconds": secs, **parts}

@@ -16,24 +16,7 @@ import time
 
 import torch
 
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def matmul_tflops(device: str, n: int, dtype: torch.dtype, reps: int) -> float:
-    """Mean rate of ``reps`` n×n×n products on random data, after warm-up."""
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    _sync(device)
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    _sync(device)
-    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e12
+from common import matmul_tflops, sync
 
 
 def copy_gbps(device: str, n_bytes: int, reps: int) -> float:
@@ -41,11 +24,11 @@ def copy_gbps(device: str, n_bytes: int, reps: int) -> float:
     src = torch.randn(n_bytes // 4, device=device)
     dst = torch.empty_like(src)
     dst.copy_(src)
-    _sync(device)
+    sync(device)
     t0 = time.perf_counter()
     for _ in range(reps):
         dst.copy_(src)
-    _sync(device)
+    sync(device)
     return 2 * src.numel() * 4 * reps / (time.perf_counter() - t0) / 1e9
 
 

@@ -32,9 +32,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from llama_shapes import SHAPES as LLAMA_SHAPES
+from common import SHAPES as LLAMA_SHAPES
+from common import random_model
 
-# Llama-3.2-1B / Llama-3-8B from llama_shapes; a smaller "tiny" whose vocab is the tokenizer's
+# Llama-3.2-1B / Llama-3-8B from common.py; a smaller "tiny" whose vocab is the tokenizer's
 SHAPES: dict[str, dict[str, Any]] = {
     **LLAMA_SHAPES,
     "tiny": {"hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4,
@@ -119,30 +120,12 @@ def attn_impl(choice: str, device: str) -> str:
 
 def build_model(args: argparse.Namespace, tok: Any) -> Any:
     """A random-weight Llama of ``--shape`` (same init for both trainers), bf16 on CUDA."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     from sftlens.models import load_model
 
     if args.world:
         return load_model(Path(args.world) / "model", device=args.device)
-    shape = dict(SHAPES[args.shape])
-    shape["vocab_size"] = shape["vocab_size"] or len(tok)
-    config = LlamaConfig(
-        **shape,
-        max_position_embeddings=2048,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
-    config._attn_implementation = attn_impl(args.attn, args.device)
-    torch.manual_seed(0)
-    dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
-    torch.set_default_dtype(dtype)
-    with torch.device(args.device):
-        model = LlamaForCausalLM(config)
-    torch.set_default_dtype(torch.float32)
-    return model
+    attn = attn_impl(args.attn, args.device)
+    return random_model(SHAPES[args.shape], args.device, tok, max_positions=2048, attn=attn, seed=0)
 
 
 def peak_memory_mb(device: str) -> float:

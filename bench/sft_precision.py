@@ -7,7 +7,7 @@ Example::
     python bench/sft_precision.py speed --device cuda --shape 8b --samples 480   # default mode
     python bench/sft_precision.py share --modes pure,fp32-master,kahan,fp32-reference --json out.json
 
-``share``: a random-weight bf16 Llama of ``--shape`` (bench/llama_shapes.py; same init for
+``share``: a random-weight bf16 Llama of ``--shape`` (bench/common.py; same init for
 every mode) is fine-tuned at ``--lr`` (1e-5, the paper's) on synthetic QA samples in each
 mode; reported is the share of bf16 weights that differ from the base afterwards, over
 all weights and over the decoder layers (embedding rows of unused token ids never get a
@@ -23,12 +23,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sft import _reset_peak, build_model, build_tokenizer, peak_memory_mb, synthetic_examples
 
 MODES = {  # name: (precision setting, dtype the bf16 weights are trained in)
@@ -154,7 +152,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("what", choices=["share", "speed"])
     p.add_argument("--device", default="cpu")
-    p.add_argument("--shape", default="tiny", help="tiny | 1b | 8b (bench/llama_shapes.py)")
+    p.add_argument("--shape", default="tiny", help="tiny | 1b | 8b (bench/common.py)")
     p.add_argument("--samples", type=int, default=1920)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-5)

@@ -21,12 +21,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from common import GpuMonitor
 
 
 def study(cfg: Path, out: Path, extra: list[str]) -> float:
@@ -35,14 +36,6 @@ def study(cfg: Path, out: Path, extra: list[str]) -> float:
     start = time.monotonic()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)  # its logs go to stderr
     return time.monotonic() - start
-
-
-def gpu_sampler(stop: threading.Event, samples: list[float]) -> None:
-    import torch
-
-    while not stop.wait(1.0):
-        n = torch.cuda.device_count()
-        samples.append(sum(torch.cuda.utilization(i) for i in range(n)) / max(n, 1))
 
 
 def prep(cfg: Path, work: Path, overrides: list[str]) -> Path:
@@ -73,15 +66,12 @@ def measure(cfg: Path, work: Path, pre: Path, per: int, args: argparse.Namespace
         if per == 1
         else (["--workers", str(per)] if args.device == "cpu" else ["--workers-per-gpu", str(per)])
     )
-    stop, samples = threading.Event(), []
-    if args.device != "cpu":
-        threading.Thread(target=gpu_sampler, args=(stop, samples), daemon=True).start()
-    seconds = study(cfg, out, [*args.set, *flag])
-    stop.set()
+    with GpuMonitor("cpu" if args.device == "cpu" else "cuda", every=1.0, all_gpus=True) as mon:
+        seconds = study(cfg, out, [*args.set, *flag])
     cells = len(list((out / "units").glob("L*/finetune")))
     row = {"per": per, "flag": " ".join(flag) or "sequential", "cells": cells, "seconds": round(seconds, 1),
            "cells_per_min": round(cells / seconds * 60, 2),
-           "gpu_util_mean": round(sum(samples) / len(samples), 1) if samples else None}  # fmt: skip
+           "gpu_util_mean": None if mon.mean is None else round(mon.mean, 1)}  # fmt: skip
     print(json.dumps(row), flush=True)
     return row
 

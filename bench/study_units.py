@@ -23,30 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-#: (kind, pattern of the unit name) as sftlens.study.graph names them; the first match wins
-KINDS = (
-    ("probe chunk", r"probe/chunk-\d+"),
-    ("probe merge", r"probe"),
-    ("select", r"select"),
-    ("base eval", r"base/eval"),
-    ("calibrate", r"calibrate"),
-    ("finetune", r"L[^/]+/finetune"),
-    ("eval", r"L[^/]+/eval"),
-    ("kl", r"L[^/]+/kl"),
-    ("diff", r"L[^/]+/diff"),
-    ("restore sweep", r"L[^/]+/restore-.+"),
-)
-
-
-def kind_of(name: str) -> str:
-    """The kind of unit ``name`` (``other`` for a name no pattern matches)."""
-    return next((kind for kind, pattern in KINDS if re.fullmatch(pattern, name)), "other")
+from sftlens.study.graph import UNIT_KINDS, unit_kind
 
 
 def read_units(run: Path) -> list[dict[str, Any]]:
@@ -66,8 +48,8 @@ def timed_rows(units: list[dict[str, Any]]) -> list[tuple[str, float]]:
         if "seconds" not in u:
             rows.append(("untimed", 0.0))
             continue
-        rows.append((kind_of(u["name"]), float(u["seconds"])))
-        rows += [(kind_of(n), float(s)) for n, s in u.get("needs_seconds", {}).items()]
+        rows.append((unit_kind(u["name"]), float(u["seconds"])))
+        rows += [(unit_kind(n), float(s)) for n, s in u.get("needs_seconds", {}).items()]
     return rows
 
 
@@ -77,7 +59,7 @@ def summarize(units: list[dict[str, Any]]) -> dict[str, Any]:
     for kind, seconds in timed_rows(units):
         by_kind[kind].append(seconds)
     total = sum(sum(v) for v in by_kind.values()) or 1.0
-    order = [k for k, _ in KINDS] + ["other", "untimed"]
+    order = [*UNIT_KINDS, "other", "untimed"]
     kinds = [
         {"kind": k, "count": len(v), "total_s": sum(v), "mean_s": sum(v) / len(v),
          "max_s": max(v), "share": sum(v) / total}

@@ -26,7 +26,6 @@ from sftlens import __version__
 from sftlens.cli_errors import OneLineParser, explain
 from sftlens.cli_help import StageParser
 from sftlens.cli_stages import STAGES, WORLD_BUILD, WORLD_CHECK, Stage
-from sftlens.errors import NotImplementedStageError
 
 log = logging.getLogger("sftlens")
 
@@ -84,15 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _import(path: str) -> Any:
     module_name, attr = path.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name and err.name.startswith("sftlens"):
-            raise NotImplementedStageError(f"{module_name} is not implemented yet") from None
-        raise
-    if not hasattr(module, attr):
-        raise NotImplementedStageError(f"{path} is not implemented yet")
-    return getattr(module, attr)
+    return getattr(importlib.import_module(module_name), attr)
 
 
 def run_stage(stage: Stage, args: argparse.Namespace) -> Any:

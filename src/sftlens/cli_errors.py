@@ -24,8 +24,8 @@ import errno
 import sys
 from typing import NoReturn
 
+from sftlens.atomic import PATH_ATTR
 from sftlens.errors import SftlensError
-from sftlens.runstore import PATH_ATTR
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -74,7 +74,7 @@ def _with_path(what: str, name: object, name2: object = None, known: str | None 
 
 
 def _written_path(chain: list[BaseException]) -> str | None:
-    """The path runstore's writers recorded on an error of the chain (innermost first)."""
+    """The path the atomic writers (sftlens.atomic) recorded on an error of the chain (innermost first)."""
     for link in reversed(chain):
         if isinstance(link, OSError) and link.filename is not None:
             return str(link.filename)

@@ -4,75 +4,23 @@ Example::
 
     from sftlens.cli_stages import STAGES
     STAGES["probe"].config  # "sftlens.probing.config:ProbeConfig"
-
-Classes and entry points are named by import path so that ``sftlens --help`` imports no stage.
+Classes and entry points are named by import path so that ``sftlens --help`` imports no stage;
+the pieces (``Stage``, ``Opt``, shared flags) are in :mod:`sftlens.cli_options`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
-
-@dataclass(frozen=True)
-class Opt:
-    """A flag that sets config key ``key`` (dotted)."""
-
-    flags: tuple[str, ...]
-    key: str
-    help: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Stage:
-    """A subcommand: its config class and run function as ``module:name``."""
-
-    help: str
-    description: str
-    config: str
-    func: str
-    opts: tuple[Opt, ...] = ()
-    needs_out: bool = True
-    positional: tuple[tuple[str, str, str], ...] = ()  # (name, config key or "", help)
-
-
-def _o(*flags: str, key: str, help: str, **kwargs: Any) -> Opt:
-    return Opt(tuple(flags), key, help, kwargs)
-
-
-MODEL = _o("--model", key="model", help="HF hub id, local checkpoint dir or .gguf file")
-DATA = _o(
-    "--data",
-    key="data",
-    help="data spec: entityquestions:DIR | world:DIR | jsonl:PATH | geo:[OPTIONS]",
+from sftlens.cli_options import (
+    CHECKPOINT_PAIR,
+    DATA,
+    DATA_OPTS,
+    DEVICE,
+    MODEL,
+    R_DTYPE,
+    SEED,
+    Stage,
+    flag,
 )
-RELATIONS = _o(
-    "--relations",
-    key="relations",
-    help="YAML file of relation templates (question + statements) for your own relations",
-)
-ALIASES = _o(
-    "--aliases",
-    key="aliases",
-    help="alias table names (paper-2025, builtin-extended) or files, comma list",
-)
-LIMIT = _o(
-    "--limit",
-    key="limit",
-    help="first N facts per relation and split (same in every stage)",
-    type=int,
-)
-DATA_OPTS = (DATA, RELATIONS, ALIASES, LIMIT)
-SEED = _o("--seed", key="seed", help="random seed", type=int)
-DEVICE = _o("--device", key="device", help="auto | cpu | cuda[:N]")
-R_DTYPE = _o(
-    "--r-dtype", key="r_dtype", help="dtype of r: float32 (default) | model (paper's code)"
-)
-BASE = _o("--base", key="base", help="base checkpoint dir (or .gguf file)")
-TUNED = _o("--tuned", key="tuned", help="fine-tuned checkpoint dir")
-REGION = _o("--region", key="region", help="transformer | attention | mlp | layers=A-B | glob")
-CHECKPOINT_PAIR = (BASE, TUNED, REGION)
 
 STAGES: dict[str, Stage] = {
     "probe": Stage(
@@ -84,12 +32,14 @@ STAGES: dict[str, Stage] = {
         (
             MODEL,
             *DATA_OPTS,
-            _o("--splits", key="splits", help="comma list of splits to probe (default: all)"),
-            _o("--domains", key="domains", help="comma list of domains to probe: in,ood (default)"),
-            _o("--scheme", key="scheme", help="mastery scheme: paper | slick"),
-            _o("--samples", key="samples", help="samples per template", type=int),
-            _o("--greedy", key="greedy", help="quick mode: 1 greedy sample", action="store_true"),
-            _o("--backend", key="backend", help="generation backend: hf | vllm"),
+            flag("--splits", key="splits", help="comma list of splits to probe (default: all)"),
+            flag(
+                "--domains", key="domains", help="comma list of domains to probe: in,ood (default)"
+            ),
+            flag("--scheme", key="scheme", help="mastery scheme: paper | slick"),
+            flag("--samples", key="samples", help="samples per template", type=int),
+            flag("--greedy", key="greedy", help="quick mode: 1 greedy sample", action="store_true"),
+            flag("--backend", key="backend", help="generation backend: hf | vllm"),
             DEVICE,
             SEED,
         ),
@@ -101,12 +51,12 @@ STAGES: dict[str, Stage] = {
         "sftlens.selection.config:SelectConfig",
         "sftlens.selection.stage:run",
         (
-            _o("--mastery", key="mastery", help="mastery table from `sftlens probe`"),
+            flag("--mastery", key="mastery", help="mastery table from `sftlens probe`"),
             *DATA_OPTS,
-            _o("--levels", key="levels", help="comma list of levels, mixes (0+1) or random"),
-            _o("--sizes", key="sizes", help="comma list of sizes or 'all'"),
-            _o("--seeds", key="seeds", help="number of seeds", type=int),
-            _o(
+            flag("--levels", key="levels", help="comma list of levels, mixes (0+1) or random"),
+            flag("--sizes", key="sizes", help="comma list of sizes or 'all'"),
+            flag("--seeds", key="seeds", help="number of seeds", type=int),
+            flag(
                 "--allow-smaller",
                 key="allow_smaller",
                 help="shrink sets the pool cannot fill",
@@ -121,15 +71,15 @@ STAGES: dict[str, Stage] = {
         "sftlens.finetuning.stage:run",
         (
             MODEL,
-            _o("--train", key="train", help="SFT set (.jsonl) from `sftlens select`"),
-            _o(
+            flag("--train", key="train", help="SFT set (.jsonl) from `sftlens select`"),
+            flag(
                 "--lora",
                 key="lora.enabled",
                 help="train LoRA adapters (merged on save)",
                 action="store_true",
             ),
-            _o("--lr", key="lr", help="learning rate", type=float),
-            _o(
+            flag("--lr", key="lr", help="learning rate", type=float),
+            flag(
                 "--plan",
                 key="plan",
                 help="print the per-GPU memory plan and stop",
@@ -148,7 +98,7 @@ STAGES: dict[str, Stage] = {
         (
             MODEL,
             DATA,
-            _o("--mastery", key="mastery", help="the BASE model's mastery table"),
+            flag("--mastery", key="mastery", help="the BASE model's mastery table"),
             DEVICE,
         ),
     ),
@@ -160,17 +110,17 @@ STAGES: dict[str, Stage] = {
         (
             MODEL,
             *DATA_OPTS,
-            _o(
+            flag(
                 "--mastery",
                 key="mastery",
                 help="the BASE model's mastery table (without it: accuracy per relation and domain)",
             ),
-            _o(
+            flag(
                 "--matching",
                 key="matching",
                 help="answer matching: contains | dpr | entityquestions | words | exact",
             ),
-            _o(
+            flag(
                 "--batch-size",
                 key="batch_size",
                 help="generation batch size (default: from memory)",
@@ -185,14 +135,14 @@ STAGES: dict[str, Stage] = {
         "sftlens.analysis.config:TokenKLConfig",
         "sftlens.analysis.stage:run",
         (
-            _o("--base", key="base", help="base model id or path"),
-            _o("--tuned", key="tuned", help="fine-tuned model id or path"),
+            flag("--base", key="base", help="base model id or path"),
+            flag("--tuned", key="tuned", help="fine-tuned model id or path"),
             *DATA_OPTS,
-            _o("--mastery", key="mastery", help="the base model's mastery table"),
-            _o(
+            flag("--mastery", key="mastery", help="the base model's mastery table"),
+            flag(
                 "--levels", key="levels", help="comma list of test levels (default 4, as the paper)"
             ),
-            _o(
+            flag(
                 "--base-prompt",
                 key="base_prompt",
                 help="base model's prompt: statement (best template) | qa",
@@ -208,8 +158,8 @@ STAGES: dict[str, Stage] = {
         "sftlens.restoration.stage:run_restore",
         (
             *CHECKPOINT_PAIR,
-            _o("--k", key="k", help="percent of region elements to restore (0, 100]", type=float),
-            _o("--strategy", key="strategy", help="top | bottom | random"),
+            flag("--k", key="k", help="percent of region elements to restore (0, 100]", type=float),
+            flag("--strategy", key="strategy", help="top | bottom | random"),
             SEED,
             R_DTYPE,
         ),
@@ -221,8 +171,8 @@ STAGES: dict[str, Stage] = {
         "sftlens.restoration.stage:run_sparsify",
         (
             *CHECKPOINT_PAIR,
-            _o("--method", key="method", help="dare | ties"),
-            _o("--amount", key="amount", help="dare: drop rate p; ties: keep k%", type=float),
+            flag("--method", key="method", help="dare | ties"),
+            flag("--amount", key="amount", help="dare: drop rate p; ties: keep k%", type=float),
             SEED,
         ),
     ),
@@ -233,15 +183,15 @@ STAGES: dict[str, Stage] = {
         "sftlens.restoration.stage:run_sweep",
         (
             *CHECKPOINT_PAIR,
-            _o("--k", key="ks", help="comma list of percents, e.g. 1,3,5,10,20,40,60"),
-            _o("--strategy", key="strategies", help="comma list of strategies"),
+            flag("--k", key="ks", help="comma list of percents, e.g. 1,3,5,10,20,40,60"),
+            flag("--strategy", key="strategies", help="comma list of strategies"),
             DATA,
-            _o(
+            flag(
                 "--mastery",
                 key="mastery",
                 help="evaluate each restored model against this mastery table",
             ),
-            _o(
+            flag(
                 "--limit",
                 key="evaluation.limit",
                 help="first N facts per relation and split (same in every stage)",
@@ -254,7 +204,7 @@ STAGES: dict[str, Stage] = {
         "statistics of relative updates (concentration, per layer/module)",
         "Share of total relative update held by the top k%, mean r per tensor/layer/module.",
         "sftlens.restoration.config:DiffStatsConfig",
-        "sftlens.restoration.stage:run_diff_stats",
+        "sftlens.restoration.stats_stage:run_diff_stats",
         (*CHECKPOINT_PAIR, R_DTYPE),
     ),
     "study": Stage(
@@ -264,13 +214,13 @@ STAGES: dict[str, Stage] = {
         "sftlens.study.config:StudyConfig",
         "sftlens.study.stage:run",
         (
-            _o(
+            flag(
                 "--workers",
                 key="workers",
                 type=int,
                 help="worker processes on this host (spread over the GPUs, or the CPU cores)",
             ),
-            _o(
+            flag(
                 "--workers-per-gpu",
                 key="workers_per_gpu",
                 type=int,
@@ -294,8 +244,10 @@ STAGES: dict[str, Stage] = {
         "sftlens.data.config:DataConfig",
         "sftlens.data.config:check_data",
         (
-            _o("--split-preset", key="split_preset", help="paper-2025 | slick-2024"),
-            _o("--skip-invalid", key="skip_invalid", help="skip bad records", action="store_true"),
+            flag("--split-preset", key="split_preset", help="paper-2025 | slick-2024"),
+            flag(
+                "--skip-invalid", key="skip_invalid", help="skip bad records", action="store_true"
+            ),
         ),
         needs_out=False,
         positional=(
@@ -317,8 +269,8 @@ STAGES: dict[str, Stage] = {
         "sftlens.gguf_source.convert:ConvertConfig",
         "sftlens.gguf_source.convert:run",
         (
-            _o("--sha256", key="sha256", help="expected sha256 of the GGUF file (checked first)"),
-            _o("--tokenizer", key="tokenizer", help="save this directory's tokenizer instead"),
+            flag("--sha256", key="sha256", help="expected sha256 of the GGUF file (checked first)"),
+            flag("--tokenizer", key="tokenizer", help="save this directory's tokenizer instead"),
         ),
         positional=(("gguf", "gguf", "the .gguf file"),),
     ),
@@ -336,11 +288,7 @@ WORLD_BUILD = Stage(
     "Deterministic for a seed. Writes model/ (HF checkpoint) and world/ (facts, templates, stats).",
     "sftlens.world.config:WorldConfig",
     "sftlens.world.stage:build",
-    (
-        _o("--preset", key="preset", help="micro | tiny | small | gpu"),
-        SEED,
-        DEVICE,
-    ),
+    (flag("--preset", key="preset", help="micro | tiny | small | gpu"), SEED, DEVICE),
 )
 WORLD_CHECK = Stage(
     "check a built world against its ground truth",

@@ -91,6 +91,11 @@ class StageConfig(BaseModel):
         fixed = {k: as_list(data[k]) for k in lists if k in data}
         return {**data, **fixed} if fixed else data
 
+    @classmethod
+    def refused_key(cls, key: str) -> str | None:
+        """Why ``key`` may not be set here although a related config has it (None: unknown)."""
+        return None
+
 
 class DataOptions(StageConfig):
     """How a stage reads its facts: shared by every stage that loads data (one meaning each).
@@ -126,23 +131,14 @@ class DataOptions(StageConfig):
         }
 
 
-class FactSelectionConfig(DataOptions):
-    """The settings shared by stages that read test facts with the base model's levels.
+class DomainChoice(StageConfig):
+    """Which domains of the facts a stage reads.
 
     Attributes:
-        mastery: the BASE model's ``mastery.parquet`` (test facts take their level from it).
-        split: which split of the data to use.
         domains: which domains to use (``in``, ``ood``).
-        device: ``auto | cpu | cuda[:N]``.
-        dtype: ``auto | float32 | bfloat16 | float16``.
-        (data, split_preset, relations, aliases, limit: see :class:`DataOptions`.)
     """
 
-    mastery: str | None = None
-    split: Literal["train", "dev", "test"] = "test"
     domains: list[Literal["in", "ood"]] = ["in", "ood"]
-    device: str = "auto"
-    dtype: str = "auto"
 
     @field_validator("domains")
     @classmethod
@@ -150,6 +146,24 @@ class FactSelectionConfig(DataOptions):
         if not value:
             raise ValueError("at least one domain is needed")
         return list(dict.fromkeys(value))
+
+
+class FactSelectionConfig(DataOptions, DomainChoice):
+    """The settings shared by stages that read test facts with the base model's levels.
+
+    Attributes:
+        mastery: the BASE model's ``mastery.parquet`` (test facts take their level from it).
+        split: which split of the data to use.
+        device: ``auto | cpu | cuda[:N]``.
+        dtype: ``auto | float32 | bfloat16 | float16``.
+        (data, split_preset, relations, aliases, limit: see :class:`DataOptions`; domains: see
+        :class:`DomainChoice`.)
+    """
+
+    mastery: str | None = None
+    split: Literal["train", "dev", "test"] = "test"
+    device: str = "auto"
+    dtype: str = "auto"
 
 
 def nested_model(annotation: Any) -> type[BaseModel] | None:
@@ -169,6 +183,9 @@ def check_keys(cls: type[BaseModel], data: Any, prefix: str = "") -> None:
         return
     fields = cls.model_fields
     for key, value in data.items():
+        refused = cls.refused_key(str(key)) if issubclass(cls, StageConfig) else None
+        if refused is not None:
+            raise ConfigError(f"key '{prefix}{key}' {refused}")
         if key not in fields:
             where = f" in '{prefix.rstrip('.')}'" if prefix else ""
             raise ConfigError(

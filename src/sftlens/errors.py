@@ -19,7 +19,3 @@ class ConfigError(SftlensError):
 
 class DataError(SftlensError):
     """Malformed or inconsistent input data (names file:line or record id)."""
-
-
-class NotImplementedStageError(SftlensError):
-    """A stage that exists on the CLI but has not been built yet."""

@@ -25,8 +25,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from sftlens.atomic import atomic_path, remove_stale_temps, visible_entries
 from sftlens.errors import SftlensError
-from sftlens.runstore import atomic_path, remove_stale_temps, visible_entries
 
 #: config keys whose value names a file or directory the stage reads
 INPUT_KEYS = frozenset(

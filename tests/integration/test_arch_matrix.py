@@ -42,7 +42,8 @@ def test_every_stage_runs(arch: str, tmp_path: Path) -> None:
     from sftlens.probing.config import ProbeConfig
     from sftlens.probing.stage import run as probe
     from sftlens.restoration.config import DiffStatsConfig, RestoreConfig
-    from sftlens.restoration.stage import run_diff_stats, run_restore
+    from sftlens.restoration.stage import run_restore
+    from sftlens.restoration.stats_stage import run_diff_stats
 
     files = write_custom_facts(tmp_path / "data")
     base = str(build_tiny_arch(arch, tmp_path / "base"))

@@ -2,7 +2,7 @@
 
 A fine-tune on set A is replaced by one on set B with ``--force``; a restore with k=5 by
 one with k=50.  The replacement fails (a full disk) or is SIGKILLed inside its atomic
-writes (the ``SFTLENS_TEST_PAUSE_WRITES`` hook of ``sftlens.runstore``); the directory
+writes (the pause hook of ``tests/hooks/sitecustomize.py``); the directory
 must still hold the old run with a manifest that matches its weights, and the next run
 removes the killed run's temp dir.
 """
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from hooks.sitecustomize import pause_env
 from sftlens.cli import main
 from sftlens.runstore import file_hash
 from sftlens.tableio import write_table
@@ -63,14 +64,7 @@ def temps_beside(out: Path) -> list[str]:
 
 def kill_inside_write(argv: list[str], signals: Path, name: str) -> None:
     """Run the CLI in a subprocess; SIGKILL it while it writes a file or dir called ``name``."""
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "OMP_NUM_THREADS": "1",
-        "SFTLENS_TEST_PAUSE_WRITES": str(signals),
-        "SFTLENS_TEST_PAUSE_NAME": name,
-        "SFTLENS_TEST_PAUSE_SECONDS": "120",
-    }
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **pause_env(signals, name)}
     proc = subprocess.Popen([sys.executable, "-m", "sftlens", *argv], env=env)
     deadline = time.monotonic() + 300
     while not (signals.is_dir() and any(signals.iterdir())):

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from hooks.sitecustomize import pause_env
 from sftlens.tableio import read_table
 
 pytestmark = pytest.mark.slow
@@ -154,16 +155,14 @@ def test_rerun_skips_everything(micro_study: tuple[Path, Path]):
 def run_killed_in_write(cfg: Path, out: Path, name: str, signals: Path) -> int:
     """Run the study; SIGKILL it inside its next atomic write of a file/dir called ``name``.
 
-    Uses the ``SFTLENS_TEST_PAUSE_WRITES`` hook of ``sftlens.runstore``: the write
-    announces itself once its temp is complete and sleeps before the rename.
+    Uses the pause hook of ``tests/hooks/sitecustomize.py``: the write announces itself once
+    its temp is complete and sleeps before the rename.
     """
-    hook = {
-        "SFTLENS_TEST_PAUSE_WRITES": str(signals),
-        "SFTLENS_TEST_PAUSE_NAME": name,
-        "SFTLENS_TEST_PAUSE_SECONDS": "120",
-    }
     proc = subprocess.Popen(
-        study_cmd(cfg, out), env={**env(), **hook}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        study_cmd(cfg, out),
+        env={**env(), **pause_env(signals, name)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     while proc.poll() is None and not (signals.is_dir() and any(signals.iterdir())):
         time.sleep(0.05)

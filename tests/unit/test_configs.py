@@ -45,8 +45,9 @@ def test_gemma_configs_use_geo_and_the_paper_settings():
     paper = load_config(StudyConfig, CONFIGS / "paper-gemma3-270m.yaml", ["model=/m"])
     assert paper.data == "geo:" and paper.grid.levels == ["0", "1", "2", "3", "4"]
     assert paper.grid.sizes == [60, 120, 240, 480, 960, 1920] and paper.grid.seeds == [0, 1, 2]
-    assert paper.finetune["lr"] == 1.0e-5 and paper.finetune["batch_size"] == 8
-    assert paper.evaluate["matching"] == "contains"
+    finetune, evaluate = paper.finetune.given(), paper.evaluate.given()
+    assert finetune["lr"] == 1.0e-5 and finetune["batch_size"] == 8
+    assert evaluate["matching"] == "contains"
     assert set(paper.restore.strategies) == {"top", "random", "bottom"}
     assert paper.restore.ks == [1, 3, 5, 10, 20, 40, 60] and paper.restore.which == "largest"
     cpu = load_config(StudyConfig, CONFIGS / "gemma3-270m-cpu.yaml", ["model=/m"])
@@ -79,7 +80,7 @@ def test_world_grids_follow_the_paper_rules(name: str):
     assert set(cfg.restore.strategies) == {"top", "random", "bottom"}
     assert cfg.restored_sizes() == [sizes[-1]]
     # a too-small pool fails the tiny grid; the gpu world's smallest pool can fall just short
-    assert cfg.select.get("allow_smaller") is (name == "world-gpu.yaml")
+    assert cfg.select.allow_smaller is (name == "world-gpu.yaml")
 
 
 @pytest.mark.parametrize(

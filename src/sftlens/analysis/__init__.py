@@ -6,7 +6,7 @@ Example::
     result = token_kl(base, tuned, tok, facts, relations, levels, mastery_rows, TokenKLConfig())
 """
 
-from sftlens.analysis.config import TokenKLConfig
+from sftlens.analysis.config import TokenKLConfig, TokenKLSettings
 from sftlens.analysis.divergence import full_kl, kl_from_logits, rank_of, topk_kl
 from sftlens.analysis.prompts import best_templates, prompt_for
 from sftlens.analysis.token_kl import KLResult, check_same_tokenizer, summarize_kl, token_kl
@@ -14,6 +14,7 @@ from sftlens.analysis.token_kl import KLResult, check_same_tokenizer, summarize_
 __all__ = [
     "KLResult",
     "TokenKLConfig",
+    "TokenKLSettings",
     "best_templates",
     "check_same_tokenizer",
     "full_kl",

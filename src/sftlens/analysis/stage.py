@@ -21,8 +21,8 @@ from sftlens.analysis.config import TokenKLConfig
 from sftlens.analysis.token_kl import KLResult, check_same_tokenizer, select_kl_facts, token_kl
 from sftlens.config import dump_config, require_keys
 from sftlens.errors import ConfigError
-from sftlens.evaluation import levels_for
 from sftlens.outdir import check_out_dir, input_paths, staged_out_dir
+from sftlens.probing import levels_for
 from sftlens.runstore import RunDir, atomic_write_json, atomic_write_text, json_safe
 from sftlens.tableio import read_table, write_table
 

@@ -35,7 +35,7 @@ from sftlens.analysis.divergence import full_kl, rank_of, topk_kl
 from sftlens.analysis.prompts import kl_prompts
 from sftlens.data.records import Fact, Relation
 from sftlens.errors import SftlensError
-from sftlens.evaluation import check_covered
+from sftlens.probing import check_covered
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -197,6 +197,21 @@ def select_kl_facts(
     return [f for f in facts if f.domain in cfg.domains and levels[f.id] in cfg.levels]
 
 
+def _measure_batch(
+    models: tuple[PreTrainedModel, PreTrainedModel],
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: tuple[list[str], list[str]],
+    answers: list[str],
+    top_k: int,
+) -> dict[str, list[float]]:
+    """The measures of one batch: (base, tuned) models on their (base, tuned) prompts."""
+    b_ids, b_mask, ans, ans_mask, b_len = encode(tokenizer, prompts[0], answers)
+    t_ids, t_mask, _, _, t_len = encode(tokenizer, prompts[1], answers)
+    base_logits = answer_logits(models[0], b_ids, b_mask, b_len)
+    tuned_logits = answer_logits(models[1], t_ids, t_mask, t_len)
+    return batch_measures(base_logits, tuned_logits, ans, ans_mask, top_k)
+
+
 def token_kl(
     base_model: PreTrainedModel,
     tuned_model: PreTrainedModel,
@@ -231,30 +246,16 @@ def token_kl(
     bar = tqdm(total=len(order), desc="token-kl", unit="fact", disable=not progress or None)
     for start in starts:
         idx = order[start : start + batch]
+        prompts = ([base_prompts[i] for i in idx], [tuned_prompts[i] for i in idx])
         answers = [chosen[i].object for i in idx]
-        b_ids, b_mask, ans, ans_mask, b_len = encode(
-            tokenizer, [base_prompts[i] for i in idx], answers
-        )
-        t_ids, t_mask, _, _, t_len = encode(tokenizer, [tuned_prompts[i] for i in idx], answers)
-        measures = batch_measures(
-            answer_logits(base_model, b_ids, b_mask, b_len),
-            answer_logits(tuned_model, t_ids, t_mask, t_len),
-            ans,
-            ans_mask,
-            cfg.top_k,
-        )
+        measures = _measure_batch((base_model, tuned_model), tokenizer, prompts, answers, cfg.top_k)
         for j, i in enumerate(idx):
             f = chosen[i]
             rows[i] = {
-                "id": f.id,
-                "relation": f.relation,
-                "domain": f.domain,
-                "level": int(levels[f.id]),
-                "base_prompt": base_prompts[i],
-                "tuned_prompt": tuned_prompts[i],
-                "answer": f.object,
+                "id": f.id, "relation": f.relation, "domain": f.domain, "level": int(levels[f.id]),
+                "base_prompt": base_prompts[i], "tuned_prompt": tuned_prompts[i], "answer": f.object,
                 **{name: values[j] for name, values in measures.items()},
-            }
+            }  # fmt: skip
         bar.update(len(idx))
     bar.close()
     per_fact = [r for r in rows if r is not None]

@@ -9,6 +9,8 @@ Example::
 ``calibrate_lr`` imports torch lazily; the config and the rule never do.
 """
 
+from typing import Any
+
 from sftlens.calibration.calibrate import (
     MIXED_LEVEL,
     Calibration,
@@ -16,7 +18,12 @@ from sftlens.calibration.calibrate import (
     check_dev_split,
     dev_facts,
 )
-from sftlens.calibration.config import DEFAULT_LRS, CalibrateConfig, check_lr_grid
+from sftlens.calibration.config import (
+    DEFAULT_LRS,
+    CalibrateConfig,
+    CalibrateSettings,
+    check_lr_grid,
+)
 from sftlens.calibration.rule import SCORE, calibration_row, choose_lr, mark_choice
 
 __all__ = [
@@ -24,6 +31,7 @@ __all__ = [
     "MIXED_LEVEL",
     "SCORE",
     "CalibrateConfig",
+    "CalibrateSettings",
     "Calibration",
     "calibrate_lr",
     "calibration_row",
@@ -32,4 +40,14 @@ __all__ = [
     "choose_lr",
     "dev_facts",
     "mark_choice",
+    "read_choice",
+    "write_calibration",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("read_choice", "write_calibration"):  # the stage's files (imports the stage)
+        from sftlens.calibration import stage
+
+        return getattr(stage, name)
+    raise AttributeError(f"module 'sftlens.calibration' has no attribute {name!r}")

@@ -23,8 +23,8 @@ from typing import Any
 from sftlens.calibration.rule import calibration_row, choose_lr, mark_choice
 from sftlens.data.records import Fact
 from sftlens.errors import ConfigError, DataError
-from sftlens.evaluation.config import EvaluateConfig
-from sftlens.finetuning.config import FinetuneConfig
+from sftlens.evaluation import EvaluateConfig
+from sftlens.finetuning import FinetuneConfig
 
 log = logging.getLogger(__name__)
 #: the selection level of the calibration set: the paper's SFT (Mixed), any mastery level
@@ -55,6 +55,26 @@ def check_dev_split(facts: Sequence[Fact], source: str) -> None:
             f"{source}: learning-rate calibration (lr: auto) needs a '{DEV}' split of facts, "
             f"and this data has none (splits: {splits})"
         )
+
+
+def _check_dev(dev: Sequence[Fact]) -> None:
+    leaked = [f.id for f in dev if f.split != DEV]
+    if leaked:
+        raise DataError(f"calibration is scored on dev facts only; got split of {leaked[0]!r}")
+    if not dev:
+        raise DataError("calibration: no dev facts to score the learning rates on")
+
+
+def _examples(
+    pool: Sequence[Fact], levels: Mapping[str, int], size: int | None, seed: int, smaller: bool
+) -> list[dict[str, Any]]:
+    """The calibration's one mixed SFT set, as training rows."""
+    from sftlens.selection import select_set, set_row
+
+    chosen = select_set(pool, levels, MIXED_LEVEL, size, seed, allow_smaller=smaller)
+    if not chosen:
+        raise DataError("calibration: no in-domain train facts with a mastery level to train on")
+    return [set_row(f, levels) for f in chosen]
 
 
 def calibrate_lr(
@@ -91,18 +111,9 @@ def calibrate_lr(
     """
     from sftlens.evaluation import evaluate_model
     from sftlens.finetuning import finetune
-    from sftlens.selection import select_set
-    from sftlens.selection.core import set_row
 
-    leaked = [f.id for f in dev if f.split != DEV]
-    if leaked:
-        raise DataError(f"calibration is scored on dev facts only; got split of {leaked[0]!r}")
-    if not dev:
-        raise DataError("calibration: no dev facts to score the learning rates on")
-    chosen = select_set(pool, levels, MIXED_LEVEL, size, seed, allow_smaller=allow_smaller)
-    if not chosen:
-        raise DataError("calibration: no in-domain train facts with a mastery level to train on")
-    examples = [set_row(f, levels) for f in chosen]
+    _check_dev(dev)
+    examples = _examples(pool, levels, size, seed, allow_smaller)
     start, rows = time.monotonic(), []
     for lr in lrs:
         cfg = finetune_cfg.model_copy(update={"lr": float(lr), "seed": seed})

@@ -15,8 +15,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from sftlens.config import Seed, StageConfig
-from sftlens.evaluation.config import EvaluateConfig
-from sftlens.finetuning.config import FinetuneConfig
+from sftlens.evaluation import EvaluateConfig
+from sftlens.finetuning import FinetuneConfig
 
 #: the default learning-rate grid (fixed in advance: the paper's 1e-5 and three steps up)
 DEFAULT_LRS: list[float] = [1e-5, 3e-5, 1e-4, 3e-4]
@@ -40,7 +40,25 @@ def check_lr_grid(lrs: Sequence[object]) -> list[float]:
     return values
 
 
-class CalibrateConfig(StageConfig):
+class CalibrateSettings(StageConfig):
+    """The learning-rate grid and seed of a calibration (the settings that a study may set).
+
+    Attributes:
+        lrs: the learning-rate grid; one fine-tune per lr.
+        seed: seed of the set's selection and of every fine-tune.
+    """
+
+    lrs: list[float] = Field(default_factory=lambda: list(DEFAULT_LRS))
+    seed: Seed = 0
+
+    @field_validator("lrs", mode="before")
+    @classmethod
+    def _lrs(cls, value: object) -> object:
+        items = value if isinstance(value, list) else [value]
+        return check_lr_grid(items)
+
+
+class CalibrateConfig(CalibrateSettings):
     """Settings of the learning-rate calibration (the rule itself is fixed: docs/calibration.md).
 
     Attributes:
@@ -48,9 +66,7 @@ class CalibrateConfig(StageConfig):
         data: data spec; it must have a ``dev`` split.
         split_preset: in-domain / OOD split preset.
         mastery: the base model's ``mastery.parquet``, covering the in-domain train and dev facts.
-        lrs: the learning-rate grid; one fine-tune per lr.
         size: size of the mastery-mixed (``random`` level) SFT set; ``all`` = the whole pool.
-        seed: seed of the set's selection and of every fine-tune.
         allow_smaller: shrink the set when the pool cannot fill it.
         finetune: fine-tuning settings (``lr``, ``model``, ``train`` and ``seed`` are set here).
         evaluate: evaluation settings used on the dev facts (``split`` is always ``dev``).
@@ -62,20 +78,12 @@ class CalibrateConfig(StageConfig):
     data: str | None = None
     split_preset: str = "paper-2025"
     mastery: str | None = None
-    lrs: list[float] = Field(default_factory=lambda: list(DEFAULT_LRS))
     size: int | Literal["all"] = 120
-    seed: Seed = 0
     allow_smaller: bool = False
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     device: str = "auto"
     dtype: str = "auto"
-
-    @field_validator("lrs", mode="before")
-    @classmethod
-    def _lrs(cls, value: object) -> object:
-        items = value if isinstance(value, list) else [value]
-        return check_lr_grid(items)
 
     @field_validator("size")
     @classmethod

@@ -18,9 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sftlens.errors import DataError
+from sftlens.evaluation import MACRO_LEVEL
 
 LEVELS = (0, 1, 2, 3, 4)
-MACRO = -1
 #: the column the rule maximises
 SCORE = "dev_macro_in"
 
@@ -37,8 +37,8 @@ def calibration_row(lr: float, eval_rows: Sequence[Mapping[str, Any]]) -> dict[s
     ``lr, dev_macro_in, dev_macro_ood, in_L0..in_L4, ood_L0..ood_L4, n_in, n_ood``."""
     row: dict[str, Any] = {
         "lr": float(lr),
-        SCORE: _accuracy(eval_rows, "in", MACRO),
-        "dev_macro_ood": _accuracy(eval_rows, "ood", MACRO),
+        SCORE: _accuracy(eval_rows, "in", MACRO_LEVEL),
+        "dev_macro_ood": _accuracy(eval_rows, "ood", MACRO_LEVEL),
     }
     for domain in ("in", "ood"):
         for level in LEVELS:

@@ -31,7 +31,7 @@ from sftlens.calibration.rule import SCORE
 from sftlens.config import dump_config, require_keys
 from sftlens.outdir import check_out_dir, discard_if_new, ensure_out_dir, input_paths
 from sftlens.runstore import RunDir, atomic_write_json
-from sftlens.tableio import read_table, write_table
+from sftlens.tableio import write_table
 
 log = logging.getLogger(__name__)
 RULE = (
@@ -95,8 +95,8 @@ def read_choice(out: Path) -> float:
 def run(cfg: CalibrateConfig, out: Path, *, force: bool = False) -> CalibrateResult:
     """Check the inputs, then fine-tune once per lr and write the table and the choice."""
     from sftlens.data import load_dataset
-    from sftlens.evaluation.levels import check_covered, levels_from_rows
     from sftlens.models import load_model, load_tokenizer
+    from sftlens.probing import check_covered, read_levels
 
     require_keys(cfg, "model", "data", "mastery")
     assert cfg.model is not None and cfg.data is not None and cfg.mastery is not None
@@ -105,7 +105,7 @@ def run(cfg: CalibrateConfig, out: Path, *, force: bool = False) -> CalibrateRes
     dataset = load_dataset(cfg.data, split_preset=cfg.split_preset)
     check_dev_split(dataset.facts, cfg.data)
     dev = dev_facts(dataset.facts)
-    levels = levels_from_rows(read_table(cfg.mastery), cfg.mastery)
+    levels = read_levels(cfg.mastery)
     check_covered(dev, levels, cfg.mastery)
     common = {"device": cfg.device, "dtype": cfg.dtype}
     ft_cfg = cfg.finetune.model_copy(update={**common, "model": cfg.model})

@@ -100,6 +100,22 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return kind, arg
 
 
+def _log_left_out(spec: str, split_preset: str, ctx: LoadContext, facts: Sequence[object]) -> None:
+    """Log the facts the preset dropped and the filter left out (and an empty result)."""
+    if ctx.dropped:
+        log.info(
+            "%s: dropped %d facts of relations outside split preset %s: %s",
+            spec, sum(ctx.dropped.values()), split_preset, ", ".join(sorted(ctx.dropped)),
+        )  # fmt: skip
+    if ctx.filtered:
+        log.info(
+            "%s: left out %d facts whose accepted answer is in the question (%s)", spec,
+            sum(ctx.filtered.values()), ", ".join(f"{r} {n}" for r, n in sorted(ctx.filtered.items())),
+        )  # fmt: skip
+    if not facts:
+        log.warning("%s: no facts loaded", spec)
+
+
 def load_dataset(
     spec: str,
     split_preset: str = "paper-2025",
@@ -142,25 +158,9 @@ def load_dataset(
     ctx.problems.log_summary(spec)
     if limit is not None:
         facts = first_per_relation(facts, limit)
-    if ctx.dropped:
-        log.info(
-            "%s: dropped %d facts of relations outside split preset %s: %s",
-            spec, sum(ctx.dropped.values()), split_preset, ", ".join(sorted(ctx.dropped)),
-        )  # fmt: skip
-    if ctx.filtered:
-        log.info(
-            "%s: left out %d facts whose accepted answer is in the question (%s)", spec,
-            sum(ctx.filtered.values()), ", ".join(f"{r} {n}" for r, n in sorted(ctx.filtered.items())),
-        )  # fmt: skip
-    if not facts:
-        log.warning("%s: no facts loaded", spec)
+    _log_left_out(spec, split_preset, ctx, facts)
     return Dataset(
-        facts,
-        relations,
-        n_skipped=ctx.problems.count,
-        skipped=list(ctx.problems.messages),
-        dropped=dict(ctx.dropped),
-        spec=spec,
-        alias_table=describe_alias_table(aliases, builtin),
+        facts, relations, n_skipped=ctx.problems.count, skipped=list(ctx.problems.messages),
+        dropped=dict(ctx.dropped), spec=spec, alias_table=describe_alias_table(aliases, builtin),
         filtered=dict(ctx.filtered),
-    )
+    )  # fmt: skip

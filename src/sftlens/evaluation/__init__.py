@@ -2,22 +2,24 @@
 
 Example::
 
-    from sftlens.evaluation import EvaluateConfig, evaluate_model, levels_for
+    from sftlens.evaluation import EvaluateConfig, evaluate_model
+    from sftlens.probing import levels_for
     result = evaluate_model(model, tok, facts, levels_for(facts, mastery_rows), EvaluateConfig())
 """
 
-from sftlens.evaluation.config import EvaluateConfig
+from sftlens.evaluation.config import EvaluateConfig, EvaluateSettings
 from sftlens.evaluation.evaluate import (
     EvalResult,
     PreparedEvaluation,
     evaluate_model,
     prepare_evaluation,
 )
-from sftlens.evaluation.levels import check_covered, levels_for, levels_from_rows
 from sftlens.evaluation.scoring import (
+    MACRO_LEVEL,
     accuracy_rows,
     answer_columns,
     decode_correct,
+    flag_low_n,
     format_table,
     macro,
     question_key,
@@ -26,17 +28,17 @@ from sftlens.evaluation.scoring import (
 )
 
 __all__ = [
+    "MACRO_LEVEL",
     "EvalResult",
     "EvaluateConfig",
+    "EvaluateSettings",
     "PreparedEvaluation",
     "accuracy_rows",
     "answer_columns",
-    "check_covered",
     "decode_correct",
     "evaluate_model",
+    "flag_low_n",
     "format_table",
-    "levels_for",
-    "levels_from_rows",
     "macro",
     "prepare_evaluation",
     "question_key",

@@ -8,11 +8,32 @@ Example::
 
 from __future__ import annotations
 
-from sftlens.config import FactSelectionConfig, PositiveInt
+from sftlens.config import DomainChoice, FactSelectionConfig, PositiveInt
 from sftlens.prompts import DEFAULT_FORMAT, PromptFormatName
 
 
-class EvaluateConfig(FactSelectionConfig):
+class EvaluateSettings(DomainChoice):
+    """How a model is scored: the evaluation settings that name no model, data or device.
+
+    Attributes:
+        prompt_format: the ``sftlens.prompts`` format the model was fine-tuned on
+            (``paper``: ``<|question|> q <|answer|>``; ``chat``: the tokenizer's template).
+        matching: answer-matching mode of the data layer (``contains`` is the paper's).
+        max_new_tokens: greedy decoding length (paper: 16).
+        batch_size: generation batch size; ``None`` lets the engine choose.
+        min_per_level: a level with fewer questions is flagged (``low_n``), and so is the
+            macro over it; the summary warns.
+        domains: which domains to evaluate (``in``, ``ood``).
+    """
+
+    prompt_format: PromptFormatName = DEFAULT_FORMAT
+    matching: str = "contains"
+    max_new_tokens: PositiveInt = 16
+    batch_size: PositiveInt | None = None
+    min_per_level: PositiveInt = 20
+
+
+class EvaluateConfig(FactSelectionConfig, EvaluateSettings):
     """Closed-book QA evaluation of one model against the base model's mastery levels.
 
     Attributes:
@@ -22,21 +43,8 @@ class EvaluateConfig(FactSelectionConfig):
         mastery: the BASE model's ``mastery.parquet`` (test facts take their level from it);
             unset: accuracy per domain and relation only (no levels, no macro).
         split: which split of the data to evaluate.
-        domains: which domains to evaluate (``in``, ``ood``).
-        matching: answer-matching mode of the data layer (``contains`` is the paper's).
-        max_new_tokens: greedy decoding length (paper: 16).
-        batch_size: generation batch size; ``None`` lets the engine choose.
         device: ``auto | cpu | cuda[:N]``.
         dtype: ``auto | float32 | bfloat16 | float16``.
-        prompt_format: the ``sftlens.prompts`` format the model was fine-tuned on
-            (``paper``: ``<|question|> q <|answer|>``; ``chat``: the tokenizer's template).
-        min_per_level: a level with fewer questions is flagged (``low_n``), and so is the
-            macro over it; the summary warns.
     """
 
     model: str | None = None
-    prompt_format: PromptFormatName = DEFAULT_FORMAT
-    matching: str = "contains"
-    max_new_tokens: PositiveInt = 16
-    batch_size: PositiveInt | None = None
-    min_per_level: PositiveInt = 20

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from sftlens.data.records import Fact
 from sftlens.evaluation.config import EvaluateConfig
 from sftlens.evaluation.encodings import PromptEncodings
-from sftlens.evaluation.levels import check_covered
 from sftlens.evaluation.scoring import accuracy_rows, format_table, score_outputs, summarize
+from sftlens.probing import check_covered
 from sftlens.prompts import get_format
 
 if TYPE_CHECKING:

@@ -25,6 +25,7 @@ from sftlens.data.records import Fact
 from sftlens.runstore import content_hash
 
 LEVELS = (0, 1, 2, 3, 4)
+#: the ``test_level`` of the macro row (the mean of the five per-level accuracies)
 MACRO_LEVEL = -1
 
 Matcher = Callable[[str, Sequence[str]], "str | None"]

@@ -21,8 +21,8 @@ from sftlens.data.records import Fact
 from sftlens.errors import ConfigError
 from sftlens.evaluation.config import EvaluateConfig
 from sftlens.evaluation.evaluate import EvalResult, evaluate_model, select_facts
-from sftlens.evaluation.levels import check_covered, check_same_data, levels_from_rows
 from sftlens.outdir import check_out_dir, input_paths, staged_out_dir
+from sftlens.probing import check_covered, check_same_data, levels_from_rows
 from sftlens.runstore import RunDir, atomic_write_json, atomic_write_text, json_safe
 from sftlens.tableio import read_table, write_table
 
@@ -51,7 +51,9 @@ def load_test_facts(cfg: EvaluateConfig) -> tuple[Dataset, list[Fact]]:
     return dataset, chosen
 
 
-def read_levels(cfg: EvaluateConfig, every: list[Fact], facts: list[Fact]) -> dict[str, int] | None:
+def mastery_levels(
+    cfg: EvaluateConfig, every: list[Fact], facts: list[Fact]
+) -> dict[str, int] | None:
     """Levels of ``facts`` from ``cfg.mastery`` (None without one); the table must be of this data."""
     if not cfg.mastery:
         log.info("no --mastery: accuracy per domain and relation (no levels)")
@@ -72,7 +74,7 @@ def run(cfg: EvaluateConfig, out: Path, *, force: bool = False) -> EvalResult:
     check_out_dir(out, force, inputs=inputs)  # an --out overlapping an input fails first
     get_matcher(cfg.matching)  # every setting is checked before the model is loaded
     dataset, facts = load_test_facts(cfg)
-    levels = read_levels(cfg, dataset.facts, facts)
+    levels = mastery_levels(cfg, dataset.facts, facts)
     tok = load_tokenizer(cfg.model)
     model = load_model(cfg.model, dtype=cfg.dtype, device=cfg.device)
     result = evaluate_model(model, tok, facts, levels, cfg)

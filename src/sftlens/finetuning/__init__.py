@@ -14,9 +14,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sftlens.finetuning.config import FinetuneConfig, LoraSettings
+from sftlens.finetuning.config import (
+    DEFAULT_LR,
+    FinetuneConfig,
+    FinetuneSettings,
+    LearningRate,
+    LoraSettings,
+)
 
-__all__ = ["FinetuneConfig", "FinetuneResult", "LoraSettings", "finetune"]
+__all__ = [
+    "DEFAULT_LR", "FinetuneConfig", "FinetuneResult", "FinetuneSettings", "LearningRate",
+    "LoraSettings", "finetune",
+]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

@@ -9,9 +9,9 @@ Example::
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from sftlens.config import (
     NonNegFloat,
@@ -59,13 +59,11 @@ class LoraSettings(StageConfig):
         return value
 
 
-class FinetuneConfig(StageConfig):
-    """Settings of one supervised fine-tune (defaults: the paper's).
+class FinetuneSettings(StageConfig):
+    """How one supervised fine-tune trains (defaults: the paper's); everything but the model,
+    the set, the learning rate, the seed and the device.
 
     Attributes:
-        model: base model (hub id or checkpoint dir).
-        train: SFT set (``.jsonl`` rows with ``question`` and ``answer``).
-        lr: peak learning rate (paper 1e-5; world presets ship larger, see docs/finetuning.md).
         batch_size: samples per micro-step, over all processes.
         epochs: passes over the set.
         grad_accum: micro-steps per optimizer step.
@@ -73,9 +71,6 @@ class FinetuneConfig(StageConfig):
         weight_decay: AdamW weight decay.
         max_grad_norm: gradient clipping norm (0 turns it off).
         scheduler: ``cosine`` | ``linear`` | ``constant``.
-        seed: seed of shuffling, LoRA init and dropout.
-        device: ``auto`` | ``cpu`` | ``cuda[:N]``.
-        dtype: ``auto`` (bf16 on GPU, fp32 on CPU) | float32 | bfloat16 | float16.
         packing: concatenate a micro-batch's samples into one row (no padding).
         compile: ``torch.compile`` each decoder layer (dynamic shapes) for the run; pays off
             on GPU for long runs, where launching small kernels, not the GPU, is the limit.
@@ -100,9 +95,6 @@ class FinetuneConfig(StageConfig):
         gpu_memory_gb: memory of one GPU for the plan (default: the visible GPU's).
     """
 
-    model: str | None = None
-    train: str | None = None
-    lr: PositiveFloat = 1e-5
     batch_size: PositiveInt = 8
     epochs: PositiveInt = 1
     grad_accum: PositiveInt = 1
@@ -110,9 +102,6 @@ class FinetuneConfig(StageConfig):
     weight_decay: NonNegFloat = 0.0
     max_grad_norm: NonNegFloat = 1.0
     scheduler: Literal["cosine", "linear", "constant"] = "cosine"
-    seed: Seed = 0
-    device: str = "auto"
-    dtype: str = "auto"
     packing: bool = True
     compile: bool = False
     prompt_format: PromptFormatName = DEFAULT_FORMAT
@@ -128,18 +117,37 @@ class FinetuneConfig(StageConfig):
     gpus: PositiveInt | None = None
     gpu_memory_gb: PositiveFloat | None = None
 
-    @field_validator("lr")
-    @classmethod
-    def _lr(cls, value: float) -> float:
-        if not 0 < value <= 1:
-            raise ValueError(f"lr={value} is outside (0, 1]")
-        return value
-
     @field_validator("max_shard_size")
     @classmethod
     def _shard_size(cls, value: str) -> str:
         shard_size_bytes(value)
         return value.strip()
+
+
+#: the learning rate: a float in (0, 1] (the paper's 1e-5 by default)
+LearningRate = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+DEFAULT_LR = 1e-5
+
+
+class FinetuneConfig(FinetuneSettings):
+    """Settings of one supervised fine-tune: :class:`FinetuneSettings` plus the model, the
+    set, the learning rate, the seed and the device.
+
+    Attributes:
+        model: base model (hub id or checkpoint dir).
+        train: SFT set (``.jsonl`` rows with ``question`` and ``answer``).
+        lr: peak learning rate (paper 1e-5; world presets ship larger, see docs/finetuning.md).
+        seed: seed of shuffling, LoRA init and dropout.
+        device: ``auto`` | ``cpu`` | ``cuda[:N]``.
+        dtype: ``auto`` (bf16 on GPU, fp32 on CPU) | float32 | bfloat16 | float16.
+    """
+
+    model: str | None = None
+    train: str | None = None
+    lr: LearningRate = DEFAULT_LR
+    seed: Seed = 0
+    device: str = "auto"
+    dtype: str = "auto"
 
 
 #: the units ``save_pretrained`` reads (lower-case ``b`` = bits there)

@@ -269,12 +269,8 @@ def train_loop(
     rows: list[dict[str, Any]] = []
     loss_mod.train()
     start = time.perf_counter()
-    bar = tqdm(
-        total=steps,
-        desc="finetune",
-        unit="step",
-        disable=not progress or acc.process_index != 0 or None,
-    )
+    quiet = not progress or acc.process_index != 0 or None
+    bar = tqdm(total=steps, desc="finetune", unit="step", disable=quiet)
     for step in range(steps):
         window = plan[step * cfg.grad_accum : (step + 1) * cfg.grad_accum]
         rows.append(log_row(step, window, encs, cfg, sched.get_last_lr()[0]))

@@ -13,18 +13,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sftlens.probing.config import ProbeConfig, SlickConfig
+from sftlens.probing.config import ProbeConfig, ProbeSettings, SlickConfig
 from sftlens.probing.mastery import SCHEMES, level_from_counts, level_of
+from sftlens.probing.protocols import paper_prompts
+from sftlens.probing.table import (
+    check_covered,
+    check_same_data,
+    levels_for,
+    levels_from_rows,
+    read_levels,
+)
 
 if TYPE_CHECKING:
-    from sftlens.probing.probe import probe_facts
+    from sftlens.probing.probe import complete, count_correct, probe_facts
 
-__all__ = ["SCHEMES", "ProbeConfig", "SlickConfig", "level_from_counts", "level_of", "probe_facts"]
+__all__ = [
+    "SCHEMES", "ProbeConfig", "ProbeSettings", "SlickConfig", "check_covered", "check_same_data",
+    "complete", "count_correct", "level_from_counts", "level_of", "levels_for", "levels_from_rows",
+    "paper_prompts", "probe_facts", "read_levels",
+]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
-    if name == "probe_facts":
-        from sftlens.probing.probe import probe_facts
+    if name in ("probe_facts", "complete", "count_correct"):
+        from sftlens.probing import probe
 
-        return probe_facts
+        return getattr(probe, name)
     raise AttributeError(f"module 'sftlens.probing' has no attribute {name!r}")

@@ -40,16 +40,13 @@ class SlickConfig(StageConfig):
     top_k: NonNegInt = 40
 
 
-class ProbeConfig(DataOptions):
-    """How to probe a model's knowledge of each fact.
+class ProbeSettings(StageConfig):
+    """How to probe each fact: the probe's settings that do not name a model or data.
 
     Defaults are the paper's: every statement template of the fact's relation,
     10 samples at temperature 0.7, at most 32 new tokens, ``contains`` matching.
 
     Attributes:
-        model: HF hub id or local checkpoint dir.
-        data: data spec (``entityquestions:DIR``, ``world:DIR``, ``jsonl:PATH``).
-        split_preset: in-domain / OOD assignment.
         splits: splits to probe (``None`` = all).
         domains: domains to probe (``in``, ``ood``; ``None`` = both).
         scheme: ``paper`` (R over templates x samples) or ``slick``.
@@ -64,20 +61,13 @@ class ProbeConfig(DataOptions):
             Knowledge worlds (one statement per line) set it to ``true`` explicitly.
         matching: answer matching mode (``contains``, ``dpr``, ``entityquestions``, ``words``, ``exact``).
         greedy: quick mode: 1 greedy completion per template.
-        backend: ``hf`` (sftlens engine) or ``vllm``.
-        device / dtype: where and how to load the model.
         seed: sampling seed (a completion depends on seed, prompt and sample index only).
         batch_size: sequences decoded at once (``None`` = from free memory).
         chunk_size: facts per resumable chunk.
         save_completions: also store the raw completions in the mastery table.
-        relations / aliases / limit: see :class:`sftlens.config.DataOptions` (``limit``: the
-            first n facts per relation and split, the same facts in every stage).
         slick: SliCK settings.
     """
 
-    model: str
-    data: str
-    split_preset: str = "paper-2025"
     splits: list[Literal["train", "dev", "test"]] | None = None
     domains: list[Literal["in", "ood"]] | None = None
     scheme: str = "paper"
@@ -90,9 +80,6 @@ class ProbeConfig(DataOptions):
     stop_at_newline: bool | None = None
     matching: str = "contains"
     greedy: bool = False
-    backend: Literal["hf", "vllm"] = "hf"
-    device: str = "auto"
-    dtype: str = "auto"
     seed: Seed = 0
     batch_size: PositiveInt | None = None
     chunk_size: PositiveInt = 2000
@@ -104,3 +91,25 @@ class ProbeConfig(DataOptions):
         if self.stop_at_newline is not None:
             return self.stop_at_newline
         return self.scheme == "slick"
+
+
+class ProbeConfig(DataOptions, ProbeSettings):
+    """How to probe a model's knowledge of each fact (:class:`ProbeSettings` plus the model,
+    the data and where it runs).
+
+    Attributes:
+        model: HF hub id or local checkpoint dir.
+        data: data spec (``entityquestions:DIR``, ``world:DIR``, ``jsonl:PATH``).
+        split_preset: in-domain / OOD assignment.
+        backend: ``hf`` (sftlens engine) or ``vllm``.
+        device / dtype: where and how to load the model.
+        relations / aliases / limit: see :class:`sftlens.config.DataOptions` (``limit``: the
+            first n facts per relation and split, the same facts in every stage).
+    """
+
+    model: str
+    data: str
+    split_preset: str = "paper-2025"
+    backend: Literal["hf", "vllm"] = "hf"
+    device: str = "auto"
+    dtype: str = "auto"

@@ -69,7 +69,7 @@ class ProbeResult:
 def probe_key(cfg: ProbeConfig) -> str:
     """Hash of every setting that decides the output."""
     data = {k: v for k, v in dump_config(cfg).items() if k not in UNKEYED}
-    if cfg.domains is None:  # unset: the key of a probe of every domain stays as it was
+    if cfg.domains is None:  # unset (every domain): left out of the key
         data.pop("domains")
     return content_hash({"stage": "probe", "config": data})
 

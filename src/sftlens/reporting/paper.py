@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from sftlens.evaluation import MACRO_LEVEL
 from sftlens.reporting.findings import Finding
 from sftlens.reporting.tables import fmt, mean_spread, plain
 
@@ -74,7 +75,9 @@ def _level_range(rows: pd.DataFrame, test_level: int) -> str:
 
 def _macro_of(rows: pd.DataFrame, train_level: str) -> str:
     """``"a ± s (N seeds)"``: the macro accuracy of one training level."""
-    part = rows[(rows["test_level"] == -1) & (rows["train_level"].astype(str) == train_level)]
+    part = rows[
+        (rows["test_level"] == MACRO_LEVEL) & (rows["train_level"].astype(str) == train_level)
+    ]
     part = part.dropna(subset=["accuracy"])
     if part.empty:
         return MISSING

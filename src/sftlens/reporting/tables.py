@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sftlens.errors import DataError
+from sftlens.evaluation import MACRO_LEVEL
 from sftlens.reporting.answers import PerQuestion, correctness, kl_matrix
 from sftlens.tableio import read_table
 
@@ -94,7 +95,7 @@ def plain(acc: pd.DataFrame) -> pd.DataFrame:
     return acc[(acc["restore_k"] == 0) & (acc["strategy"] == "none")]
 
 
-def accuracy_vs_size(acc: pd.DataFrame, test_level: int = -1) -> pd.DataFrame:
+def accuracy_vs_size(acc: pd.DataFrame, test_level: int = MACRO_LEVEL) -> pd.DataFrame:
     """Accuracy per (train level, size, domain) at one test level (-1 = macro mean)."""
     rows = plain(acc)
     rows = rows[rows["test_level"] == test_level]
@@ -105,12 +106,12 @@ def base_macro(base: pd.DataFrame | None, test_set: str = "test") -> dict[str, f
     """Domain → the base model's macro accuracy (test level -1) on ``test_set``."""
     if base is None or base.empty:
         return {}
-    rows = base[(base["test_level"] == -1) & (base["test_set"] == test_set)]
+    rows = base[(base["test_level"] == MACRO_LEVEL) & (base["test_set"] == test_set)]
     return dict(zip(rows["domain"], rows["accuracy"].astype(float), strict=True))
 
 
 def _level_column(domain: str, level: int) -> str:
-    return f"{domain} {'mean' if level == -1 else f'L{level}'}"
+    return f"{domain} {'mean' if level == MACRO_LEVEL else f'L{level}'}"
 
 
 def per_level_table(
@@ -138,8 +139,8 @@ def per_level_table(
 
 def kl_per_seed(kl: pd.DataFrame, column: str = "kl_top10") -> pd.DataFrame:
     """One KL value per fine-tune: the test_level -1 row, or the n-weighted mean of the levels."""
-    if (kl["test_level"] == -1).any():
-        return kl[kl["test_level"] == -1][[*CELL, column]].rename(columns={column: "kl"})
+    if (kl["test_level"] == MACRO_LEVEL).any():
+        return kl[kl["test_level"] == MACRO_LEVEL][[*CELL, column]].rename(columns={column: "kl"})
     per_level = kl[kl["test_level"] >= 0].dropna(subset=[column])
     weighted = per_level.assign(w=per_level[column] * per_level["n"])
     g = weighted.groupby(CELL, sort=True)[["w", "n"]].sum().reset_index()
@@ -161,9 +162,9 @@ def restoration_table(acc: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     sizes = set(restored["size"])
     base = plain(acc)
-    base = base[(base["size"].isin(sizes)) & (base["test_level"] == -1)]
+    base = base[(base["size"].isin(sizes)) & (base["test_level"] == MACRO_LEVEL)]
     rows = []
-    for (strategy, region), part in restored[restored["test_level"] == -1].groupby(
+    for (strategy, region), part in restored[restored["test_level"] == MACRO_LEVEL].groupby(
         ["strategy", "region"]
     ):
         both = pd.concat([base.assign(strategy=strategy, region=region), part])
@@ -187,11 +188,11 @@ def restoration_table(acc: pd.DataFrame) -> pd.DataFrame:
 
 def restore_curves(acc: pd.DataFrame) -> pd.DataFrame:
     """Accuracy against k (k=0 = the plain fine-tune) per (strategy, region, domain, train level)."""
-    restored = acc[(acc["restore_k"] > 0) & (acc["test_level"] == -1)]
+    restored = acc[(acc["restore_k"] > 0) & (acc["test_level"] == MACRO_LEVEL)]
     if restored.empty:
         return pd.DataFrame()
     base = plain(acc)
-    base = base[base["size"].isin(set(restored["size"])) & (base["test_level"] == -1)]
+    base = base[base["size"].isin(set(restored["size"])) & (base["test_level"] == MACRO_LEVEL)]
     parts = [restored]
     for (strategy, region), _ in restored.groupby(["strategy", "region"]):
         parts.append(base.assign(strategy=strategy, region=region))

@@ -6,7 +6,7 @@ histogram bin that holds the threshold, whose exact cut is then patched into the
 written files) and writes a sharded safetensors checkpoint where the selected
 elements take the base value and every other element keeps the tuned value bit
 for bit.  When a threshold bin holds more candidates than ``candidate_bytes``
-allows, one extra pass refines it first (three passes, as before).  On a GPU
+allows, one extra pass refines it first (three passes in all).  On a GPU
 with room for the pair, pass 1 keeps the tensors on the device, so the later
 passes read no disk and the threshold bins are refined instead of patched.
 ``restore_many`` does the same for several k with one set of passes
@@ -169,6 +169,17 @@ def write_restored(
         if ties[k] != sure[k].ties:
             raise RuntimeError(f"k={k}: took {ties[k]} ties, expected {sure[k].ties}")
         w.finish()
+    return _patch_exact(cuts, bins, writers, engine)
+
+
+def _patch_exact(
+    cuts: Mapping[float, Cut | Pending],
+    bins: Mapping[int, BinCandidates],
+    writers: Mapping[float, ShardedWriter],
+    engine: Engine,
+) -> dict[float, Cut]:
+    """The exact cut of each k; a pending one is resolved from its bin's candidates and the
+    chosen elements are patched into the written files."""
     exact: dict[float, Cut] = {}
     t0 = time.perf_counter()
     for k, c in cuts.items():
@@ -316,7 +327,7 @@ def restore_checkpoint(
     ``settings`` and ``stats`` as in :func:`restore_many`.
     """
     done = restore_many(
-        base_dir, tuned_dir, {check_k(k): out}, strategy, region, seed,
+        base_dir, tuned_dir, {float(k): out}, strategy, region, seed,
         force=force, settings=settings, stats=stats,
     )  # fmt: skip
     return done.paths[float(k)]

@@ -1,11 +1,11 @@
-"""CLI entries of the restoration stages: ``restore``, ``restore-sweep``, ``diff-stats``.
+"""CLI entries of the restoration stages: ``restore``, ``restore-sweep``, ``sparsify``
+(``diff-stats``: :mod:`sftlens.restoration.stats_stage`).
 
 Example::
 
     sftlens restore --base runs/base --tuned runs/ft --out runs/r10 --k 10 --strategy top
     sftlens restore-sweep --base runs/base --tuned runs/ft --out runs/sweep --k 1,3,5,10,20,40,60 \\
         --data world:runs/world --mastery runs/probe/mastery.parquet
-    sftlens diff-stats --base runs/base --tuned runs/ft --out runs/stats
 """
 
 from __future__ import annotations
@@ -20,15 +20,14 @@ from sftlens.config import dump_config
 from sftlens.errors import ConfigError
 from sftlens.outdir import check_out_dir, input_paths, staged_out_dir
 from sftlens.restoration.config import (
-    DiffStatsConfig,
     EngineConfig,
     RestoreConfig,
     SparsifyConfig,
     SweepConfig,
 )
 from sftlens.restoration.settings import EngineSettings
-from sftlens.runstore import atomic_path, atomic_write_json
-from sftlens.tableio import read_table, write_table
+from sftlens.runstore import atomic_write_json
+from sftlens.tableio import write_table
 
 log = logging.getLogger(__name__)
 C = TypeVar("C", bound=EngineConfig)
@@ -181,14 +180,14 @@ def _sweep_evaluate(cfg: SweepConfig, out: Path, sources: dict[str, Any]) -> lis
     """Prepare the evaluation once; restore each k into the live tuned model, evaluate, undo."""
     from sftlens.config import build_config
     from sftlens.data import load_dataset
-    from sftlens.evaluation import prepare_evaluation
-    from sftlens.evaluation.config import EvaluateConfig
+    from sftlens.evaluation import MACRO_LEVEL, EvaluateConfig, prepare_evaluation
     from sftlens.models import load_model, load_tokenizer
+    from sftlens.probing import read_levels
     from sftlens.restoration.io import source_from_dir
     from sftlens.restoration.sweep import sweep_evaluate
 
     eval_cfg = build_config(EvaluateConfig, dict(cfg.evaluation), source="evaluation")
-    levels = {str(r["id"]): int(r["level"]) for r in read_table(cfg.mastery)}  # type: ignore[arg-type]
+    levels = read_levels(str(cfg.mastery))
     dataset = load_dataset(
         str(cfg.data), **{**eval_cfg.data_options(), "split_preset": cfg.split_preset}
     )
@@ -207,7 +206,9 @@ def _sweep_evaluate(cfg: SweepConfig, out: Path, sources: dict[str, Any]) -> lis
             res = found["test"]
             tag = {"restore_k": k, "strategy": strategy, "region": cfg.region}
             rows += [{**tag, **row} for row in res.rows]
-            macro = {r["domain"]: r["accuracy"] for r in res.rows if r.get("test_level") == -1}
+            macro = {
+                r["domain"]: r["accuracy"] for r in res.rows if r.get("test_level") == MACRO_LEVEL
+            }
             runs.append(
                 {
                     **tag,
@@ -221,74 +222,6 @@ def _sweep_evaluate(cfg: SweepConfig, out: Path, sources: dict[str, Any]) -> lis
     manifest = {"config": dump_config(cfg), "sources": sources, "runs": runs}
     atomic_write_json(out / "sweep.json", manifest)
     return runs
-
-
-@dataclass
-class DiffStatsResult:
-    out: Path
-    text: str
-
-    def summary(self) -> str:
-        return f"{self.text}\nwritten to {self.out}"
-
-
-def run_diff_stats(cfg: DiffStatsConfig, out: Path, *, force: bool = False) -> DiffStatsResult:
-    """``sftlens diff-stats``: concentration curve and per tensor/layer/module tables."""
-    from sftlens.restoration.io import source_from_dir
-    from sftlens.restoration.stats import diff_stats
-
-    cfg, sources = _need_inputs(cfg)
-    inputs = input_paths(cfg)
-    out = check_out_dir(Path(out), force, inputs=inputs)
-    stats = diff_stats(
-        source_from_dir(cfg.base),
-        source_from_dir(cfg.tuned),
-        cfg.region,
-        top_pcts=cfg.top_pcts,
-        location_ks=cfg.location_ks,
-        device=cfg.device,
-        chunk_elems=cfg.chunk_elems,
-        r_dtype=cfg.r_dtype,
-        r_eps=cfg.r_eps,
-    )
-    with staged_out_dir(out, force, inputs) as tmp:
-        write_table(tmp / "concentration.csv", stats.rows())
-        write_table(tmp / "tensors.csv", stats.tensor_rows())
-        write_table(tmp / "layers.csv", stats.layer_rows())
-        write_table(tmp / "modules.csv", stats.module_rows())
-        atomic_write_json(
-            tmp / "diff_stats.json",
-            {
-                "config": dump_config(cfg),
-                "sources": sources,
-                "n": stats.n,
-                "total_r": stats.total_r,
-                "concentration": stats.rows(),
-                "zero_base_top": stats.zero_base_rows(),
-                "near_zero_share": stats.near_zero_share,
-            },
-        )
-        if cfg.plot:
-            _plot(stats.rows(), tmp / "concentration.png")
-    return DiffStatsResult(out, stats.summary())
-
-
-def _plot(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
-    ax.plot([r["top_pct"] for r in rows], [100 * r["share"] for r in rows], marker="o")
-    ax.set_xlabel("top k% of elements by r")
-    ax.set_ylabel("share of total r (%)")
-    ax.set_title("Concentration of relative updates")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
 
 
 @dataclass

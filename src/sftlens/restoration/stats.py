@@ -23,11 +23,12 @@ from typing import Any
 
 import torch
 
+from sftlens.architecture import Layout
 from sftlens.restoration.config import PAPER_KS
 from sftlens.restoration.engine_stats import near_zero_warning
 from sftlens.restoration.io.sources import TensorSource
 from sftlens.restoration.regions import name_map, split_layer
-from sftlens.restoration.scan import Engine, check_pair, histogram_pass
+from sftlens.restoration.scan import Engine, Pair, PassStats, check_pair, histogram_pass
 from sftlens.restoration.select import EPS, check_r_dtype, find_bin, select_count
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,29 @@ def _partial(hist: torch.Tensor, b: int, above_total: int, need: int, per: torch
     return whole + (float(per[b]) * (need - above_total) / in_bin if in_bin else 0.0)
 
 
+def _tensor_rows(
+    pair: Pair, st: PassStats, nm: Layout, location_ks: Sequence[float]
+) -> list[dict[str, Any]]:
+    """Per tensor of the region: layer, module, size, sum and mean r, and the share of the
+    top-k% elements (``sel_k<k>``) it holds, for each k of ``location_ks``."""
+    hist = st.hist
+    rows = []
+    for name in pair.region:
+        layer, module = split_layer(name, nm)
+        numel = pair.numel(name)
+        row: dict[str, Any] = {"name": name, "layer": layer, "module": module, "numel": numel}
+        row["sum_r"] = st.sum_r[name]
+        row["mean_r"] = st.sum_r[name] / max(numel, 1)
+        rows.append(row)
+    for k in location_ks:
+        need = select_count(pair.n, k)
+        b, above = find_bin(hist, need) if need else (len(hist) - 1, 0)
+        for row in rows:
+            th = st.tensor_hists[row["name"]].double()
+            row[f"sel_k{k:g}"] = _partial(hist, b, above, need, th) if need else 0.0
+    return rows
+
+
 def diff_stats(
     base: TensorSource,
     tuned: TensorSource,
@@ -141,21 +165,7 @@ def diff_stats(
         b, above = find_bin(hist, need)
         curve.append((float(p), _partial(hist, b, above, need, bin_sum) / total if total else 0.0))
         zero_base.append((float(p), need, _partial(hist, b, above, need, zero_hist)))
-    nm = name_map(tuned.arch or base.arch, pair.names)
-    rows = []
-    for name in pair.region:
-        layer, module = split_layer(name, nm)
-        numel = pair.numel(name)
-        row: dict[str, Any] = {"name": name, "layer": layer, "module": module, "numel": numel}
-        row["sum_r"] = st.sum_r[name]
-        row["mean_r"] = st.sum_r[name] / max(numel, 1)
-        rows.append(row)
-    for k in location_ks:
-        need = select_count(pair.n, k)
-        b, above = find_bin(hist, need) if need else (len(hist) - 1, 0)
-        for row in rows:
-            th = st.tensor_hists[row["name"]].double()
-            row[f"sel_k{k:g}"] = _partial(hist, b, above, need, th) if need else 0.0
+    rows = _tensor_rows(pair, st, name_map(tuned.arch or base.arch, pair.names), location_ks)
     stats = DiffStats(
         region, pair.n, total, curve, rows, [float(k) for k in location_ks], zero_base,
         st.near_zero_share(), r_eps,

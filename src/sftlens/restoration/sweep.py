@@ -102,20 +102,8 @@ def sweep_inplace(
     ks = sorted({check_k(k) for k in ks})
     STRATEGIES.get(strategy)
     pair = _live_pair(model, base, region)
-    dev = _model_device(model)
-    chunk, stats = chunk_size(dev, settings.chunk_elems), stats or RestoreStats()
-    engine = Engine(
-        dev, chunk, settings.progress, candidate_bytes=settings.candidate_bytes, stats=stats,
-        r_dtype=settings.r_dtype, r_eps=settings.r_eps,
-    )  # fmt: skip
-    cached = pair.base
-    assert isinstance(cached, CachedSource)
-    region_bytes = sum(base.nbytes(n) for n in pair.region)
-    if cache_base is None:
-        cache_base = region_bytes < 0.4 * restore._free_bytes(engine.device)
-    if cache_base:
-        cached.device, cached.cacheable = engine.device, set(pair.region)
-        cached.budget = CacheBudget(region_bytes)
+    engine = _live_engine(model, settings, stats or RestoreStats())
+    _cache_base(pair, base, engine, cache_base)
     live = {n: pair.tuned.get(n) for n in pair.region}
     snapshot = {n: p.detach().clone() for n, p in live.items()}
     results: dict[float, T] = {}
@@ -134,6 +122,29 @@ def sweep_inplace(
         engine.close()
     finish_stats(engine.stats, pair, cuts)
     return results
+
+
+def _live_engine(model: Any, settings: EngineSettings, stats: RestoreStats) -> Engine:
+    """The engine of the passes, on the model's device."""
+    dev = _model_device(model)
+    return Engine(
+        dev, chunk_size(dev, settings.chunk_elems), settings.progress,
+        candidate_bytes=settings.candidate_bytes, stats=stats, r_dtype=settings.r_dtype,
+        r_eps=settings.r_eps,
+    )  # fmt: skip
+
+
+def _cache_base(pair: Pair, base: TensorSource, engine: Engine, cache: bool | None) -> None:
+    """Keep the region's base tensors on the engine's device (``None``: when they fit in 40% of
+    its free memory)."""
+    cached = pair.base
+    assert isinstance(cached, CachedSource)
+    region_bytes = sum(base.nbytes(n) for n in pair.region)
+    if cache is None:
+        cache = region_bytes < 0.4 * restore._free_bytes(engine.device)
+    if cache:
+        cached.device, cached.cacheable = engine.device, set(pair.region)
+        cached.budget = CacheBudget(region_bytes)
 
 
 def _apply_live(

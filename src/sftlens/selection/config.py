@@ -12,7 +12,7 @@ import re
 
 from pydantic import field_validator
 
-from sftlens.config import DataOptions, PositiveInt
+from sftlens.config import DataOptions, PositiveInt, StageConfig
 
 LEVEL_SPEC = re.compile(r"^(random|[0-4](\+[0-4])*)$")
 DEFAULT_SIZES: list[int | str] = [60, 120, 240, 480, 960, 1920, "all"]
@@ -27,7 +27,17 @@ def _as_list(value: object) -> list[object]:
     return [value]
 
 
-class SelectConfig(DataOptions):
+class SelectSettings(StageConfig):
+    """How a set is cut from its pool (the selection settings that a study may set).
+
+    Attributes:
+        allow_smaller: shrink a set that its pool cannot fill instead of failing.
+    """
+
+    allow_smaller: bool = False
+
+
+class SelectConfig(DataOptions, SelectSettings):
     """Settings of the selection stage.
 
     Attributes:
@@ -39,7 +49,6 @@ class SelectConfig(DataOptions):
             SFT (Mixed)).
         sizes: set sizes; ``"all"`` takes the whole pool.
         seeds: number of seeds (``0..seeds-1``).
-        allow_smaller: shrink a set that its pool cannot fill instead of failing.
         relations / aliases / limit: see :class:`sftlens.config.DataOptions`.
     """
 
@@ -47,7 +56,6 @@ class SelectConfig(DataOptions):
     levels: list[str] = ["0", "1", "2", "3", "4", "random"]
     sizes: list[int | str] = list(DEFAULT_SIZES)
     seeds: PositiveInt = 3
-    allow_smaller: bool = False
 
     @field_validator("levels", mode="before")
     @classmethod

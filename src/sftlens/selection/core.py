@@ -117,6 +117,19 @@ def _draw(groups: dict[object, list[Fact]], n: int, rng: random.Random) -> list[
     return [f for key, c in zip(keys, counts, strict=True) for f in groups[key][:c]]
 
 
+def _set_size(pool: int, level: str, size: int | None, allow_smaller: bool) -> int:
+    """How many facts the set takes from a pool of ``pool`` (``None``: all of them)."""
+    if size is not None and size <= 0:
+        raise ConfigError(f"set size must be positive, got {size}")
+    n = pool if size is None else size
+    if n > pool and not allow_smaller:
+        raise DataError(
+            f"level {level}: the pool holds {pool} in-domain train facts, "
+            f"cannot select {n} (pass --allow-smaller to take all {pool})"
+        )
+    return min(n, pool)
+
+
 def select_set(
     facts: Sequence[Fact],
     levels: Mapping[str, int],
@@ -141,16 +154,7 @@ def select_set(
     """
     mix = parse_level(level)
     pool = sorted(pool_of(facts, levels, level), key=lambda f: f.id)  # input order is irrelevant
-    if size is not None and size <= 0:
-        raise ConfigError(f"set size must be positive, got {size}")
-    n = len(pool) if size is None else size
-    if n > len(pool):
-        if not allow_smaller:
-            raise DataError(
-                f"level {level}: the pool holds {len(pool)} in-domain train facts, "
-                f"cannot select {n} (pass --allow-smaller to take all {len(pool)})"
-            )
-        n = len(pool)
+    n = _set_size(len(pool), level, size, allow_smaller)
     rng = random.Random(f"sftlens-select:{level}:{seed}")
     by_rel: dict[str, list[Fact]] = defaultdict(list)
     for fact in pool:

@@ -19,10 +19,11 @@ from typing import Any
 from sftlens.config import dump_config
 from sftlens.errors import ConfigError, DataError
 from sftlens.outdir import check_out_dir, input_paths, spec_path, staged_out_dir
+from sftlens.probing import read_levels
 from sftlens.runstore import RunDir, atomic_write_json, file_hash
 from sftlens.selection.config import SelectConfig
 from sftlens.selection.core import counts_by, pool_of, select_set, set_name, set_row
-from sftlens.tableio import read_table, write_table
+from sftlens.tableio import write_table
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +39,6 @@ class SelectResult:
         sizes = ", ".join(f"{k}={v}" for k, v in list(self.sets.items())[:6])
         more = f", ... ({len(self.sets)} sets)" if len(self.sets) > 6 else ""
         return f"wrote {len(self.sets)} SFT sets to {self.out / 'sets'}: {sizes}{more}"
-
-
-def read_levels(path: Path) -> dict[str, int]:
-    """Fact id → level from a mastery table (rows need ``id`` and ``level``)."""
-    rows = read_table(path)
-    if not rows:
-        raise DataError(f"{path}: the mastery table is empty")
-    from sftlens.evaluation.levels import levels_from_rows
-
-    return levels_from_rows(rows, str(path))
 
 
 def data_spec(cfg: SelectConfig, mastery: Path) -> str:
@@ -66,7 +57,7 @@ def load_facts(cfg: SelectConfig, spec: str, mastery: Path, levels: dict[str, in
     """The data's facts (``limit`` applied), after checking that the table is of this data."""
     from sftlens.data import load_dataset
     from sftlens.data.loading import first_per_relation
-    from sftlens.evaluation.levels import check_same_data
+    from sftlens.probing import check_same_data
 
     dataset = load_dataset(spec, **{**cfg.data_options(), "limit": None})
     check_same_data(levels, dataset.facts, str(mastery), spec)

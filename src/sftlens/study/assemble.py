@@ -78,7 +78,7 @@ def assemble(
             continue
         rows.sort(key=_sort_key([k for k in keys if k in rows[0]]))
         if min_per_level is not None and table in ("accuracy", "base_accuracy"):
-            from sftlens.evaluation.scoring import flag_low_n
+            from sftlens.evaluation import flag_low_n
 
             rows = flag_low_n(rows, min_per_level)
         written[table] = write_table(results / f"{table}.parquet", rows)
@@ -136,15 +136,11 @@ def finish(
     cfg: StudyConfig, run_dir: RunDir, units: Sequence[Unit], executed: list[str], start: float
 ) -> StudyResult:
     """Assemble results/ from the units' files and (optionally) write the report."""
-    from sftlens.evaluation.config import EvaluateConfig
-
-    least = EvaluateConfig.model_validate(cfg.evaluate).min_per_level
-    tables = assemble(run_dir, units, least)
+    tables = assemble(run_dir, units, cfg.evaluate.min_per_level)
     total = sum(not u.memory for u in units)
     result = StudyResult(run_dir.path, total, executed, time.monotonic() - start, tables)
     if cfg.report:
-        from sftlens.reporting.config import ReportConfig
-        from sftlens.reporting.stage import run as run_report
+        from sftlens.reporting import ReportConfig, run_report
 
         result.report = run_report(ReportConfig(), run_dir.path, force=True).index
     return result

@@ -1,15 +1,15 @@
 """The study's ``calibrate`` unit (``finetune.lr: auto``): choose the grid's lr on dev facts.
 
 It runs after ``probe`` and ``select`` and before any grid fine-tune.  The grid's
-fine-tune units exist only once it is done: :func:`finetune_section` replaces
-``lr: auto`` by the chosen lr (read from ``units/calibrate/choice.json``), and the
-fine-tune keys hash that section, so a finished calibration is reused on resume,
-and a change of the lr grid re-trains whatever the new choice changes.
+fine-tune units exist only once it is done: the graph reads the chosen lr once
+(:func:`chosen_lr`, from ``units/calibrate/choice.json``) and the fine-tune keys hash it,
+so a finished calibration is reused on resume, and a change of the lr grid re-trains
+whatever the new choice changes.
 
 Example::
 
     unit = calibrate_unit(ctx, probe_key)            # Unit("calibrate", key, run_calibrate)
-    section = finetune_section(ctx)                  # {"lr": 1e-4, ...} once calibrated
+    lr = chosen_lr(ctx)                              # 1e-4, once calibrated
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sftlens.runstore import content_hash
 from sftlens.study.scheduler import Unit
 
 if TYPE_CHECKING:
-    from sftlens.study.units import StudyContext
+    from sftlens.study.context import StudyContext
 
 CALIBRATE = "calibrate"
 CHOICE = "choice.json"
@@ -32,8 +32,9 @@ def calibrate_key(ctx: StudyContext, probe_key: str) -> str:
     """Everything the choice depends on: mastery, lr grid, set, training and evaluation settings."""
     cfg = ctx.cfg
     return content_hash(
-        {"probe": probe_key, "calibrate": cfg.calibrate, "size": cfg.calibration_size(),
-         "select": cfg.select, "finetune": cfg.finetune, "evaluate": cfg.evaluate}
+        {"probe": probe_key, "calibrate": cfg.calibrate.given(), "size": cfg.calibration_size(),
+         "select": cfg.select.given(), "finetune": cfg.finetune.given(),
+         "evaluate": cfg.evaluate.given()}
     )  # fmt: skip
 
 
@@ -52,7 +53,7 @@ def calibrated(ctx: StudyContext, probe_key: str) -> bool:
 
 def chosen_lr(ctx: StudyContext) -> float:
     """The lr of the finished calibration (read lazily, so any worker process can call it)."""
-    from sftlens.calibration.stage import read_choice
+    from sftlens.calibration import read_choice
 
     path = ctx.run_dir.unit_dir(CALIBRATE)
     if not (path / CHOICE).is_file():
@@ -60,29 +61,21 @@ def chosen_lr(ctx: StudyContext) -> float:
     return read_choice(path)
 
 
-def finetune_section(ctx: StudyContext) -> dict[str, Any]:
-    """The study's finetune section, with ``lr: auto`` replaced by the calibrated lr."""
-    section = dict(ctx.cfg.finetune)
-    if ctx.cfg.lr_auto():
-        section["lr"] = chosen_lr(ctx)
-    return section
-
-
 def run_calibrate(ctx: StudyContext, out: Path) -> dict[str, Any]:
     """Fine-tune a mixed set of the grid's middle size once per lr; score on dev; write the choice."""
-    from sftlens.calibration import calibrate_lr
-    from sftlens.calibration.stage import write_calibration
+    from sftlens.calibration import calibrate_lr, write_calibration
 
     cfg = ctx.cfg
     size = cfg.calibration_size()
-    allow_smaller = bool(cfg.select.get("allow_smaller", False))
-    section = ctx.stage_config(CALIBRATE, size=size, allow_smaller=allow_smaller)
-    finetune_cfg = ctx.stage_config("finetune", model=cfg.base_model(), lr=section.lrs[0])
+    allow_smaller = cfg.select.allow_smaller
+    common = ctx.common()
+    section = cfg.calibrate.config(**common, size=size, allow_smaller=allow_smaller)
+    finetune_cfg = cfg.finetune.config(**common, model=cfg.base_model())  # lr: one per grid lr
     pool = [f for f in ctx.probed_facts() if f.domain == "in" and f.split == "train"]
     cal = calibrate_lr(
         ctx.base(), ctx.tokenizer(), pool, ctx.eval_facts("dev"), ctx.levels(),
         lrs=section.lrs, size=None if size == "all" else int(size), seed=section.seed,
-        finetune_cfg=finetune_cfg, evaluate_cfg=ctx.stage_config("evaluate", split="dev"),
+        finetune_cfg=finetune_cfg, evaluate_cfg=cfg.evaluate.config(**common, split="dev"),
         allow_smaller=allow_smaller,
     )  # fmt: skip
     write_calibration(cal, out, {"lrs": section.lrs, "size": size, "seed": section.seed})

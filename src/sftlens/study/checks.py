@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sftlens.config import build_config, check_keys
 from sftlens.errors import ConfigError, SftlensError
 from sftlens.prompts import get_format
-from sftlens.study.config import AUTO_LR, STAGE_SECTIONS, StudyConfig, stage_config_class
+from sftlens.study.config import StudyConfig
+from sftlens.study.sections import STAGE_SECTIONS
 
 
 def check_prompt_format(cfg: StudyConfig) -> None:
@@ -36,46 +36,31 @@ def study_values(cfg: StudyConfig) -> dict[str, Any]:
         "device": cfg.device, "dtype": cfg.dtype, "backend": cfg.backend,
         "split_preset": cfg.split_preset, "split": cfg.eval_sets[0], "seed": cfg.grid.seeds[0],
         "levels": cfg.grid.levels, "sizes": cfg.grid.sizes, "seeds": len(cfg.grid.seeds),
-        "size": cfg.calibration_size(), "allow_smaller": bool(cfg.select.get("allow_smaller", False)),
+        "size": cfg.calibration_size(), "allow_smaller": cfg.select.allow_smaller,
     }  # fmt: skip
 
 
 def check_stage_sections(cfg: StudyConfig) -> None:
-    """Validate every stage section through its stage's own config class, before any work.
-
-    Keys are checked with did-you-mean errors, then each section is built (with the values the
-    study fills in itself) so the stage's validators run now, not when its first unit starts.
-    The restore and diff-stats regions are checked against the region registry.
+    """Build every stage's config from its section and the values the study fills in, before
+    any work, so the stage's own validators run now, not when its first unit starts.  The restore
+    and diff-stats regions are checked against the region registry.
     """
-    filled_values = study_values(cfg)
-    for section, (_path, filled) in STAGE_SECTIONS.items():
-        cls = stage_config_class(section)
-        values = dict(getattr(cfg, section))
-        if cls is None:
-            continue
-        if section == "finetune" and values.get("lr") == AUTO_LR:
-            values["lr"] = 1e-5  # a stand-in: the calibrated lr replaces it
-        clash = sorted(set(values) & set(filled) & set(cls.model_fields))
-        if clash:
-            raise ConfigError(f"key '{section}.{clash[0]}' is set by the study itself; remove it")
-        check_keys(cls, values, prefix=f"{section}.")
-        fixed = {
-            k: filled_values[k] for k in filled if k in cls.model_fields and k in filled_values
-        }
-        build_config(cls, {**values, **fixed}, source=f"study section '{section}'")
+    filled = study_values(cfg)
+    for section in STAGE_SECTIONS:
+        getattr(cfg, section.key).config(**filled)
     check_regions(cfg)
 
 
 def check_regions(cfg: StudyConfig) -> None:
     """Every restore / diff-stats region names known regions (one-line error otherwise)."""
-    from sftlens.restoration.regions import predicate
+    from sftlens.restoration import region_predicate
 
     named = [("restore.regions", r) for r in cfg.restore.regions if cfg.restore.enabled]
     if cfg.diff_stats.enabled:
         named.append(("diff_stats.region", cfg.diff_stats.region))
     for key, region in named:
         try:
-            predicate(region)
+            region_predicate(region)
         except SftlensError as exc:
             raise ConfigError(f"{key}: {exc}") from None
 
@@ -95,7 +80,7 @@ def check_device_and_model(cfg: StudyConfig) -> None:
     missing model or a garbage weight file fail here with one line, also before workers start.
     """
     from sftlens.models import resolve_device
-    from sftlens.restoration.io import source_from_dir
+    from sftlens.restoration import source_from_dir
 
     resolve_device(cfg.device)
     source_from_dir(cfg.base_model()).names()

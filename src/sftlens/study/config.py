@@ -1,9 +1,8 @@
 """Typed, validated config of a whole study (and of ``sftlens demo``); no torch import.
 
 A study config names the base model and data (or a built knowledge world), the grid
-(levels × sizes × seeds), and one section per stage.  The stage sections are
-overrides of that stage's own config class (``sftlens.<stage>.config``); they are
-checked against it, with did-you-mean suggestions, before any work starts.
+(levels × sizes × seeds), and one typed section per stage (``sftlens.study.sections``: each
+stage's own settings class), all validated, with did-you-mean suggestions, before any work.
 
 Example::
 
@@ -12,75 +11,32 @@ Example::
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from sftlens.config import DataOptions, PositiveFloat, Seed, StageConfig
+from sftlens.config import DataOptions, Seed, StageConfig
 from sftlens.prompts import DEFAULT_FORMAT, PromptFormatName, get_format
-from sftlens.restoration.config import EPS, PAPER_KS, check_k, check_strategy
+from sftlens.study.sections import (
+    CalibrateSection,
+    DiffSection,
+    EvaluateSection,
+    FinetuneSection,
+    GridConfig,
+    ProbeSection,
+    RestoreSection,
+    SelectSection,
+    TokenKLSection,
+)
 
 log = logging.getLogger(__name__)
 
-DATA_KEYS = ("relations", "aliases", "limit")  # DataOptions the study sets for every stage
-#: stage section → (config class path, keys the study fills in itself)
-STAGE_SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "probe": (
-        "sftlens.probing.config:ProbeConfig",  # probe.dtype may differ from the study's
-        ("model", "data", "device", "backend", "split_preset", *DATA_KEYS),
-    ),
-    "select": (
-        "sftlens.selection.config:SelectConfig",
-        ("mastery", "data", "levels", "sizes", "seeds", "split_preset", *DATA_KEYS),
-    ),
-    "finetune": (
-        "sftlens.finetuning.config:FinetuneConfig",
-        ("model", "train", "device", "dtype", "seed"),
-    ),
-    "calibrate": (
-        "sftlens.calibration.config:CalibrateConfig",
-        (
-            "model",
-            "data",
-            "mastery",
-            "device",
-            "dtype",
-            "split_preset",
-            "finetune",
-            "evaluate",
-            "size",
-            "allow_smaller",
-        ),
-    ),
-    "evaluate": (
-        "sftlens.evaluation.config:EvaluateConfig",
-        ("model", "data", "mastery", "device", "dtype", "split", "split_preset", *DATA_KEYS),
-    ),
-    "token_kl": (
-        "sftlens.analysis.config:TokenKLConfig",
-        (
-            "base",
-            "tuned",
-            "data",
-            "mastery",
-            "device",
-            "dtype",
-            "split",
-            "split_preset",
-            *DATA_KEYS,
-        ),
-    ),
-}
 #: the stand-in path prefix of shipped configs; a study refuses to start while it is there
 PLACEHOLDER = "<DIR>"
 #: study sections whose stage reads the study's one prompt format (``prompt_format``)
 PROMPT_SECTIONS = ("finetune", "evaluate", "token_kl")
-LEVELS = ("0", "1", "2", "3", "4")
-PAPER_SIZES: list[int | Literal["all"]] = [60, 120, 240, 480, 960, 1920]
-AUTO_LR = "auto"  # finetune.lr: auto → calibrated on dev facts (sftlens.calibration)
 EVAL_SETS: list[Literal["test", "dev"]] = ["test"]
 #: LoRA target module names → the restoration regions that hold them
 LORA_REGION_OF = {
@@ -98,91 +54,6 @@ def _lora_regions(targets: Any) -> set[str]:
     from sftlens.architecture import group_of
 
     return {LORA_REGION_OF.get(str(t).split(".")[-1]) or group_of(str(t)) for t in targets}
-
-
-class GridConfig(StageConfig):
-    """Training levels × SFT sizes × seeds: one fine-tune per cell.
-
-    Attributes:
-        levels: training levels (``"0"``..``"4"``, mixes like ``"0+1"``, ``"random"``).
-        sizes: SFT set sizes (``all``: the whole pool).
-        seeds: seeds of selection and fine-tuning.
-    """
-
-    levels: list[str] = Field(default_factory=lambda: list(LEVELS))
-    sizes: list[int | Literal["all"]] = Field(default_factory=lambda: list(PAPER_SIZES))
-    seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2])
-
-    @field_validator("levels", mode="before")
-    @classmethod
-    def _levels_as_str(cls, v: Any) -> Any:
-        return [str(x) for x in v] if isinstance(v, list) else v
-
-    @model_validator(mode="after")
-    def _non_empty(self) -> GridConfig:
-        for name in ("levels", "sizes", "seeds"):
-            values = getattr(self, name)
-            if not values:
-                raise ValueError(f"grid.{name} is empty: the study would run nothing")
-            if len(set(map(str, values))) != len(values):
-                raise ValueError(f"grid.{name} has duplicates: {values}")
-        bad = [s for s in self.sizes if isinstance(s, int) and s <= 0]
-        if bad:
-            raise ValueError(f"grid.sizes must be positive, got {bad}")
-        return self
-
-
-class RestoreSection(StageConfig):
-    """Which fine-tunes to restore, and how (k list in percent, strategies, regions).
-
-    Attributes:
-        enabled: run the restoration sweep.
-        ks: percents of each region's elements to restore.
-        strategies: restore strategies (``top``, ``bottom``, ``random``).
-        regions: restoration regions (``transformer``, ``attention``, ``mlp``, ...).
-        which: sizes whose fine-tunes are restored: ``largest`` | ``all`` | a list of sizes.
-        seed: seed of the ``random`` strategy.
-        r_eps: epsilon of r = |t-b|/(|b|+r_eps), for restoration and diff statistics alike (the
-            paper's 1e-8; a larger one bounds r on exact zeros of a dequantized base).
-    """
-
-    enabled: bool = True
-    ks: list[float] = Field(default_factory=lambda: list(PAPER_KS))
-    strategies: list[str] = Field(default_factory=lambda: ["top"])
-    regions: list[str] = Field(default_factory=lambda: ["transformer"])
-    which: Literal["largest", "all"] | list[int] = "largest"
-    seed: Seed = 0
-    r_eps: PositiveFloat = EPS
-
-    @model_validator(mode="after")
-    def _check(self) -> RestoreSection:
-        if self.enabled and (not self.ks or not self.strategies or not self.regions):
-            raise ValueError("restore.ks, restore.strategies and restore.regions must be non-empty")
-        for k in self.ks:
-            check_k(k, "restore.ks: k")
-        for name in self.strategies:
-            check_strategy(name)
-        return self
-
-
-class DiffSection(StageConfig):
-    """Relative-update statistics of each fine-tune against the base.
-
-    Attributes:
-        enabled: compute the statistics.
-        region: the region they cover.
-        top_pcts: top percents whose share of the total relative update is reported.
-    """
-
-    enabled: bool = True
-    region: str = "transformer"
-    top_pcts: list[float] = Field(default_factory=lambda: list(PAPER_KS))
-
-    @model_validator(mode="after")
-    def _check(self) -> DiffSection:
-        for k in self.top_pcts:
-            check_k(k, "diff_stats.top_pcts: k")
-        return self
 
 
 class StudyConfig(DataOptions):
@@ -231,12 +102,12 @@ class StudyConfig(DataOptions):
     prompt_format: PromptFormatName = DEFAULT_FORMAT
     grid: GridConfig = Field(default_factory=GridConfig)
     eval_sets: list[Literal["test", "dev"]] = Field(default_factory=lambda: list(EVAL_SETS))
-    probe: dict[str, Any] = Field(default_factory=dict)
-    select: dict[str, Any] = Field(default_factory=dict)
-    finetune: dict[str, Any] = Field(default_factory=dict)
-    calibrate: dict[str, Any] = Field(default_factory=dict)
-    evaluate: dict[str, Any] = Field(default_factory=dict)
-    token_kl: dict[str, Any] = Field(default_factory=dict)
+    probe: ProbeSection = Field(default_factory=ProbeSection)  # type: ignore[arg-type]
+    select: SelectSection = Field(default_factory=SelectSection)
+    finetune: FinetuneSection = Field(default_factory=FinetuneSection)
+    calibrate: CalibrateSection = Field(default_factory=CalibrateSection)
+    evaluate: EvaluateSection = Field(default_factory=EvaluateSection)
+    token_kl: TokenKLSection = Field(default_factory=TokenKLSection)
     kl_enabled: bool = True
     test_per_relation: int | None = Field(default=None, ge=1)
     restore: RestoreSection = Field(default_factory=RestoreSection)
@@ -249,7 +120,7 @@ class StudyConfig(DataOptions):
     @model_validator(mode="before")
     @classmethod
     def _lift_prompt_format(cls, data: Any) -> Any:
-        """A section's ``prompt_format`` (older configs) becomes the study's one setting."""
+        """A section's ``prompt_format`` becomes the study's one setting (they must agree)."""
         if not isinstance(data, dict):
             return data
         named = {
@@ -288,23 +159,8 @@ class StudyConfig(DataOptions):
             if missing:
                 raise ValueError(f"restore.which names sizes {missing} that are not in grid.sizes")
         self._check_lora()
-        self._check_lr()
         self._share_prompt_format()
         return self
-
-    def _check_lr(self) -> None:
-        from sftlens.calibration.config import DEFAULT_LRS, check_lr_grid
-
-        lr = self.finetune.get("lr")
-        if lr is not None and lr != AUTO_LR:
-            try:
-                float(lr)
-            except (TypeError, ValueError):
-                raise ValueError(
-                    f"finetune.lr must be a number or '{AUTO_LR}', got {lr!r}"
-                ) from None
-        lrs = self.calibrate.get("lrs", DEFAULT_LRS)
-        check_lr_grid(lrs if isinstance(lrs, list) else [lrs])
 
     def _share_prompt_format(self) -> None:
         if self.world is not None and get_format(self.prompt_format).needs_chat_template:
@@ -312,15 +168,15 @@ class StudyConfig(DataOptions):
                 f"prompt_format '{self.prompt_format}' needs a chat template, which a built "
                 "world's tokenizer does not have; use prompt_format: paper"
             )
-        if self.prompt_format != DEFAULT_FORMAT:  # the default adds no key: unit hashes stay
+        if self.prompt_format != DEFAULT_FORMAT:  # the default is left unset: out of unit keys
             for section in PROMPT_SECTIONS:
-                getattr(self, section)["prompt_format"] = self.prompt_format
+                getattr(self, section).prompt_format = self.prompt_format
 
     def _check_lora(self) -> None:
-        lora = self.finetune.get("lora") or {}
-        if not (isinstance(lora, dict) and lora.get("enabled")) or not self.restore.enabled:
+        lora = self.finetune.lora
+        if not lora.enabled or not self.restore.enabled:
             return
-        targets = lora.get("target_modules") or "attention (the default)"
+        targets = lora.target_modules or "attention (the default)"
         trained = _lora_regions(targets)
         for region in self.restore.regions:
             if region in ("embedding", "all") or (
@@ -332,6 +188,11 @@ class StudyConfig(DataOptions):
                 )
 
     # ------------------------------------------------------------------ derived values
+    def given(self) -> dict[str, Any]:
+        """The settings as given (unset ones left out): what a worker rebuilds the config from,
+        so its sections hash the same unit keys (:meth:`StudySection.given`)."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
     def base_model(self) -> str:
         return str(Path(self.world) / "model") if self.world else str(self.model)
 
@@ -340,7 +201,7 @@ class StudyConfig(DataOptions):
 
     def lr_auto(self) -> bool:
         """``finetune.lr: auto``: a calibration on dev facts chooses the grid's lr."""
-        return self.finetune.get("lr") == AUTO_LR
+        return self.finetune.auto_lr()
 
     def calibration_size(self) -> int | str:
         """The grid's middle size (the lower middle of an even count; ``all`` is the largest)."""
@@ -356,17 +217,6 @@ class StudyConfig(DataOptions):
         if self.restore.which == "largest":
             return ["all"] if "all" in self.grid.sizes else [max(int(s) for s in self.grid.sizes)]
         return list(self.restore.which)
-
-
-def stage_config_class(section: str) -> type[StageConfig] | None:
-    """The stage's config class for a study section, or None when that stage is not installed."""
-    path = STAGE_SECTIONS[section][0]
-    module, attr = path.split(":")
-    try:
-        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
-    except (ImportError, AttributeError):
-        log.debug("config class %s not available; section '%s' not checked", path, section)
-        return None
 
 
 class DemoConfig(StageConfig):

@@ -55,8 +55,7 @@ def ensure_world(cfg: DemoConfig, out: Path) -> tuple[Path, float]:
     world, ready = out / "world", out / "world.READY"
     if ready.is_file() and (world / "model").is_dir():
         return world, 0.0
-    from sftlens.world import build_world
-    from sftlens.world.config import WorldConfig
+    from sftlens.world import WorldConfig, build_world
 
     start = time.monotonic()
     log.info("building the %s world in %s", cfg.preset, world)
@@ -90,7 +89,7 @@ def run(cfg: DemoConfig, out: Path, *, force: bool = False) -> DemoResult:
 def check_world_or_preset(cfg: DemoConfig) -> None:
     """A given world is a built world dir; otherwise the preset to build one is known."""
     if cfg.world is None:
-        from sftlens.world.presets import PRESETS
+        from sftlens.world import PRESETS
 
         PRESETS.get(cfg.preset)
         return

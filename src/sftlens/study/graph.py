@@ -20,16 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from sftlens.config import dump_config
-from sftlens.restoration.config import EPS
+from sftlens.restoration import EPS
 from sftlens.runstore import content_hash, file_hash
-from sftlens.study.calibration import calibrate_unit, calibrated, finetune_section
+from sftlens.study.calibration import CALIBRATE, calibrate_unit, calibrated, chosen_lr
 from sftlens.study.config import StudyConfig
+from sftlens.study.context import SCHEMA_VERSION, Cell, StudyContext, model_fingerprint
 from sftlens.study.scheduler import Unit
 from sftlens.study.units import (
-    SCHEMA_VERSION,
-    Cell,
-    StudyContext,
-    model_fingerprint,
     probe_chunks,
     run_base_eval,
     run_diff,
@@ -41,6 +38,8 @@ from sftlens.study.units import (
     run_restore,
     run_select,
 )
+
+CHUNK_PREFIX = "probe/chunk-"
 
 
 @dataclass(frozen=True)
@@ -64,12 +63,12 @@ def cells_of(cfg: StudyConfig) -> list[Cell]:
 def probe_key(cfg: StudyConfig) -> str:
     """Key of the probe: base model files, data spec, split preset, probe section."""
     probe_inputs = {"v": SCHEMA_VERSION, "model": model_fingerprint(cfg.base_model()), "data": cfg.data_spec(),
-                    "preset": cfg.split_preset, "eval_sets": cfg.eval_sets, "probe": cfg.probe, "dtype": cfg.dtype,
+                    "preset": cfg.split_preset, "eval_sets": cfg.eval_sets, "probe": cfg.probe.given(), "dtype": cfg.dtype,
                     "test_per_relation": cfg.test_per_relation}  # fmt: skip
-    if cfg.backend != "hf":  # another engine samples differently (hf keeps its earlier keys)
+    if cfg.backend != "hf":  # another engine samples differently (the default is left out)
         probe_inputs["backend"] = cfg.backend
     files = [f for f in (cfg.relations, *cfg.aliases) if f and Path(f).is_file()]
-    if files or cfg.aliases or cfg.limit:  # only when set: studies without them keep their keys
+    if files or cfg.aliases or cfg.limit:  # only when set, like the backend
         probe_inputs["data_options"] = {"limit": cfg.limit, "aliases": cfg.aliases,
                                         "files": {f: file_hash(f) for f in files}}  # fmt: skip
     if cfg.lr_auto():  # the dev facts are probed too
@@ -80,7 +79,7 @@ def probe_key(cfg: StudyConfig) -> str:
 def set_key(cfg: StudyConfig) -> str:
     """A set is a pure function of (mastery, select settings, its cell), not of the rest of the
     grid: fine-tunes key on this, so growing the grid re-trains only the new cells."""
-    return content_hash({"probe": probe_key(cfg), "select": cfg.select})
+    return content_hash({"probe": probe_key(cfg), "select": cfg.select.given()})
 
 
 def pregrid_waves(ctx: StudyContext) -> list[list[Unit]]:
@@ -88,8 +87,10 @@ def pregrid_waves(ctx: StudyContext) -> list[list[Unit]]:
     cfg = ctx.cfg
     cells = cells_of(cfg)
     pkey = probe_key(cfg)
-    select_key = content_hash({"probe": pkey, "grid": dump_config(cfg.grid), "select": cfg.select})
-    base_key = content_hash({"probe": pkey, "evaluate": cfg.evaluate, "sets": cfg.eval_sets,
+    select_key = content_hash(
+        {"probe": pkey, "grid": dump_config(cfg.grid), "select": cfg.select.given()}
+    )
+    base_key = content_hash({"probe": pkey, "evaluate": cfg.evaluate.given(), "sets": cfg.eval_sets,
                              "per_question": True})  # fmt: skip
     chunks = probe_units(ctx, pkey)
     waves = [
@@ -130,6 +131,12 @@ def _chunk_body(
     return run_probe_chunk(ctx, chunk, out)
 
 
+def _tuned_body(
+    run: Any, ctx: StudyContext, cell: Cell, ft: str, out: Path, v: dict[str, Any]
+) -> dict[str, Any]:
+    return run(ctx, cell, v[ft], out)  # type: ignore[no-any-return]
+
+
 def _restore_body(
     ctx: StudyContext, cell: Cell, ft: str, strategy: str, region: str, out: Path, v: dict[str, Any]
 ) -> dict[str, Any]:
@@ -141,7 +148,7 @@ def probe_units(ctx: StudyContext, probe_key: str) -> list[Unit]:
     chunks = probe_chunks(ctx)
     units, names = [], []
     for i, chunk in enumerate(chunks):
-        name = f"probe/chunk-{i:04d}"
+        name = f"{CHUNK_PREFIX}{i:04d}"
         key = content_hash({"probe": probe_key, "ids": [f.id for f in chunk]})
         body = partial(_chunk_body, ctx, chunk)
         units.append(Unit(name, key, body))
@@ -156,56 +163,65 @@ def r_eps_key(cfg: StudyConfig) -> dict[str, float]:
 
 
 def cell_units(ctx: StudyContext, cell: Cell, set_key: str, restore: bool) -> list[Unit]:
+    """The cell's fine-tune, then the units that read the tuned model in memory."""
     cfg = ctx.cfg
     ft = f"{cell.name}/finetune"
-    section = finetune_section(ctx)  # lr: auto resolved here, once, to the calibrated lr
-    lr = float(section["lr"]) if cfg.lr_auto() else None
+    section = cfg.finetune.given()
+    lr: float | None = None
+    if cfg.lr_auto():  # resolved here, once, to the calibrated lr (which the key hashes)
+        lr = section["lr"] = chosen_lr(ctx)
     ft_key = content_hash({"sets": set_key, "cell": cell.name, "finetune": section})
-    ev_key = content_hash({"ft": ft_key, "evaluate": cfg.evaluate, "sets": cfg.eval_sets,
+    ev_key = content_hash({"ft": ft_key, "evaluate": cfg.evaluate.given(), "sets": cfg.eval_sets,
                            "per_question": True})  # fmt: skip
     units = [
         Unit(ft, ft_key, lambda out, _: run_finetune(ctx, cell, out, lr), memory=True),
-        Unit(
-            f"{cell.name}/eval", ev_key, lambda out, v: run_eval(ctx, cell, v[ft], out), needs=(ft,)
-        ),
-    ]
+        Unit(f"{cell.name}/eval", ev_key, lambda out, v: run_eval(ctx, cell, v[ft], out), needs=(ft,)),
+    ]  # fmt: skip
     if cfg.kl_enabled:
-        key = content_hash({"ft": ft_key, "kl": cfg.token_kl, "sets": cfg.eval_sets,
+        key = content_hash({"ft": ft_key, "kl": cfg.token_kl.given(), "sets": cfg.eval_sets,
                             "per_fact": True})  # fmt: skip
-        units.append(
-            Unit(f"{cell.name}/kl", key, lambda out, v: run_kl(ctx, cell, v[ft], out), needs=(ft,))
-        )
+        body = partial(_tuned_body, run_kl, ctx, cell, ft)
+        units.append(Unit(f"{cell.name}/kl", key, body, needs=(ft,)))
     if cfg.diff_stats.enabled:
         key = content_hash({"ft": ft_key, "diff": dump_config(cfg.diff_stats), **r_eps_key(cfg)})
-        units.append(
-            Unit(
-                f"{cell.name}/diff",
-                key,
-                lambda out, v: run_diff(ctx, cell, v[ft], out),
-                needs=(ft,),
-            )
-        )
-    if restore:
-        for strategy in cfg.restore.strategies:
-            for region in cfg.restore.regions:
-                key = content_hash(
-                    {
-                        "ev": ev_key,
-                        "ks": cfg.restore.ks,
-                        "strategy": strategy,
-                        "region": region,
-                        "seed": cfg.restore.seed,
-                        **r_eps_key(cfg),
-                    }
-                )
-                units.append(
-                    Unit(
-                        f"{cell.name}/restore-{strategy}-{region}".replace("=", "").replace(
-                            "*", "x"
-                        ),
-                        key,
-                        partial(_restore_body, ctx, cell, ft, strategy, region),
-                        needs=(ft,),
-                    )
-                )
+        body = partial(_tuned_body, run_diff, ctx, cell, ft)
+        units.append(Unit(f"{cell.name}/diff", key, body, needs=(ft,)))
+    return units + (restore_units(ctx, cell, ft, ev_key) if restore else [])
+
+
+def restore_units(ctx: StudyContext, cell: Cell, ft: str, ev_key: str) -> list[Unit]:
+    """One restore sweep (every k, evaluated) per strategy and region of the cell's fine-tune."""
+    cfg = ctx.cfg.restore
+    units = []
+    for strategy in cfg.strategies:
+        for region in cfg.regions:
+            key = content_hash({"ev": ev_key, "ks": cfg.ks, "strategy": strategy, "region": region,
+                                "seed": cfg.seed, **r_eps_key(ctx.cfg)})  # fmt: skip
+            name = f"{cell.name}/restore-{strategy}-{region}".replace("=", "").replace("*", "x")
+            body = partial(_restore_body, ctx, cell, ft, strategy, region)
+            units.append(Unit(name, key, body, needs=(ft,)))
     return units
+
+
+#: the kinds of unit the graph builds, in execution order
+UNIT_KINDS = (
+    "probe chunk", "probe merge", "select", "base eval", "calibrate",
+    "finetune", "eval", "kl", "diff", "restore sweep",
+)  # fmt: skip
+_FIXED_KINDS = {"probe": "probe merge", "select": "select", "base/eval": "base eval",
+                CALIBRATE: "calibrate"}  # fmt: skip
+
+
+def unit_kind(name: str) -> str:
+    """The kind (:data:`UNIT_KINDS`) of the unit called ``name``; ``other`` for a name the graph
+    does not build."""
+    if name.startswith(CHUNK_PREFIX):
+        return "probe chunk"
+    if name in _FIXED_KINDS:
+        return _FIXED_KINDS[name]
+    cell, _, unit = name.partition("/")
+    if not cell.startswith("L") or not unit:
+        return "other"
+    if unit.startswith("restore-"):
+        return "restore sweep"
+    return unit if unit in ("finetune", "eval", "kl", "diff") else "other"

@@ -25,7 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sftlens.config import build_config, dump_config
+from sftlens.config import build_config
 from sftlens.errors import ConfigError, SftlensError
 from sftlens.generation.batching import FRACTION_ENV
 from sftlens.study.assemble import StudyResult
@@ -167,7 +167,7 @@ def launch_workers(cfg: StudyConfig, out: Path, n: int, *, force: bool = False) 
     store = dist.TCPStore("127.0.0.1", 0, None, True, timeout=timedelta(minutes=5), wait_for_workers=False)  # fmt: skip
     shared = dist.PrefixStore("sftlens-study/", store)
     level = logging.getLogger().getEffectiveLevel()
-    args = (dump_config(cfg), str(out), force, store.port, n, level)
+    args = (cfg.given(), str(out), force, store.port, n, level)
     log.info("starting %d workers", n)
     try:
         mp.start_processes(_worker, args=args, nprocs=n, join=True, start_method="spawn")

@@ -37,9 +37,9 @@ from sftlens.outdir import ensure_out_dir, input_paths
 from sftlens.runstore import RunDir, content_hash
 from sftlens.study.assemble import StudyResult, finish
 from sftlens.study.config import StudyConfig
+from sftlens.study.context import StudyContext
 from sftlens.study.graph import CellUnits, grid_cells, pregrid_waves
 from sftlens.study.scheduler import Scheduler, Unit
-from sftlens.study.units import StudyContext
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from sftlens.study.checks import (
     check_stage_sections,
 )
 from sftlens.study.config import StudyConfig
+from sftlens.study.context import StudyContext
 from sftlens.study.graph import grid_cells, pregrid_waves
 from sftlens.study.scheduler import Scheduler
-from sftlens.study.units import StudyContext
 
 log = logging.getLogger(__name__)
 

@@ -1,13 +1,15 @@
-"""The study's unit bodies and shared state: probe base → select sets → per set: fine-tune →
-evaluate, token-KL, diff-stats, restore-sweep + evaluate.  Everything is handed on in memory.
+"""The study's unit bodies: probe base → select sets → per set: fine-tune → evaluate, token-KL,
+diff-stats, restore-sweep + evaluate.  Everything is handed on in memory.
 
-The base loads once, lazily.  Each fine-tune deep-copies it, trains, and lives in memory while
-its consumers run (saved only with ``save_checkpoints``).  Units write under ``units/<name>/``.
+Each fine-tune deep-copies the base, trains, and lives in memory while its consumers
+(evaluation, KL, diff statistics, restoration) run; it is saved only when ``save_checkpoints``
+is set.  Each unit writes its rows under ``units/<name>/``; the shared state is
+:class:`sftlens.study.context.StudyContext`, the graph :mod:`sftlens.study.graph`.
 
 Example::
 
     ctx = StudyContext(cfg, RunDir("runs/x"))
-    run_base_eval(ctx, ctx.run_dir.unit_dir("base/eval"))   # the graph: sftlens.study.graph
+    run_base_eval(ctx, ctx.run_dir.unit_dir("base/eval"))
 """
 
 from __future__ import annotations
@@ -19,145 +21,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sftlens.config import build_config
-from sftlens.errors import ConfigError, DataError
-from sftlens.runstore import RunDir, atomic_write_json
-from sftlens.study.config import STAGE_SECTIONS, StudyConfig, stage_config_class
+from sftlens.errors import DataError
+from sftlens.runstore import atomic_write_json
+from sftlens.study.context import Cell, StudyContext
 from sftlens.tableio import read_table, write_table
 
 log = logging.getLogger(__name__)
-SCHEMA_VERSION = 2  # 2: the paper probe no longer cuts completions at a newline
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One fine-tune of the grid."""
-
-    level: str
-    size: int | str
-    seed: int
-
-    @property
-    def name(self) -> str:
-        return f"L{self.level}-n{self.size}-s{self.seed}"
-
-
-def model_fingerprint(model: str) -> dict[str, Any]:
-    """What identifies the base model in unit keys: the hub id, or a local dir's files."""
-    p = Path(model)
-    if p.is_file():  # a .gguf file
-        return {"file": {p.name: [p.stat().st_size, int(p.stat().st_mtime)]}}
-    if not p.is_dir():
-        return {"id": model}
-    files = sorted(f for f in p.iterdir() if f.is_file())
-    return {"files": {f.name: [f.stat().st_size, int(f.stat().st_mtime)] for f in files}}
-
-
-class StudyContext:
-    """Lazily loaded shared state of one study run (base model, data, mastery, sets)."""
-
-    def __init__(self, cfg: StudyConfig, run_dir: RunDir) -> None:
-        self.cfg = cfg
-        self.run_dir = run_dir
-        self._cache: dict[str, Any] = {}
-
-    # --------------------------------------------------------------- stage configs
-    def stage_config(self, section: str, **fixed: Any) -> Any:
-        """The stage's config: the study section, plus the values the study sets itself."""
-        cls = stage_config_class(section)
-        if cls is None:
-            raise ConfigError(f"stage config {STAGE_SECTIONS[section][0]} is not available")
-        common = {
-            "device": self.cfg.device,
-            "dtype": self.cfg.dtype,
-            "split_preset": self.cfg.split_preset,
-            "relations": self.cfg.relations,
-            "aliases": list(self.cfg.aliases),
-            "limit": self.cfg.limit,
-        }
-        data = dict(getattr(self.cfg, section))
-        for key, value in common.items():  # a section sets only what the study leaves it
-            if key in cls.model_fields:
-                data.setdefault(key, value)
-        for key, value in fixed.items():
-            if key in cls.model_fields:
-                data[key] = value
-        return build_config(cls, data, source=f"study section '{section}'")
-
-    # --------------------------------------------------------------- lazy loads
-    def _get(self, name: str, make: Any) -> Any:
-        if name not in self._cache:
-            self._cache[name] = make()
-        return self._cache[name]
-
-    def base(self, dtype: str | None = None) -> Any:
-        """The base model, in the study's ``dtype`` unless another is given (``probe.dtype``)."""
-        from sftlens.models import load_model
-
-        dtype = dtype or self.cfg.dtype
-        key = "base" if dtype == self.cfg.dtype else f"base-{dtype}"
-        return self._get(key, lambda: load_model(self.cfg.base_model(), dtype, self.cfg.device))
-
-    def tokenizer(self) -> Any:
-        from sftlens.models import load_tokenizer
-
-        return self._get("tok", lambda: load_tokenizer(self.cfg.base_model()))
-
-    def dataset(self) -> Any:
-        from sftlens.data import load_dataset
-
-        spec, options = self.cfg.data_spec(), self.cfg.data_options()
-        return self._get("data", lambda: load_dataset(spec, **options))
-
-    def mastery_rows(self) -> list[dict[str, Any]]:
-        path = self.run_dir.unit_dir("probe") / "mastery.parquet"
-        return self._get("mastery", lambda: read_table(path))  # type: ignore[no-any-return]
-
-    def levels(self) -> dict[str, int]:
-        return self._get("levels", lambda: {r["id"]: int(r["level"]) for r in self.mastery_rows()})  # type: ignore[no-any-return]
-
-    def probed_facts(self) -> list[Any]:
-        """In-domain train facts (the SFT pool) and the facts of the evaluation splits
-        (and of the dev split when ``finetune.lr: auto`` calibrates on it)."""
-        splits = [*self.cfg.eval_sets, *(["dev"] if self.cfg.lr_auto() else [])]
-        wanted = {f.id for split in splits for f in self.eval_facts(split)}
-        return [
-            f
-            for f in self.dataset().facts
-            if f.id in wanted
-            or (f.domain == "in" and f.split == "train" and f.role != "pretrain_qa")
-        ]
-
-    def eval_facts(self, split: str) -> list[Any]:
-        """The facts of an evaluation split (at most ``test_per_relation`` per relation, in order)."""
-        cap = self.cfg.test_per_relation
-        seen: dict[str, int] = {}
-        chosen = []
-        for f in self.dataset().facts:
-            if f.split != split or f.role == "pretrain_qa":
-                continue
-            seen[f.relation] = seen.get(f.relation, 0) + 1
-            if cap is None or seen[f.relation] <= cap:
-                chosen.append(f)
-        return chosen
-
-    def set_examples(self, cell: Cell) -> list[dict[str, Any]]:
-        return read_table(self.run_dir.unit_dir("select") / "sets" / f"{cell.name}.jsonl")
 
 
 # ------------------------------------------------------------------- unit bodies
 def probe_chunks(ctx: StudyContext) -> list[list[Any]]:
     """The probed facts in chunks of ``probe.chunk_size`` (one resumable unit each)."""
     facts = ctx.probed_facts()
-    size = int(ctx.cfg.probe.get("chunk_size", 2000))
+    size = ctx.cfg.probe.chunk_size
     return [facts[i : i + size] for i in range(0, len(facts), size)] or [[]]
 
 
 def run_probe_chunk(ctx: StudyContext, chunk: list[Any], out: Path) -> dict[str, Any]:
     from sftlens.probing import probe_facts
 
-    fixed = {"model": ctx.cfg.base_model(), "data": ctx.cfg.data_spec(), "backend": ctx.cfg.backend}
-    cfg = ctx.stage_config("probe", **fixed)
+    study = ctx.cfg
+    cfg = study.probe.config(
+        **ctx.common(), model=study.base_model(), data=study.data_spec(), backend=study.backend
+    )
     data = ctx.dataset()
     model = ctx.base(cfg.dtype)  # probe.dtype, or the study's
     rows = probe_facts(
@@ -176,10 +62,9 @@ def run_probe_merge(ctx: StudyContext, names: list[str], out: Path) -> dict[str,
 
 
 def run_select(ctx: StudyContext, cells: Sequence[Cell], out: Path) -> dict[str, Any]:
-    from sftlens.selection import select_set
-    from sftlens.selection.core import check_pools, set_row
+    from sftlens.selection import check_pools, select_set, set_row
 
-    allow_smaller = bool(ctx.cfg.select.get("allow_smaller", False))
+    allow_smaller = ctx.cfg.select.allow_smaller
     levels = ctx.levels()
     pool = [f for f in ctx.probed_facts() if f.domain == "in" and f.split == "train"]
     if not allow_smaller:  # every cell's pool is checked before any set is written
@@ -200,13 +85,13 @@ def run_select(ctx: StudyContext, cells: Sequence[Cell], out: Path) -> dict[str,
     return {"sets": len(counts)}
 
 
-def run_finetune(ctx: StudyContext, cell: Cell, out: Path, lr: float | None = None) -> Any:
+def run_finetune(ctx: StudyContext, cell: Cell, out: Path, lr: float | None) -> Any:
     """Deep-copy the base and fine-tune it; the tuned model is the unit's in-memory value.
-    ``lr``: the calibrated lr when the study's is ``auto`` (resolved by the graph)."""
+    ``lr``: the calibrated lr when the study's is ``auto`` (resolved by the graph), else None."""
     from sftlens.finetuning import finetune
 
-    chosen = {} if lr is None else {"lr": lr}
-    cfg = ctx.stage_config("finetune", model=ctx.cfg.base_model(), seed=cell.seed, **chosen)
+    common = ctx.common()
+    cfg = ctx.cfg.finetune.config(lr=lr, **common, model=ctx.cfg.base_model(), seed=cell.seed)
     model = copy.deepcopy(ctx.base())
     result = finetune(model, ctx.tokenizer(), ctx.set_examples(cell), cfg, progress=True)
     tuned = result.model
@@ -249,7 +134,7 @@ def eval_plans(ctx: StudyContext) -> dict[str, Any]:
                 ctx.tokenizer(),
                 ctx.eval_facts(split),
                 ctx.levels(),
-                ctx.stage_config("evaluate", split=split),
+                ctx.cfg.evaluate.config(**ctx.common(), split=split),
             )
             for split in ctx.cfg.eval_sets
         }
@@ -324,7 +209,7 @@ def run_kl(ctx: StudyContext, cell: Cell, tuned: Any, out: Path) -> dict[str, An
     from sftlens.analysis import token_kl
 
     split = ctx.cfg.eval_sets[0]
-    cfg = ctx.stage_config("token_kl", split=split)
+    cfg = ctx.cfg.token_kl.config(**ctx.common(), split=split)
     data = ctx.dataset()
     result = token_kl(
         ctx.base(), tuned, ctx.tokenizer(), ctx.eval_facts(split), data.relations,

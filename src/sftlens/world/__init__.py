@@ -12,5 +12,10 @@ the model saw, how often) lives in ``world/facts.jsonl``.
 
 from sftlens.world.build import WorldResult, build_world
 from sftlens.world.check import CheckResult, check_world
+from sftlens.world.config import WorldCheckConfig, WorldConfig
+from sftlens.world.presets import PRESETS
 
-__all__ = ["CheckResult", "WorldResult", "build_world", "check_world"]
+__all__ = [
+    "PRESETS", "CheckResult", "WorldCheckConfig", "WorldConfig", "WorldResult", "build_world",
+    "check_world",
+]  # fmt: skip

@@ -93,25 +93,12 @@ def build_world(
     stats = corpus_stats(world, lines, n_tokens)
     model = make_model(spec, tok, cfg.seed)
     n_params = sum(p.numel() for p in model.parameters())
-    log.info(
-        "world %s: %d facts, %d lines, %d tokens, %.2fM params",
-        cfg.preset,
-        len(world.facts),
-        len(lines),
-        n_tokens,
-        n_params / 1e6,
-    )
+    log.info("world %s: %d facts, %d lines, %d tokens, %.2fM params",
+             cfg.preset, len(world.facts), len(lines), n_tokens, n_params / 1e6)  # fmt: skip
     with staged_out_dir(out, force, inputs) as staged:  # model, world and manifest appear together
         (staged / "world").mkdir()
-        rows = pretrain(
-            model,
-            encoded,
-            spec,
-            device,
-            cfg.seed,
-            staged / "world" / "pretrain_log.jsonl",
-            progress,
-        )
+        train_log = staged / "world" / "pretrain_log.jsonl"
+        rows = pretrain(model, encoded, spec, device, cfg.seed, train_log, progress)
         stats.update(n_params=n_params, train_seconds=round(time.perf_counter() - t0, 1))
         _write_world(staged / "world", world, lines, stats)
         model.to("cpu")  # type: ignore[arg-type]

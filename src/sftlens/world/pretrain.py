@@ -111,11 +111,8 @@ def pretrain(
                 if step >= total:
                     break
                 lr = lr_at(step, total, warmup, spec.lr)
-                batch = (
-                    torch.from_numpy(blocks[start : start + spec.batch_size])
-                    .long()
-                    .to(device, non_blocking=True)
-                )
+                block = torch.from_numpy(blocks[start : start + spec.batch_size])
+                batch = block.long().to(device, non_blocking=True)  # [batch, seq_len]
                 loss = _train_step(model, opt, step_fn, batch, lr)
                 step += 1
                 if step % 10 == 0 or step == total:
@@ -126,9 +123,8 @@ def pretrain(
         if fh is not None:
             fh.close()
     model.eval()
-    log.info(
-        "pretrained %d steps (%d tokens/epoch) in %.1fs", total, n_tokens, time.perf_counter() - t0
-    )
+    seconds = time.perf_counter() - t0
+    log.info("pretrained %d steps (%d tokens/epoch) in %.1fs", total, n_tokens, seconds)
     return rows
 
 

@@ -69,7 +69,7 @@ def test_background_writer_keeps_the_first_error():
 
 
 def test_an_os_error_without_a_path_gets_the_written_path(tmp_path, monkeypatch):
-    """runstore's atomic writers record their target; the boundary names it."""
+    """the atomic writers record their target; the boundary names it."""
     from sftlens.runstore import atomic_path, atomic_write_bytes
 
     target = tmp_path / "out" / "weights.bin"
@@ -90,7 +90,7 @@ def test_an_os_error_without_a_path_gets_the_written_path(tmp_path, monkeypatch)
     def busy(*_a, **_k):
         raise OSError(errno.EBUSY, "Device or resource busy")
 
-    monkeypatch.setattr("sftlens.runstore.os.replace", busy)
+    monkeypatch.setattr("sftlens.atomic.os.replace", busy)
     with pytest.raises(OSError) as caught3:
         atomic_write_bytes(tmp_path / "m.json", b"{}")
     monkeypatch.undo()

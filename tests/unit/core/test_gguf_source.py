@@ -205,11 +205,11 @@ def _fast_tokenizer(model, pre=None):
 def test_a_tokenizer_read_as_single_characters_is_refused(tmp_path) -> None:
     from tokenizers import models, pre_tokenizers
 
-    letters = sorted(set(cache.SUBWORD_PROBE)) + ["?"]
+    letters = [*sorted(set(cache.SUBWORD_PROBE)), "?"]
     chars = _fast_tokenizer(models.BPE({c: i for i, c in enumerate(letters)}, [], unk_token="?"))
     with pytest.raises(SftlensError, match=r"x\.gguf: transformers .* single characters"):
         cache.check_subwords(chars, tmp_path / "x.gguf")
-    words = sorted(set(cache.SUBWORD_PROBE.split())) + ["?"]
+    words = [*sorted(set(cache.SUBWORD_PROBE.split())), "?"]
     vocab = {w: i for i, w in enumerate(words)}
     whole = _fast_tokenizer(
         models.WordLevel(vocab, unk_token="?"), pre_tokenizers.WhitespaceSplit()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from sftlens.atomic import atomic_path, base_name, remove_stale_temps
 from sftlens.config import StageConfig
 from sftlens.errors import SftlensError
 from sftlens.outdir import (
@@ -19,7 +20,6 @@ from sftlens.outdir import (
     spec_path,
     staged_out_dir,
 )
-from sftlens.runstore import atomic_path, base_name, remove_stale_temps
 
 
 class Nested(StageConfig):

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
+from sftlens.atomic import atomic_write_text, remove_stale_temps, swap_into_place
 from sftlens.errors import SftlensError
 from sftlens.outdir import check_out_dir, ensure_out_dir, staged_out_dir
-from sftlens.runstore import atomic_write_text, remove_stale_temps, swap_into_place
 
 
 def dead_pid() -> int:
@@ -101,7 +101,7 @@ def test_stale_temps_removed_live_ones_kept(tmp_path, caplog):
     live.write_text("mine")
     other = tmp_path / f".S.tmp-{pid}-9"  # another output's debris: not ours to remove
     other.mkdir()
-    with caplog.at_level("INFO", logger="sftlens.runstore"):
+    with caplog.at_level("INFO", logger="sftlens.atomic"):
         removed = remove_stale_temps(out)
     assert set(removed) == {stale_dir, stale_file}
     assert live.exists() and other.exists()
@@ -125,9 +125,13 @@ def test_ensure_out_dir_ignores_stale_debris(tmp_path):
 
 
 def test_pause_hook_announces_writes(tmp_path, monkeypatch):
+    import sftlens.atomic
+    from hooks.sitecustomize import pause_env, pausing
+
     signals = tmp_path / "sig"
-    monkeypatch.setenv("SFTLENS_TEST_PAUSE_WRITES", str(signals))
-    monkeypatch.setenv("SFTLENS_TEST_PAUSE_SECONDS", "0")
+    for key, value in pause_env(signals, seconds=0).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(sftlens.atomic, "swap_into_place", pausing(sftlens.atomic.swap_into_place))
     atomic_write_text(tmp_path / "a.txt", "x")
     (hit,) = signals.iterdir()
     assert hit.read_text() == str(tmp_path / "a.txt")

@@ -10,11 +10,11 @@ from sftlens.config import load_config
 from sftlens.data.records import Fact
 from sftlens.errors import ConfigError
 from sftlens.runstore import RunDir, atomic_write_json
-from sftlens.study.calibration import CALIBRATE, finetune_section
+from sftlens.study.calibration import CALIBRATE, chosen_lr
 from sftlens.study.config import StudyConfig
+from sftlens.study.context import StudyContext
 from sftlens.study.graph import build_units
 from sftlens.study.scheduler import Unit
-from sftlens.study.units import StudyContext
 
 BASE = {"world": "w", "grid": {"levels": ["0", "4"], "sizes": [60, 240, 960], "seeds": [0]},
         "restore": {"enabled": False}, "finetune": {"lr": "auto", "batch_size": 4}}  # fmt: skip
@@ -50,7 +50,8 @@ def test_grid_units_wait_for_the_calibration(tmp_path: Path, monkeypatch: pytest
     finish_calibration(ctx, before, 1e-4)
     after = {u.name: u for u in build_units(ctx)}
     assert "L0-n60-s0/finetune" in after and after[CALIBRATE].key == before[-1].key
-    assert finetune_section(ctx) == {"lr": 1e-4, "batch_size": 4}
+    assert chosen_lr(ctx) == 1e-4 and ctx.cfg.finetune.given() == {"lr": "auto", "batch_size": 4}
+    assert ctx.cfg.finetune.config(lr=chosen_lr(ctx)).lr == 1e-4
 
 
 def test_finetune_keys_hash_the_chosen_lr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

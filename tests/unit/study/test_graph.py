@@ -9,9 +9,9 @@ import pytest
 from sftlens.config import load_config
 from sftlens.runstore import RunDir, atomic_write_json
 from sftlens.study.config import StudyConfig
+from sftlens.study.context import StudyContext
 from sftlens.study.graph import build_units, grid_cells, pregrid_waves
 from sftlens.study.parallel import largest_first
-from sftlens.study.units import StudyContext
 from study.test_units import BASE, FakeData
 
 

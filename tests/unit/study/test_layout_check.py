@@ -34,28 +34,27 @@ def test_study_data_options_reach_every_stage() -> None:
                                      "aliases": ["a.yaml"], "limit": 5})  # fmt: skip
     assert cfg.data_options() == {"split_preset": "paper-2025", "templates": "r.yaml",
                                   "aliases": ["a.yaml"], "limit": 5}  # fmt: skip
-    from sftlens.study.checks import check_stage_sections
 
-    bad = build_config(StudyConfig, {"model": "m", "data": "jsonl:x", "evaluate": {"limit": 3}})
     with pytest.raises(ConfigError, match="'evaluate.limit' is set by the study itself"):
-        check_stage_sections(bad)
+        build_config(StudyConfig, {"model": "m", "data": "jsonl:x", "evaluate": {"limit": 3}})
 
 
 def test_probe_dtype_may_differ_from_the_study_dtype(tmp_path: Path) -> None:
     from sftlens.config import build_config
     from sftlens.runstore import RunDir
-    from sftlens.study.checks import check_stage_sections
-    from sftlens.study.units import StudyContext
+    from sftlens.study.context import StudyContext
 
     values = {"model": "m", "data": "jsonl:x", "dtype": "float32"}
     bf16 = build_config(StudyConfig, {**values, "probe": {"dtype": "bfloat16"}})
-    check_stage_sections(bf16)  # not a key the study sets itself
     ctx = StudyContext(bf16, RunDir(tmp_path / "run"))
     fixed = {"model": "m", "data": "jsonl:x", "mastery": "m.parquet"}
-    assert ctx.stage_config("probe", **fixed).dtype == "bfloat16"
-    assert ctx.stage_config("evaluate", **fixed).dtype == "float32"
-    plain = StudyContext(build_config(StudyConfig, values), RunDir(tmp_path / "run2"))
-    assert plain.stage_config("probe", **fixed).dtype == "float32"
+    assert bf16.probe.config(**ctx.common(), **fixed).dtype == "bfloat16"
+    assert bf16.evaluate.config(**ctx.common(), **fixed).dtype == "float32"
+    plain = build_config(StudyConfig, values)
+    assert (
+        plain.probe.config(**StudyContext(plain, RunDir(tmp_path / "r2")).common(), **fixed).dtype
+        == "float32"
+    )
 
 
 def test_r_eps_enters_the_keys_of_ranking_units_only_when_set() -> None:

@@ -11,9 +11,9 @@ from sftlens.data.records import Fact
 from sftlens.runstore import RunDir
 from sftlens.study.assemble import assemble
 from sftlens.study.config import StudyConfig
+from sftlens.study.context import StudyContext
 from sftlens.study.graph import build_units
 from sftlens.study.scheduler import Unit
-from sftlens.study.units import StudyContext
 from sftlens.tableio import read_table, write_table
 
 BASE = {"world": "w", "grid": {"levels": ["0", "4"], "sizes": [60, 240], "seeds": [0]},
@@ -137,7 +137,8 @@ def test_assemble_sorts_rows_whatever_order_units_finished(tmp_path: Path):
 
 def test_an_empty_level_pool_is_a_clear_error(tmp_path: Path):
     from sftlens.errors import DataError
-    from sftlens.study.units import Cell, run_select
+    from sftlens.study.context import Cell
+    from sftlens.study.units import run_select
 
     ctx = StudyContext(
         load_config(StudyConfig, values={**BASE, "select": {"allow_smaller": True}}),
@@ -151,7 +152,8 @@ def test_an_empty_level_pool_is_a_clear_error(tmp_path: Path):
 
 def test_a_grid_its_pools_cannot_hold_fails_before_any_set(tmp_path: Path):
     from sftlens.errors import DataError
-    from sftlens.study.units import Cell, run_select
+    from sftlens.study.context import Cell
+    from sftlens.study.units import run_select
 
     ctx = StudyContext(load_config(StudyConfig, values=BASE), RunDir(tmp_path))
     ctx._cache["levels"] = {f.id: 0 if i < 3 else 4 for i, f in enumerate(FakeData.facts)}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import math
 
-from sftlens.world.check import (
+from sftlens.world.config import WorldCheckConfig
+from sftlens.world.requirements import (
     SftFormat,
     exposure_table,
     format_report,
@@ -14,7 +15,6 @@ from sftlens.world.check import (
     score,
     spearman,
 )
-from sftlens.world.config import WorldCheckConfig
 
 
 def test_rank_averages_ties():

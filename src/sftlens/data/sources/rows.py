@@ -74,6 +74,23 @@ ROLES = ("pool", "pretrain_qa")  # what a fact is for (pretrain_qa: a world's pr
 REQUIRED = ("id", "relation", "question")  # fields every generic JSONL fact row must have
 
 
+def _row_answers(
+    row: dict[str, Any], required: tuple[str, ...], known: bool, ctx: LoadContext
+) -> tuple[tuple[str, ...] | None, str | None]:
+    """(the row's answers, the first problem of the row or None); ``known``: its relation has
+    templates."""
+    err = _field_error(row, required)
+    answers, ans_err = (None, None) if err else _answers(row)
+    err = err or ans_err
+    if err is None and not known:
+        rel = str(row.get("relation"))
+        given = (
+            f"it is not in the relations file {ctx.templates_path}" if ctx.templates_path else ""
+        )
+        err = f"unknown relation id {rel!r}: {given or 'give its templates with --relations FILE.yaml'}"
+    return answers, err
+
+
 def fact_from_row(
     row: dict[str, Any],
     where: str,
@@ -88,15 +105,8 @@ def fact_from_row(
     Rows whose domain is neither given nor set by the preset are dropped (counted
     in ``ctx.dropped``).
     """
-    err = _field_error(row, required)
-    answers, ans_err = (None, None) if err else _answers(row)
-    err = err or ans_err
     rel = str(row.get("relation"))
-    if err is None and rel not in templates:
-        given = (
-            f"it is not in the relations file {ctx.templates_path}" if ctx.templates_path else ""
-        )
-        err = f"unknown relation id {rel!r}: {given or 'give its templates with --relations FILE.yaml'}"
+    answers, err = _row_answers(row, required, rel in templates, ctx)
     if err is not None:
         ctx.problems.report(
             f"{where} ({row['id']})" if isinstance(row.get("id"), str) else where, err

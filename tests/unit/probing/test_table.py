@@ -6,7 +6,7 @@ import pytest
 
 from sftlens.data.records import Fact
 from sftlens.errors import DataError
-from sftlens.evaluation import levels_for, levels_from_rows
+from sftlens.probing import levels_for, levels_from_rows
 
 FACTS = [
     Fact(f"t{i}", "P19", f"S{i}", f"Where was S{i} born?", ("X",), split="test") for i in range(4)
@@ -38,7 +38,7 @@ def test_bad_rows() -> None:
 
 
 def test_a_table_of_other_data_is_refused() -> None:
-    from sftlens.evaluation.levels import check_same_data
+    from sftlens.probing import check_same_data
 
     table = {"t0": 0, "t1": 1, "zz/1": 2, "zz/2": 3}
     with pytest.raises(DataError, match=r"m.parquet: 2 of 4 fact ids are unknown to jsonl:d"):

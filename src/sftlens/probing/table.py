@@ -1,13 +1,17 @@
-"""Test-fact levels from the base model's mastery table (pure, no I/O).
+"""The mastery table's reader: ``{fact id: level}`` from the rows ``sftlens probe`` writes,
+checked (columns, levels 0..4, coverage of the facts a stage reads).  The probe owns the table,
+so every stage reads it here.
 
 Example::
 
+    levels = read_levels("runs/probe/mastery.parquet")          # {fact id: level}
     levels = levels_for(test_facts, read_table("runs/probe/mastery.parquet"), "mastery.parquet")
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from sftlens.data.records import Fact
@@ -46,6 +50,17 @@ def levels_from_rows(
             )
         levels[str(row["id"])] = level
     return levels
+
+
+def read_levels(path: str | Path) -> dict[str, int]:
+    """``{id: level}`` of the mastery table file at ``path`` (checked as :func:`levels_from_rows`;
+    an empty table is an error too)."""
+    from sftlens.tableio import read_table
+
+    rows = read_table(path)
+    if not rows:
+        raise DataError(f"{path}: the mastery table is empty")
+    return levels_from_rows(rows, str(path))
 
 
 def levels_for(
