@@ -1,238 +1,43 @@
-"""Check a built world against its ground truth: ``check_world`` and its pure scoring.
+"""Check a built world against its ground truth: ``check_world`` (model runs and I/O).
 
 Example::
 
     sftlens world check runs/world            # table + pass/fail of each requirement
 
 Per fact: greedy statement-completion accuracy (via ``sftlens.probing``), averaged over the
-relation's templates. Requirements: Spearman(exposure, accuracy) ≥ 0.6; zero-exposure accuracy
-≤ chance + 0.05 (chance = always answering the relation's most frequent object); accuracy at
-≥ 10 exposures ≥ 0.8; every mastery level (paper probe) holds ≥ 5% of the facts; and the paper's
-regime: the base model fails the SFT prompt format, i.e. its macro accuracy (mean of the
-per-level accuracies) in that format is ≤ 5%, in-domain and out-of-domain. With the probe,
-Spearman(exposure, probe R) ≥ 0.7 too (``min_spearman_r``; None reports it only).
+relation's templates; the paper's probe for levels and R; the base model's greedy answer in
+the SFT prompt format and in the held-out Q/A format of :mod:`sftlens.world.qa_text`. Per
+relation: the answer space beside EntityQuestions'. The requirements and the printed report
+live in :mod:`sftlens.world.scoring`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from numpy.typing import ArrayLike
-
-from sftlens.correlation import rank, spearman  # noqa: F401  (rank: re-exported)
+from sftlens.correlation import rank, spearman  # noqa: F401  (re-exported)
 from sftlens.errors import SftlensError
 from sftlens.prompts import qa_prompt
 from sftlens.runstore import atomic_write_json
 from sftlens.tableio import write_table
+from sftlens.world.answer_space import compare_answer_space
 from sftlens.world.config import WorldCheckConfig
-
-EXPOSURE_BINS = ((0, 0), (1, 3), (4, 10), (11, 10**9))
-
-
-def bin_label(lo: int, hi: int) -> str:
-    return str(lo) if lo == hi else (f">{lo - 1}" if hi >= 10**9 else f"{lo}-{hi}")
-
-
-def exposure_table(exposure: ArrayLike, acc: ArrayLike) -> list[dict[str, Any]]:
-    """Mean accuracy per exposure bin (0, 1-3, 4-10, >10)."""
-    e, a = np.asarray(exposure), np.asarray(acc, dtype=float)
-    rows = []
-    for lo, hi in EXPOSURE_BINS:
-        mask = (e >= lo) & (e <= hi)
-        n = int(mask.sum())
-        rows.append(
-            {
-                "exposure": bin_label(lo, hi),
-                "n": n,
-                "accuracy": float(a[mask].mean()) if n else float("nan"),
-            }
-        )
-    return rows
-
-
-@dataclass
-class Requirement:
-    name: str
-    value: float
-    target: str
-    passed: bool
-
-
-@dataclass
-class CheckMetrics:
-    """Numbers behind ``sftlens world check``."""
-
-    n_facts: int
-    spearman: float
-    zero_accuracy: float
-    chance: float
-    high_accuracy: float
-    table: list[dict[str, Any]]
-    level_shares: dict[int, float] = field(default_factory=dict)
-    spearman_r: float = float("nan")  # Spearman(exposure, probe R); NaN without the probe
-    sft_format_macro: dict[str, float] = field(default_factory=dict)  # domain -> macro accuracy
-    requirements: list[Requirement] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return all(r.passed for r in self.requirements)
-
-
-def macro_accuracy(correct: Sequence[bool], levels: Sequence[int] | None) -> float:
-    """Mean of the per-level accuracies (levels present only); plain accuracy without levels."""
-    c = np.asarray(correct, dtype=float)
-    if not len(c):
-        return float("nan")
-    if levels is None:
-        return float(c.mean())
-    lv = np.asarray(levels, dtype=int)
-    return float(np.mean([c[lv == k].mean() for k in np.unique(lv)]))
-
-
-@dataclass
-class SftFormat:
-    """The base model's greedy answers in the SFT prompt format, per fact."""
-
-    correct: Sequence[bool]
-    domains: Sequence[str]
-
-
-def sft_format_requirements(
-    sft: SftFormat, levels: Sequence[int] | None, cfg: WorldCheckConfig
-) -> tuple[dict[str, float], list[Requirement]]:
-    """Macro accuracy per domain in the SFT format and its ≤ ``max_sft_format_accuracy`` rule."""
-    macro: dict[str, float] = {}
-    reqs = []
-    for domain in ("in", "ood"):
-        idx = [i for i, d in enumerate(sft.domains) if d == domain]
-        if not idx:
-            continue
-        lv = None if levels is None else [levels[i] for i in idx]
-        macro[domain] = macro_accuracy([sft.correct[i] for i in idx], lv)
-        reqs.append(
-            Requirement(
-                f"base SFT-format macro accuracy ({domain})",
-                macro[domain],
-                f"<= {cfg.max_sft_format_accuracy}",
-                bool(macro[domain] <= cfg.max_sft_format_accuracy),
-            )
-        )
-    return macro, reqs
-
-
-def score(
-    exposure: Sequence[int],
-    acc: Sequence[float],
-    chance: Sequence[float],
-    levels: Sequence[int] | None,
-    cfg: WorldCheckConfig,
-    *,
-    r_values: Sequence[float] | None = None,
-    sft: SftFormat | None = None,
-) -> CheckMetrics:
-    """Requirements from per-fact exposure, greedy accuracy, chance, (optional) probe levels
-    and R, and (optional) the base model's SFT-format answers."""
-    e, a, c = np.asarray(exposure), np.asarray(acc, dtype=float), np.asarray(chance, dtype=float)
-    m = exposure_metrics(e, a, c, cfg)
-    reqs = accuracy_requirements(m, cfg)
-    if levels is not None:
-        reqs.append(level_requirement(m, levels, cfg))
-    if r_values is not None:
-        m.spearman_r = spearman(e, r_values)
-        if cfg.min_spearman_r is not None:
-            reqs.append(
-                Requirement(
-                    "spearman(exposure, probe R)",
-                    m.spearman_r,
-                    f">= {cfg.min_spearman_r}",
-                    bool(m.spearman_r >= cfg.min_spearman_r),
-                )
-            )
-    if sft is not None:
-        m.sft_format_macro, sft_reqs = sft_format_requirements(sft, levels, cfg)
-        reqs += sft_reqs
-    m.requirements = reqs
-    return m
-
-
-def exposure_metrics(
-    e: np.ndarray, a: np.ndarray, c: np.ndarray, cfg: WorldCheckConfig
-) -> CheckMetrics:
-    """Spearman, zero-exposure accuracy vs chance, high-exposure accuracy and the bin table."""
-    zero, high = e == 0, e >= cfg.high_exposure
-    return CheckMetrics(
-        n_facts=len(e),
-        spearman=spearman(e, a),
-        zero_accuracy=float(a[zero].mean()) if zero.any() else float("nan"),
-        chance=float(c[zero].mean()) if zero.any() else float("nan"),
-        high_accuracy=float(a[high].mean()) if high.any() else float("nan"),
-        table=exposure_table(e, a),
-    )
-
-
-def accuracy_requirements(m: CheckMetrics, cfg: WorldCheckConfig) -> list[Requirement]:
-    """The three exposure-vs-accuracy rules (Spearman, zero exposure, high exposure)."""
-    return [
-        Requirement(
-            "spearman(exposure, accuracy)",
-            m.spearman,
-            f">= {cfg.min_spearman}",
-            bool(m.spearman >= cfg.min_spearman),
-        ),
-        Requirement(
-            "accuracy at exposure 0",
-            m.zero_accuracy,
-            f"<= chance {m.chance:.3f} + {cfg.max_zero_over_chance}",
-            bool(m.zero_accuracy <= m.chance + cfg.max_zero_over_chance),
-        ),
-        Requirement(
-            f"accuracy at exposure >= {cfg.high_exposure}",
-            m.high_accuracy,
-            f">= {cfg.min_high_accuracy}",
-            bool(m.high_accuracy >= cfg.min_high_accuracy),
-        ),
-    ]
-
-
-def level_requirement(m: CheckMetrics, levels: Sequence[int], cfg: WorldCheckConfig) -> Requirement:
-    """Fill ``m.level_shares``; every mastery level must hold ≥ ``min_level_share``."""
-    counts = np.bincount(np.asarray(levels, dtype=int), minlength=5)[:5]
-    m.level_shares = {i: float(counts[i] / max(1, len(levels))) for i in range(5)}
-    low = min(m.level_shares.values())
-    return Requirement(
-        "smallest mastery-level share",
-        low,
-        f">= {cfg.min_level_share}",
-        bool(low >= cfg.min_level_share),
-    )
-
-
-def format_report(m: CheckMetrics, extra: Mapping[str, float] | None = None) -> str:
-    """The table and pass/fail lines printed by ``sftlens world check``."""
-    lines = [f"{'exposure':>9} {'facts':>6} {'greedy acc':>10}"]
-    lines += [f"{r['exposure']:>9} {r['n']:>6} {r['accuracy']:>10.3f}" for r in m.table]
-    if m.level_shares:
-        lines.append(
-            "levels (paper probe): " + "  ".join(f"L{k}={v:.1%}" for k, v in m.level_shares.items())
-        )
-    if not math.isnan(m.spearman_r):
-        lines.append(f"spearman(exposure, probe R): {m.spearman_r:.3f}")
-    for key, value in (extra or {}).items():
-        lines.append(f"{key}: {value:.3f}")
-    for r in m.requirements:
-        lines.append(
-            f"[{'PASS' if r.passed else 'FAIL'}] {r.name} = {r.value:.3f} (want {r.target})"
-        )
-    lines.append(f"world check: {'PASS' if m.passed else 'FAIL'} ({m.n_facts} facts)")
-    return "\n".join(lines)
+from sftlens.world.qa_text import heldout_qa_prompt
+from sftlens.world.scoring import (  # noqa: F401  (re-exported)
+    CheckMetrics,
+    Requirement,
+    SftFormat,
+    exposure_table,
+    format_report,
+    macro_accuracy,
+    score,
+)
 
 
 @dataclass
@@ -274,8 +79,22 @@ def check_world(cfg: WorldCheckConfig, world_dir: Path) -> CheckResult:
     qa_gen = GenerationConfig(max_new_tokens=cfg.qa_max_new_tokens, batch_size=cfg.batch_size)
     sft_correct = sft_format_correct(model, tok, facts, qa_gen, match)
     sft = SftFormat(sft_correct, [f.domain for f in facts])
+    heldout = heldout_format_correct(model, tok, facts, qa_gen, match)
     chance = [chance_by_rel[f.relation] for f in facts]
-    metrics = score(exposure, acc, chance, levels, cfg, r_values=r_values, sft=sft)
+    objects: dict[str, list[str]] = {}
+    for f in ds.facts:
+        objects.setdefault(f.relation, []).append(f.answers[0])
+    metrics = score(
+        exposure,
+        acc,
+        chance,
+        levels,
+        cfg,
+        r_values=r_values,
+        sft=sft,
+        heldout=heldout,
+        answer_space=compare_answer_space(objects),
+    )
     qa = {
         d: sum(c for c, f in zip(sft_correct, facts, strict=True) if f.domain == d)
         / max(1, sum(f.domain == d for f in facts))
@@ -290,6 +109,7 @@ def check_world(cfg: WorldCheckConfig, world_dir: Path) -> CheckResult:
             "exposure": e,
             "greedy_accuracy": a,
             "sft_format_correct": sft_correct[i],
+            "heldout_qa_correct": heldout[i],
             **({"level": levels[i]} if levels is not None else {}),
         }
         for i, (f, e, a) in enumerate(zip(facts, exposure, acc, strict=True))
@@ -350,6 +170,20 @@ def sft_format_correct(model: Any, tok: Any, facts: list[Any], gen: Any, match: 
     from sftlens.probing.probe import complete, count_correct
 
     outs = complete(model, tok, [[qa_prompt(f.question)] for f in facts], gen, progress=False)
+    return [
+        bool(count_correct(fact_outs, f, match)[0])
+        for fact_outs, f in zip(outs, facts, strict=True)
+    ]
+
+
+def heldout_format_correct(
+    model: Any, tok: Any, facts: list[Any], gen: Any, match: Any
+) -> list[bool]:
+    """Greedy answers of the base model to the test wording in the held-out Q/A format."""
+    from sftlens.probing.probe import complete, count_correct
+
+    prompts = [[heldout_qa_prompt(f.question)] for f in facts]
+    outs = complete(model, tok, prompts, gen, progress=False)
     return [
         bool(count_correct(fact_outs, f, match)[0])
         for fact_outs, f in zip(outs, facts, strict=True)
