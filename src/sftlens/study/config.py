@@ -22,6 +22,7 @@ from pydantic import Field, field_validator, model_validator
 from sftlens.config import DataOptions, Seed, StageConfig
 from sftlens.prompts import DEFAULT_FORMAT, PromptFormatName, get_format
 from sftlens.restoration.config import PAPER_KS, check_k, check_strategy
+from sftlens.study.controls import ControlsConfig
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +214,7 @@ class StudyConfig(DataOptions):
         test_per_relation: evaluate only the first n test facts per relation.
         restore: the restoration sweep.
         diff_stats: relative-update statistics.
+        controls: controls beside the grid, reported apart (:mod:`sftlens.study.controls`).
         save_checkpoints: keep every fine-tuned checkpoint.
         report: write the HTML report at the end.
         workers: worker processes on this host (spread over the GPUs, or the CPU cores).
@@ -238,6 +240,7 @@ class StudyConfig(DataOptions):
     test_per_relation: int | None = Field(default=None, ge=1)
     restore: RestoreSection = Field(default_factory=RestoreSection)
     diff_stats: DiffSection = Field(default_factory=DiffSection)
+    controls: ControlsConfig = Field(default_factory=ControlsConfig)
     save_checkpoints: bool = False
     report: bool = True
     workers: int | None = Field(default=None, ge=1)

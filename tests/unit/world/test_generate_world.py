@@ -11,13 +11,13 @@ import pytest
 from sftlens.config import load_config
 from sftlens.errors import ConfigError, SftlensError
 from sftlens.prompts import ANSWER_TOKEN, QUESTION_TOKEN
-from sftlens.world.config import WorldConfig
 from sftlens.world.answer_space import (
     AnswerSpace,
     compare_answer_space,
     load_answer_space,
     object_counts,
 )
+from sftlens.world.config import WorldConfig
 from sftlens.world.corpus import EOS_TEXT, render_corpus, statement_text
 from sftlens.world.generate import generate_world, sample_exposure
 from sftlens.world.presets import resolve_spec
