@@ -228,3 +228,17 @@ def test_unknown_preset_and_relation_suggest():
         spec_of(preset="tinny")
     with pytest.raises(ConfigError, match="unknown relation"):
         spec_of(relations=["P19", "P999"])
+
+
+def test_gpu_preset_world_generates_on_cpu_with_entityquestions_answer_spaces():
+    spec = spec_of(preset="gpu")
+    world = generate_world(spec, 0)
+    assert len(world.facts) == 17 * 6500
+    rows = compare_answer_space(
+        {r: [f["object"] for f in world.facts if f["relation"] == r] for r in spec.relations}
+    )
+    assert all(r["within"] for r in rows)  # 6,500 facts per relation: every figure reachable
+    jobs = {f["object"] for f in world.facts if f["relation"] == "P106"}
+    assert len(jobs) == round(load_answer_space()["P106"].distinct_ratio * 6500)
+    spouses = [f for f in world.facts if f["relation"] == "P26"]
+    assert not {f["object"] for f in spouses} & {f["subject"] for f in spouses}
