@@ -228,6 +228,8 @@ def test_unknown_preset_and_relation_suggest():
         spec_of(preset="tinny")
     with pytest.raises(ConfigError, match="unknown relation"):
         spec_of(relations=["P19", "P999"])
+    with pytest.raises(ConfigError, match="choose entityquestions or uniform"):
+        spec_of(answer_space="zipf")
 
 
 def test_gpu_preset_world_generates_on_cpu_with_entityquestions_answer_spaces():
