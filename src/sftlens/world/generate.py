@@ -5,8 +5,10 @@ Example::
     world = generate_world(resolve_spec(cfg), seed=0)
     world.facts[0]   # {"id": "world/P19/00000", "subject": "Kalo Renvi", "object": "Durima", ...}
 
-Names are built from syllables, so no real-world knowledge leaks in.  Each fact gets an
-exposure count from a long-tailed distribution with a mass at zero (never seen).  Facts
+Names are built from syllables, so no real-world knowledge leaks in.  Each relation's
+objects follow its EntityQuestions answer space (distinct-object ratio and top-object share,
+:mod:`sftlens.world.answer_space`), or a uniform pool with ``answer_space=uniform``.  Each
+fact gets an exposure count from a long-tailed distribution with a mass at zero (never seen).  Facts
 of a held-out share of subjects are ``pretrain_qa`` (their Q/A text is in the corpus;
 split ``pretrain``, which no stage selects); the rest are the ``pool``, split
 test/dev/train per relation (``test_frac``, ``dev_frac``, the rest train).
