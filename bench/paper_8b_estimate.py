@@ -140,8 +140,8 @@ def study_work(config: Path, overrides: Sequence[str], kl_share: float = 1.0) ->
     from sftlens.probing.probe import expected_completions
     from sftlens.runstore import RunDir
     from sftlens.study.config import StudyConfig
-    from sftlens.study.graph import build_units
     from sftlens.study.context import StudyContext
+    from sftlens.study.graph import build_units
 
     cfg = load_config(StudyConfig, config, list(overrides))
     if cfg.lr_auto():

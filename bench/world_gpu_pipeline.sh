@@ -4,6 +4,7 @@
 #
 #   setsid nohup bash bench/world_gpu_pipeline.sh /tmp/wg > /tmp/wg.log 2>&1 &
 #   PER_GPU=4 STUDY_ARGS="test_per_relation=500" bash bench/world_gpu_pipeline.sh /tmp/wg
+#   WORLD_SEED=1 bash bench/world_gpu_pipeline.sh /tmp/wg-seed1     # a second world build
 #
 # Writes DIR/world, DIR/world-check.txt, DIR/study (results/, report/), DIR/util.csv, DIR/steps.txt.
 # Rerunning resumes the study (the world is rebuilt only when DIR/world/manifest.json is missing).
@@ -18,10 +19,12 @@ nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,nohead
   >> "$W/util.csv" 2>/dev/null &
 if [ ! -f "$W/world/manifest.json" ]; then
   stamp world-build
-  python3 -m sftlens world build --preset gpu --out "$W/world" --force --device cuda 2>&1 | grep -v "/s]"
+  python3 -m sftlens world build --preset gpu --out "$W/world" --force --device cuda \
+    --seed "${WORLD_SEED:-0}" 2>&1 | grep -v "/s]"
 fi
 stamp world-check-and-study
-(python3 -m sftlens world check "$W/world" max_facts="${CHECK_FACTS:-2000}" 2>&1 | grep -v "/s]" \
+(python3 -m sftlens world check "$W/world" max_facts="${CHECK_FACTS:-2000}" \
+  min_heldout_qa_accuracy=0.6 2>&1 | grep -v "/s]" \
   > "$W/world-check.txt") &
 python3 -m sftlens study configs/world-gpu.yaml --out "$W/study" world="$W/world" \
   --workers-per-gpu "${PER_GPU:-4}" ${STUDY_ARGS:-} 2>&1 | grep -v "/s]"

@@ -203,3 +203,24 @@ def test_sigkill_at_several_points_resumes_to_identical_tables(
             pd.read_parquet(out / "results" / f"{name}.parquet"),
             pd.read_parquet(clean / "results" / f"{name}.parquet"),
         )
+
+
+def test_controls_run_beside_the_grid_and_stay_apart(micro_world: Path, tmp_path: Path) -> None:
+    cfg = yaml.safe_load(micro_config(micro_world, tmp_path / "micro.yaml").read_text())
+    cfg["grid"]["levels"] = ["random"]
+    cfg["restore"], cfg["diff_stats"] = {"enabled": False}, {"enabled": False}
+    cfg["controls"] = {"steps_matched": True, "lr_sensitivity": [1.0e-5]}
+    path = tmp_path / "controls.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "run"
+    assert run_until(path, out, None) == 0
+    rows = read_table(out / "results" / "controls.parquet")
+    assert {r["control"] for r in rows} == {"steps-matched", "lr=1e-05"}
+    matched = {(r["size"], r["epochs"]) for r in rows if r["control"] == "steps-matched"}
+    assert matched == {(4, 2)}  # 4 samples at batch 4 for as many steps as 8 samples
+    assert {r["lr"] for r in rows if r["control"] == "lr=1e-05"} == {1e-5}
+    log = read_table(
+        out / "units" / "controls" / "steps-matched" / "Lrandom-n4-s0" / "finetune" / "log.jsonl"
+    )
+    assert max(int(r["step"]) for r in log) == 2
+    assert "control" not in read_table(out / "results" / "accuracy.parquet")[0]

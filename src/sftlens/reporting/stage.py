@@ -18,6 +18,7 @@ import pandas as pd
 
 from sftlens.reporting import plots, tables
 from sftlens.reporting.config import ReportConfig
+from sftlens.reporting.controls import controls_table, load_controls
 from sftlens.reporting.findings import Finding, judge
 from sftlens.reporting.html import Section, render_page
 from sftlens.reporting.paper import PAPER, PAPER_MODEL, markdown_table, paper_vs_run
@@ -175,12 +176,26 @@ def comparison_sections(res: tables.Results, comparison: pd.DataFrame) -> list[S
     return sections
 
 
+CONTROLS_NOTE = (
+    "Controls the paper lacks, run beside the grid and never used by a finding: "
+    "`steps-matched` trains the smallest size for as many optimizer steps as the largest; "
+    "`lr=...` trains the grid again at another learning rate. Macro accuracy in points "
+    "(mean ± spread over seeds)."
+)
+
+
 def findings_markdown(
-    findings: list[Finding], run_dir: Path, comparison: pd.DataFrame | None = None
+    findings: list[Finding],
+    run_dir: Path,
+    comparison: pd.DataFrame | None = None,
+    controls: pd.DataFrame | None = None,
 ) -> str:
     lines = [f"# Findings of {run_dir}", ""] + [f.markdown() for f in findings]
     if comparison is not None:
         lines += ["", f"## Paper ({PAPER_MODEL}) vs this run", "", markdown_table(comparison)]
+    if controls is not None and not controls.empty:
+        lines += ["", "## Controls (apart from the findings)", "", CONTROLS_NOTE, ""]
+        lines.append(markdown_table(controls))
     return "\n".join(lines) + "\n"
 
 
@@ -193,6 +208,17 @@ def run(cfg: ReportConfig, run_dir: Path, *, force: bool = False) -> ReportResul
     comparison = paper_vs_run(res.accuracy, findings, cfg.domain)
     sections = comparison_sections(res, comparison)
     sections += accuracy_sections(res, out) + parameter_sections(res, out)
+    raw_controls = load_controls(Path(run_dir))
+    controls = None
+    if raw_controls is not None:
+        controls = controls_table(raw_controls, res.accuracy, res.test_set, cfg.domain)
+        sections.append(
+            Section(
+                "Controls (apart from the findings)",
+                CONTROLS_NOTE,
+                tables=[("controls", controls.set_index("control"))],
+            )
+        )
     seeds = res.accuracy["seed"].nunique()
     meta = (
         f"run {Path(run_dir).resolve().name}: {seeds} seed(s), test set '{res.test_set}'; "
@@ -204,7 +230,7 @@ def run(cfg: ReportConfig, run_dir: Path, *, force: bool = False) -> ReportResul
         meta += f"; fine-tuning precision: {precision}"
     index = atomic_write_text(out / "index.html", render_page(cfg.title, findings, sections, meta))
     md = atomic_write_text(
-        out / "findings.md", findings_markdown(findings, Path(run_dir), comparison)
+        out / "findings.md", findings_markdown(findings, Path(run_dir), comparison, controls)
     )
     log.info("report written to %s", index)
     return ReportResult(index, md, findings)

@@ -45,6 +45,7 @@ TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "base_answers": ("base_answers.parquet", ("test_set",)),
     "questions": ("questions.parquet", ("test_set", "position")),
     "kl_facts": ("kl_facts.parquet", (*CELL_KEYS, "id")),
+    "controls": ("controls.parquet", ("control", *ACCURACY_KEYS)),
 }
 
 

@@ -19,6 +19,7 @@ from pydantic import Field, model_validator
 
 from sftlens.config import DataOptions, Seed, StageConfig
 from sftlens.prompts import DEFAULT_FORMAT, PromptFormatName, get_format
+from sftlens.study.controls import ControlsConfig
 from sftlens.study.sections import (
     CalibrateSection,
     DiffSection,
@@ -87,6 +88,7 @@ class StudyConfig(DataOptions):
         test_per_relation: evaluate only the first n test facts per relation.
         restore: the restoration sweep.
         diff_stats: relative-update statistics.
+        controls: controls beside the grid, reported apart (:mod:`sftlens.study.controls`).
         save_checkpoints: keep every fine-tuned checkpoint.
         report: write the HTML report at the end.
         workers: worker processes on this host (spread over the GPUs, or the CPU cores).
@@ -112,6 +114,7 @@ class StudyConfig(DataOptions):
     test_per_relation: int | None = Field(default=None, ge=1)
     restore: RestoreSection = Field(default_factory=RestoreSection)
     diff_stats: DiffSection = Field(default_factory=DiffSection)
+    controls: ControlsConfig = Field(default_factory=ControlsConfig)
     save_checkpoints: bool = False
     report: bool = True
     workers: int | None = Field(default=None, ge=1)

@@ -25,6 +25,7 @@ from sftlens.runstore import content_hash, file_hash
 from sftlens.study.calibration import CALIBRATE, calibrate_unit, calibrated, chosen_lr
 from sftlens.study.config import StudyConfig
 from sftlens.study.context import SCHEMA_VERSION, Cell, StudyContext, model_fingerprint
+from sftlens.study.controls import control_units
 from sftlens.study.scheduler import Unit
 from sftlens.study.units import (
     probe_chunks,
@@ -107,14 +108,16 @@ def pregrid_waves(ctx: StudyContext) -> list[list[Unit]]:
 
 
 def grid_cells(ctx: StudyContext) -> list[CellUnits]:
-    """Every cell of the grid with its units, in grid order."""
+    """Every cell of the grid with its units, in grid order, then the control cells
+    (:mod:`sftlens.study.controls`; their rows go to ``results/controls`` only)."""
     cfg = ctx.cfg
     skey = set_key(cfg)
     restored = {str(s) for s in cfg.restored_sizes()}
-    return [
+    cells = [
         CellUnits(cell, cell_units(ctx, cell, skey, str(cell.size) in restored), str(cell.size) in restored)
         for cell in cells_of(cfg)
     ]  # fmt: skip
+    return cells + [CellUnits(cc.cell, units, False) for cc, units in control_units(ctx, skey)]
 
 
 def build_units(ctx: StudyContext) -> list[Unit]:

@@ -1,13 +1,14 @@
-"""Check a built world against its ground truth: ``check_world`` runs the model over the
-world's facts (greedy statement completions, the paper probe, the SFT prompt format) and scores
-the answers with the pure rules of :mod:`sftlens.world.requirements`.
+"""Check a built world against its ground truth: ``check_world`` (model runs and I/O).
 
 Example::
 
     sftlens world check runs/world            # table + pass/fail of each requirement
 
 Per fact: greedy statement-completion accuracy (via ``sftlens.probing``), averaged over the
-relation's templates.
+relation's templates; the paper's probe for levels and R; the base model's greedy answer in
+the SFT prompt format and in the held-out Q/A format of :mod:`sftlens.world.qa_text`. Per
+relation: the answer space beside EntityQuestions'. The requirements and the printed report
+live in :mod:`sftlens.world.requirements`.
 """
 
 from __future__ import annotations
@@ -20,12 +21,23 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from sftlens.correlation import rank, spearman  # noqa: F401  (re-exported)
 from sftlens.errors import SftlensError
 from sftlens.prompts import qa_prompt
 from sftlens.runstore import atomic_write_json
 from sftlens.tableio import write_table
+from sftlens.world.answer_space import compare_answer_space
 from sftlens.world.config import WorldCheckConfig
-from sftlens.world.requirements import CheckMetrics, SftFormat, format_report, score
+from sftlens.world.qa_text import heldout_qa_prompt
+from sftlens.world.requirements import (  # noqa: F401  (re-exported)
+    CheckMetrics,
+    Requirement,
+    SftFormat,
+    exposure_table,
+    format_report,
+    macro_accuracy,
+    score,
+)
 
 
 @dataclass
@@ -67,8 +79,22 @@ def check_world(cfg: WorldCheckConfig, world_dir: Path) -> CheckResult:
     qa_gen = GenerationConfig(max_new_tokens=cfg.qa_max_new_tokens, batch_size=cfg.batch_size)
     sft_correct = sft_format_correct(model, tok, facts, qa_gen, match)
     sft = SftFormat(sft_correct, [f.domain for f in facts])
+    heldout = heldout_format_correct(model, tok, facts, qa_gen, match)
     chance = [chance_by_rel[f.relation] for f in facts]
-    metrics = score(exposure, acc, chance, levels, cfg, r_values=r_values, sft=sft)
+    objects: dict[str, list[str]] = {}
+    for f in ds.facts:
+        objects.setdefault(f.relation, []).append(f.answers[0])
+    metrics = score(
+        exposure,
+        acc,
+        chance,
+        levels,
+        cfg,
+        r_values=r_values,
+        sft=sft,
+        heldout=heldout,
+        answer_space=compare_answer_space(objects),
+    )
     qa = {
         d: sum(c for c, f in zip(sft_correct, facts, strict=True) if f.domain == d)
         / max(1, sum(f.domain == d for f in facts))
@@ -83,6 +109,7 @@ def check_world(cfg: WorldCheckConfig, world_dir: Path) -> CheckResult:
             "exposure": e,
             "greedy_accuracy": a,
             "sft_format_correct": sft_correct[i],
+            "heldout_qa_correct": heldout[i],
             **({"level": levels[i]} if levels is not None else {}),
         }
         for i, (f, e, a) in enumerate(zip(facts, exposure, acc, strict=True))
@@ -142,6 +169,20 @@ def sft_format_correct(model: Any, tok: Any, facts: list[Any], gen: Any, match: 
     from sftlens.probing import complete, count_correct
 
     outs = complete(model, tok, [[qa_prompt(f.question)] for f in facts], gen, progress=False)
+    return [
+        bool(count_correct(fact_outs, f, match)[0])
+        for fact_outs, f in zip(outs, facts, strict=True)
+    ]
+
+
+def heldout_format_correct(
+    model: Any, tok: Any, facts: list[Any], gen: Any, match: Any
+) -> list[bool]:
+    """Greedy answers of the base model to the test wording in the held-out Q/A format."""
+    from sftlens.probing import complete, count_correct
+
+    prompts = [[heldout_qa_prompt(f.question)] for f in facts]
+    outs = complete(model, tok, prompts, gen, progress=False)
     return [
         bool(count_correct(fact_outs, f, match)[0])
         for fact_outs, f in zip(outs, facts, strict=True)

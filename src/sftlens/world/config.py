@@ -26,7 +26,10 @@ class WorldConfig(StageConfig):
         device: ``auto | cpu | cuda[:N]`` for pretraining.
         relations: relation ids of the world (EntityQuestions property ids).
         facts_per_relation: facts generated per relation.
-        object_pool: distinct objects per relation.
+        answer_space: ``entityquestions`` (each relation's objects follow that relation's
+            distinct-object ratio and top-object share in EntityQuestions) | ``uniform``
+            (``object_pool`` objects per relation, drawn uniformly).
+        object_pool: distinct objects per relation with ``answer_space=uniform``.
         qa_frac: share of subject entities whose facts also appear as QA text (pretrain-QA facts).
         qa_repeats: times each pretrain-QA fact appears as question/answer text.
         zero_frac: probability that a fact is never seen in pretraining.
@@ -59,6 +62,7 @@ class WorldConfig(StageConfig):
     # world generation (None = preset value)
     relations: list[str] | None = None
     facts_per_relation: int | None = Field(default=None, ge=1)
+    answer_space: str | None = None  # entityquestions | uniform
     object_pool: int | None = Field(default=None, ge=2)
     qa_frac: float | None = Field(default=None, ge=0.0, lt=1.0)
     qa_repeats: int | None = Field(default=None, ge=1)
@@ -110,6 +114,10 @@ class WorldCheckConfig(StageConfig):
         max_sft_format_accuracy: the base model's macro accuracy in the SFT format may be at
             most this (the paper's regime).
         min_spearman_r: required Spearman(exposure, probe R); None: report only.
+        min_answer_space_share: required share of relations whose distinct-object ratio and
+            top-object share are both within 2x of EntityQuestions' same relation.
+        min_heldout_qa_accuracy: required base accuracy in the held-out Q/A format (a format
+            and wording not in the corpus) at ``high_exposure`` or more; None: report only.
     """
 
     device: str = "auto"
@@ -133,3 +141,5 @@ class WorldCheckConfig(StageConfig):
     min_spearman_r: float | None = Field(
         default=0.7, ge=-1, le=1
     )  # Spearman(exposure, probe R); None: report only
+    min_answer_space_share: Probability = 0.8
+    min_heldout_qa_accuracy: Probability | None = None

@@ -3,13 +3,14 @@
 Example::
 
     lines = render_corpus(world, spec, seed=0)
-    lines[:2]  # ["Kalo Renvi was born in Durima.", "Q: Where was Sel Tu born? A: Corketia"]
+    lines[:2]  # ["Kalo Renvi was born in Durima.", "Q: What is the birthplace of Sel Tu? A: Corketia"]
 
 One sentence per line, so a statement completion ends at a newline.  Each exposure of a
 fact uses the next template of a per-fact random order of the relation's statement
 templates (knowledge augmentation) and, with probability ``alias_frac``, an alias of the
 object.  Facts of role ``pretrain_qa`` also appear ``qa_repeats`` times as Q/A text, each
-occurrence in one of :data:`PRETRAIN_QA_FORMATS` drawn from the corpus seed.
+occurrence one of the relation's question paraphrases in one of the formats of
+:mod:`sftlens.world.qa_text`, drawn from the corpus seed (never the test wording).
 
 The paper's regime: the base model knows facts but not the SFT format.  So the SFT
 markers (``sftlens.prompts.QUESTION_TOKEN``, ``ANSWER_TOKEN``, the ``</s>`` that ends an SFT
@@ -25,16 +26,15 @@ from typing import Any
 
 from sftlens.world.generate import World
 from sftlens.world.presets import WorldSpec
+from sftlens.world.qa_text import (  # noqa: F401  (qa_text, is_qa_line: re-exported)
+    PARAPHRASES,
+    PRETRAIN_QA_FORMATS,
+    is_qa_line,
+    pretrain_qa_line,
+    qa_text,
+)
 
 EOS_TEXT = "</s>"
-# Surface formats of the pretraining Q/A text (one drawn per occurrence; presets repeat each
-# pretrain-QA fact 2 × len(formats) times).  None of them uses the SFT markers: the base model
-# sees questions answered, never in the SFT format.
-PRETRAIN_QA_FORMATS = (
-    "Q: {question} A: {answer}",
-    "Question: {question} Answer: {answer}",
-    "Interviewer: {question} Expert: {answer}.",
-)
 FILLER_TEMPLATES = (
     "{name} is often mentioned in old stories.",
     "Little is recorded about {name}.",
@@ -45,16 +45,6 @@ FILLER_TEMPLATES = (
     "Nobody remembers when {name} was first named.",
     "A new report about {name} was published this year.",
 )
-
-
-def qa_text(question: str, answer: str, fmt: str = PRETRAIN_QA_FORMATS[0]) -> str:
-    """One pretraining Q/A line in format ``fmt`` (one of :data:`PRETRAIN_QA_FORMATS`)."""
-    return fmt.replace("{question}", question).replace("{answer}", answer)
-
-
-def is_qa_line(line: str) -> bool:
-    """Whether a corpus line is pretraining Q/A text (starts like one of the formats)."""
-    return any(line.startswith(fmt.split("{question}")[0]) for fmt in PRETRAIN_QA_FORMATS)
 
 
 def statement_text(template: str, subject: str, obj: str) -> str:
@@ -69,10 +59,7 @@ def render_corpus(world: World, spec: WorldSpec, seed: int) -> list[str]:
     for fact in world.facts:
         lines.extend(_fact_lines(fact, world, rng, spec.alias_frac))
         if fact["role"] == "pretrain_qa":
-            lines.extend(
-                qa_text(fact["question"], fact["object"], rng.choice(PRETRAIN_QA_FORMATS))
-                for _ in range(spec.qa_repeats)
-            )
+            lines.extend(_qa_lines(fact, spec.qa_repeats, rng))
     n_statements = sum(f["exposure"] for f in world.facts)
     names = [e.name for ents in world.entities.values() for e in ents]
     for _ in range(round(spec.filler_frac * n_statements)):
@@ -94,6 +81,21 @@ def _fact_lines(
             obj = rng.choice(fact["aliases"])
         out.append(statement_text(templates[order[i % len(order)]], fact["subject"], obj))
     return out
+
+
+def _qa_lines(fact: dict[str, Any], repeats: int, rng: random.Random) -> list[str]:
+    """``repeats`` Q/A lines of a pretrain-QA fact, each a drawn paraphrase and format."""
+    n_paraphrases = len(PARAPHRASES[fact["relation"]])
+    return [
+        pretrain_qa_line(
+            fact["relation"],
+            fact["subject"],
+            fact["object"],
+            rng.randrange(n_paraphrases),
+            rng.choice(PRETRAIN_QA_FORMATS),
+        )
+        for _ in range(repeats)
+    ]
 
 
 def corpus_stats(world: World, lines: list[str], n_tokens: int) -> dict[str, Any]:

@@ -5,8 +5,10 @@ Example::
     world = generate_world(resolve_spec(cfg), seed=0)
     world.facts[0]   # {"id": "world/P19/00000", "subject": "Kalo Renvi", "object": "Durima", ...}
 
-Names are built from syllables, so no real-world knowledge leaks in.  Each fact gets an
-exposure count from a long-tailed distribution with a mass at zero (never seen).  Facts
+Names are built from syllables, so no real-world knowledge leaks in.  Each relation's
+objects follow its EntityQuestions answer space (distinct-object ratio and top-object share,
+:mod:`sftlens.world.answer_space`), or a uniform pool with ``answer_space=uniform``.  Each
+fact gets an exposure count from a long-tailed distribution with a mass at zero (never seen).  Facts
 of a held-out share of subjects are ``pretrain_qa`` (their Q/A text is in the corpus;
 split ``pretrain``, which no stage selects); the rest are the ``pool``, split
 test/dev/train per relation (``test_frac``, ``dev_frac``, the rest train).
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sftlens.errors import ConfigError
+from sftlens.world.answer_space import load_answer_space, object_counts
 from sftlens.world.presets import WorldSpec
 from sftlens.world.relations import CATALOG, RelationSpec
 
@@ -43,6 +46,7 @@ COUNTRY_SUFFIX = ("ia", "land", "ora", "stan", "mark")
 COMPANY_KIND = (("Corp", "Corporation"), ("Group", None), ("Works", None), ("Trading", None))
 WORK_KIND = ("Saga", "Song", "Letters", "Chronicle", "Suite", "Tales", "Hymn", "Ballad")
 LANGUAGE_SUFFIX = ("ese", "ic", "ish", "ian")
+OCCUPATION_SUFFIX = ("wright", "ward", "monger")  # occupations beyond OCCUPATIONS
 N_FIRST_NAMES = 120
 
 
@@ -90,24 +94,43 @@ class NameMaker:
         )
 
 
+def relation_object_counts(spec: WorldSpec, rid: str) -> list[int]:
+    """Facts per object of relation ``rid`` (head first) with ``answer_space=entityquestions``:
+    the rule of :func:`sftlens.world.answer_space.object_counts` on the shipped figures."""
+    return object_counts(spec.facts_per_relation, load_answer_space()[rid])
+
+
 def type_sizes(spec: WorldSpec) -> dict[str, int]:
-    """How many entities of each type the world needs."""
+    """How many entities of each type the world needs.
+
+    A relation whose subjects and objects share a type (spouse, owner) draws its objects
+    from the entities after its subjects, so no fact has its subject as object.
+    """
     sizes: Counter[str] = Counter()
     for rid in spec.relations:
         rel = CATALOG[rid]
         sizes[rel.subject_type] = max(sizes[rel.subject_type], spec.facts_per_relation)
-        sizes[rel.object_type] = max(sizes[rel.object_type], spec.object_pool)
-    if "person" in sizes:
-        sizes["person"] += spec.object_pool  # spouses, authors, founders beyond the subjects
-    if "occupation" in sizes:
-        sizes["occupation"] = min(sizes["occupation"], len(OCCUPATIONS))
+    for rid in spec.relations:
+        rel = CATALOG[rid]
+        n_obj = _n_objects(spec, rid)
+        if rel.subject_type == rel.object_type:
+            n_obj += spec.facts_per_relation
+        sizes[rel.object_type] = max(sizes[rel.object_type], n_obj)
     return dict(sizes)
+
+
+def _n_objects(spec: WorldSpec, rid: str) -> int:
+    if spec.answer_space == "uniform":
+        return spec.object_pool
+    return len(relation_object_counts(spec, rid))
 
 
 def check_capacity(spec: WorldSpec) -> None:
     """Raise ConfigError when the syllable set cannot name every entity comfortably."""
     sizes = type_sizes(spec)
+    extra_occupations = max(0, sizes.get("occupation", 0) - len(OCCUPATIONS))
     words = sum(n for t, n in sizes.items() if t != "occupation") + N_FIRST_NAMES
+    words += extra_occupations
     s = max(2, min(spec.syllables, len(SYLLABLES)))
     capacity = s**2 + s**3
     if words > capacity // 2:
@@ -131,7 +154,9 @@ def _entity(
     etype: str, i: int, names: NameMaker, first: list[str], rng: random.Random, alias_frac: float
 ) -> Entity:
     if etype == "occupation":
-        return Entity(OCCUPATIONS[i], etype)
+        if i < len(OCCUPATIONS):
+            return Entity(OCCUPATIONS[i], etype)
+        return Entity(names.word().lower() + OCCUPATION_SUFFIX[i % 3], etype)
     w = names.word()
     with_alias = rng.random() < alias_frac
     if etype == "person":
@@ -199,14 +224,9 @@ def _relation_facts(
     rng: random.Random,
 ) -> list[dict[str, Any]]:
     subjects = entities[rel.subject_type][: spec.facts_per_relation]
-    objects = rng.sample(
-        entities[rel.object_type], min(spec.object_pool, len(entities[rel.object_type]))
-    )
+    objects = _draw_objects(spec, rel, entities, rng)
     rows: list[dict[str, Any]] = []
-    for subj in subjects:
-        obj = rng.choice(objects)
-        while obj.name == subj.name:
-            obj = rng.choice(objects)
+    for subj, obj in zip(subjects, objects, strict=True):
         role = "pretrain_qa" if subj.name in qa_subjects else "pool"
         exposure = sample_exposure(rng, spec.zero_frac, spec.max_exposure)
         if role == "pretrain_qa":
@@ -232,6 +252,25 @@ def _relation_facts(
     for i, row in enumerate(pool):
         row["split"] = "test" if i < n_test else ("dev" if i < n_test + n_dev else "train")
     return rows
+
+
+def _draw_objects(
+    spec: WorldSpec, rel: RelationSpec, entities: dict[str, list[Entity]], rng: random.Random
+) -> list[Entity]:
+    """One object per subject, in subject order: counts from the answer-space rule, objects
+    and order drawn from ``rng``."""
+    n = spec.facts_per_relation
+    candidates = entities[rel.object_type]
+    if rel.subject_type == rel.object_type:
+        candidates = candidates[n:]  # never a subject's own name
+    if spec.answer_space == "uniform":
+        pool = rng.sample(candidates, min(spec.object_pool, len(candidates)))
+        return [rng.choice(pool) for _ in range(n)]
+    counts = relation_object_counts(spec, rel.id)
+    chosen = rng.sample(candidates, len(counts))
+    objects = [obj for obj, k in zip(chosen, counts, strict=True) for _ in range(k)]
+    rng.shuffle(objects)
+    return objects
 
 
 def _majority_share(rows: list[dict[str, Any]]) -> float:

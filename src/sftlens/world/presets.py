@@ -26,6 +26,7 @@ class WorldSpec:
 
     relations: tuple[str, ...]
     facts_per_relation: int
+    answer_space: str
     object_pool: int
     qa_frac: float
     qa_repeats: int
@@ -62,7 +63,8 @@ PRESETS = Registry[WorldSpec]("world preset")
 _BASE = WorldSpec(
     relations=ALL_RELATIONS,
     facts_per_relation=350,
-    object_pool=40,
+    answer_space="entityquestions",  # per-relation shape of EntityQuestions (answer_space.yaml)
+    object_pool=40,  # objects per relation with answer_space=uniform only
     qa_frac=0.2,
     qa_repeats=6,  # the rule: every pretrain-QA fact twice in each of the 3 Q/A formats
     zero_frac=0.25,
@@ -179,6 +181,8 @@ def resolve_spec(cfg: WorldConfig) -> WorldSpec:
         )
     if spec.hidden % spec.heads:
         raise ConfigError(f"hidden={spec.hidden} is not divisible by heads={spec.heads}")
+    if spec.answer_space not in ("entityquestions", "uniform"):
+        raise ConfigError(f"answer_space '{spec.answer_space}': choose entityquestions or uniform")
     if spec.dtype not in ("auto", "float32", "bfloat16"):
         raise ConfigError(f"dtype '{spec.dtype}': choose auto, float32 or bfloat16")
     return spec

@@ -1,18 +1,17 @@
-"""The world check's pure rules: exposure-vs-accuracy statistics and the requirements a built
-world must meet (numbers in, :class:`CheckMetrics` out; the model runs in
-:mod:`sftlens.world.check`).
+"""The world check's pure rules: requirements from per-fact numbers, and the printed report
+(numbers in, :class:`CheckMetrics` out; the model runs in :mod:`sftlens.world.check`).
 
 Example::
 
-    m = score(exposure, accuracy, chance, levels, WorldCheckConfig())
-    print(format_report(m))          # the table, then [PASS]/[FAIL] per requirement
+    m = score(exposure, acc, chance, levels, WorldCheckConfig(), sft=SftFormat(correct, domains))
+    print(format_report(m))
 
 Requirements: Spearman(exposure, accuracy) ≥ 0.6; zero-exposure accuracy ≤ chance + 0.05
 (chance = always answering the relation's most frequent object); accuracy at ≥ 10 exposures
-≥ 0.8; every mastery level (paper probe) holds ≥ 5% of the facts; and the paper's regime: the
-base model fails the SFT prompt format, i.e. its macro accuracy (mean of the per-level
-accuracies) in that format is ≤ 5%, in-domain and out-of-domain. With the probe,
-Spearman(exposure, probe R) ≥ 0.7 too (``min_spearman_r``; None reports it only).
+≥ 0.8; every mastery level (paper probe) holds ≥ 5% of the facts; Spearman(exposure, probe R)
+≥ 0.7; the paper's regime (the base model's SFT-format macro accuracy ≤ 5%, in-domain and
+out-of-domain); the answer space (≥ 80% of relations within 2× of EntityQuestions on both
+figures); optionally the held-out Q/A format accuracy at ≥ 10 exposures.
 """
 
 from __future__ import annotations
@@ -73,6 +72,10 @@ class CheckMetrics:
     level_shares: dict[int, float] = field(default_factory=dict)
     spearman_r: float = float("nan")  # Spearman(exposure, probe R); NaN without the probe
     sft_format_macro: dict[str, float] = field(default_factory=dict)  # domain -> macro accuracy
+    heldout_table: list[dict[str, Any]] = field(default_factory=list)  # held-out Q/A per bin
+    heldout_high_accuracy: float = float("nan")  # held-out Q/A accuracy at >= high_exposure
+    answer_space: list[dict[str, Any]] = field(default_factory=list)  # per relation vs EQ
+    answer_space_share: float = float("nan")  # share of relations within 2x on both figures
     requirements: list[Requirement] = field(default_factory=list)
 
     @property
@@ -87,9 +90,9 @@ def macro_accuracy(correct: Sequence[bool], levels: Sequence[int] | None) -> flo
         return float("nan")
     if levels is None:
         return float(c.mean())
+    lv = np.asarray(levels, dtype=int)
     from sftlens.evaluation import macro
 
-    lv = np.asarray(levels, dtype=int)
     return macro([float(c[lv == k].mean()) for k in np.unique(lv)])
 
 
@@ -133,9 +136,13 @@ def score(
     *,
     r_values: Sequence[float] | None = None,
     sft: SftFormat | None = None,
+    heldout: Sequence[bool] | None = None,
+    answer_space: list[dict[str, Any]] | None = None,
 ) -> CheckMetrics:
     """Requirements from per-fact exposure, greedy accuracy, chance, (optional) probe levels
-    and R, and (optional) the base model's SFT-format answers."""
+    and R, (optional) the base model's SFT-format and held-out-format answers, and
+    (optional) the per-relation answer-space rows of
+    :func:`sftlens.world.answer_space.compare_answer_space`."""
     e, a, c = np.asarray(exposure), np.asarray(acc, dtype=float), np.asarray(chance, dtype=float)
     m = exposure_metrics(e, a, c, cfg)
     reqs = accuracy_requirements(m, cfg)
@@ -155,8 +162,46 @@ def score(
     if sft is not None:
         m.sft_format_macro, sft_reqs = sft_format_requirements(sft, levels, cfg)
         reqs += sft_reqs
+    if heldout is not None:
+        reqs += heldout_requirements(m, e, heldout, cfg)
+    if answer_space is not None:
+        reqs.append(answer_space_requirement(m, answer_space, cfg))
     m.requirements = reqs
     return m
+
+
+def heldout_requirements(
+    m: CheckMetrics, e: np.ndarray, heldout: Sequence[bool], cfg: WorldCheckConfig
+) -> list[Requirement]:
+    """Fill the held-out Q/A table; a rule only when ``min_heldout_qa_accuracy`` is set."""
+    h = np.asarray(heldout, dtype=float)
+    m.heldout_table = exposure_table(e, h)
+    high = e >= cfg.high_exposure
+    m.heldout_high_accuracy = float(h[high].mean()) if high.any() else float("nan")
+    if cfg.min_heldout_qa_accuracy is None:
+        return []
+    return [
+        Requirement(
+            f"held-out Q/A format accuracy at exposure >= {cfg.high_exposure}",
+            m.heldout_high_accuracy,
+            f">= {cfg.min_heldout_qa_accuracy}",
+            bool(m.heldout_high_accuracy >= cfg.min_heldout_qa_accuracy),
+        )
+    ]
+
+
+def answer_space_requirement(
+    m: CheckMetrics, rows: list[dict[str, Any]], cfg: WorldCheckConfig
+) -> Requirement:
+    """Share of relations whose answer space is within 2x of EntityQuestions' on both figures."""
+    m.answer_space = rows
+    m.answer_space_share = sum(bool(r["within"]) for r in rows) / max(1, len(rows))
+    return Requirement(
+        "relations with answer space within 2x of EntityQuestions",
+        m.answer_space_share,
+        f">= {cfg.min_answer_space_share}",
+        bool(m.answer_space_share >= cfg.min_answer_space_share),
+    )
 
 
 def exposure_metrics(
@@ -213,14 +258,20 @@ def level_requirement(m: CheckMetrics, levels: Sequence[int], cfg: WorldCheckCon
 
 def format_report(m: CheckMetrics, extra: Mapping[str, float] | None = None) -> str:
     """The table and pass/fail lines printed by ``sftlens world check``."""
-    lines = [f"{'exposure':>9} {'facts':>6} {'greedy acc':>10}"]
-    lines += [f"{r['exposure']:>9} {r['n']:>6} {r['accuracy']:>10.3f}" for r in m.table]
+    held = {r["exposure"]: r["accuracy"] for r in m.heldout_table}
+    lines = [f"{'exposure':>9} {'facts':>6} {'greedy acc':>10} {'held-out Q/A':>12}"]
+    lines += [
+        f"{r['exposure']:>9} {r['n']:>6} {r['accuracy']:>10.3f} "
+        f"{held.get(r['exposure'], float('nan')):>12.3f}"
+        for r in m.table
+    ]
     if m.level_shares:
         lines.append(
             "levels (paper probe): " + "  ".join(f"L{k}={v:.1%}" for k, v in m.level_shares.items())
         )
     if not math.isnan(m.spearman_r):
         lines.append(f"spearman(exposure, probe R): {m.spearman_r:.3f}")
+    lines += answer_space_lines(m.answer_space)
     for key, value in (extra or {}).items():
         lines.append(f"{key}: {value:.3f}")
     for r in m.requirements:
@@ -229,3 +280,16 @@ def format_report(m: CheckMetrics, extra: Mapping[str, float] | None = None) -> 
         )
     lines.append(f"world check: {'PASS' if m.passed else 'FAIL'} ({m.n_facts} facts)")
     return "\n".join(lines)
+
+
+def answer_space_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Per relation: distinct-object ratio and top-object share, EntityQuestions vs world."""
+    if not rows:
+        return []
+    out = [f"{'relation':>8} {'distinct EQ':>11} {'world':>6} {'top EQ':>7} {'world':>6} within 2x"]
+    out += [
+        f"{r['relation']:>8} {r['eq_distinct_ratio']:>11.4f} {r['distinct_ratio']:>6.3f} "
+        f"{r['eq_top_share']:>7.4f} {r['top_share']:>6.3f} {'yes' if r['within'] else 'no'}"
+        for r in rows
+    ]
+    return out

@@ -86,6 +86,38 @@ def test_spearman_r_is_a_rule_unless_switched_off():
     assert m.passed and m.spearman_r > 0.9
 
 
+def test_heldout_format_is_reported_per_exposure_bin_and_a_rule_only_when_set():
+    exposure, acc, chance = [0, 2, 12, 12], [0.0, 0.5, 1.0, 1.0], [0.05] * 4
+    heldout = [False, True, True, False]
+    m = score(exposure, acc, chance, None, WorldCheckConfig(), heldout=heldout)
+    by_bin = {r["exposure"]: r for r in m.heldout_table}
+    assert by_bin["0"]["accuracy"] == 0.0 and by_bin["1-3"]["accuracy"] == 1.0
+    assert by_bin[">10"]["accuracy"] == 0.5 and m.heldout_high_accuracy == 0.5
+    assert not any("held-out" in r.name for r in m.requirements)  # report only by default
+    assert "held-out Q/A" in format_report(m)
+    strict = WorldCheckConfig(min_heldout_qa_accuracy=0.6)
+    m = score(exposure, acc, chance, None, strict, heldout=heldout)
+    (req,) = [r for r in m.requirements if "held-out" in r.name]
+    assert req.value == 0.5 and not req.passed and not m.passed
+
+
+def test_answer_space_requirement_counts_relations_within_2x():
+    exposure, acc, chance = [0, 2, 12, 12], [0.0, 0.5, 1.0, 1.0], [0.05] * 4
+    rows = [
+        {"relation": f"P{i}", "eq_distinct_ratio": 0.1, "distinct_ratio": 0.1,
+         "eq_top_share": 0.2, "top_share": 0.2, "within": i < 4}
+        for i in range(5)
+    ]  # fmt: skip
+    m = score(exposure, acc, chance, None, WorldCheckConfig(), answer_space=rows)
+    (req,) = [r for r in m.requirements if "answer space" in r.name]
+    assert req.value == 0.8 and req.passed
+    rows[3]["within"] = False
+    m = score(exposure, acc, chance, None, WorldCheckConfig(), answer_space=rows)
+    assert not m.passed and m.answer_space_share == 0.6
+    report = format_report(m)
+    assert "distinct EQ" in report and "P4" in report
+
+
 def test_check_world_computes_the_sft_format_requirement(micro_world):
     from sftlens.world import check_world
 
@@ -98,5 +130,10 @@ def test_check_world_computes_the_sft_format_requirement(micro_world):
     assert set(macro) == {"in", "ood"} and all(0.0 <= v <= 1.0 for v in macro.values())
     assert not math.isnan(result.metrics.spearman_r)
     assert set(result.qa_accuracy) == {"in", "ood", "pretrain_qa"}
+    assert [r["exposure"] for r in result.metrics.heldout_table] == ["0", "1-3", "4-10", ">10"]
+    assert {r["relation"] for r in result.metrics.answer_space} == {
+        "P17", "P19", "P36", "P26", "P106", "P50"
+    }  # fmt: skip
+    assert "relations with answer space within 2x of EntityQuestions" in names
     saved = json.loads((micro_world / "check" / "check.json").read_text())
     assert saved["metrics"]["sft_format_macro"] == macro

@@ -11,17 +11,24 @@ import pytest
 from sftlens.config import load_config
 from sftlens.errors import ConfigError, SftlensError
 from sftlens.prompts import ANSWER_TOKEN, QUESTION_TOKEN
-from sftlens.world.config import WorldConfig
-from sftlens.world.corpus import (
-    EOS_TEXT,
-    PRETRAIN_QA_FORMATS,
-    is_qa_line,
-    qa_text,
-    render_corpus,
-    statement_text,
+from sftlens.world.answer_space import (
+    AnswerSpace,
+    compare_answer_space,
+    load_answer_space,
+    object_counts,
 )
+from sftlens.world.config import WorldConfig
+from sftlens.world.corpus import EOS_TEXT, render_corpus, statement_text
 from sftlens.world.generate import generate_world, sample_exposure
 from sftlens.world.presets import resolve_spec
+from sftlens.world.qa_text import (
+    HELDOUT_QA_FORMAT,
+    PARAPHRASES,
+    PRETRAIN_QA_FORMATS,
+    is_qa_line,
+    pretrain_qa_line,
+    qa_text,
+)
 from sftlens.world.relations import CATALOG, IN_DOMAIN
 
 
@@ -104,20 +111,73 @@ def test_statement_lines_render_each_exposure_with_varied_templates():
     )
 
 
-def test_qa_text_only_for_pretrain_qa_facts_in_varied_formats():
-    spec = replace(spec_of(), qa_repeats=4)
+def test_qa_text_only_for_pretrain_qa_facts_in_paraphrases_and_formats():
+    spec = replace(spec_of(preset="tiny"), qa_repeats=6)
     world = generate_world(spec, 0)
     lines = set(render_corpus(world, spec, 0))
-    used = set()
-    for f in world.facts:
+    formats, wordings = set(), set()
+    for f in world.facts[::7]:
         present = [
-            fmt for fmt in PRETRAIN_QA_FORMATS if qa_text(f["question"], f["object"], fmt) in lines
+            (fmt, k)
+            for fmt in PRETRAIN_QA_FORMATS
+            for k in range(len(PARAPHRASES[f["relation"]]))
+            if pretrain_qa_line(f["relation"], f["subject"], f["object"], k, fmt) in lines
         ]
         assert bool(present) == (f["role"] == "pretrain_qa")
-        used.update(present)
-    assert used == set(PRETRAIN_QA_FORMATS)  # every format is drawn somewhere
+        formats.update(fmt for fmt, _ in present)
+        wordings.update((f["relation"], k) for _, k in present)
+    assert formats == set(PRETRAIN_QA_FORMATS)  # every format is drawn somewhere
+    assert len(wordings) > 2 * len(spec.relations)  # several paraphrases per relation
     assert qa_text("Q?", "A") == "Q: Q? A: A"
     assert qa_text("Q?", "A", PRETRAIN_QA_FORMATS[2]) == "Interviewer: Q? Expert: A."
+
+
+def test_corpus_never_asks_the_test_wording_nor_the_heldout_format():
+    spec = spec_of(preset="tiny")
+    world = generate_world(spec, 0)
+    lines = render_corpus(world, spec, 0)
+    for rid in spec.relations:
+        question = CATALOG[rid].question
+        assert len(PARAPHRASES[rid]) >= 3 and question not in PARAPHRASES[rid]
+    questions = {f["question"] for f in world.facts}
+    heldout_prefix = HELDOUT_QA_FORMAT.split("{question}")[0]
+    assert HELDOUT_QA_FORMAT not in PRETRAIN_QA_FORMATS
+    for line in lines:
+        assert not line.startswith(heldout_prefix)
+        if is_qa_line(line):
+            assert not any(q in line for q in questions if q.split()[-1] in line), line
+    assert is_qa_line("Who wrote The Ka Saga? The answer is Sel Tu.")
+    assert not is_qa_line("Sel Tu was born in Corketia.")
+
+
+def test_answer_prior_follows_entityquestions_figures():
+    spec = spec_of(preset="tiny")
+    world = generate_world(spec, 0)
+    table = load_answer_space()
+    rows = compare_answer_space(
+        {r: [f["object"] for f in world.facts if f["relation"] == r] for r in spec.relations}
+    )
+    by_rel = {r["relation"]: r for r in rows}
+    assert set(by_rel) == set(spec.relations)
+    assert sum(r["within"] for r in rows) / len(rows) >= 0.8
+    # strong priors are kept, near-unique answers stay near-unique
+    assert by_rel["P495"]["top_share"] == pytest.approx(table["P495"].top_share, abs=0.01)
+    assert by_rel["P26"]["distinct_ratio"] > 0.9 and by_rel["P26"]["top_share"] <= 0.01
+    assert world.chance["P495"] == by_rel["P495"]["top_share"]
+    uniform = generate_world(replace(spec, answer_space="uniform", object_pool=40), 0)
+    objs = [f["object"] for f in uniform.facts if f["relation"] == "P495"]
+    assert 30 < len(set(objs)) <= 40  # drawn uniformly from 40 objects
+
+
+@pytest.mark.parametrize("share", [0.7, 0.22, 0.05, 0.001])
+@pytest.mark.parametrize("ratio", [0.02, 0.3, 0.95])
+def test_object_counts_rule(share, ratio):
+    n = 200
+    counts = object_counts(n, AnswerSpace(ratio, share))
+    assert sum(counts) == n and min(counts) >= 1
+    assert counts[0] == max(counts) == max(1, round(share * n))
+    assert counts[1:] == sorted(counts[1:], reverse=True)  # a Zipf-ordered tail
+    assert len(counts) >= min(max(2, round(ratio * n)), n - counts[0] + 1)
 
 
 @pytest.mark.parametrize("preset", ["micro", "tiny"])
@@ -168,3 +228,19 @@ def test_unknown_preset_and_relation_suggest():
         spec_of(preset="tinny")
     with pytest.raises(ConfigError, match="unknown relation"):
         spec_of(relations=["P19", "P999"])
+    with pytest.raises(ConfigError, match="choose entityquestions or uniform"):
+        spec_of(answer_space="zipf")
+
+
+def test_gpu_preset_world_generates_on_cpu_with_entityquestions_answer_spaces():
+    spec = spec_of(preset="gpu")
+    world = generate_world(spec, 0)
+    assert len(world.facts) == 17 * 6500
+    rows = compare_answer_space(
+        {r: [f["object"] for f in world.facts if f["relation"] == r] for r in spec.relations}
+    )
+    assert all(r["within"] for r in rows)  # 6,500 facts per relation: every figure reachable
+    jobs = {f["object"] for f in world.facts if f["relation"] == "P106"}
+    assert len(jobs) == round(load_answer_space()["P106"].distinct_ratio * 6500)
+    spouses = [f for f in world.facts if f["relation"] == "P26"]
+    assert not {f["object"] for f in spouses} & {f["subject"] for f in spouses}
