@@ -4,8 +4,7 @@ Example::
 
     from sftlens.cli_stages import STAGES
     STAGES["probe"].config  # "sftlens.probing.config:ProbeConfig"
-Classes and entry points are named by import path so that ``sftlens --help`` imports no stage;
-the pieces (``Stage``, ``Opt``, shared flags) are in :mod:`sftlens.cli_options`.
+Entry points are import paths, so ``sftlens --help`` imports no stage (pieces: ``cli_options``).
 """
 
 from __future__ import annotations

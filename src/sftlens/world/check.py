@@ -81,20 +81,9 @@ def check_world(cfg: WorldCheckConfig, world_dir: Path) -> CheckResult:
     sft = SftFormat(sft_correct, [f.domain for f in facts])
     heldout = heldout_format_correct(model, tok, facts, qa_gen, match)
     chance = [chance_by_rel[f.relation] for f in facts]
-    objects: dict[str, list[str]] = {}
-    for f in ds.facts:
-        objects.setdefault(f.relation, []).append(f.answers[0])
-    metrics = score(
-        exposure,
-        acc,
-        chance,
-        levels,
-        cfg,
-        r_values=r_values,
-        sft=sft,
-        heldout=heldout,
-        answer_space=compare_answer_space(objects),
-    )
+    space = compare_answer_space(_objects_by_relation(ds.facts))
+    metrics = score(exposure, acc, chance, levels, cfg, r_values=r_values, sft=sft,
+                    heldout=heldout, answer_space=space)  # fmt: skip
     qa = {
         d: sum(c for c, f in zip(sft_correct, facts, strict=True) if f.domain == d)
         / max(1, sum(f.domain == d for f in facts))
@@ -102,7 +91,26 @@ def check_world(cfg: WorldCheckConfig, world_dir: Path) -> CheckResult:
     }
     pretrain_correct = sft_format_correct(model, tok, qa_facts, qa_gen, match)
     qa["pretrain_qa"] = sum(pretrain_correct) / max(1, len(qa_facts))
-    rows = [
+    rows = _fact_rows(facts, exposure, acc, sft_correct, heldout, levels)
+    result = CheckResult(world_dir, metrics, qa, time.perf_counter() - t0)
+    _write_check(world_dir, cfg, result, rows)
+    return result
+
+
+def _objects_by_relation(facts: list[Any]) -> dict[str, list[str]]:
+    """Each relation's objects (the first answer of every fact), for the answer-space rows."""
+    objects: dict[str, list[str]] = {}
+    for f in facts:
+        objects.setdefault(f.relation, []).append(f.answers[0])
+    return objects
+
+
+def _fact_rows(
+    facts: list[Any], exposure: list[int], acc: list[float], sft_correct: list[bool],
+    heldout: list[bool], levels: list[int] | None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """One row per checked fact for ``check/facts.jsonl``."""
+    return [
         {
             "id": f.id,
             "relation": f.relation,
@@ -114,9 +122,6 @@ def check_world(cfg: WorldCheckConfig, world_dir: Path) -> CheckResult:
         }
         for i, (f, e, a) in enumerate(zip(facts, exposure, acc, strict=True))
     ]
-    result = CheckResult(world_dir, metrics, qa, time.perf_counter() - t0)
-    _write_check(world_dir, cfg, result, rows)
-    return result
 
 
 def _check_inputs(cfg: WorldCheckConfig, world_dir: Path) -> tuple[Any, list[Any], list[Any], Any]:
