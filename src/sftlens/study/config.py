@@ -19,9 +19,9 @@ from pydantic import Field, model_validator
 
 from sftlens.config import DataOptions, Seed, StageConfig
 from sftlens.prompts import DEFAULT_FORMAT, PromptFormatName, get_format
-from sftlens.study.controls import ControlsConfig
 from sftlens.study.sections import (
     CalibrateSection,
+    ControlsConfig,
     DiffSection,
     EvaluateSection,
     FinetuneSection,

@@ -26,11 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, PositiveFloat
-
-from sftlens.config import Seed, StageConfig
 from sftlens.runstore import content_hash
 from sftlens.study.scheduler import Unit
+from sftlens.study.sections import ControlsConfig
 from sftlens.tableio import write_table
 
 if TYPE_CHECKING:
@@ -38,21 +36,6 @@ if TYPE_CHECKING:
     from sftlens.study.context import Cell, StudyContext
 
 STEPS_MATCHED = "steps-matched"
-
-
-class ControlsConfig(StageConfig):
-    """Controls run beside the grid, reported apart from the paper's cells.
-
-    Attributes:
-        steps_matched: also train the smallest size of every level and seed for as many
-            optimizer steps as the largest size.
-        lr_sensitivity: extra learning rates at which every level × size is trained again.
-        lr_sensitivity_seeds: seeds of the lr-sensitivity cells (None: the grid's first seed).
-    """
-
-    steps_matched: bool = False
-    lr_sensitivity: list[PositiveFloat] = Field(default_factory=list)
-    lr_sensitivity_seeds: list[Seed] | None = None
 
 
 @dataclass(frozen=True)

@@ -251,3 +251,18 @@ class DiffSection(StageConfig):
         for k in self.top_pcts:
             check_k(k, "diff_stats.top_pcts: k")
         return self
+
+
+class ControlsConfig(StageConfig):
+    """Controls run beside the grid, reported apart from the paper's cells.
+
+    Attributes:
+        steps_matched: also train the smallest size of every level and seed for as many
+            optimizer steps as the largest size.
+        lr_sensitivity: extra learning rates at which every level × size is trained again.
+        lr_sensitivity_seeds: seeds of the lr-sensitivity cells (None: the grid's first seed).
+    """
+
+    steps_matched: bool = False
+    lr_sensitivity: list[PositiveFloat] = Field(default_factory=list)
+    lr_sensitivity_seeds: list[Seed] | None = None
