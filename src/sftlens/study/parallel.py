@@ -1,6 +1,7 @@
 """The study over several processes, coordinated through torch.distributed's c10d store.
 
 Every process (a ``torchrun`` rank or a ``--workers`` worker) builds the same unit graph.
+A study in one process is the same with one rank and an in-memory store.
 The pre-grid waves (probe chunks, then the merge, then select and the base evaluation)
 are shared out dynamically: a process claims the next unit of a wave with the store's
 atomic ``add`` and runs it; a store barrier closes each wave.  Then the cells (a fine-tune
@@ -65,6 +66,11 @@ class Comm:
     local_rank: int = 0
     local_world: int = 1
     barriers: int = field(default=0, init=False)
+
+    @property
+    def tag(self) -> str:
+        """The log lines' prefix: ``[rank r] `` when the run has several processes."""
+        return f"[rank {self.rank}] " if self.world > 1 else ""
 
     @classmethod
     def from_env(cls) -> Comm:
@@ -160,15 +166,17 @@ def run_ranked(
     where = [""]
     with reported(comm, where):
         comm.check_same_config(cfg, out)
+        ctx = StudyContext(placed or cfg, RunDir(out))
         if comm.rank == 0:
+            pregrid_waves(ctx)  # checks the data before --out is touched; writes nothing
             ensure_out_dir(out, force=force, marker=RunDir.MANIFEST, inputs=input_paths(cfg))
             RunDir.create(out, config=dump_config(cfg))
     comm.barrier()  # the run dir exists and every config matched
     with reported(comm, where):
-        ctx = StudyContext(placed or cfg, RunDir(out))
+        ctx.run_dir = RunDir(out)
         sched = Scheduler(
             ctx.run_dir,
-            on_progress=lambda line: log.info("[rank %d] %s", comm.rank, line),
+            on_progress=lambda line: log.info("%s%s", comm.tag, line),
             worker={"rank": comm.rank, "device": ctx.cfg.device},
         )
         units: list[Unit] = []
@@ -207,7 +215,7 @@ def run_queue(
         where[0], group = items[i]
         if all(sched.is_done(u) for u in group if not u.memory):
             continue
-        log.info("[rank %d] %s (%d/%d of %s)", comm.rank, where[0], i + 1, len(items), queue)
+        log.info("%s%s (%d/%d of %s)", comm.tag, where[0], i + 1, len(items), queue)
         sched.run(group)
     where[0] = ""
 

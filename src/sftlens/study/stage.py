@@ -9,13 +9,11 @@ Example::
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
-from sftlens.config import dump_config
-from sftlens.outdir import check_out_dir, discard_if_new, ensure_out_dir, input_paths
+from sftlens.outdir import check_out_dir, discard_if_new, input_paths
 from sftlens.runstore import RunDir
-from sftlens.study.assemble import StudyResult, finish
+from sftlens.study.assemble import StudyResult
 from sftlens.study.checks import (
     check_device_and_model,
     check_model_layout,
@@ -23,9 +21,7 @@ from sftlens.study.checks import (
     check_stage_sections,
 )
 from sftlens.study.config import StudyConfig
-from sftlens.study.context import StudyContext
-from sftlens.study.graph import grid_cells, pregrid_waves
-from sftlens.study.scheduler import Scheduler
+from sftlens.study.parallel import Comm, run_ranked
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +43,11 @@ def run(cfg: StudyConfig, out: Path, *, force: bool = False) -> StudyResult:
     with discard_if_new(out, setup=(RunDir.MANIFEST,)):  # a failed first run leaves no --out
         if launch.under_torchrun() or launch.worker_count(cfg) > 1:
             return launch.run_parallel(cfg, out, force=force)
-        return run_sequential(cfg, out, force, inputs)
+        return run_sequential(cfg, out, force)
 
 
-def run_sequential(cfg: StudyConfig, out: Path, force: bool, inputs: list[Path]) -> StudyResult:
-    """The study in this process: pre-grid units, then every cell, then results/."""
-    start = time.monotonic()
-    ctx = StudyContext(cfg, RunDir(out))
-    units = [u for wave in pregrid_waves(ctx) for u in wave]  # checks the data; writes nothing
-    ensure_out_dir(out, force=force, marker=RunDir.MANIFEST, inputs=inputs)
-    run_dir = RunDir.create(out, config=dump_config(cfg))
-    ctx.run_dir = run_dir
-    scheduler = Scheduler(run_dir)
-    scheduler.run(units)
-    cells = [u for c in grid_cells(ctx) for u in c.units]  # built after the pre-grid phase
-    scheduler.run(cells)
-    return finish(cfg, run_dir, units + cells, scheduler.executed, start)
+def run_sequential(cfg: StudyConfig, out: Path, force: bool) -> StudyResult:
+    """The study in this process: the parallel runner with one rank and an in-memory store."""
+    from torch.distributed import HashStore
+
+    return run_ranked(cfg, out, Comm(HashStore(), rank=0, world=1), force=force)
