@@ -159,9 +159,7 @@ def run_ranked(
     placed: StudyConfig | None = None,
 ) -> StudyResult:
     """This process's share of the study (every process calls it; rank 0 also assembles).
-
-    ``placed`` is ``cfg`` with this process's own device (the run's config is ``cfg``).
-    """
+    ``placed``: ``cfg`` with this process's own device (the run's config is ``cfg``)."""
     start = time.monotonic()
     where = [""]
     with reported(comm, where):
