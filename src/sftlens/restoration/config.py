@@ -21,7 +21,7 @@ from sftlens.registry import Registry, suggest
 PAPER_KS: tuple[float, ...] = (1.0, 3.0, 5.0, 10.0, 20.0, 40.0, 60.0)
 EPS = 1e-8  # the epsilon of r = |t-b|/(|b|+eps), the paper's (the one definition)
 
-#: restore strategies: which k % of elements return to the base value (see ``select.py``)
+#: restore strategies: which k % of elements return to the base value (see ``exact_cut.py``)
 STRATEGIES = Registry[str]("restore strategy")
 for _name in ("top", "bottom", "random"):
     STRATEGIES.add(_name, _name)

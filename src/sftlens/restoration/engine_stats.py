@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from sftlens.restoration.select import Cut
+from sftlens.restoration.exact_cut import Cut
 
 NEAR_ZERO_WARN_SHARE = 0.1  # share of Σr on |b| <= r_eps above which stages warn
 

@@ -35,6 +35,14 @@ import torch
 from sftlens.outdir import check_out_dir
 from sftlens.restoration.config import check_k
 from sftlens.restoration.engine_stats import near_zero_warning
+from sftlens.restoration.exact_cut import (
+    STRATEGIES,
+    BinCandidates,
+    Cut,
+    Pending,
+    apply_cut,
+    tensor_salt,
+)
 from sftlens.restoration.io import (
     CacheBudget,
     CachedSource,
@@ -43,7 +51,8 @@ from sftlens.restoration.io import (
     copy_aux_files,
     source_from_dir,
 )
-from sftlens.restoration.scan import (
+from sftlens.restoration.settings import DEFAULT_SETTINGS, EngineSettings
+from sftlens.restoration.streaming import (
     Engine,
     Pair,
     RestoreStats,
@@ -52,15 +61,6 @@ from sftlens.restoration.scan import (
     histogram_pass,
     two_pass_cuts,
 )
-from sftlens.restoration.select import (
-    STRATEGIES,
-    BinCandidates,
-    Cut,
-    Pending,
-    apply_cut,
-    tensor_salt,
-)
-from sftlens.restoration.settings import DEFAULT_SETTINGS, EngineSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

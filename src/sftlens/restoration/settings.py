@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sftlens.restoration.engine_stats import RestoreStats
-from sftlens.restoration.scan import CANDIDATE_BYTES, Engine
-from sftlens.restoration.select import EPS, check_r_dtype
+from sftlens.restoration.exact_cut import EPS, check_r_dtype
+from sftlens.restoration.streaming import CANDIDATE_BYTES, Engine
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,7 @@ from sftlens.errors import SftlensError
 from sftlens.outdir import check_out_dir
 from sftlens.registry import Registry
 from sftlens.restoration.config import check_k
-from sftlens.restoration.io import ShardedWriter, atomic_dirs, copy_aux_files
-from sftlens.restoration.restore import open_pair
-from sftlens.restoration.scan import Engine, check_finite
-from sftlens.restoration.select import (
+from sftlens.restoration.exact_cut import (
     MAX_KEY,
     N_HI,
     N_LO,
@@ -41,6 +38,9 @@ from sftlens.restoration.select import (
     select_count,
     tensor_salt,
 )
+from sftlens.restoration.io import ShardedWriter, atomic_dirs, copy_aux_files
+from sftlens.restoration.restore import open_pair
+from sftlens.restoration.streaming import Engine, check_finite
 
 log = logging.getLogger(__name__)
 

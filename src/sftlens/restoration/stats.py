@@ -26,10 +26,11 @@ import torch
 from sftlens.architecture import Layout
 from sftlens.restoration.config import PAPER_KS
 from sftlens.restoration.engine_stats import near_zero_warning
+from sftlens.restoration.exact_cut import EPS, find_bin, select_count
 from sftlens.restoration.io.sources import TensorSource
 from sftlens.restoration.regions import name_map, split_layer
-from sftlens.restoration.scan import Engine, Pair, PassStats, check_pair, histogram_pass
-from sftlens.restoration.select import EPS, check_r_dtype, find_bin, select_count
+from sftlens.restoration.settings import DEFAULT_SETTINGS, EngineSettings
+from sftlens.restoration.streaming import Pair, PassStats, check_pair, histogram_pass
 
 log = logging.getLogger(__name__)
 
@@ -139,16 +140,12 @@ def diff_stats(
     *,
     top_pcts: Sequence[float] = PAPER_KS,
     location_ks: Sequence[float] = (1.0, 10.0),
-    device: str = "auto",
-    chunk_elems: int = 0,
-    progress: bool = True,
-    r_dtype: str = "float32",
-    r_eps: float = EPS,
+    settings: EngineSettings = DEFAULT_SETTINGS,
 ) -> DiffStats:
-    """Concentration curve, mean r per tensor and the top-k% location, in one pass."""
+    """Concentration curve, mean r per tensor and the top-k% location, in one pass
+    (``settings``: device, chunk size, progress, r's dtype and epsilon, as for restore)."""
     pair = check_pair(base, tuned, region)
-    dt = check_r_dtype(r_dtype)
-    with Engine.create(device, chunk_elems, progress, r_dtype=dt, r_eps=r_eps) as engine:
+    with settings.engine() as engine:
         st = histogram_pass(pair, "top", 0, engine, check_all=False, per_tensor=True)
     assert st.bin_sum_r is not None
     hist, bin_sum = st.hist, st.bin_sum_r.cpu()
@@ -168,7 +165,7 @@ def diff_stats(
     rows = _tensor_rows(pair, st, name_map(tuned.arch or base.arch, pair.names), location_ks)
     stats = DiffStats(
         region, pair.n, total, curve, rows, [float(k) for k in location_ks], zero_base,
-        st.near_zero_share(), r_eps,
+        st.near_zero_share(), settings.r_eps,
     )  # fmt: skip
     if stats.zero_base_warning():
         log.warning("%s", stats.zero_base_warning())

@@ -34,6 +34,7 @@ class DiffStatsResult:
 def run_diff_stats(cfg: DiffStatsConfig, out: Path, *, force: bool = False) -> DiffStatsResult:
     """``sftlens diff-stats``: concentration curve and per tensor/layer/module tables."""
     from sftlens.restoration.io import source_from_dir
+    from sftlens.restoration.settings import EngineSettings
     from sftlens.restoration.stats import diff_stats
 
     cfg, sources = _need_inputs(cfg)
@@ -45,10 +46,7 @@ def run_diff_stats(cfg: DiffStatsConfig, out: Path, *, force: bool = False) -> D
         cfg.region,
         top_pcts=cfg.top_pcts,
         location_ks=cfg.location_ks,
-        device=cfg.device,
-        chunk_elems=cfg.chunk_elems,
-        r_dtype=cfg.r_dtype,
-        r_eps=cfg.r_eps,
+        settings=EngineSettings.from_config(cfg),
     )
     with staged_out_dir(out, force, inputs) as tmp:
         write_table(tmp / "concentration.csv", stats.rows())

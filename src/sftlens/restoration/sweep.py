@@ -26,9 +26,18 @@ from sftlens.errors import SftlensError
 from sftlens.restoration import restore
 from sftlens.restoration.config import check_k
 from sftlens.restoration.engine_stats import near_zero_warning
+from sftlens.restoration.exact_cut import (
+    STRATEGIES,
+    BinCandidates,
+    Cut,
+    Pending,
+    apply_cut,
+    tensor_salt,
+)
 from sftlens.restoration.io import CacheBudget, CachedSource, TensorSource, source_from_model
 from sftlens.restoration.restore import finish_stats
-from sftlens.restoration.scan import (
+from sftlens.restoration.settings import DEFAULT_SETTINGS, EngineSettings
+from sftlens.restoration.streaming import (
     Engine,
     Pair,
     RestoreStats,
@@ -38,15 +47,6 @@ from sftlens.restoration.scan import (
     histogram_pass,
     two_pass_cuts,
 )
-from sftlens.restoration.select import (
-    STRATEGIES,
-    BinCandidates,
-    Cut,
-    Pending,
-    apply_cut,
-    tensor_salt,
-)
-from sftlens.restoration.settings import DEFAULT_SETTINGS, EngineSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -226,12 +226,12 @@ def run_kl(ctx: StudyContext, cell: Cell, tuned: Any, out: Path) -> dict[str, An
 
 
 def run_diff(ctx: StudyContext, cell: Cell, tuned: Any, out: Path) -> dict[str, Any]:
-    from sftlens.restoration import diff_stats, source_from_model
+    from sftlens.restoration import EngineSettings, diff_stats, source_from_model
 
+    settings = EngineSettings(device=ctx.cfg.device, progress=False, r_eps=ctx.cfg.restore.r_eps)
     stats = diff_stats(
         source_from_model(ctx.base()), source_from_model(tuned), ctx.cfg.diff_stats.region,
-        top_pcts=ctx.cfg.diff_stats.top_pcts, location_ks=(10.0,), device=ctx.cfg.device, progress=False,
-        r_eps=ctx.cfg.restore.r_eps,
+        top_pcts=ctx.cfg.diff_stats.top_pcts, location_ks=(10.0,), settings=settings,
     )  # fmt: skip
     size = len(ctx.set_examples(cell))
     share_rows, group_rows = diff_tables(stats)

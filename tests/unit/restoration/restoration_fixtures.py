@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from sftlens.restoration.exact_cut import keys_for, relative_update, select_count, tensor_salt
 from sftlens.restoration.io import natural_key
 from sftlens.restoration.regions import select_names
-from sftlens.restoration.select import keys_for, relative_update, select_count, tensor_salt
 
 LLAMA_CONFIG = {"model_type": "llama", "architectures": ["LlamaForCausalLM"]}
 

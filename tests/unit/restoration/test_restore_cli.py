@@ -9,7 +9,7 @@ from restoration_fixtures import perturb, save_dir, tiny_state
 
 from sftlens.cli import main
 from sftlens.restoration import source_from_dir, sparsify_checkpoint
-from sftlens.restoration.scan import Engine
+from sftlens.restoration.streaming import Engine
 
 
 def _dirs(tmp_path):

@@ -11,7 +11,7 @@ from restoration_fixtures import perturb, save_dir, tiny_state
 from sftlens.restoration import EngineSettings, restore_checkpoint, source_from_dir
 from sftlens.restoration.io import DirSource
 from sftlens.restoration.restore import open_pair, plan_cuts, write_restored
-from sftlens.restoration.scan import Engine
+from sftlens.restoration.streaming import Engine
 
 
 class Tracked(DirSource):
@@ -37,7 +37,7 @@ def test_streaming_holds_a_few_tensors_and_small_chunks(tmp_path) -> None:
     base = tiny_state(layers=12, hidden=32)  # ~200k elements, 100 tensors
     tuned = perturb(base)
     b, t = save_dir(base, tmp_path / "b", shards=4), save_dir(tuned, tmp_path / "t", shards=5)
-    from sftlens.restoration.scan import check_pair
+    from sftlens.restoration.streaming import check_pair
 
     pair = check_pair(Tracked(b), Tracked(t), "transformer")
     chunk = 1000

@@ -16,7 +16,7 @@ from sftlens.config import load_config
 from sftlens.errors import ConfigError, SftlensError
 from sftlens.restoration import EngineSettings, restore_many, source_from_dir
 from sftlens.restoration.config import DiffStatsConfig, RestoreConfig
-from sftlens.restoration.select import relative_update
+from sftlens.restoration.exact_cut import relative_update
 
 KS = (1, 3, 5, 10, 20, 40, 60)
 

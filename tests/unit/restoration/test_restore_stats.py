@@ -6,10 +6,10 @@ import pytest
 import torch
 from restoration_fixtures import perturb, tiny_state
 
-from sftlens.restoration import diff_stats
+from sftlens.restoration import EngineSettings, diff_stats
+from sftlens.restoration.exact_cut import relative_update
 from sftlens.restoration.io import DictSource
 from sftlens.restoration.regions import select_names
-from sftlens.restoration.select import relative_update
 
 
 def test_concentration_and_means_match_brute_force() -> None:
@@ -27,8 +27,7 @@ def test_concentration_and_means_match_brute_force() -> None:
         "transformer",
         top_pcts=[1, 10, 50, 100],
         location_ks=[10],
-        chunk_elems=300,
-        progress=False,
+        settings=EngineSettings(chunk_elems=300, progress=False),
     )
     names = select_names(sorted(base), "transformer", "llama")
     r = torch.cat(

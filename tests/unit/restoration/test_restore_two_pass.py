@@ -20,11 +20,11 @@ from sftlens.restoration import (
     source_from_model,
     sweep_inplace,
 )
+from sftlens.restoration.exact_cut import LO_BITS, Cut, Pending, relative_update
 from sftlens.restoration.io import ShardedWriter, natural_key
 from sftlens.restoration.regions import select_names
 from sftlens.restoration.restore import RestoreStats, open_pair
-from sftlens.restoration.scan import Engine, exact_cuts, histogram_pass, two_pass_cuts
-from sftlens.restoration.select import LO_BITS, Cut, Pending, relative_update
+from sftlens.restoration.streaming import Engine, exact_cuts, histogram_pass, two_pass_cuts
 
 KS = (0.05, 0.1, 1.0, 10.0, 33.3, 60.0, 100.0)  # 0.05% of 1280 selects nothing, 0.1% one element
 

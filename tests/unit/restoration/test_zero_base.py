@@ -12,8 +12,8 @@ from restoration_fixtures import save_dir
 from sftlens.restoration import EngineSettings, diff_stats, restore_many
 from sftlens.restoration.config import DiffStatsConfig
 from sftlens.restoration.engine_stats import NEAR_ZERO_WARN_SHARE, near_zero_warning
+from sftlens.restoration.exact_cut import EPS, relative_update
 from sftlens.restoration.io import DictSource
-from sftlens.restoration.select import EPS, relative_update
 
 WEIGHT, BIAS = "model.layers.0.mlp.down_proj.weight", "model.layers.0.mlp.down_proj.bias"
 
@@ -34,8 +34,9 @@ def _pair(zero_bias: bool, bias_moves: bool = True) -> tuple[DictSource, DictSou
     return DictSource(base, "llama"), DictSource(tuned, "llama")
 
 
-def _stats(pair: tuple[DictSource, DictSource], **kw: object):  # type: ignore[no-untyped-def]
-    return diff_stats(*pair, "transformer", device="cpu", progress=False, **kw)  # type: ignore[arg-type]
+def _stats(pair: tuple[DictSource, DictSource], r_eps: float = 1e-8, **kw: object):  # type: ignore[no-untyped-def]
+    settings = EngineSettings(device="cpu", progress=False, r_eps=r_eps)
+    return diff_stats(*pair, "transformer", settings=settings, **kw)  # type: ignore[arg-type]
 
 
 def test_zero_base_elements_dominate_the_top_and_are_reported() -> None:

@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sftlens.restoration.select import (
+from sftlens.restoration.exact_cut import (
     N_HI,
     BinCandidates,
     Pending,

@@ -32,9 +32,7 @@ from tqdm.auto import tqdm
 
 from sftlens.errors import SftlensError
 from sftlens.restoration.engine_stats import RestoreStats
-from sftlens.restoration.io.sources import TensorSource
-from sftlens.restoration.regions import select_names
-from sftlens.restoration.select import (
+from sftlens.restoration.exact_cut import (
     EPS,
     MAX_KEY,
     N_HI,
@@ -51,6 +49,8 @@ from sftlens.restoration.select import (
     select_count,
     tensor_salt,
 )
+from sftlens.restoration.io.sources import TensorSource
+from sftlens.restoration.regions import select_names
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
