@@ -40,6 +40,7 @@ from sftlens.restoration.exact_cut import (
 )
 from sftlens.restoration.io import ShardedWriter, atomic_dirs, copy_aux_files
 from sftlens.restoration.restore import open_pair
+from sftlens.restoration.settings import DEFAULT_SETTINGS, EngineSettings
 from sftlens.restoration.streaming import Engine, check_finite
 
 log = logging.getLogger(__name__)
@@ -101,14 +102,12 @@ def sparsify_checkpoint(
     seed: int = 0,
     *,
     force: bool = False,
-    device: str = "auto",
-    chunk_elems: int = 0,
-    max_shard_bytes: int = 2_000_000_000,
-    progress: bool = True,
+    settings: EngineSettings = DEFAULT_SETTINGS,
 ) -> Path:
     """Write ``out``: the tuned checkpoint with its delta sparsified in ``region``.
 
-    ``amount`` is the drop rate p for ``dare`` and the kept percent k for ``ties``.
+    ``amount`` is the drop rate p for ``dare`` and the kept percent k for ``ties``;
+    ``settings``: device, chunk size, progress and shard size, as for restore.
     """
     fn = METHODS.get(method)
     path = check_out_dir(Path(out), force, inputs=[Path(base_dir), Path(tuned_dir)])
@@ -118,8 +117,8 @@ def sparsify_checkpoint(
     plan = [(n, pair.tuned.dtype(n), pair.tuned.shape(n)) for n in pair.names]
     region_set = set(pair.region)
     get: Callable[[str], Any] = lambda n: (pair.base.get(n), pair.tuned.get(n))  # noqa: E731
-    with Engine.create(device, chunk_elems, progress) as engine, atomic_dirs([path]) as (tmp,):
-        writer = ShardedWriter(tmp, plan, max_shard_bytes)
+    with settings.engine() as engine, atomic_dirs([path]) as (tmp,):
+        writer = ShardedWriter(tmp, plan, settings.max_shard_bytes)
         for name, (b, t) in engine.fetch(pair.names, get, f"sparsify ({method})"):
             for _, (bb, tt) in engine.chunks(b, t):
                 check_finite(name, bb, tt)

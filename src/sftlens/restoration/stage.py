@@ -250,8 +250,6 @@ def run_sparsify(cfg: SparsifyConfig, out: Path, *, force: bool = False) -> Spar
         cfg.region,
         cfg.seed,
         force=force,
-        device=cfg.device,
-        chunk_elems=cfg.chunk_elems,
-        max_shard_bytes=cfg.max_shard_bytes,
+        settings=EngineSettings.from_config(cfg),
     )
     return SparsifyResult(path, cfg.method, cfg.amount, time.perf_counter() - start)

@@ -87,7 +87,7 @@ def control_cells(cfg: StudyConfig, finetune: dict[str, Any]) -> list[ControlCel
 
 def control_units(ctx: StudyContext, set_key: str) -> list[tuple[ControlCell, list[Unit]]]:
     """Fine-tune + evaluate units of every control cell (no restore, KL or diff)."""
-    from sftlens.study.calibration import chosen_lr
+    from sftlens.study.lr_calibration import chosen_lr
 
     section = ctx.cfg.finetune.given()
     if ctx.cfg.lr_auto():  # the grid's calibrated lr, as the grid's cells hash it
@@ -130,11 +130,11 @@ def _finetune_body(ctx: StudyContext, cc: ControlCell, changed: dict[str, Any]) 
 
 def _eval_body(ctx: StudyContext, cc: ControlCell, ft: str, changed: dict[str, Any]) -> Any:
     def body(out: Path, values: dict[str, Any]) -> dict[str, Any]:
-        from sftlens.study.units import accuracy_rows
+        from sftlens.study.units import cell_accuracy_rows
 
         ft_cfg = _finetune_config(ctx, cc, changed)
         size = len(ctx.set_examples(cc.cell))
-        rows, _ = accuracy_rows(ctx, values[ft], cc.cell, size, (0.0, "none", "none"))
+        rows, _ = cell_accuracy_rows(ctx, values[ft], cc.cell, size, (0.0, "none", "none"))
         extra = {"control": cc.control, "lr": float(ft_cfg.lr), "epochs": int(ft_cfg.epochs)}
         write_table(out / "controls.parquet", [{**extra, **r} for r in rows])
         return {"rows": len(rows)}

@@ -22,10 +22,10 @@ from typing import Any
 from sftlens.config import dump_config
 from sftlens.restoration import EPS
 from sftlens.runstore import content_hash, file_hash
-from sftlens.study.calibration import CALIBRATE, calibrate_unit, calibrated, chosen_lr
 from sftlens.study.config import StudyConfig
 from sftlens.study.context import SCHEMA_VERSION, Cell, StudyContext, model_fingerprint
 from sftlens.study.controls import control_units
+from sftlens.study.lr_calibration import CALIBRATE, calibrate_unit, calibrated, chosen_lr
 from sftlens.study.scheduler import Unit
 from sftlens.study.units import (
     probe_chunks,

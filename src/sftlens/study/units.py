@@ -178,7 +178,7 @@ def with_columns(
     return [{**extra, **r} for r in found.rows], [{**extra, **a} for a in found.answers]
 
 
-def accuracy_rows(
+def cell_accuracy_rows(
     ctx: StudyContext, model: Any, cell: Cell, size: int, restore: tuple[float, str, str]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """:func:`eval_rows`' accuracy rows and answers of ``model`` with the cell's and the
@@ -199,7 +199,7 @@ def run_base_eval(ctx: StudyContext, out: Path) -> dict[str, Any]:
 
 def run_eval(ctx: StudyContext, cell: Cell, tuned: Any, out: Path) -> dict[str, Any]:
     size = len(ctx.set_examples(cell))
-    rows, answers = accuracy_rows(ctx, tuned, cell, size, (0.0, "none", "none"))
+    rows, answers = cell_accuracy_rows(ctx, tuned, cell, size, (0.0, "none", "none"))
     write_table(out / "accuracy.parquet", rows)
     write_table(out / "answers.parquet", answers)
     return {"rows": len(rows)}

@@ -8,7 +8,7 @@ import torch
 from restoration_fixtures import perturb, save_dir, tiny_state
 
 from sftlens.cli import main
-from sftlens.restoration import source_from_dir, sparsify_checkpoint
+from sftlens.restoration import EngineSettings, source_from_dir, sparsify_checkpoint
 from sftlens.restoration.streaming import Engine
 
 
@@ -22,7 +22,9 @@ def test_sparsify_command_writes_what_the_api_writes(tmp_path, capsys) -> None:
     args = ["-q", "sparsify", "--base", str(b), "--tuned", str(t), "--method", "ties"]
     assert main([*args, "--amount", "20", "--out", str(tmp_path / "cli"), "device=cpu"]) == 0
     assert "ties(20) written" in capsys.readouterr().out
-    api = sparsify_checkpoint(b, t, tmp_path / "api", "ties", 20.0, device="cpu", progress=False)
+    api = sparsify_checkpoint(
+        b, t, tmp_path / "api", "ties", 20.0, settings=EngineSettings(device="cpu", progress=False)
+    )
     cli, ref = source_from_dir(tmp_path / "cli"), source_from_dir(api)
     assert all(torch.equal(cli.get(n), ref.get(n)) for n in ref.names())
     assert main([*args, "--amount", "0", "--out", str(tmp_path / "bad")]) == 2

@@ -7,7 +7,7 @@ import torch
 from restoration_fixtures import perturb, save_dir, tiny_state
 
 from sftlens.errors import SftlensError
-from sftlens.restoration import source_from_dir, sparsify_checkpoint
+from sftlens.restoration import EngineSettings, source_from_dir, sparsify_checkpoint
 
 
 @pytest.fixture
@@ -20,7 +20,13 @@ def dirs(tmp_path):
 def test_dare_drops_and_rescales(dirs, tmp_path) -> None:
     b, t, base, tuned = dirs
     out = sparsify_checkpoint(
-        b, t, tmp_path / "dare", "dare", 0.7, seed=1, chunk_elems=100, progress=False
+        b,
+        t,
+        tmp_path / "dare",
+        "dare",
+        0.7,
+        seed=1,
+        settings=EngineSettings(chunk_elems=100, progress=False),
     )
     src = source_from_dir(out)
     dropped = total = 0
@@ -40,7 +46,13 @@ def test_dare_drops_and_rescales(dirs, tmp_path) -> None:
 def test_ties_keeps_top_k_per_tensor(dirs, tmp_path) -> None:
     b, t, base, tuned = dirs
     out = sparsify_checkpoint(
-        b, t, tmp_path / "ties", "ties", 20, region="mlp", chunk_elems=64, progress=False
+        b,
+        t,
+        tmp_path / "ties",
+        "ties",
+        20,
+        region="mlp",
+        settings=EngineSettings(chunk_elems=64, progress=False),
     )
     src = source_from_dir(out)
     for n in base:

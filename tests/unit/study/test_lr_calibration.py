@@ -10,10 +10,10 @@ from sftlens.config import load_config
 from sftlens.data.records import Fact
 from sftlens.errors import ConfigError
 from sftlens.runstore import RunDir, atomic_write_json
-from sftlens.study.calibration import CALIBRATE, chosen_lr
 from sftlens.study.config import StudyConfig
 from sftlens.study.context import StudyContext
 from sftlens.study.graph import build_units
+from sftlens.study.lr_calibration import CALIBRATE, chosen_lr
 from sftlens.study.scheduler import Unit
 
 BASE = {"world": "w", "grid": {"levels": ["0", "4"], "sizes": [60, 240, 960], "seeds": [0]},
