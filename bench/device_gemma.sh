@@ -11,7 +11,7 @@
 #   bash bench/device_gemma.sh geo             # bench/geo_probe.py: paper-protocol probe of geo:
 #                                              # (GEO_LIMIT facts per relation and split, default 1000)
 #   bash bench/device_gemma.sh study           # configs/paper-gemma3-270m.yaml into /tmp/gstudy, at most
-#                                              # STUDY_SECONDS (default 540) per call; call again to resume
+#                                              # STUDY_SECONDS (default 540) per call; call again to wait on
 #
 # The modes run in the order given; state lives in /tmp (kept while the machine is held).
 # Results (JSON + logs) go to $OUT (default ./bench-out).
@@ -69,12 +69,19 @@ geo() {
 }
 
 study() {
-  step "study (at most ${STUDY_SECONDS:-540} s this call)"
+  # the study runs detached, so a call may end while it goes on; each call waits for it at most
+  # STUDY_SECONDS, then collects what is there (a killed study resumes on the next start)
+  step "study (waiting at most ${STUDY_SECONDS:-540} s this call)"
   pgrep -f "nvidia-smi --query-gpu=utilization" >/dev/null || setsid nohup nvidia-smi \
     --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -l 2 >>/tmp/util.csv 2>&1 &
-  timeout -k 30 "${STUDY_SECONDS:-540}" python3 -m sftlens study configs/paper-gemma3-270m.yaml \
-    --out /tmp/gstudy --workers "${WORKERS:-4}" model="$MODEL" ${STUDY_ARGS:-} >>/tmp/study.log 2>&1
-  echo "study exit: $?" | tee -a /tmp/study.log
+  if [ ! -f /tmp/gstudy.rc ] && ! pgrep -f "sftlens study configs/paper-gemma3" >/dev/null; then
+    setsid nohup bash -c "python3 -m sftlens study configs/paper-gemma3-270m.yaml --out /tmp/gstudy \
+      --workers ${WORKERS:-4} model=$MODEL ${STUDY_ARGS:-} >>/tmp/study.log 2>&1; echo \$? >/tmp/gstudy.rc" \
+      </dev/null >/dev/null 2>&1 &
+  fi
+  local t0=$SECONDS
+  while [ ! -f /tmp/gstudy.rc ] && [ $((SECONDS - t0)) -lt "${STUDY_SECONDS:-540}" ]; do sleep 5; done
+  echo "study exit: $(cat /tmp/gstudy.rc 2>/dev/null || echo running)"
   tail -c 400000 /tmp/study.log >"$OUT/study.log"
   cp /tmp/util.csv "$OUT/" 2>/dev/null
   python3 bench/study_units.py /tmp/gstudy --json "$OUT/units.json" 2>&1 | tail -30

@@ -5,6 +5,7 @@
 #   setsid nohup bash bench/world_gpu_pipeline.sh /tmp/wg > /tmp/wg.log 2>&1 &
 #   PER_GPU=4 STUDY_ARGS="test_per_relation=500" bash bench/world_gpu_pipeline.sh /tmp/wg
 #   WORLD_SEED=1 bash bench/world_gpu_pipeline.sh /tmp/wg-seed1     # a second world build
+#   STUDY=0 bash bench/world_gpu_pipeline.sh /tmp/wg                # world build and check only
 #
 # Writes DIR/world, DIR/world-check.txt, DIR/study (results/, report/), DIR/util.csv, DIR/steps.txt.
 # Rerunning resumes the study (the world is rebuilt only when DIR/world/manifest.json is missing).
@@ -26,7 +27,7 @@ stamp world-check-and-study
 (python3 -m sftlens world check "$W/world" max_facts="${CHECK_FACTS:-2000}" \
   min_heldout_qa_accuracy=0.6 2>&1 | grep -v "/s]" \
   > "$W/world-check.txt") &
-python3 -m sftlens study configs/world-gpu.yaml --out "$W/study" world="$W/world" \
+[ "${STUDY:-1}" = 0 ] || python3 -m sftlens study configs/world-gpu.yaml --out "$W/study" world="$W/world" \
   --workers-per-gpu "${PER_GPU:-4}" ${STUDY_ARGS:-} 2>&1 | grep -v "/s]"
 stamp study-exit-$?
 wait %2 2>/dev/null
