@@ -111,8 +111,17 @@ def _iv(est: float, lo: float, hi: float, scale: float = 100.0, unit: str = " pt
     return f"{est * scale:+.{d}f}{unit} (95% interval {lo * scale:+.{d}f} to {hi * scale:+.{d}f})"
 
 
+#: said with every interval that rests on two seeds (the seed part's tails have one degree of
+#: freedom: its 97.5% quantile is 12.7 against 4.3 with three seeds)
+TWO_SEEDS_NOTE = (
+    "with 2 seeds the seed part has Student-t tails of 1 degree of freedom, so intervals are "
+    "wide: run 3 or more seeds for a verdict"
+)
+
+
 def _basis(c: Contrasts, items: str = "questions") -> str:
-    return f"{c.seeds} seeds × {c.questions:,} {items}, {bs.N_RESAMPLES:,} resamples"
+    basis = f"{c.seeds} seeds × {c.questions:,} {items}, {bs.N_RESAMPLES:,} resamples"
+    return f"{basis} ({TWO_SEEDS_NOTE})" if c.seeds == 2 else basis
 
 
 def _accuracy_statistic(pq: PerQuestion, rows: pd.DataFrame) -> Statistic:

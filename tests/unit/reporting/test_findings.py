@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from sftlens.reporting.config import ReportConfig
-from sftlens.reporting.findings import HOLDS, INCONCLUSIVE, NOT, judge
+from sftlens.reporting.findings import HOLDS, INCONCLUSIVE, NOT, TWO_SEEDS_NOTE, judge
 from sftlens.reporting.tables import Results
 
 from .conftest import synthetic_rows
@@ -62,6 +62,13 @@ def test_small_effects_under_large_seed_noise_never_hold(claim):
 
 def test_one_seed_is_inconclusive():
     assert {f.verdict for f in judge(results(seeds=1), ReportConfig())} == {INCONCLUSIVE}
+
+
+def test_two_seeds_are_flagged_and_three_are_not():
+    two = judge(results(seeds=2), ReportConfig())
+    three = judge(results(seeds=3), ReportConfig())
+    assert all(TWO_SEEDS_NOTE in f.evidence for f in two)
+    assert not any(TWO_SEEDS_NOTE in f.evidence for f in three)
 
 
 def test_missing_per_question_results_are_inconclusive():
