@@ -1,4 +1,4 @@
-"""Benchmark the probe's newline cut (``stop_at_newline``): what it changes and what it costs.
+"""Benchmark the probe's newline cut (``answer_span=first_line``): what it changes and what it costs.
 
 ``--world DIR`` (a): probe a built knowledge world with the paper's protocol (every
 template, ``--samples`` at T=0.7, <=32 new tokens, ``contains``) twice, with and without
@@ -41,6 +41,11 @@ from sftlens.probing import ProbeConfig, probe_facts
 LEVELS = range(5)
 
 
+def span(cut: bool) -> str:
+    """The answer span of a run with (``first_line``) or without (``full``) the newline cut."""
+    return "first_line" if cut else "full"
+
+
 def level_shares(rows: list[dict[str, Any]]) -> dict[str, float]:
     counts = Counter(int(r["level"]) for r in rows)
     return {f"L{lv}": counts[lv] / max(len(rows), 1) for lv in LEVELS}
@@ -59,7 +64,7 @@ def world_run(args: argparse.Namespace) -> dict[str, Any]:
     rows_by: dict[bool, list[dict[str, Any]]] = {}
     for cut in (True, False):
         cfg = ProbeConfig(model=str(args.world / "model"), data=f"world:{args.world}",
-                          samples=args.samples, stop_at_newline=cut, batch_size=args.batch_size,
+                          samples=args.samples, answer_span=span(cut), batch_size=args.batch_size,
                           seed=args.seed)  # fmt: skip
         sync(args.device)
         start = time.perf_counter()
@@ -120,7 +125,7 @@ def speed_run(args: argparse.Namespace) -> dict[str, Any]:
         res: dict[str, Any] = {}
         for cut in (True, False):
             cfg = GenerationConfig(max_new_tokens=args.max_new_tokens, n_samples=args.samples,
-                                   temperature=args.temperature, stop_at_newline=cut,
+                                   temperature=args.temperature, answer_span=span(cut),
                                    batch_size=args.batch_size, seed=args.seed)  # fmt: skip
             generate(model, tok, prompts[: min(8, len(prompts))], cfg, progress=False)  # warm-up
             sync(args.device)

@@ -108,7 +108,7 @@ def run_engine(
     variant: str = "current",
 ) -> float:
     cfg = GenerationConfig(max_new_tokens=args.max_new_tokens, n_samples=args.samples, temperature=args.temperature,
-                           stop_at_newline=not args.fixed_tokens, ignore_eos=args.fixed_tokens,
+                           answer_span="full" if args.fixed_tokens else "first_line", ignore_eos=args.fixed_tokens,
                            batch_size=rows, seed=args.seed, **engine_variant(variant))  # fmt: skip
     device = str(next(model.parameters()).device)
     sync(device)

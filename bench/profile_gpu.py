@@ -56,7 +56,7 @@ def probe(args: argparse.Namespace) -> None:
     tok = word_tokenizer(128256 if args.shape != "tiny" else 4096, ["was", "born", "in"])
     model = random_model(args.shape, device, tok, never_eos=True)
     prompts = synthetic_prompts(args.prompts, 0)
-    cfg = GenerationConfig(max_new_tokens=32, n_samples=10, temperature=0.7, stop_at_newline=False,
+    cfg = GenerationConfig(max_new_tokens=32, n_samples=10, temperature=0.7, answer_span="full",
                            ignore_eos=True, batch_size=args.prompts * 10)  # fmt: skip
     generate(model, tok, prompts[:32], cfg)  # warm-up
     plain = _timed(lambda: generate(model, tok, prompts, cfg))

@@ -1,4 +1,14 @@
-"""The newline rule: where a generated answer's line begins and ends (the one owner).
+"""The answer rules: which text of a completion is its answer (the one owner).
+
+Two answer spans (``answer_span``, a setting of evaluation and probing):
+
+- ``first_line`` (the paper's format, the default): the newline rule below.
+- ``full`` (opt-in, for instruct and chat models that answer in full sentences, or open
+  with a preamble line): a completion ends only at EOS or ``max_new_tokens``, and its
+  answer is the whole completion, leading and trailing whitespace stripped
+  (:func:`answer_text`).
+
+The newline rule:
 
 Instruct models often open an answer with a newline.  An answer's line therefore starts
 after any blank lines (whitespace holding a newline) before the first non-space
@@ -12,12 +22,43 @@ Example::
 
     answer_line("\\n\\n Paris\\nBerlin")   # ' Paris'
     answer_line(" Paris\\n")               # ' Paris'
+    answer_text("Sure!\\nParis.\\n", "full")   # 'Sure!\\nParis.'
+    stops_at_newline("full")                # False: only EOS and the cap end a row
     token_role("\\n")                      # TokenRole(text=False, newline=True, ends=False)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
+
+#: the answer spans: ``first_line`` (the paper's newline rule) or ``full`` (whole completion)
+AnswerSpan = Literal["first_line", "full"]
+ANSWER_SPANS: tuple[str, ...] = get_args(AnswerSpan)
+DEFAULT_ANSWER_SPAN: AnswerSpan = "first_line"
+
+
+def check_answer_span(span: str) -> str:
+    """``span`` if it is an answer span, else a one-line ``ValueError`` naming the choices."""
+    if span not in ANSWER_SPANS:
+        raise ValueError(f"unknown answer_span '{span}'; choose {' or '.join(ANSWER_SPANS)}")
+    return span
+
+
+def stops_at_newline(span: str) -> bool:
+    """Whether a newline after answer text ends a row under ``span`` (``first_line`` only)."""
+    return check_answer_span(span) == "first_line"
+
+
+def answer_text(text: str, span: str) -> str:
+    """The answer of a completion ``text`` under ``span``: its answer line (``first_line``,
+    :func:`answer_line`) or the whole text stripped of surrounding whitespace (``full``)."""
+    return answer_line(text) if stops_at_newline(span) else text.strip()
+
+
+def ends_at_newline(text: str) -> bool:
+    """Whether ``text`` holds a newline after answer text (the newline rule ended it)."""
+    return "\n" in text.lstrip()
 
 
 def answer_line(text: str) -> str:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Protocol
 from pydantic import AfterValidator
 
 from sftlens.errors import ConfigError
+from sftlens.newline_rule import DEFAULT_ANSWER_SPAN
 from sftlens.registry import Registry, suggest
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ QA_TEMPLATE = f"{QUESTION_TOKEN} {{question}} {ANSWER_TOKEN}"
 DEFAULT_FORMAT = "paper"
 log = logging.getLogger(__name__)
 _NOTED: set[str] = set()  # tokenizers already told about their chat template
+_SPAN_NOTED: set[str] = set()  # chat formats already told about the answer span
 
 
 def note_chat_template(tok: PreTrainedTokenizerBase | None) -> None:
@@ -52,6 +54,22 @@ def note_chat_template(tok: PreTrainedTokenizerBase | None) -> None:
         "'%s'; for an instruct or chat model pass prompt_format=chat",
         name,
         QA_TEMPLATE.replace("{question}", "…"),
+    )
+
+
+def note_answer_span(prompt_format: str, answer_span: str) -> None:
+    """Say once that a chat format scored by the paper's first-line rule may cut answers short."""
+    if answer_span != DEFAULT_ANSWER_SPAN or _SPAN_NOTED:
+        return
+    if not PROMPT_FORMATS.get(prompt_format).needs_chat_template:
+        return
+    _SPAN_NOTED.add(prompt_format)
+    log.info(
+        "prompt_format=%s with the paper's answer_span=first_line: the answer is the first "
+        "line, cut at max_new_tokens; for full-sentence answers (or a preamble line before "
+        "the answer) pass answer_span=full and a larger max_new_tokens, e.g. 64 (in a study: "
+        "evaluate.answer_span=full evaluate.max_new_tokens=64)",
+        prompt_format,
     )
 
 

@@ -36,7 +36,7 @@ def micro_config(world: Path, path: Path) -> Path:
         "device": "cpu",
         "dtype": "float32",
         "grid": {"levels": ["0", "random"], "sizes": [4, 8], "seeds": [0]},
-        "probe": {"samples": 2, "templates": 3, "stop_at_newline": True},
+        "probe": {"samples": 2, "templates": 3, "answer_span": "first_line"},
         "select": {"allow_smaller": True},
         "finetune": {"batch_size": 4},
         "restore": {"ks": [5, 20], "which": "largest"},

@@ -9,6 +9,7 @@ Example::
 from __future__ import annotations
 
 from sftlens.config import DomainChoice, FactSelectionConfig, PositiveInt
+from sftlens.newline_rule import DEFAULT_ANSWER_SPAN, AnswerSpan
 from sftlens.prompts import DEFAULT_FORMAT, PromptFormatName
 
 
@@ -19,7 +20,12 @@ class EvaluateSettings(DomainChoice):
         prompt_format: the ``sftlens.prompts`` format the model was fine-tuned on
             (``paper``: ``<|question|> q <|answer|>``; ``chat``: the tokenizer's template).
         matching: answer-matching mode of the data layer (``contains`` is the paper's).
-        max_new_tokens: greedy decoding length (paper: 16).
+        max_new_tokens: greedy decoding length (paper: 16; an instruct or chat model
+            answering in full sentences may need 64).
+        answer_span: which text of a completion is scored (``sftlens.newline_rule``):
+            ``first_line`` (the paper's rule: up to the first newline after answer text,
+            leading newlines skipped) or ``full`` (opt-in, for full-sentence chat answers:
+            generation ends only at EOS or ``max_new_tokens``, the whole completion is scored).
         batch_size: generation batch size; ``None`` lets the engine choose.
         min_per_level: a level with fewer questions is flagged (``low_n``), and so is the
             macro over it; the summary warns.
@@ -29,6 +35,7 @@ class EvaluateSettings(DomainChoice):
     prompt_format: PromptFormatName = DEFAULT_FORMAT
     matching: str = "contains"
     max_new_tokens: PositiveInt = 16
+    answer_span: AnswerSpan = DEFAULT_ANSWER_SPAN
     batch_size: PositiveInt | None = None
     min_per_level: PositiveInt = 20
 

@@ -22,10 +22,12 @@ from sftlens.evaluation.config import EvaluateConfig
 from sftlens.evaluation.encodings import PromptEncodings
 from sftlens.evaluation.scoring import accuracy_rows, format_table, score_outputs, summarize
 from sftlens.probing import check_covered
-from sftlens.prompts import get_format
+from sftlens.prompts import get_format, note_answer_span
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from sftlens.generation import GenerationConfig
 
 log = logging.getLogger(__name__)
 
@@ -69,27 +71,39 @@ class PreparedEvaluation:
     levels: Mapping[str, int] | None
     cfg: EvaluateConfig
     matcher: Any
-    gen: Any  # sftlens.generation.GenerationConfig
+    gen: GenerationConfig
     tokenizer: Any  # a PromptEncodings over the model's tokenizer
+    warned: set[str] = field(default_factory=set, compare=False)  # cap warning: once a plan
 
     def run(self, model: PreTrainedModel, progress: bool = False) -> EvalResult:
-        """Answer the prepared questions greedily with ``model`` and score them."""
+        """Answer the prepared questions greedily with ``model`` and score them; warn once
+        (per plan) when more than a quarter of the answers hit ``max_new_tokens``."""
         from sftlens.generation import generate
+        from sftlens.generation.cap_hits import CapHits
 
         start = time.perf_counter()
+        hits = CapHits()
         outputs = (
             [
                 c[0]
-                for c in generate(model, self.tokenizer, self.prompts, self.gen, progress=progress)
+                for c in generate(
+                    model, self.tokenizer, self.prompts, self.gen, progress, cap_hits=hits
+                )
             ]
             if self.prompts
             else []
         )
         seconds = time.perf_counter() - start
+        warning = hits.warning(self.gen.max_new_tokens, "evaluate", self.gen.answer_span)
+        if warning and "cap" not in self.warned:
+            self.warned.add("cap")
+            log.warning(warning)
         preds = score_outputs(self.facts, self.prompts, outputs, self.levels, self.matcher)
         metrics = summarize(preds, self.cfg.domains, self.cfg.matching, self.cfg.min_per_level)
         metrics["answer_in_question"] = answers_in_questions(self.facts, self.cfg.domains)
         metrics["seconds"] = seconds
+        metrics["answer_span"] = self.gen.answer_span
+        metrics["cap_hit_share"] = hits.share
         log.info("evaluated %d questions in %.1fs", len(preds), seconds)
         rows = accuracy_rows(preds, self.cfg.domains, self.cfg.min_per_level)
         return EvalResult(metrics, preds, rows, seconds)
@@ -119,22 +133,29 @@ def prepare_evaluation(
         SftlensError: an unknown matching mode.
     """
     from sftlens.data import get_matcher
-    from sftlens.generation import GenerationConfig
 
     matcher = get_matcher(cfg.matching)
     chosen = select_facts(facts, cfg)
     if levels is not None:
         check_covered(chosen, levels, "levels")
     fmt = get_format(cfg.prompt_format)
+    note_answer_span(cfg.prompt_format, cfg.answer_span)
     prompts = [fmt.prompt(tokenizer, f.question) for f in chosen]
-    gen = GenerationConfig(
-        max_new_tokens=cfg.max_new_tokens,
-        temperature=0.0,
-        stop_at_newline=True,
-        batch_size=cfg.batch_size,
-    )
+    gen = generation_config(cfg)
     return PreparedEvaluation(
         chosen, prompts, levels, cfg, matcher, gen, PromptEncodings(tokenizer)
+    )
+
+
+def generation_config(cfg: EvaluateConfig) -> GenerationConfig:
+    """The engine's settings of an evaluation: greedy, ``cfg``'s cap and answer span."""
+    from sftlens.generation import GenerationConfig
+
+    return GenerationConfig(
+        max_new_tokens=cfg.max_new_tokens,
+        temperature=0.0,
+        answer_span=cfg.answer_span,
+        batch_size=cfg.batch_size,
     )
 
 

@@ -6,8 +6,9 @@ Example::
     outs = generate(model, tok, ["Alice was born in"], GenerationConfig(n_samples=10, temperature=0.7))
 
 ``generate`` returns, per prompt, ``n_samples`` completions: the text after the
-prompt, ended at EOS and (``stop_at_newline``) at the first newline after answer text:
-newlines before the answer are skipped (``sftlens.newline_rule``).
+prompt under ``answer_span`` (``sftlens.newline_rule``): ``first_line`` ends it at EOS or
+the first newline after answer text (newlines before the answer are skipped); ``full``
+ends it at EOS only and strips it.
 
 Reproducibility: a sampled completion is a function of (model, seed, prompt text,
 sample index) only — not of the batch size, the batch a prompt lands in or the

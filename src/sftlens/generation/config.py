@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 from sftlens.errors import ConfigError
+from sftlens.newline_rule import DEFAULT_ANSWER_SPAN, check_answer_span, stops_at_newline
 
 DECODE_KERNELS = ("matmul", "sdpa", "sdpa-efficient")
 KV_CACHES = ("static", "dynamic")
@@ -30,8 +31,10 @@ class GenerationConfig:
         temperature: 0 means greedy (then the ``n_samples`` completions are identical).
         top_p: nucleus sampling mass (1.0 = off).
         top_k: keep only the k most likely tokens (0 = off).
-        stop_at_newline: end a completion at the first newline after its answer text began
-            (newlines and spaces before it are skipped: ``sftlens.newline_rule``).
+        answer_span: which text is the answer (``sftlens.newline_rule``): ``first_line``
+            ends a completion at the first newline after its answer text began (newlines and
+            spaces before it are skipped) and keeps that line; ``full`` ends it only at EOS
+            or ``max_new_tokens`` and keeps the whole text, stripped.
         batch_size: most sequences (prompts x samples) decoded at once; ``None`` = from free
             GPU memory (on CPU a constant).
         seed: sampling seed; a completion depends only on (seed, prompt text, sample index).
@@ -53,7 +56,7 @@ class GenerationConfig:
     temperature: float = 0.0
     top_p: float = 1.0
     top_k: int = 0
-    stop_at_newline: bool = True
+    answer_span: str = DEFAULT_ANSWER_SPAN
     batch_size: int | None = None
     seed: int = 0
     ignore_eos: bool = False
@@ -84,8 +87,17 @@ class GenerationConfig:
             )
         if self.kv_cache not in KV_CACHES:
             raise ConfigError(f"unknown kv_cache '{self.kv_cache}'; choose static or dynamic")
+        try:
+            check_answer_span(self.answer_span)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         if self.prefill not in PREFILLS:
             raise ConfigError(f"unknown prefill '{self.prefill}'; choose bucketed or padded")
+
+    @property
+    def stop_at_newline(self) -> bool:
+        """Whether a newline after answer text ends a row (the ``first_line`` span)."""
+        return stops_at_newline(self.answer_span)
 
     @property
     def greedy(self) -> bool:

@@ -18,11 +18,12 @@ from tqdm.auto import tqdm
 from sftlens.errors import SftlensError
 from sftlens.generation.attention import gqa_decode_attention
 from sftlens.generation.batching import auto_batch_size, length_batches
+from sftlens.generation.cap_hits import CapHits
 from sftlens.generation.config import GenerationConfig
 from sftlens.generation.engine import decode_batch
 from sftlens.generation.sampling import row_keys
-from sftlens.generation.stops import pad_id, stop_rule
-from sftlens.newline_rule import answer_line
+from sftlens.generation.stops import StopRule, pad_id, stop_rule
+from sftlens.newline_rule import answer_text
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,23 @@ def encode_prompts(tokenizer: Any, prompts: Sequence[str]) -> list[list[int]]:
     encoded = tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
     fallback = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else pad_id(tokenizer)
     return [list(ids) if len(ids) else [fallback] for ids in encoded]
+
+
+def decode_answers(
+    tokenizer: Any,
+    rule: StopRule,
+    rows: list[list[int]],
+    cfg: GenerationConfig,
+    cap_hits: CapHits | None = None,
+) -> list[str]:
+    """The answer text of each generated row (ids up to its stop, decoded, then
+    :func:`sftlens.newline_rule.answer_text`); a row without a stop hit the cap."""
+    ends = [rule.end(row) for row in rows]
+    if cap_hits is not None:
+        cap_hits.add([e is None for e in ends])
+    cut = [row if e is None else row[:e] for row, e in zip(rows, ends, strict=True)]
+    texts = tokenizer.batch_decode(cut, skip_special_tokens=True)
+    return [answer_text(t, cfg.answer_span) for t in texts]
 
 
 class Progress(Protocol):
@@ -46,22 +64,25 @@ def generate(
     prompts: Sequence[str],
     cfg: GenerationConfig,
     progress: bool | Progress = False,
+    cap_hits: CapHits | None = None,
 ) -> list[list[str]]:
     """Generate ``cfg.n_samples`` completions per prompt.
 
     ``progress``: ``True`` shows a bar of completions (per batch: completions/s and ETA);
     a caller's bar (:class:`Progress`) is advanced instead, by the completions of each batch.
+    ``cap_hits``: counts the completions generated and those that hit ``max_new_tokens``.
 
     Returns:
-        One list of ``n_samples`` strings per prompt, in prompt order: the text after
-        the prompt, ended at EOS and (when ``stop_at_newline``) cut by the newline rule
-        (``sftlens.newline_rule.answer_line``: blank lines before the answer are skipped,
-        the first newline after answer text ends it).
+        One list of ``n_samples`` strings per prompt, in prompt order: the answer of the
+        text after the prompt under ``cfg.answer_span``
+        (``sftlens.newline_rule.answer_text``): ``first_line`` ends it at EOS or the first
+        newline after answer text (blank lines before the answer are skipped); ``full``
+        ends it at EOS only and strips it.
     """
     if cfg.backend == "vllm":
         from sftlens.generation.vllm_backend import generate_vllm
 
-        return generate_vllm(model, tokenizer, prompts, cfg)
+        return generate_vllm(model, tokenizer, prompts, cfg, cap_hits)
     if not prompts:
         return []
     if isinstance(model, (str, bytes)) or not hasattr(model, "parameters"):
@@ -97,10 +118,7 @@ def generate(
                 tokens = decode_batch(
                     model, [encoded[i] for i in idx], keys, cfg, tables, pad_id(tokenizer)
                 )
-                cut = [rule.cut(row) for row in tokens.tolist()]
-                texts = tokenizer.batch_decode(cut, skip_special_tokens=True)
-                if cfg.stop_at_newline:
-                    texts = [answer_line(t) for t in texts]
+                texts = decode_answers(tokenizer, rule, tokens.tolist(), cfg, cap_hits)
                 for j, i in enumerate(idx):
                     chunk = texts[j * n : (j + 1) * n]
                     results[i] = chunk * cfg.n_samples if n == 1 else chunk

@@ -1,7 +1,8 @@
 """Where a completion ends: EOS, and the newline rule (``sftlens.newline_rule``) per token.
 
-A row ends at EOS, or (with ``stop_at_newline``) at the first newline after its answer
-text began: newlines and spaces before any answer text are skipped.  Each vocabulary token
+A row ends at EOS, or (with ``stop_at_newline``: the ``first_line`` answer span) at the first
+newline after its answer text began: newlines and spaces before any answer text are skipped.
+Under the ``full`` answer span no newline ends a row: only EOS (and the token cap).  Each vocabulary token
 gets its :func:`sftlens.newline_rule.token_role` once per tokenizer (cached on the tokenizer
 object).  A fast tokenizer decodes the whole vocabulary in one call of its Rust backend
 (``decode_batch``, about 0.4-1.6 s for 262k tokens); others decode token by token through
@@ -11,6 +12,7 @@ Example::
 
     rule = stop_rule(tok, model, stop_at_newline=True)
     rule.cut([tok_nl, tok_paris, tok_nl, tok_x])   # [tok_nl, tok_paris, tok_nl]
+    rule.end([tok_paris, tok_x])                   # None: no stop, the cap ended the row
     tables = rule.tables(vocab_size, device)       # what the engine reads per step
 """
 
@@ -140,17 +142,23 @@ class StopRule:
     ends: frozenset[int]
     blank: frozenset[int]
 
-    def cut(self, ids: list[int]) -> list[int]:
-        """Ids up to the row's end: through the token whose newline ends the answer (its text
-        before the newline counts), or before the first EOS."""
+    def end(self, ids: list[int]) -> int | None:
+        """How many of ``ids`` the row keeps when a stop ends it (through the token whose
+        newline ends the answer, or before the first EOS); ``None``: no stop, the cap ends it."""
         begun = False
         for i, tid in enumerate(ids):
             if tid in self.ends or (begun and tid in self.newline):
-                return ids[: i + 1]
+                return i + 1
             if tid in self.eos:
-                return ids[:i]
+                return i
             begun = begun or tid not in self.blank
-        return ids
+        return None
+
+    def cut(self, ids: list[int]) -> list[int]:
+        """Ids up to the row's end: through the token whose newline ends the answer (its text
+        before the newline counts), or before the first EOS."""
+        end = self.end(ids)
+        return ids if end is None else ids[:end]
 
     def tables(self, size: int, device: Any) -> StopTables:
         """(V,) tables for a vocabulary of ``size`` ids (ids past the tokenizer: answer text)."""

@@ -4,9 +4,10 @@ vLLM is not installed here or in CI: the tests drive this adapter with a stand-i
 ``vllm`` module (parameters, per-prompt seeds, output shape), not vLLM itself.  ``model`` is a ``vllm.LLM`` or a model
 id / path from which one is built.  Seeds are per request, from (seed, prompt text) as in the HF
 engine, so results do not depend on batching, but the samples differ from the HF engine's.
-With ``stop_at_newline`` the text is cut by the newline rule (``sftlens.newline_rule``); vLLM's
+The text is the answer under ``answer_span`` (``sftlens.newline_rule.answer_text``); vLLM's
 stop strings cannot skip the newlines before an answer, so a completion runs to EOS or
-``max_new_tokens`` and is cut afterwards.
+``max_new_tokens`` and is cut afterwards (``first_line``) or kept whole, stripped (``full``).
+It hit the cap when vLLM stopped it for length and (``first_line``) no newline ended its answer.
 
 Example::
 
@@ -19,9 +20,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from sftlens.errors import SftlensError
+from sftlens.generation.cap_hits import CapHits
 from sftlens.generation.config import GenerationConfig
 from sftlens.generation.sampling import prompt_key
-from sftlens.newline_rule import answer_line
+from sftlens.newline_rule import answer_text, ends_at_newline
 
 
 def require_vllm() -> Any:
@@ -39,7 +41,11 @@ def load_vllm(name: str, seed: int = 0, dtype: str = "auto") -> Any:
 
 
 def generate_vllm(
-    model: Any, tokenizer: Any, prompts: Sequence[str], cfg: GenerationConfig
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    cfg: GenerationConfig,
+    cap_hits: CapHits | None = None,
 ) -> list[list[str]]:
     """Generate with vLLM; same return shape as :func:`sftlens.generation.generate`."""
     llm = (
@@ -62,6 +68,13 @@ def generate_vllm(
         for p in prompts
     ]
     outs = llm.generate(list(prompts), params, use_tqdm=False)
-    if not cfg.stop_at_newline:
-        return [[c.text for c in o.outputs] for o in outs]
-    return [[answer_line(c.text) for c in o.outputs] for o in outs]
+    if cap_hits is not None:
+        cap_hits.add([_hit_cap(c, cfg) for o in outs for c in o.outputs])
+    return [[answer_text(c.text, cfg.answer_span) for c in o.outputs] for o in outs]
+
+
+def _hit_cap(completion: Any, cfg: GenerationConfig) -> bool:
+    """Whether vLLM stopped ``completion`` for length before its answer ended."""
+    if getattr(completion, "finish_reason", None) != "length":
+        return False
+    return not (cfg.stop_at_newline and ends_at_newline(completion.text))

@@ -20,6 +20,7 @@ from sftlens.config import (
     Seed,
     StageConfig,
 )
+from sftlens.newline_rule import AnswerSpan
 
 
 class SlickConfig(StageConfig):
@@ -53,12 +54,13 @@ class ProbeSettings(StageConfig):
         templates: use the first n statement templates per relation (``None`` = all).
         samples: completions per template.
         temperature / top_p / top_k / max_new_tokens: sampling.
-        stop_at_newline: end each completion at the first newline after its answer text
-            (leading newlines skipped: ``sftlens.newline_rule``).  ``None`` (default)
-            = the scheme's rule: ``paper`` does not cut (the paper's protocol: up to
-            ``max_new_tokens``, matched over the whole completion); ``slick`` cuts
-            (its few-shot prompts continue with the next exemplar on a new line).
-            Knowledge worlds (one statement per line) set it to ``true`` explicitly.
+        answer_span: which text of a completion is matched (``sftlens.newline_rule``), unset
+            the scheme's (``paper``: ``full``, ``slick``: ``first_line``).  ``first_line``
+            ends each completion at the first newline after its answer text (leading
+            newlines skipped); ``full`` ends it only at EOS or ``max_new_tokens`` and matches
+            the whole completion (the paper's protocol).  SliCK's few-shot prompts continue
+            with the next exemplar on a new line; knowledge worlds (one statement per line)
+            set ``first_line`` explicitly.
         matching: answer matching mode (``contains``, ``dpr``, ``entityquestions``, ``words``, ``exact``).
         greedy: quick mode: 1 greedy completion per template.
         seed: sampling seed (a completion depends on seed, prompt and sample index only).
@@ -77,7 +79,7 @@ class ProbeSettings(StageConfig):
     top_p: float = Field(1.0, gt=0, le=1)
     top_k: NonNegInt = 0
     max_new_tokens: PositiveInt = 32
-    stop_at_newline: bool | None = None
+    answer_span: AnswerSpan | None = None
     matching: str = "contains"
     greedy: bool = False
     seed: Seed = 0
@@ -86,11 +88,17 @@ class ProbeSettings(StageConfig):
     save_completions: bool = False
     slick: SlickConfig = Field(default_factory=SlickConfig)  # type: ignore[arg-type]
 
-    def cuts_at_newline(self) -> bool:
-        """Whether completions end at a newline (explicit, else the scheme's rule)."""
-        if self.stop_at_newline is not None:
-            return self.stop_at_newline
-        return self.scheme == "slick"
+    @classmethod
+    def refused_key(cls, key: str) -> str | None:
+        if key == "stop_at_newline":
+            return "is answer_span here: first_line (a newline ends the answer) or full"
+        return super().refused_key(key)
+
+    def span(self) -> str:
+        """The answer span of the completions (explicit, else the scheme's rule)."""
+        if self.answer_span is not None:
+            return self.answer_span
+        return "first_line" if self.scheme == "slick" else "full"
 
 
 class ProbeConfig(DataOptions, ProbeSettings):

@@ -8,18 +8,21 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sftlens.data import get_matcher, match_fact
 from sftlens.data.records import Fact, Relation
 from sftlens.generation import GenerationConfig, generate
+from sftlens.generation.cap_hits import CapHits
 from sftlens.generation.generate import Progress
 from sftlens.probing.config import ProbeConfig
 from sftlens.probing.mastery import SCHEMES, score_paper, score_slick
 from sftlens.probing.protocols import base_row, check_inputs, paper_prompts, slick_prompts
 
 Matcher = Callable[[str, Sequence[str]], "str | None"]
+log = logging.getLogger(__name__)
 
 
 def complete(
@@ -28,12 +31,12 @@ def complete(
     per_fact: list[list[str]],
     gen: GenerationConfig,
     progress: bool | Progress,
+    cap_hits: CapHits | None = None,
 ) -> list[list[list[str]]]:
     """Completions per fact per prompt; each distinct prompt is generated once."""
     unique = list(dict.fromkeys(p for prompts in per_fact for p in prompts))
-    outs = dict(
-        zip(unique, generate(model, tokenizer, unique, gen, progress=progress), strict=True)
-    )
+    completions = generate(model, tokenizer, unique, gen, progress, cap_hits)
+    outs = dict(zip(unique, completions, strict=True))
     return [[outs[p] for p in prompts] for prompts in per_fact]
 
 
@@ -56,6 +59,14 @@ def count_correct(outputs: Sequence[Sequence[str]], fact: Fact, match: Matcher) 
     return [sum(match_fact(match, o, fact) is not None for o in outs) for outs in outputs]
 
 
+def warn_cap_hits(hits: CapHits, cfg: ProbeConfig) -> None:
+    """Log one line when more than a quarter of the completions hit ``max_new_tokens`` under
+    the ``first_line`` span (under ``full``, the paper's, the cap is where a completion ends)."""
+    warning = hits.warning(cfg.max_new_tokens, "probe", cfg.span())
+    if warning and cfg.span() == "first_line":
+        log.warning(warning)
+
+
 def generation_config(cfg: ProbeConfig) -> GenerationConfig:
     """The paper scheme's sampling settings (quick mode: one greedy completion)."""
     return GenerationConfig(
@@ -64,7 +75,7 @@ def generation_config(cfg: ProbeConfig) -> GenerationConfig:
         temperature=0.0 if cfg.greedy else cfg.temperature,
         top_p=cfg.top_p,
         top_k=cfg.top_k,
-        stop_at_newline=cfg.cuts_at_newline(),
+        answer_span=cfg.span(),
         batch_size=cfg.batch_size,
         seed=cfg.seed,
         backend=cfg.backend,
@@ -80,6 +91,7 @@ def probe_facts(
     progress: bool | Progress = True,
     *,
     pool: Sequence[Fact] | None = None,
+    cap_hits: CapHits | None = None,
 ) -> list[dict[str, Any]]:
     """Mastery rows (``id, relation, domain, split, scheme, n_correct, n_total, R, level,
     per_template_correct, exposure`` [+ ``completions``]) for ``facts``, in their order.
@@ -87,6 +99,7 @@ def probe_facts(
     Args:
         pool: facts to draw SliCK exemplars from (default ``facts``); pass the whole
             dataset when probing a chunk.
+        cap_hits: counts the completions and those that hit ``max_new_tokens``.
     """
     scheme = SCHEMES.get(cfg.scheme)
     match = get_matcher(cfg.matching)
@@ -94,9 +107,10 @@ def probe_facts(
     if not facts:
         return []
     if scheme.name == "slick":
-        return _probe_slick(model, tokenizer, facts, cfg, progress, pool or facts, match)
+        return _probe_slick(model, tokenizer, facts, cfg, progress, pool or facts, match, cap_hits)
     gen = generation_config(cfg)
-    outs = complete(model, tokenizer, paper_prompts(facts, relations, cfg.templates), gen, progress)
+    prompts = paper_prompts(facts, relations, cfg.templates)
+    outs = complete(model, tokenizer, prompts, gen, progress, cap_hits)
     rows = []
     for fact, fact_outs in zip(facts, outs, strict=True):
         per_template = count_correct(fact_outs, fact, match)
@@ -116,21 +130,22 @@ def _probe_slick(
     progress: bool | Progress,
     pool: Sequence[Fact],
     match: Matcher,
+    cap_hits: CapHits | None = None,
 ) -> list[dict[str, Any]]:
     prompts = slick_prompts(facts, pool, cfg)
     s = cfg.slick
     base: dict[str, Any] = {
         "max_new_tokens": cfg.max_new_tokens,
-        "stop_at_newline": cfg.cuts_at_newline(),
+        "answer_span": cfg.span(),
         "batch_size": cfg.batch_size,
         "seed": cfg.seed,
         "backend": cfg.backend,
     }
-    greedy = complete(model, tokenizer, prompts, GenerationConfig(**base), progress)
+    greedy = complete(model, tokenizer, prompts, GenerationConfig(**base), progress, cap_hits)
     sampled_cfg = GenerationConfig(
         **base, n_samples=s.samples, temperature=s.temperature, top_k=s.top_k
     )
-    sampled = complete(model, tokenizer, prompts, sampled_cfg, progress)
+    sampled = complete(model, tokenizer, prompts, sampled_cfg, progress, cap_hits)
     rows = []
     for fact, g_outs, s_outs in zip(facts, greedy, sampled, strict=True):
         g = count_correct(g_outs, fact, match)

@@ -185,16 +185,20 @@ def _probe_chunks(
     paths: list[Path],
 ) -> None:
     """Probe each chunk with the loaded model, writing each chunk file atomically."""
-    from sftlens.probing.probe import expected_completions, probe_facts
+    from sftlens.generation.cap_hits import CapHits
+    from sftlens.probing.probe import expected_completions, probe_facts, warn_cap_hits
 
     model, tok = loaded
+    hits = CapHits()
     sizes = [expected_completions(c, ds.relations, cfg) for c in chunks]
     bar = tqdm(total=sum(sizes), desc="probe", unit="completion", smoothing=0.1)
     done = 0
     try:
         for chunk, path, size in zip(chunks, paths, sizes, strict=True):
             t0 = time.monotonic()
-            rows = probe_facts(model, tok, chunk, ds.relations, cfg, progress=bar, pool=ds.facts)
+            rows = probe_facts(
+                model, tok, chunk, ds.relations, cfg, bar, pool=ds.facts, cap_hits=hits
+            )
             write_table(path, rows)
             done += size
             bar.n = done  # repeated prompts are generated once: the chunk's count is exact here
@@ -207,3 +211,4 @@ def _probe_chunks(
             )
     finally:
         bar.close()
+    warn_cap_hits(hits, cfg)

@@ -11,14 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from sftlens.errors import ConfigError, SftlensError
-from sftlens.prompts import get_format
+from sftlens.prompts import get_format, note_answer_span
 from sftlens.study.config import StudyConfig
 from sftlens.study.sections import STAGE_SECTIONS
 
 
 def check_prompt_format(cfg: StudyConfig) -> None:
-    """Refuse a prompt format the base model's tokenizer cannot render (one line, before work)."""
+    """Refuse a prompt format the base model's tokenizer cannot render (one line, before work);
+    note once a chat format scored by the paper's first-line answer rule."""
     fmt = get_format(cfg.prompt_format)
+    note_answer_span(cfg.prompt_format, cfg.evaluate.answer_span)
     if fmt.needs_chat_template:
         from sftlens.models import load_tokenizer
 

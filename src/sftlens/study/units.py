@@ -38,7 +38,9 @@ def probe_chunks(ctx: StudyContext) -> list[list[Any]]:
 
 
 def run_probe_chunk(ctx: StudyContext, chunk: list[Any], out: Path) -> dict[str, Any]:
+    from sftlens.generation.cap_hits import CapHits
     from sftlens.probing import probe_facts
+    from sftlens.probing.probe import warn_cap_hits
 
     study = ctx.cfg
     cfg = study.probe.config(
@@ -46,11 +48,13 @@ def run_probe_chunk(ctx: StudyContext, chunk: list[Any], out: Path) -> dict[str,
     )
     data = ctx.dataset()
     model = ctx.base(cfg.dtype)  # probe.dtype, or the study's
+    hits = CapHits()
     rows = probe_facts(
-        model, ctx.tokenizer(), chunk, data.relations, cfg, progress=True, pool=data.facts
+        model, ctx.tokenizer(), chunk, data.relations, cfg, True, pool=data.facts, cap_hits=hits
     )
+    warn_cap_hits(hits, cfg)
     write_table(out / "mastery.parquet", rows)
-    return {"facts": len(rows)}
+    return {"facts": len(rows), "cap_hit_share": hits.share}
 
 
 def run_probe_merge(ctx: StudyContext, names: list[str], out: Path) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""The newline rule on text (``answer_line``, ``token_role``) and per token (``StopRule``),
-with the tiny Llama's byte-level tokenizer."""
+"""The answer rules on text (``answer_line``, ``answer_text``, ``token_role``) and per token
+(``StopRule``), with the tiny Llama's byte-level tokenizer."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from sftlens.generation.stops import stop_rule, token_roles
-from sftlens.newline_rule import TokenRole, answer_line, token_role
+from sftlens.newline_rule import (
+    TokenRole,
+    answer_line,
+    answer_text,
+    ends_at_newline,
+    stops_at_newline,
+    token_role,
+)
 
 
 @pytest.mark.parametrize(
@@ -33,6 +40,30 @@ def test_answer_line(text: str, line: str) -> None:
 def test_answer_line_is_the_first_line_when_the_text_does_not_open_with_a_blank_line() -> None:
     for text in (" Paris\n\nx", "a\nb", " x y \n", "Rome"):
         assert answer_line(text) == text.split("\n", 1)[0]
+
+
+PREAMBLE = "Sure! Here is the answer:\nThe capital of Chandauli district is Lucknow.\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "first_line", "full"),
+    [
+        ("\n\n Paris\nBerlin", " Paris", "Paris\nBerlin"),  # leading newlines
+        (PREAMBLE, "Sure! Here is the answer:", PREAMBLE.strip()),  # a preamble line first
+        (" Lucknow.", " Lucknow.", "Lucknow."),  # ended by EOS: nothing to cut
+        ("\n \n", "", ""),
+    ],
+)
+def test_answer_text_under_each_span(text: str, first_line: str, full: str) -> None:
+    assert answer_text(text, "first_line") == first_line == answer_line(text)
+    assert answer_text(text, "full") == full
+
+
+def test_only_the_first_line_span_stops_at_a_newline() -> None:
+    assert stops_at_newline("first_line") and not stops_at_newline("full")
+    with pytest.raises(ValueError, match="unknown answer_span 'line'; choose first_line or full"):
+        stops_at_newline("line")
+    assert ends_at_newline(" Paris\nx") and not ends_at_newline("\n\n Paris")
 
 
 def test_token_role() -> None:
@@ -94,3 +125,16 @@ def test_tables_mark_the_same_tokens(tok: Any) -> None:
     assert bool(tables.text[len(tok) + 1]) and not bool(tables.newline[len(tok) + 1])
     plain = stop_rule(tok, None, stop_at_newline=False).tables(len(tok), torch.device("cpu"))
     assert not plain.newline.any() and int(plain.ends.sum()) == 1
+
+
+def test_the_full_span_stops_only_at_eos(tok: Any) -> None:
+    rule = stop_rule(tok, None, stop_at_newline=stops_at_newline("full"))
+    nl, p, a = ids_of(tok, "\n", "P", "a")
+    eos = tok.eos_token_id
+    assert rule.end([p, nl, a, nl, p]) is None  # no newline ends a row: the cap does
+    assert rule.cut([nl, p, nl, a, eos, p]) == [nl, p, nl, a]
+    assert rule.end([p, nl, eos]) == 2
+    tables = rule.tables(len(tok), torch.device("cpu"))
+    assert not tables.newline.any() and not bool(tables.ends[nl]) and bool(tables.ends[eos])
+    paper = stop_rule(tok, None, stop_at_newline=stops_at_newline("first_line"))
+    assert paper.end([p, nl, a]) == 2 and paper.end([p, a]) is None

@@ -120,3 +120,19 @@ def test_an_unused_chat_template_is_mentioned_once(tiny_llama_dir, caplog):
     with caplog.at_level(logging.INFO, logger="sftlens.prompts"):
         paper.prompt(plain, "Where was Alice born?")
     assert not [r for r in caplog.records if "chat template" in r.getMessage()]
+
+
+def test_chat_with_the_first_line_rule_is_mentioned_once(caplog, monkeypatch):
+    import logging
+
+    from sftlens import prompts
+
+    monkeypatch.setattr(prompts, "_SPAN_NOTED", set())
+    with caplog.at_level(logging.INFO, logger="sftlens.prompts"):
+        prompts.note_answer_span("paper", "first_line")  # the paper's format: nothing to say
+        prompts.note_answer_span("chat", "full")  # the opt-in already taken
+        assert not caplog.records
+        for _ in range(3):
+            prompts.note_answer_span("chat", "first_line")
+    (record,) = caplog.records
+    assert "answer_span=full" in record.getMessage() and "\n" not in record.getMessage()

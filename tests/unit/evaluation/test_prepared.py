@@ -89,3 +89,28 @@ def test_prompt_encodings_copy_and_pickle(tiny: tuple[Any, Any]) -> None:
     enc(["Alice was"], add_special_tokens=True)
     for clone in (copy.deepcopy(enc), pickle.loads(pickle.dumps(enc))):
         assert clone(["Alice was"])["input_ids"] == tok(["Alice was"])["input_ids"]
+
+
+def test_full_span_scores_the_whole_completion(tiny: tuple[Any, Any]) -> None:
+    from sftlens.newline_rule import answer_line
+
+    model, tok = tiny
+    line = evaluate_model(model, tok, FACTS, LEVELS, EvaluateConfig(max_new_tokens=8), False)
+    full_cfg = EvaluateConfig(max_new_tokens=8, answer_span="full")
+    full = evaluate_model(model, tok, FACTS, LEVELS, full_cfg, progress=False)
+    assert full.metrics["answer_span"] == "full" and line.metrics["answer_span"] == "first_line"
+    for a, b in zip(line.predictions, full.predictions, strict=True):
+        assert b["output"] == b["output"].strip()
+        assert a["output"].strip() == answer_line(b["output"]).strip()
+
+
+def test_cap_hits_are_recorded_and_warned_once_per_plan(
+    tiny: tuple[Any, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    model, tok = tiny
+    plan = prepare_evaluation(tok, FACTS, LEVELS, EvaluateConfig(max_new_tokens=1))
+    with caplog.at_level("WARNING", logger="sftlens.evaluation.evaluate"):
+        first, _ = plan.run(model), plan.run(model)
+    assert first.metrics["cap_hit_share"] > 0.25  # one token: hardly any answer ends in it
+    (record,) = caplog.records
+    assert "evaluate.max_new_tokens=64 evaluate.answer_span=full" in record.getMessage()

@@ -9,24 +9,34 @@ import torch
 
 from sftlens.errors import ConfigError
 from sftlens.generation import GenerationConfig, generate
+from sftlens.generation.cap_hits import CapHits
 from sftlens.generation.generate import encode_prompts
 from sftlens.generation.sampling import pick_tokens, row_keys, row_uniforms
 from sftlens.generation.stops import eos_ids
 
 
-def answer_text(text: str, stop_at_newline: bool) -> str:
-    """The newline rule written out on text: blank lines before the answer dropped, the
-    answer's line kept up to its newline."""
-    if not stop_at_newline:
-        return text
+def answer_text(text: str, span: str) -> str:
+    """The answer rules written out on text: ``full`` strips the whole text; ``first_line``
+    drops blank lines before the answer and keeps the answer's line up to its newline."""
+    if span == "full":
+        return text.strip()
     body = text.lstrip()
     lead = text[: len(text) - len(body)]
     return lead.rsplit("\n", 1)[-1] + body.split("\n", 1)[0]
 
 
-def naive(model: Any, tok: Any, prompts: list[str], cfg: GenerationConfig) -> list[list[str]]:
+def naive(
+    model: Any,
+    tok: Any,
+    prompts: list[str],
+    cfg: GenerationConfig,
+    raw: bool = False,
+    capped: list[bool] | None = None,
+) -> list[list[str]]:
     """One row at a time, no padding, no cache: re-encode the whole sequence every step; a
-    row ends at EOS or once its decoded text holds a newline after non-space text."""
+    row ends at EOS or (``first_line``) once its decoded text holds a newline after non-space
+    text.  ``raw``: the decoded text before the answer rule; ``capped`` gets a flag per row:
+    no stop ended it."""
     n = 1 if cfg.greedy else cfg.n_samples
     eos = set(eos_ids(tok, model))
     out = []
@@ -37,21 +47,25 @@ def naive(model: Any, tok: Any, prompts: list[str], cfg: GenerationConfig) -> li
         for j in range(n):
             seq = list(ids)
             new: list[int] = []
+            ended = False
             for t in range(cfg.max_new_tokens):
                 with torch.no_grad():
                     logits = model(torch.tensor([seq])).logits[:, -1, :]
                 u = None if cfg.greedy else uniforms[j : j + 1, t]
                 nxt = int(pick_tokens(logits, u, cfg.temperature, cfg.top_p, cfg.top_k)[0])
                 if nxt in eos:
+                    ended = True
                     break
                 new.append(nxt)
                 seq.append(nxt)
                 text = tok.decode(new, skip_special_tokens=True)
                 if cfg.stop_at_newline and "\n" in text.lstrip():
+                    ended = True
                     break
-            texts.append(
-                answer_text(tok.decode(new, skip_special_tokens=True), cfg.stop_at_newline)
-            )
+            if capped is not None:
+                capped.append(not ended)
+            text = tok.decode(new, skip_special_tokens=True)
+            texts.append(text if raw else answer_text(text, cfg.answer_span))
         out.append(texts * cfg.n_samples if n == 1 else texts)
     return out
 
@@ -103,11 +117,10 @@ def test_outputs_are_cut_at_newline_and_shaped(
     got = generate(model, tok, prompts, cfg)
     assert len(got) == len(prompts)
     assert all(len(o) == 2 and all("\n" not in s for s in o) for o in got)
-    free_cfg = GenerationConfig(
-        max_new_tokens=16, n_samples=2, temperature=1.0, stop_at_newline=False
-    )
+    free_cfg = GenerationConfig(max_new_tokens=16, n_samples=2, temperature=1.0, answer_span="full")
     free = generate(model, tok, prompts, free_cfg)
-    assert any("\n" in s for o in free for s in o)
+    assert any("\n" in s for o in free for s in o)  # full: no newline ends a row
+    assert free == naive(model, tok, prompts, free_cfg)
     assert generate(model, tok, [], cfg) == []
 
 
@@ -117,16 +130,17 @@ def test_newlines_before_the_answer_are_skipped(
 ) -> None:
     model, tok = newline_first
     cfg = GenerationConfig(max_new_tokens=10, n_samples=3, temperature=temperature, batch_size=4)
-    free = generate(
-        model, tok, prompts, GenerationConfig(**{**cfg.__dict__, "stop_at_newline": False})
-    )
-    assert all(s.startswith("\n ") and s.strip() for o in free for s in o)  # the hook works
+    full_cfg = GenerationConfig(**{**cfg.__dict__, "answer_span": "full"})
+    raw = naive(model, tok, prompts, full_cfg, raw=True)
+    assert all(s.startswith("\n ") and s.strip() for o in raw for s in o)  # the hook works
+    free = generate(model, tok, prompts, full_cfg)
+    assert free == [[s.strip() for s in o] for o in raw]  # full: the whole text, stripped
     got = generate(model, tok, prompts, cfg)
     assert got == naive(model, tok, prompts, cfg)
-    assert got == [[answer_text(s, True) for s in o] for o in free]
+    assert got == [[answer_text(s, "first_line") for s in o] for o in raw]
     assert all(s.startswith(" ") and s.strip() and "\n" not in s for o in got for s in o)
     if temperature > 0:  # some sampled rows were cut after their answer
-        assert any("\n" in s.strip() for o in free for s in o)
+        assert any("\n" in s for o in free for s in o)
 
 
 def test_tokenizer_without_pad_token(model_tok: tuple[Any, Any], prompts: list[str]) -> None:
@@ -147,6 +161,8 @@ def test_bad_config_is_one_line_error() -> None:
         GenerationConfig(top_p=0.0)
     with pytest.raises(ConfigError, match="backend"):
         GenerationConfig(backend="tgi")
+    with pytest.raises(ConfigError, match="unknown answer_span 'line'; choose first_line or full"):
+        GenerationConfig(answer_span="line")
 
 
 def test_pick_tokens_follows_the_distribution() -> None:
@@ -166,3 +182,20 @@ def test_pick_tokens_never_picks_a_filtered_token_at_u_near_one() -> None:
     for u in (0.0, 0.5, 1.0 - 2**-30, 1.0):
         tok = pick_tokens(logits, torch.tensor([u], dtype=torch.float64), 1.0, 0.9, 0)
         assert int(tok[0]) in (0, 1)
+
+
+def test_cap_hits_count_the_rows_that_no_stop_ended(
+    model_tok: tuple[Any, Any], prompts: list[str]
+) -> None:
+    model, tok = model_tok
+    hits = CapHits()
+    endless = GenerationConfig(max_new_tokens=4, answer_span="full", ignore_eos=True)
+    generate(model, tok, prompts, endless, cap_hits=hits)
+    assert (hits.completions, hits.capped) == (len(prompts), len(prompts))
+    hits = CapHits()
+    cfg = GenerationConfig(max_new_tokens=12, n_samples=2, temperature=1.0, batch_size=4)
+    generate(model, tok, prompts, cfg, cap_hits=hits)
+    capped: list[bool] = []
+    naive(model, tok, prompts, cfg, capped=capped)
+    assert hits.completions == len(capped) == 2 * len(prompts)
+    assert hits.capped == sum(capped) and 0 < hits.capped < hits.completions

@@ -67,7 +67,7 @@ def _compare(model: Any, tok: Any, monkeypatch: pytest.MonkeyPatch, chunked: boo
         "place_prefill",
         lambda c, p, rows, *a: calls.append(len(rows)) or place(c, p, rows, *a),
     )
-    greedy = GenerationConfig(max_new_tokens=5, stop_at_newline=False, ignore_eos=True)
+    greedy = GenerationConfig(max_new_tokens=5, answer_span="full", ignore_eos=True)
     sampled = dataclasses.replace(greedy, n_samples=3, temperature=1.0)
     for cfg in (greedy, sampled):
         calls.clear()
@@ -91,7 +91,7 @@ def test_sliding_window_falls_back(arch_models: Any, monkeypatch: pytest.MonkeyP
 def test_dynamic_cache_falls_back(model_tok: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     model, tok = model_tok
     monkeypatch.setattr(engine, "place_prefill", lambda *a: pytest.fail("chunked a dynamic cache"))
-    cfg = GenerationConfig(max_new_tokens=3, stop_at_newline=False, kv_cache="dynamic")
+    cfg = GenerationConfig(max_new_tokens=3, answer_span="full", kv_cache="dynamic")
     assert len(generate(model, tok, MIXED, cfg)) == len(MIXED)
 
 

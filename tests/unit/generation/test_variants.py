@@ -24,7 +24,7 @@ def test_variant_fields_are_validated():
 )
 def test_variants_give_the_same_greedy_text(model_tok, prompts, fields):
     model, tok = model_tok
-    cfg = GenerationConfig(max_new_tokens=6, stop_at_newline=False, batch_size=3)
+    cfg = GenerationConfig(max_new_tokens=6, answer_span="full", batch_size=3)
     want = generate(model, tok, prompts, cfg)
     assert generate(model, tok, prompts, dataclasses.replace(cfg, **fields)) == want
     assert attention.DECODE_KERNEL == "matmul"  # the block's setting does not leak

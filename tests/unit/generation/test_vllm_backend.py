@@ -16,6 +16,7 @@ import pytest
 
 from sftlens.errors import SftlensError
 from sftlens.generation import GenerationConfig, generate
+from sftlens.generation.cap_hits import CapHits
 from sftlens.generation.sampling import prompt_key
 
 
@@ -27,7 +28,7 @@ class _Params:
 @dataclass
 class _FakeLLM:
     """Answers every prompt with n completions "<prompt>#<i>\\nmore", the first after a
-    blank line (an instruct model's leading newline)."""
+    blank line (an instruct model's leading newline); all stopped for length."""
 
     calls: list[tuple[list[str], list[_Params]]] = field(default_factory=list)
     llm_engine: object = object()
@@ -37,7 +38,9 @@ class _FakeLLM:
         return [
             types.SimpleNamespace(
                 outputs=[
-                    types.SimpleNamespace(text=("\n" if i == 0 else "") + f"{p}#{i}\nmore")
+                    types.SimpleNamespace(
+                        text=("\n" if i == 0 else "") + f"{p}#{i}\nmore", finish_reason="length"
+                    )
                     for i in range(sp.kwargs["n"])
                 ]
             )
@@ -66,9 +69,20 @@ def test_sampling_parameters_and_outputs(fake_vllm: types.ModuleType) -> None:
     assert [p.kwargs["seed"] for p in params] == [prompt_key(p, 5) % (1 << 31) for p in prompts]
 
 
-def test_without_the_newline_cut_the_whole_text_is_kept(fake_vllm: types.ModuleType) -> None:
-    cfg = GenerationConfig(backend="vllm", n_samples=2, temperature=0.7, stop_at_newline=False)
-    assert generate(_FakeLLM(), None, ["c"], cfg) == [["\nc#0\nmore", "c#1\nmore"]]
+def test_full_span_keeps_the_whole_text_stripped(fake_vllm: types.ModuleType) -> None:
+    cfg = GenerationConfig(backend="vllm", n_samples=2, temperature=0.7, answer_span="full")
+    hits = CapHits()
+    assert generate(_FakeLLM(), None, ["c"], cfg, cap_hits=hits) == [["c#0\nmore", "c#1\nmore"]]
+    assert (hits.completions, hits.capped) == (2, 2)  # stopped for length, no newline stop
+
+
+def test_first_line_completions_ended_by_a_newline_did_not_hit_the_cap(
+    fake_vllm: types.ModuleType,
+) -> None:
+    hits = CapHits()
+    cfg = GenerationConfig(backend="vllm", n_samples=2, temperature=0.7)
+    generate(_FakeLLM(), None, ["c", "d"], cfg, cap_hits=hits)
+    assert (hits.completions, hits.capped) == (4, 0)
 
 
 def test_missing_vllm_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -48,7 +48,12 @@ def fake_generate(answer_for: dict[str, list[str]]) -> Any:
     calls: list[GenerationConfig] = []
 
     def gen(
-        model: Any, tok: Any, prompts: list[str], g: GenerationConfig, progress: bool = False
+        model: Any,
+        tok: Any,
+        prompts: list[str],
+        g: GenerationConfig,
+        progress: Any = False,
+        cap_hits: Any = None,
     ) -> list[list[str]]:
         calls.append(g)
         return [(answer_for.get(p) or ["nothing"] * g.n_samples)[: g.n_samples] for p in prompts]
@@ -81,7 +86,12 @@ def test_slick_prompts_use_dev_exemplars_then_train(
     seen: list[str] = []
 
     def spy(
-        model: Any, tok: Any, prompts: list[str], g: GenerationConfig, progress: bool = False
+        model: Any,
+        tok: Any,
+        prompts: list[str],
+        g: GenerationConfig,
+        progress: Any = False,
+        cap_hits: Any = None,
     ) -> Any:
         seen.extend(prompts)
         return gen(model, tok, prompts, g)
@@ -128,7 +138,12 @@ def test_identical_prompts_are_generated_once(
     seen: list[str] = []
 
     def spy(
-        model: Any, tok: Any, prompts: list[str], g: GenerationConfig, progress: bool = False
+        model: Any,
+        tok: Any,
+        prompts: list[str],
+        g: GenerationConfig,
+        progress: Any = False,
+        cap_hits: Any = None,
     ) -> Any:
         seen.extend(prompts)
         return [["in Rome"] * g.n_samples for _ in prompts]
@@ -139,7 +154,7 @@ def test_identical_prompts_are_generated_once(
     assert [r["n_correct"] for r in rows] == [0, 20]
 
 
-def test_newline_cut_is_a_setting_paper_default_off(
+def test_answer_span_is_a_setting_paper_default_full(
     facts_jsonl: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ds = load_dataset(f"jsonl:{facts_jsonl}")
@@ -149,16 +164,64 @@ def test_newline_cut_is_a_setting_paper_default_off(
     answers = {rel.statement("Alice", 0): [" Rome.\nParis"] * 2}
     gen = fake_generate(answers)
     monkeypatch.setattr(probe_mod, "generate", gen)
-    for stop, want in ((None, 2), (False, 2), (True, 2)):
-        c = cfg(facts_jsonl, templates=1, samples=2, stop_at_newline=stop)
-        assert c.cuts_at_newline() is (stop is True)
+    for span, want in ((None, "full"), ("full", "full"), ("first_line", "first_line")):
+        c = cfg(facts_jsonl, templates=1, samples=2, answer_span=span)
+        assert c.span() == want
         rows = probe_facts(None, None, [alice], ds.relations, c)
-        assert gen.calls[-1].stop_at_newline is (stop is True)
+        assert gen.calls[-1].answer_span == want
         assert gen.calls[-1].max_new_tokens == 32
         # contains sees the whole completion it is given (the engine does the cutting)
-        assert rows[0]["n_correct"] == want
-    assert cfg(facts_jsonl, scheme="slick").cuts_at_newline() is True
-    assert cfg(facts_jsonl, scheme="slick", stop_at_newline=False).cuts_at_newline() is False
+        assert rows[0]["n_correct"] == 2
+    assert cfg(facts_jsonl, scheme="slick").span() == "first_line"
+    assert cfg(facts_jsonl, scheme="slick", answer_span="full").span() == "full"
+
+
+def test_probe_and_evaluate_pass_the_same_rule_to_the_engine(facts_jsonl: Path) -> None:
+    from sftlens.evaluation import EvaluateConfig
+    from sftlens.evaluation.evaluate import generation_config as eval_generation
+    from sftlens.probing.probe import generation_config as probe_generation
+
+    for span in ("first_line", "full"):
+        probe_gen = probe_generation(cfg(facts_jsonl, answer_span=span))
+        eval_gen = eval_generation(EvaluateConfig(answer_span=span))
+        assert probe_gen.answer_span == eval_gen.answer_span == span
+        assert probe_gen.stop_at_newline is eval_gen.stop_at_newline is (span == "first_line")
+    assert EvaluateConfig().answer_span == "first_line"  # the paper's rule by default
+
+
+def test_unknown_answer_span_and_the_old_key_are_one_line_errors(tmp_path: Path) -> None:
+    from sftlens.config import load_config
+    from sftlens.errors import ConfigError
+    from sftlens.evaluation import EvaluateConfig
+
+    with pytest.raises(
+        ConfigError, match=r"key 'answer_span': Input should be 'first_line' or 'full'"
+    ) as err:
+        load_config(EvaluateConfig, None, ["answer_span=line"])
+    assert "\n" not in str(err.value)
+    base = ["model=m", "data=jsonl:x"]
+    with pytest.raises(
+        ConfigError, match="key 'answer_span': Input should be 'first_line' or 'full'"
+    ):
+        load_config(ProbeConfig, None, [*base, "answer_span=all"])
+    with pytest.raises(ConfigError, match="'stop_at_newline' is answer_span here"):
+        load_config(ProbeConfig, None, [*base, "stop_at_newline=true"])
+
+
+def test_cap_hits_warn_under_first_line_only(
+    facts_jsonl: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sftlens.generation.cap_hits import CapHits
+    from sftlens.probing.probe import warn_cap_hits
+
+    hits = CapHits(completions=10, capped=6)
+    with caplog.at_level("WARNING", logger="sftlens.probing.probe"):
+        warn_cap_hits(hits, cfg(facts_jsonl))  # paper: full, the cap is where it ends
+        assert not caplog.records
+        warn_cap_hits(hits, cfg(facts_jsonl, answer_span="first_line"))
+    (record,) = caplog.records
+    assert "60% of the probe completions (6/10)" in record.getMessage()
+    assert "probe.answer_span=full" in record.getMessage()
 
 
 def test_newline_cut_on_a_real_model_is_a_prefix_of_the_uncut_completion(
@@ -176,10 +239,10 @@ def test_newline_cut_on_a_real_model_is_a_prefix_of_the_uncut_completion(
         model, tok, ds.facts[:3], ds.relations, cfg(facts_jsonl, **kw), progress=False
     )
     cut = probe_facts(
-        model, tok, ds.facts[:3], ds.relations, cfg(facts_jsonl, stop_at_newline=True, **kw),
+        model, tok, ds.facts[:3], ds.relations, cfg(facts_jsonl, answer_span="first_line", **kw),
         progress=False,
     )  # fmt: skip
     for u_row, c_row in zip(uncut, cut, strict=True):
         for u_tpl, c_tpl in zip(u_row["completions"], c_row["completions"], strict=True):
             for u, c in zip(u_tpl, c_tpl, strict=True):
-                assert "\n" not in c and c == answer_line(u)
+                assert "\n" not in c and c.strip() == answer_line(u).strip()

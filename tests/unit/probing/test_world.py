@@ -26,7 +26,7 @@ def test_r_correlates_with_exposure(micro_world: Path) -> None:
         templates=3,
         samples=4,
         max_new_tokens=8,
-        stop_at_newline=True,  # one statement per line
+        answer_span="first_line",  # one statement per line
     )
     rows = probe_facts(model, tok, facts, ds.relations, cfg, progress=False)
     assert [r["id"] for r in rows] == [f.id for f in facts]
