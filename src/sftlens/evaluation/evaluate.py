@@ -78,8 +78,7 @@ class PreparedEvaluation:
     def run(self, model: PreTrainedModel, progress: bool = False) -> EvalResult:
         """Answer the prepared questions greedily with ``model`` and score them; warn once
         (per plan) when more than a quarter of the answers hit ``max_new_tokens``."""
-        from sftlens.generation import generate
-        from sftlens.generation.cap_hits import CapHits
+        from sftlens.generation import CapHits, generate
 
         start = time.perf_counter()
         hits = CapHits()

@@ -25,17 +25,17 @@ from sftlens.probing.table import (
 )
 
 if TYPE_CHECKING:
-    from sftlens.probing.probe import complete, count_correct, probe_facts
+    from sftlens.probing.probe import complete, count_correct, probe_facts, warn_cap_hits
 
 __all__ = [
     "SCHEMES", "ProbeConfig", "ProbeSettings", "SlickConfig", "check_covered", "check_same_data",
     "complete", "count_correct", "level_from_counts", "level_of", "levels_for", "levels_from_rows",
-    "paper_prompts", "probe_facts", "read_levels",
+    "paper_prompts", "probe_facts", "read_levels", "warn_cap_hits",
 ]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("probe_facts", "complete", "count_correct"):
+    if name in ("probe_facts", "complete", "count_correct", "warn_cap_hits"):
         from sftlens.probing import probe
 
         return getattr(probe, name)

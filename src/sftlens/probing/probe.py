@@ -14,8 +14,7 @@ from typing import Any
 
 from sftlens.data import get_matcher, match_fact
 from sftlens.data.records import Fact, Relation
-from sftlens.generation import GenerationConfig, generate
-from sftlens.generation.cap_hits import CapHits
+from sftlens.generation import CapHits, GenerationConfig, generate
 from sftlens.generation.generate import Progress
 from sftlens.probing.config import ProbeConfig
 from sftlens.probing.mastery import SCHEMES, score_paper, score_slick

@@ -185,7 +185,7 @@ def _probe_chunks(
     paths: list[Path],
 ) -> None:
     """Probe each chunk with the loaded model, writing each chunk file atomically."""
-    from sftlens.generation.cap_hits import CapHits
+    from sftlens.generation import CapHits
     from sftlens.probing.probe import expected_completions, probe_facts, warn_cap_hits
 
     model, tok = loaded

@@ -38,9 +38,8 @@ def probe_chunks(ctx: StudyContext) -> list[list[Any]]:
 
 
 def run_probe_chunk(ctx: StudyContext, chunk: list[Any], out: Path) -> dict[str, Any]:
-    from sftlens.generation.cap_hits import CapHits
-    from sftlens.probing import probe_facts
-    from sftlens.probing.probe import warn_cap_hits
+    from sftlens.generation import CapHits
+    from sftlens.probing import probe_facts, warn_cap_hits
 
     study = ctx.cfg
     cfg = study.probe.config(
