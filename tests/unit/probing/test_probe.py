@@ -43,9 +43,11 @@ def test_real_model_rows_are_consistent(model_tok: tuple[Any, Any], facts_jsonl:
     assert all(r["n_total"] == 2 for r in quick)
 
 
-def fake_generate(answer_for: dict[str, list[str]]) -> Any:
-    """A stand-in engine returning fixed completions per prompt (counted calls)."""
+def fake_generate(answer_for: dict[str, list[str]], default: str = "nothing") -> Any:
+    """A stand-in engine returning fixed completions per prompt (``default`` for any other);
+    it records each call's settings (``gen.calls``) and the prompts it was given (``gen.seen``)."""
     calls: list[GenerationConfig] = []
+    seen: list[str] = []
 
     def gen(
         model: Any,
@@ -56,9 +58,11 @@ def fake_generate(answer_for: dict[str, list[str]]) -> Any:
         cap_hits: Any = None,
     ) -> list[list[str]]:
         calls.append(g)
-        return [(answer_for.get(p) or ["nothing"] * g.n_samples)[: g.n_samples] for p in prompts]
+        seen.extend(prompts)
+        return [(answer_for.get(p) or [default] * g.n_samples)[: g.n_samples] for p in prompts]
 
     gen.calls = calls  # type: ignore[attr-defined]
+    gen.seen = seen  # type: ignore[attr-defined]
     return gen
 
 
@@ -83,20 +87,8 @@ def test_slick_prompts_use_dev_exemplars_then_train(
 ) -> None:
     ds = load_dataset(f"jsonl:{facts_jsonl}")
     gen = fake_generate({})
-    seen: list[str] = []
-
-    def spy(
-        model: Any,
-        tok: Any,
-        prompts: list[str],
-        g: GenerationConfig,
-        progress: Any = False,
-        cap_hits: Any = None,
-    ) -> Any:
-        seen.extend(prompts)
-        return gen(model, tok, prompts, g)
-
-    monkeypatch.setattr(probe_mod, "generate", spy)
+    seen: list[str] = gen.seen
+    monkeypatch.setattr(probe_mod, "generate", gen)
     c = cfg(facts_jsonl, scheme="slick", slick={"exemplar_sets": 3, "shots": 2, "samples": 4})
     p19_test = next(f for f in ds.facts if f.relation == "P19" and f.split == "test")
     p36 = next(f for f in ds.facts if f.relation == "P36")
@@ -135,20 +127,9 @@ def test_identical_prompts_are_generated_once(
     ds = load_dataset(f"jsonl:{facts_jsonl}")
     alice = ds.facts[0]
     twin = dataclasses.replace(alice, id="P19/twin", answers=("Rome",))
-    seen: list[str] = []
-
-    def spy(
-        model: Any,
-        tok: Any,
-        prompts: list[str],
-        g: GenerationConfig,
-        progress: Any = False,
-        cap_hits: Any = None,
-    ) -> Any:
-        seen.extend(prompts)
-        return [["in Rome"] * g.n_samples for _ in prompts]
-
-    monkeypatch.setattr(probe_mod, "generate", spy)
+    gen = fake_generate({}, default="in Rome")
+    seen: list[str] = gen.seen
+    monkeypatch.setattr(probe_mod, "generate", gen)
     rows = probe_facts(None, None, [alice, twin], ds.relations, cfg(facts_jsonl, templates=2))
     assert len(seen) == len(set(seen)) == 2
     assert [r["n_correct"] for r in rows] == [0, 20]
