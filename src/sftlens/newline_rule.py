@@ -91,4 +91,4 @@ class TokenRole:
 
 def token_role(text: str) -> TokenRole:
     """The :class:`TokenRole` of a token whose text (decoded alone) is ``text``."""
-    return TokenRole(text=bool(text.strip()), newline="\n" in text, ends="\n" in text.lstrip())
+    return TokenRole(text=bool(text.strip()), newline="\n" in text, ends=ends_at_newline(text))

@@ -59,7 +59,7 @@ def note_chat_template(tok: PreTrainedTokenizerBase | None) -> None:
 
 def note_answer_span(prompt_format: str, answer_span: str) -> None:
     """Say once that a chat format scored by the paper's first-line rule may cut answers short."""
-    if answer_span != DEFAULT_ANSWER_SPAN or _SPAN_NOTED:
+    if answer_span != DEFAULT_ANSWER_SPAN or prompt_format in _SPAN_NOTED:
         return
     if not PROMPT_FORMATS.get(prompt_format).needs_chat_template:
         return

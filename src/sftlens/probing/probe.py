@@ -61,8 +61,9 @@ def count_correct(outputs: Sequence[Sequence[str]], fact: Fact, match: Matcher) 
 def warn_cap_hits(hits: CapHits, cfg: ProbeConfig) -> None:
     """Log one line when more than a quarter of the completions hit ``max_new_tokens`` under
     the ``first_line`` span (under ``full``, the paper's, the cap is where a completion ends)."""
-    warning = hits.warning(cfg.max_new_tokens, "probe", cfg.span())
-    if warning and cfg.span() == "first_line":
+    if cfg.span() != "first_line":
+        return
+    if warning := hits.warning(cfg.max_new_tokens, "probe", cfg.span()):
         log.warning(warning)
 
 
