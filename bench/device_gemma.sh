@@ -43,6 +43,9 @@ prep() {
   tok=(); [ -d .tokfix ] && tok=(--tokenizer .tokfix)
   [ -d "$MODEL" ] || /usr/bin/time -f "convert: %e s" python3 -m sftlens convert "$GGUF" --out "$MODEL" \
     "${tok[@]}" || exit 1
+  # unit keys fingerprint a model dir by its files' sizes and mtimes: a fixed mtime gives the
+  # same keys on every machine, so a study's finished units carried from an earlier machine resume
+  touch -d 2026-01-01T00:00:00Z "$MODEL"/*
   if [ -f .devdata/eq.tar.xz ]; then mkdir -p /tmp/data && tar xJf .devdata/eq.tar.xz -C /tmp/data; fi
 }
 
@@ -74,6 +77,10 @@ study() {
   step "study (waiting at most ${STUDY_SECONDS:-540} s this call)"
   pgrep -f "nvidia-smi --query-gpu=utilization" >/dev/null || setsid nohup nvidia-smi \
     --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -l 2 >>/tmp/util.csv 2>&1 &
+  # finished units of an earlier machine (a probe_units.tgz that a study call brought back)
+  if [ ! -d /tmp/gstudy ] && [ -f .devdata/probe_units.tgz ]; then
+    mkdir -p /tmp/gstudy && tar xzf .devdata/probe_units.tgz -C /tmp/gstudy || exit 1
+  fi
   if [ ! -f /tmp/gstudy.rc ] && ! pgrep -f "sftlens study configs/paper-gemma3" >/dev/null; then
     setsid nohup bash -c "python3 -m sftlens study configs/paper-gemma3-270m.yaml --out /tmp/gstudy \
       --workers ${WORKERS:-4} model=$MODEL ${STUDY_ARGS:-} >>/tmp/study.log 2>&1; echo \$? >/tmp/gstudy.rc" \
@@ -87,6 +94,7 @@ study() {
   python3 bench/study_units.py /tmp/gstudy --json "$OUT/units.json" 2>&1 | tail -30
   tar czf "$OUT/gstudy.tgz" -C /tmp/gstudy --exclude='*.safetensors' manifest.json results report \
     2>/dev/null || true
+  (cd /tmp/gstudy && tar czf "$OUT/probe_units.tgz" manifest.json units/probe* 2>/dev/null) || true
   grep -E "units, ETA|error|Error" /tmp/study.log | tail -5
 }
 

@@ -57,6 +57,8 @@ def test_aliases_from_the_packages(ds) -> None:  # type: ignore[no-untyped-def]
     assert capital.answers == ("Paris",)
     demonym = facts["geo/P1549/FR"]
     assert demonym.answers == ("French",)
+    # countryinfo gives GB to the United Kingdom and to Wales: the country's record wins
+    assert facts["geo/P1549/GB"].answers == ("British",)
     germany = next(f for f in ds.facts if f.relation == "P17" and f.object == "Germany")
     assert "Federal Republic of Germany" in germany.accepted  # pycountry's official name
     currency = facts["geo/P38/JP"]

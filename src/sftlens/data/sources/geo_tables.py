@@ -150,13 +150,19 @@ def _country(
 
 
 def _countryinfo_by_code(countryinfo: Any) -> dict[str, dict[str, Any]]:
-    out = {}
+    """ISO alpha-2 code -> countryinfo record.  Where records share a code (GB: the United
+    Kingdom and Wales), the most populous one is the country's."""
+    out: dict[str, dict[str, Any]] = {}
     for rec in countryinfo.all_countries():
         info = rec.info()
         code = (info.get("ISO") or {}).get("alpha2")
-        if code:
-            out[code] = info
+        if code and (code not in out or _population(info) > _population(out[code])):
+            out[code] = info  # ties keep the first record
     return out
+
+
+def _population(info: dict[str, Any]) -> int:
+    return int(info.get("population") or 0)
 
 
 def _currencies(pycountry: Any, geo_countries: dict[str, Any]) -> dict[str, tuple[str, ...]]:
