@@ -112,12 +112,13 @@ def group_bars(layers: pd.DataFrame, modules: pd.DataFrame, path: Path) -> Path:
 
 
 def mastery_vs_exposure(stats: pd.DataFrame, path: Path) -> Path:
-    """World models: probing score R against pretraining exposure (the ground truth)."""
+    """Probing score R against exposure: a world's pretraining mentions or a real source's
+    popularity (quantile bins of it, :func:`sftlens.reporting.tables.mastery_vs_exposure`)."""
     fig, ax = plt.subplots(figsize=(5, 3.6))
     stats = stats.sort_values("exposure")
     ax.errorbar(stats["exposure"], stats["mean"], yerr=stats["spread"], marker="o", capsize=3)
     ax.set(
-        xlabel="exposure (pretraining mentions)", ylabel="mastery R", title="mastery vs exposure"
+        xlabel="exposure (mentions; popularity)", ylabel="mastery R", title="mastery vs exposure"
     )
     if stats["exposure"].max() > 20 * max(1, stats["exposure"].min()):
         ax.set_xscale("symlog")

@@ -136,8 +136,13 @@ def parameter_sections(res: tables.Results, out: Path) -> list[Section]:
         sec = Section("Data distribution per mastery level (Table 1)",
                       tables=[("facts per level", tables.data_distribution(res.mastery))])  # fmt: skip
         exposure = tables.mastery_vs_exposure(res.mastery)
-        if exposure is not None:
-            sec.title += " and mastery against exposure (world ground truth)"
+        rho = tables.exposure_spearman(res.mastery)
+        if exposure is not None and rho is not None:
+            sec.title += " and mastery against exposure"
+            sec.text = (
+                f"Spearman(exposure, R) = {rho[0]:.2f} over {rho[1]:,} facts (exposure: a "
+                "world's pretraining mentions, or a real source's popularity such as population)."
+            )
             sec.images.append(
                 plots.mastery_vs_exposure(exposure, out / "fig_mastery_vs_exposure.png").name
             )

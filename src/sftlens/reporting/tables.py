@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sftlens.correlation import spearman
 from sftlens.errors import DataError
 from sftlens.evaluation import MACRO_LEVEL
 from sftlens.reporting.answers import PerQuestion, correctness, kl_matrix
@@ -230,12 +231,25 @@ def data_distribution(mastery: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def mastery_vs_exposure(mastery: pd.DataFrame) -> pd.DataFrame | None:
-    """Ground truth of world models: mean R per exposure count bin (None without exposure)."""
+def mastery_vs_exposure(mastery: pd.DataFrame, max_bins: int = 12) -> pd.DataFrame | None:
+    """Mean R per exposure value (None without exposure).  A world's exposure is a mention
+    count with few values; a real source's (``geo:`` population) is near-unique per fact, so
+    more than ``max_bins`` values are grouped into quantile bins, each shown at its median."""
+    if "exposure" not in mastery or mastery["exposure"].isna().all():
+        return None
+    df = mastery.dropna(subset=["exposure"]).copy()
+    if df["exposure"].nunique() > max_bins:
+        bins = pd.qcut(df["exposure"].rank(method="first"), max_bins, labels=False)
+        df["exposure"] = df.groupby(bins)["exposure"].transform("median")
+    return mean_spread(df, ["exposure"], "R")
+
+
+def exposure_spearman(mastery: pd.DataFrame) -> tuple[float, int] | None:
+    """Spearman(exposure, R) over the facts that carry an exposure, and their count."""
     if "exposure" not in mastery or mastery["exposure"].isna().all():
         return None
     df = mastery.dropna(subset=["exposure"])
-    return mean_spread(df, ["exposure"], "R")
+    return spearman(df["exposure"], df["R"]), len(df)
 
 
 def calibration_table(cal: pd.DataFrame) -> pd.DataFrame:

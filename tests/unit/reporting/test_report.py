@@ -90,11 +90,25 @@ def check_structure(index: Path) -> str:
     return page
 
 
+def test_mastery_vs_exposure_bins_a_popularity_and_ranks_it():
+    world = pd.DataFrame({"exposure": [1, 1, 2, 2, 5], "R": [0.0, 0.2, 0.5, 0.7, 1.0]})
+    by_count = tables.mastery_vs_exposure(world)
+    assert by_count["exposure"].tolist() == [1, 2, 5]  # a world's few counts stay as they are
+    assert by_count["mean"].round(3).tolist() == [0.1, 0.6, 1.0]
+    population = pd.DataFrame({"exposure": [10.0**i for i in range(40)], "R": range(40)})
+    binned = tables.mastery_vs_exposure(population, max_bins=4)
+    assert len(binned) == 4 and binned["seeds"].tolist() == [10, 10, 10, 10]
+    assert binned["mean"].tolist() == [4.5, 14.5, 24.5, 34.5]
+    assert tables.exposure_spearman(population) == (1.0, 40)
+    assert tables.exposure_spearman(population.drop(columns="exposure")) is None
+
+
 def test_report_structure(synthetic_run: Path):
     result = run(ReportConfig(), synthetic_run)
     page = check_structure(result.index)
     for title in ("Table 2", "Fig. 5", "Table 4", "Table 3", "Table 1", "exposure"):
         assert title in page
+    assert "Spearman(exposure, R) = " in page
     md = result.findings_md.read_text()
     assert md.count("holds") >= 4 and "4. **Restoring" in md
     assert md.count("95% interval") >= 8 and "95% interval" in page  # findings and the table
