@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +136,9 @@ def gguf_checkpoint(path: Path, expected: str | None = None) -> Path:
     _check_sha(path, sha, expected)
     target = cache_root() / sha
     if not (target / MARKER).is_file():
-        _build(path, sha, target)
+        with _build_lock(target):  # workers started together dequantize the file once
+            if not (target / MARKER).is_file():
+                _build(path, sha, target)
     with contextlib.suppress(OSError):  # a read-only cache still serves what it holds
         memo = _memo(path)
         if not memo.exists():
@@ -143,6 +147,21 @@ def gguf_checkpoint(path: Path, expected: str | None = None) -> Path:
         _ANNOUNCED.add(target)
         log.info("GGUF %s (sha256 %s…) → %s checkpoint %s", path, sha[:12], CACHE_DTYPE, target)
     return target
+
+
+@contextlib.contextmanager
+def _build_lock(target: Path) -> Iterator[None]:
+    """An exclusive lock on ``<target>.lock`` while held; none where the cache is read-only
+    (the build then names the problem)."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(target.with_name(f".{target.name}.lock"), "a")  # noqa: SIM115
+    except OSError:
+        yield
+        return
+    with fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
 
 
 def _ensure_room(root: Path, need: int) -> None:

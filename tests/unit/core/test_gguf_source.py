@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -37,10 +39,10 @@ def _fake_dequantize(path: Path, out: Path, add_bos: bool = False) -> None:
 
 
 def _entries(root: Path) -> list[str]:
-    """What the cache holds besides remembered hashes."""
+    """What the cache holds besides remembered hashes and build locks."""
     gguf_root = root / "gguf"
     return (
-        sorted(p.name for p in gguf_root.iterdir() if p.name != "hashes")
+        sorted(p.name for p in gguf_root.iterdir() if p.name != "hashes" and p.suffix != ".lock")
         if gguf_root.exists()
         else []
     )
@@ -116,6 +118,21 @@ def test_dequantized_once_then_served_from_the_cache(tiny, cache_dir, monkeypatc
     monkeypatch.setattr(cache, "read_header", refuse)
     monkeypatch.setattr(cache, "_dequantize_into", refuse)
     assert resolve_checkpoint(str(tiny)) == first
+
+
+def test_workers_started_together_dequantize_once(tiny, cache_dir, monkeypatch) -> None:
+    calls = []
+
+    def slow(path: Path, out: Path, add_bos: bool = False) -> None:
+        calls.append(path)
+        time.sleep(0.3)  # the others arrive while this one builds
+        _fake_dequantize(path, out, add_bos)
+
+    monkeypatch.setattr(cache, "_dequantize_into", slow)
+    with ThreadPoolExecutor(3) as pool:
+        dirs = list(pool.map(lambda _: resolve_checkpoint(tiny), range(3)))
+    assert len(calls) == 1 and len(set(dirs)) == 1
+    assert (dirs[0] / cache.MARKER).is_file()
 
 
 def test_wrong_checksum_from_a_sidecar_or_the_flag(
