@@ -31,6 +31,11 @@ SHAPES: dict[str, dict[str, Any]] = {
            "num_key_value_heads": 8, "vocab_size": 128256, "tie_word_embeddings": True, "rope_theta": 500000.0},
     "8b": {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
            "num_key_value_heads": 8, "vocab_size": 128256, "rope_theta": 500000.0},
+    # Gemma 3 270M's dimensions as a Llama (its 262k vocabulary: the output head and the
+    # sampler dominate a decode step)
+    "gemma270m": {"hidden_size": 640, "intermediate_size": 2048, "num_hidden_layers": 18,
+                  "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 256,
+                  "vocab_size": 262144, "tie_word_embeddings": True},
 }  # fmt: skip
 
 
