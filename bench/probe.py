@@ -28,9 +28,11 @@ Example::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,7 @@ from common import (
     sync,
     word_tokenizer,
 )
-from sftlens.generation import GenerationConfig, generate
+from sftlens.generation import GenerationConfig, generate, sampling
 from sftlens.generation.stops import stop_ids
 
 TEMPLATES = ["{s} was born in", "The birthplace of {s} is", "{s} is a native of", "{s} hails from",
@@ -112,10 +114,29 @@ def run_engine(
                            batch_size=rows, seed=args.seed, **engine_variant(variant))  # fmt: skip
     device = str(next(model.parameters()).device)
     sync(device)
-    start = time.perf_counter()
-    generate(model, tok, prompts, cfg)
-    sync(device)
-    return time.perf_counter() - start
+    with sampler_variant(variant):
+        start = time.perf_counter()
+        generate(model, tok, prompts, cfg)
+        sync(device)
+        return time.perf_counter() - start
+
+
+#: sampler variants for A/B timing: the one-level draw over the whole vocabulary, and the
+#: two-level draw with eager block sums (the default on CUDA compiles them)
+SAMPLER_VARIANTS = ("one-level-sampler", "eager-sampler")
+
+
+@contextlib.contextmanager
+def sampler_variant(name: str) -> Iterator[None]:
+    saved = sampling.block_size, sampling._FUSED.broken
+    if name == "one-level-sampler":
+        sampling.block_size = lambda vocab: 0  # type: ignore[assignment]
+    elif name == "eager-sampler":
+        sampling._FUSED.broken = True
+    try:
+        yield
+    finally:
+        sampling.block_size, sampling._FUSED.broken = saved
 
 
 #: engine variants for A/B timing in one process: GenerationConfig fields that differ from the default
@@ -137,6 +158,8 @@ ENGINE_VARIANTS: dict[str, dict[str, Any]] = {
 
 def engine_variant(name: str) -> dict[str, Any]:
     """The ``GenerationConfig`` fields of engine variant ``name``."""
+    if name in SAMPLER_VARIANTS:
+        return {}
     if name not in ENGINE_VARIANTS:
         raise SystemExit(f"unknown engine variant {name}; choose {', '.join(ENGINE_VARIANTS)}")
     return ENGINE_VARIANTS[name]
@@ -200,7 +223,8 @@ def main() -> None:
     ap.add_argument(
         "--engine-variants",
         default="current",
-        help="engine variants to time at the first batch size: current,sdpa,efficient,dynamic,sync,padded,previous",
+        help="engine variants to time at the first batch size: current,sdpa,efficient,dynamic,sync,padded,previous,"
+        "one-level-sampler,eager-sampler",
     )
     ap.add_argument("--peak-tflops", type=float, help="roofline peak (default: measured on GPU)")
     ap.add_argument("--threads", type=int, help="torch CPU threads")
