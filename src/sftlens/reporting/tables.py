@@ -232,9 +232,10 @@ def data_distribution(mastery: pd.DataFrame) -> pd.DataFrame:
 
 
 def mastery_vs_exposure(mastery: pd.DataFrame, max_bins: int = 12) -> pd.DataFrame | None:
-    """Mean R per exposure value (None without exposure).  A world's exposure is a mention
-    count with few values; a real source's (``geo:`` population) is near-unique per fact, so
-    more than ``max_bins`` values are grouped into quantile bins, each shown at its median."""
+    """Mean R per exposure value (None without exposure).  More than ``max_bins`` distinct
+    values (a real source's popularity such as ``geo:`` population, near-unique per fact, or a
+    world's wide range of mention counts) are grouped into quantile bins, each shown at its
+    median."""
     if "exposure" not in mastery or mastery["exposure"].isna().all():
         return None
     df = mastery.dropna(subset=["exposure"]).copy()
