@@ -141,8 +141,7 @@ def _block_sums_eager(
 
     One float32 (r, V) buffer, updated in place: callers bound ``r`` to a chunk of rows.
     """
-    weights = logits.to(torch.float32, copy=True)  # (r, V): the chunk's one float32 buffer
-    weights.sub_(top.to(torch.float32)).div_(temperature).exp_()
+    weights = _exp_scaled(logits, top, temperature)  # (r, V): the chunk's one float32 buffer
     return weights.view(weights.shape[0], -1, block).sum(dim=-1)  # (r, V / block)
 
 
@@ -231,8 +230,7 @@ def _draw_two_level(
     chosen = torch.searchsorted(cdf, target, right=True).clamp_(max=n_blocks - 1)  # (r, 1)
     before = cdf.gather(-1, (chosen - 1).clamp_(min=0)).masked_fill_(chosen == 0, 0.0)
     cols = chosen * block + torch.arange(block, device=logits.device)  # (r, B) token ids
-    weights = logits.gather(-1, cols).to(torch.float32)  # (r, B) the chosen block's logits
-    weights.sub_(top.to(torch.float32)).div_(temperature).exp_()
+    weights = _exp_scaled(logits.gather(-1, cols), top, temperature)  # (r, B) chosen block
     inner = _held_cdf(weights, weights.cumsum(dim=-1))  # (r, B)
     last = inner[:, -1:]  # (r, 1)
     rest = _below((target - before).clamp_(min=0.0), last)  # (r, 1) in [0, last)
@@ -241,11 +239,15 @@ def _draw_two_level(
     return torch.where(last > 0, cols.gather(-1, pos), arg).squeeze(-1)  # (r,)
 
 
+def _exp_scaled(scores: torch.Tensor, top: torch.Tensor, temperature: float) -> torch.Tensor:
+    """exp((s - top) / T) as a new float32 tensor: scores (r, K), top (r, 1) → (r, K)."""
+    weights = scores.to(torch.float32, copy=True)  # (r, K): the one float32 buffer
+    return weights.sub_(top.to(torch.float32)).div_(temperature).exp_()
+
+
 def _weights(scores: torch.Tensor, temperature: float) -> torch.Tensor:
     """Unnormalised probabilities exp((s - max s) / T) as a new float32 tensor, (r, K)."""
-    weights = scores.to(torch.float32, copy=True)  # (r, K): the chunk's one float32 buffer
-    top = weights.amax(dim=-1, keepdim=True)  # (r, 1)
-    return weights.sub_(top).div_(temperature).exp_()
+    return _exp_scaled(scores, scores.amax(dim=-1, keepdim=True), temperature)  # max: exact
 
 
 def _sample_rows(

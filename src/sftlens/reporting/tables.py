@@ -236,9 +236,9 @@ def mastery_vs_exposure(mastery: pd.DataFrame, max_bins: int = 12) -> pd.DataFra
     values (a real source's popularity such as ``geo:`` population, near-unique per fact, or a
     world's wide range of mention counts) are grouped into quantile bins, each shown at its
     median."""
-    if "exposure" not in mastery or mastery["exposure"].isna().all():
+    df = _with_exposure(mastery)
+    if df is None:
         return None
-    df = mastery.dropna(subset=["exposure"]).copy()
     if df["exposure"].nunique() > max_bins:
         bins = pd.qcut(df["exposure"].rank(method="first"), max_bins, labels=False)
         df["exposure"] = df.groupby(bins)["exposure"].transform("median")
@@ -247,10 +247,15 @@ def mastery_vs_exposure(mastery: pd.DataFrame, max_bins: int = 12) -> pd.DataFra
 
 def exposure_spearman(mastery: pd.DataFrame) -> tuple[float, int] | None:
     """Spearman(exposure, R) over the facts that carry an exposure, and their count."""
+    df = _with_exposure(mastery)
+    return None if df is None else (spearman(df["exposure"], df["R"]), len(df))
+
+
+def _with_exposure(mastery: pd.DataFrame) -> pd.DataFrame | None:
+    """A copy of the rows that carry an exposure (None when none does)."""
     if "exposure" not in mastery or mastery["exposure"].isna().all():
         return None
-    df = mastery.dropna(subset=["exposure"])
-    return spearman(df["exposure"], df["R"]), len(df)
+    return mastery.dropna(subset=["exposure"]).copy()
 
 
 def calibration_table(cal: pd.DataFrame) -> pd.DataFrame:
