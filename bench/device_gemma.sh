@@ -11,7 +11,9 @@
 #   bash bench/device_gemma.sh geo             # bench/geo_probe.py: paper-protocol probe of geo:
 #                                              # (GEO_LIMIT facts per relation and split, default 1000)
 #   bash bench/device_gemma.sh study           # configs/paper-gemma3-270m.yaml into /tmp/gstudy, at most
-#                                              # STUDY_SECONDS (default 540) per call; call again to wait on
+#                                              # STUDY_SECONDS (default 540) per call; call again to wait on.
+#                                              # Each call returns probe_units.tgz (finished probe chunks):
+#                                              # put in .devdata/ and carried, a fresh machine skips them
 #
 # The modes run in the order given; state lives in /tmp (kept while the machine is held).
 # Results (JSON + logs) go to $OUT (default ./bench-out).
