@@ -271,7 +271,7 @@ def _sample_rows(
     total = cdf[:, -1:]  # (r, 1)
     target = u.to(cdf.device, cdf.dtype).unsqueeze(-1) * total  # (r, 1)
     # strictly below the total, so rounding never lands on a trailing zero-probability token
-    target = torch.minimum(target, torch.nextafter(total, torch.zeros_like(total)))
+    target = _below(target, total)
     pos = torch.searchsorted(cdf, target, right=True).clamp_(max=cdf.shape[-1] - 1)
     pos = pos.squeeze(-1)  # (r,)
     return pos if ids is None else ids.gather(-1, pos.unsqueeze(-1)).squeeze(-1)
