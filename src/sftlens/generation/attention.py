@@ -1,4 +1,4 @@
-"""Grouped-query decode attention without ``repeat_kv``, for the generation engine.
+"""Decode attention as two batched matmuls (grouped-query without ``repeat_kv``), for the engine.
 
 HF's ``sdpa`` attention in transformers 5.17 copies every
 key/value head ``num_key_value_groups`` times when a padding mask is present
@@ -8,8 +8,11 @@ more GPU time than the matmuls (measured with ``bench/profile_gpu.py``).  Newer 
 but the name of the function that does the same work.  For one query token the copy is
 not needed: the query's heads are regrouped as (kv heads, group) and each kv head is
 attended once, the group acting as query rows, by two batched matmuls
-(``DECODE_KERNEL``; ``"sdpa"`` uses SDPA instead).  Prefill and training use HF's
-``sdpa`` unchanged.
+(``DECODE_KERNEL``; ``"sdpa"`` uses SDPA instead).  Models without grouped heads take the
+same matmuls under ``"matmul"`` (group of one): for fp32 SDPA picks its memory-efficient
+kernel, whose query tiles are nearly empty for one decode row (on an H200 it took two thirds
+of a 97.5M model's decode time; docs/benchmarks/restore_sweep.md).  Prefill and training use
+HF's ``sdpa`` unchanged.
 
 ``gqa_decode_attention(model)`` switches a model that uses ``sdpa`` to this function
 for the duration of a ``with`` block (other implementations are left alone).  Its
@@ -62,7 +65,8 @@ def gqa_sdpa(
     b, heads, q_len, dim = query.shape
     plain = kwargs.get("position_bias") is None and kwargs.get("softcap") is None
     mask_ok = attention_mask is None or attention_mask.shape[1] == 1
-    if q_len != 1 or groups == 1 or not plain or not mask_ok or value.shape[-1] != dim:
+    packable = q_len == 1 and plain and mask_ok and value.shape[-1] == dim
+    if not packable or (groups == 1 and DECODE_KERNEL != "matmul"):
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout, scaling, is_causal, **kwargs
         )
