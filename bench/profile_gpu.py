@@ -6,6 +6,7 @@ top kernels / ops by device time and by host time, and the wall time of the prof
 Example::
 
     python bench/profile_gpu.py probe --shape 8b --prompts 344     # one engine batch, 10 x 32 tokens
+    python bench/profile_gpu.py probe --model DIR --eq-dir EQ --prompts 2048   # a real checkpoint
     python bench/profile_gpu.py sft --shape 1b --samples 320       # sftlens trainer, 40 steps
 """
 
@@ -52,17 +53,26 @@ def _timed(fn: Any) -> float:
 
 
 def probe(args: argparse.Namespace) -> None:
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    tok = word_tokenizer(128256 if args.shape != "tiny" else 4096, ["was", "born", "in"])
-    model = random_model(args.shape, device, tok, never_eos=True)
-    prompts = synthetic_prompts(args.prompts, 0)
-    cfg = GenerationConfig(max_new_tokens=32, n_samples=10, temperature=0.7, answer_span="full",
-                           ignore_eos=True, batch_size=args.prompts * 10)  # fmt: skip
+    """One probe call: random weights (``--shape``, every row 32 tokens) or a real checkpoint
+    (``--model``, EntityQuestions prompts, rows stop at EOS or the newline rule)."""
+    if args.model:
+        from real_model import eq_prompts
+        from sftlens.models import load_model, load_tokenizer
+
+        model, tok = load_model(args.model, args.dtype, DEVICE), load_tokenizer(args.model)
+        prompts = eq_prompts(args.eq_dir, args.prompts, 0)
+        cfg = GenerationConfig(max_new_tokens=32, n_samples=10, temperature=0.7)
+    else:
+        tok = word_tokenizer(128256 if args.shape != "tiny" else 4096, ["was", "born", "in"])
+        model = random_model(args.shape, DEVICE, tok, never_eos=True)
+        prompts = synthetic_prompts(args.prompts, 0)
+        cfg = GenerationConfig(max_new_tokens=32, n_samples=10, temperature=0.7, answer_span="full",
+                               ignore_eos=True, batch_size=args.prompts * 10)  # fmt: skip
     generate(model, tok, prompts[:32], cfg)  # warm-up
     plain = _timed(lambda: generate(model, tok, prompts, cfg))
     print(f"unprofiled: {plain:.2f}s, {args.prompts * 10 / plain:.0f} completions/s")
     wall = _profiled(lambda: generate(model, tok, prompts, cfg), args.rows)
-    print(f"profiled: {wall:.2f}s for {args.prompts} prompts x 10 samples x 32 tokens")
+    print(f"profiled: {wall:.2f}s for {args.prompts} prompts x 10 samples x <= 32 tokens")
 
 
 def sft(args: argparse.Namespace) -> None:
@@ -91,6 +101,9 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=344)
     ap.add_argument("--samples", type=int, default=320)
     ap.add_argument("--rows", type=int, default=30, help="table rows")
+    ap.add_argument("--model", default="", help="a checkpoint dir (probe only; default: random)")
+    ap.add_argument("--eq-dir", default="../shared/data/entityquestions")
+    ap.add_argument("--dtype", default="bfloat16")
     args = ap.parse_args()
     probe(args) if args.what == "probe" else sft(args)
 
