@@ -9,10 +9,10 @@ but the name of the function that does the same work.  For one query token the c
 not needed: the query's heads are regrouped as (kv heads, group) and each kv head is
 attended once, the group acting as query rows, by two batched matmuls
 (``DECODE_KERNEL``; ``"sdpa"`` uses SDPA instead).  Models without grouped heads take the
-same matmuls under ``"matmul"`` (group of one): for fp32 SDPA picks its memory-efficient
-kernel, whose query tiles are nearly empty for one decode row (on an H200 it took two thirds
-of a 97.5M model's decode time; docs/benchmarks/restore_sweep.md).  Prefill and training use
-HF's ``sdpa`` unchanged.
+same matmuls under ``"matmul"`` on CUDA (group of one): for fp32 SDPA picks its
+memory-efficient kernel there, whose query tiles are nearly empty for one decode row (on an
+H200 it took two thirds of a 97.5M model's decode time; docs/benchmarks/restore_sweep.md).
+On CPU they keep SDPA.  Prefill and training use HF's ``sdpa`` unchanged.
 
 ``gqa_decode_attention(model)`` switches a model that uses ``sdpa`` to this function
 for the duration of a ``with`` block (other implementations are left alone).  Its
@@ -66,7 +66,7 @@ def gqa_sdpa(
     plain = kwargs.get("position_bias") is None and kwargs.get("softcap") is None
     mask_ok = attention_mask is None or attention_mask.shape[1] == 1
     packable = q_len == 1 and plain and mask_ok and value.shape[-1] == dim
-    if not packable or (groups == 1 and DECODE_KERNEL != "matmul"):
+    if not packable or not packs_heads(groups, query.is_cuda):
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout, scaling, is_causal, **kwargs
         )
@@ -85,6 +85,13 @@ def gqa_sdpa(
             packed, key, value, attn_mask=attention_mask, scale=scaling
         )
     return out.reshape(b, 1, heads, dim), None  # (B, KVH, G, D) → (B, 1, H, D)
+
+
+def packs_heads(groups: int, on_cuda: bool) -> bool:
+    """Whether a one-token decode step skips HF's sdpa: always for grouped heads; without
+    grouped heads only under the ``"matmul"`` kernel on CUDA, where SDPA's kernel for one
+    query row is slow (on CPU SDPA stays, and with it the numerics of CPU runs)."""
+    return groups > 1 or (DECODE_KERNEL == "matmul" and on_cuda)
 
 
 def matmul_attention(

@@ -62,27 +62,35 @@ def test_packed_path_matches_repeated_heads(kernel: str, monkeypatch: pytest.Mon
     torch.testing.assert_close(got, want.transpose(1, 2))
 
 
-def test_models_without_grouped_heads_take_the_matmul_kernel(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("groups", "on_cuda", "kernel", "packs"),
+    [
+        (4, False, "matmul", True),
+        (4, True, "sdpa", True),
+        (1, True, "matmul", True),  # SDPA's one-row kernel is slow on CUDA
+        (1, False, "matmul", False),  # CPU keeps SDPA, and its numerics
+        (1, True, "sdpa", False),
+    ],
+)
+def test_which_decode_steps_skip_hf_sdpa(
+    groups: int, on_cuda: bool, kernel: str, packs: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One kv head per query head: the matmul kernel gives SDPA's attention (float64)."""
-    monkeypatch.setattr(attention, "DECODE_KERNEL", "matmul")
-    calls: list[int] = []
-    real = attention.matmul_attention
-    monkeypatch.setattr(attention, "matmul_attention", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(attention, "DECODE_KERNEL", kernel)
+    assert attention.packs_heads(groups, on_cuda) is packs
+
+
+def test_matmul_kernel_equals_sdpa_without_grouped_heads() -> None:
+    """One kv head per query head (the CUDA path of such models): SDPA's attention (float64)."""
     torch.manual_seed(0)
     b, heads, length, dim = 3, 4, 7, 8
     q = torch.randn(b, heads, 1, dim, dtype=torch.float64)  # (B, H, 1, D)
     k, v = (torch.randn(b, heads, length, dim, dtype=torch.float64) for _ in range(2))
     mask = torch.ones(b, 1, 1, length, dtype=torch.bool)
     mask[1, ..., :4] = False  # a left-padded row
-    module = torch.nn.Module()
-    module.num_key_value_groups = 1  # type: ignore[assignment]
-    got, _ = gqa_sdpa(module, q, k, v, mask, scaling=0.5)
+    packed = q.reshape(b, heads, 1, dim)  # (B, KVH, G=1, D)
+    got = attention.matmul_attention(packed, k, v, mask, 0.5)
     want = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=0.5)
-    assert calls == [1]
-    assert got.shape == (b, 1, heads, dim)
-    torch.testing.assert_close(got, want.transpose(1, 2))
+    torch.testing.assert_close(got, want)
 
 
 def test_other_implementations_are_left_alone(model_tok: tuple[Any, Any]) -> None:
