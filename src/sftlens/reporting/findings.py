@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import permutations
 
 import numpy as np
@@ -228,12 +228,38 @@ def finding_restore(pq: PerQuestion | None, cfg: ReportConfig) -> Finding:
     return Finding(4, claim, v, text, f"k={c.labels[ks[i]]:g}%: {_iv(est[i], lo[i], hi[i])}")
 
 
+def short_sets(acc: pd.DataFrame, sizes: set[int] | None = None) -> str:
+    """A sentence naming the plain fine-tunes whose set held fewer facts than its size (a
+    level's pool ran short under ``select.allow_smaller``), at ``sizes`` (all when None);
+    "" when there are none or the table has no ``n_train``."""
+    if "n_train" not in acc.columns:
+        return ""
+    rows = plain(acc)
+    rows = rows[rows["n_train"] < rows["size"]]
+    if sizes is not None:
+        rows = rows[rows["size"].isin(sizes)]
+    if rows.empty:
+        return ""
+    parts = []
+    for level, grp in rows.groupby(rows["train_level"].astype(str), sort=True):
+        sizes_txt = ", ".join(str(int(x)) for x in sorted(grp["size"].unique()))
+        held = ", ".join(f"{int(x):,}" for x in sorted(grp["n_train"].unique()))
+        parts.append(f"level {level} at n={sizes_txt} ({held} facts)")
+    return " Sets smaller than their size (the level's pool ran short): " + "; ".join(parts) + "."
+
+
+def _with_note(finding: Finding, note: str) -> Finding:
+    return replace(finding, evidence=finding.evidence + note) if note else finding
+
+
 def judge(res: Results, cfg: ReportConfig) -> list[Finding]:
-    """The four findings in the paper's order."""
+    """The four findings in the paper's order; a finding whose arms include sets smaller
+    than their size says so (:func:`short_sets`)."""
     pq = res.per_question(cfg.domain)
+    largest = {int(plain(res.accuracy)["size"].max())} if not res.accuracy.empty else set()
     return [
-        finding_peak(pq, cfg),
-        finding_swing(pq, cfg),
-        finding_kl(res.kl_per_fact(), cfg),
-        finding_restore(pq, cfg),
+        _with_note(finding_peak(pq, cfg), short_sets(res.accuracy)),
+        _with_note(finding_swing(pq, cfg), short_sets(res.accuracy, largest)),
+        _with_note(finding_kl(res.kl_per_fact(), cfg), short_sets(res.accuracy)),
+        _with_note(finding_restore(pq, cfg), short_sets(res.accuracy, largest)),
     ]

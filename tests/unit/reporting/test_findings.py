@@ -78,3 +78,24 @@ def test_missing_per_question_results_are_inconclusive():
     found = judge(res, ReportConfig())
     assert {f.verdict for f in found} == {INCONCLUSIVE}
     assert "answers.parquet" in found[0].evidence
+
+
+def test_sets_smaller_than_their_size_are_named_and_change_no_verdict():
+    plain_res = results()
+    acc = plain_res.accuracy.copy()
+    acc["n_train"] = acc["size"]
+    largest = int(acc["size"].max())
+    short = (acc["train_level"] == "0") & (acc["size"] == largest)
+    acc.loc[short, "n_train"] = 123
+    res = Results(acc, plain_res.kl, answers=plain_res.answers,
+                  questions=plain_res.questions, kl_facts=plain_res.kl_facts)  # fmt: skip
+    found = judge(res, ReportConfig(swing_points=5))
+    assert [f.verdict for f in found] == [
+        f.verdict for f in judge(plain_res, ReportConfig(swing_points=5))
+    ]
+    note = f"level 0 at n={largest} (123 facts)"
+    assert all(note in f.evidence for f in found)
+    acc["n_train"] = acc["size"]
+    full = judge(Results(acc, plain_res.kl, answers=plain_res.answers, questions=plain_res.questions,
+                         kl_facts=plain_res.kl_facts), ReportConfig())  # fmt: skip
+    assert not any("smaller than their size" in f.evidence for f in full)
