@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from integration.test_bad_input import fact_rows, mastery_rows, run_cli, snapshot
 from sftlens.tableio import write_table
+
+from .conftest import fact_rows, mastery_rows, run_cli, snapshot
 
 pytestmark = pytest.mark.slow
 
