@@ -49,6 +49,10 @@ class GenerationConfig:
         prefill: ``bucketed`` (with the static cache, prompts are encoded in chunks of rows of
             similar length, each padded only to its own longest prompt) or ``padded`` (one
             pass, every prompt padded to the batch's longest).  Same tokens either way.
+        decode_graph: on CUDA, capture each batch's decode step as a CUDA graph and replay it
+            (``generation/decode_steps.py``; needs every cache layer preallocated: the static
+            cache, and sliding windows wider than the batch); off by default (eager steps):
+            on an H200 it gained nothing consistent (docs/benchmarks.md).
     """
 
     max_new_tokens: int = 32
@@ -65,6 +69,7 @@ class GenerationConfig:
     kv_cache: str = "static"
     mask_sync: bool = False
     prefill: str = "bucketed"
+    decode_graph: bool = False
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:

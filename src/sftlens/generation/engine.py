@@ -17,48 +17,23 @@ Example::
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 import torch
 
 from sftlens.generation.batching import prefill_chunks
 from sftlens.generation.config import GenerationConfig
+from sftlens.generation.decode_steps import forward_last, step_runner
 from sftlens.generation.kv_cache import is_preallocated, new_cache, place_prefill
 from sftlens.generation.sampling import pick_tokens, row_uniforms
 from sftlens.generation.stops import StopTables
 
-COMPACT_SHARE = 8  # drop finished rows once 1/8 of the batch has finished
 CUDA_CHECK_EVERY = 4  # on CUDA look at finished rows every few steps (each look syncs)
 # Fewest rows in one chunk of a bucketed prefill: on CUDA enough to keep its matmuls large;
 # on CPU the per-chunk overhead is small, so chunks may be smaller.
 CUDA_PREFILL_MIN_ROWS = 256
 CPU_PREFILL_MIN_ROWS = 32
-
-
-@lru_cache(maxsize=32)
-def _forward_kwargs(cls: Any) -> tuple[str, str | None]:
-    """(cache kwarg, logits-to-keep kwarg) for this model class across transformers versions."""
-    params = inspect.signature(cls.forward).parameters
-    cache_kw = "cache" if "cache" in params else "past_key_values"
-    for name in ("logits_to_keep", "num_logits_to_keep"):
-        if name in params:
-            return cache_kw, name
-    return cache_kw, None
-
-
-def _forward(
-    model: Any, cache: Any, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor
-) -> torch.Tensor:
-    """One forward pass through the cache → logits of the last position, (rows, V)."""
-    cache_kw, keep_kw = _forward_kwargs(type(model))  # type: ignore[arg-type]
-    kwargs: dict[str, Any] = {cache_kw: cache, "use_cache": True}
-    if keep_kw is not None:
-        kwargs[keep_kw] = 1
-    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, **kwargs)
-    return out.logits[:, -1, :]
 
 
 def _left_pad(
@@ -98,13 +73,15 @@ def _prefill(
         min_rows = CUDA_PREFILL_MIN_ROWS if cuda else CPU_PREFILL_MIN_ROWS
         chunks = prefill_chunks([len(s) for s in seqs], min_rows)
     if len(chunks) == 1:  # one padded pass
-        logits = _forward(model, cache, ids, mask[:, :width], _positions(mask[:, :width]))
+        logits = forward_last(model, cache, ids, mask[:, :width], _positions(mask[:, :width]))
         return cache, logits, mask
     logits = torch.empty(0)
     for chunk in chunks:
         part_ids, part_mask = _left_pad([seqs[i] for i in chunk], pad, 0, device)  # (r, w) each
         part = new_cache(model, capacity=part_ids.shape[1])
-        part_logits = _forward(model, part, part_ids, part_mask, _positions(part_mask))  # (r, V)
+        part_logits = forward_last(
+            model, part, part_ids, part_mask, _positions(part_mask)
+        )  # (r, V)
         rows = torch.tensor(chunk, device=device)  # (r,) batch rows of the chunk
         place_prefill(cache, part, rows, width, len(seqs))
         if logits.numel() == 0:
@@ -148,6 +125,7 @@ def decode_batch(
             device, torch.float32
         )  # (R, steps)
     tokens = torch.zeros((rows, steps), dtype=torch.long, device=device)  # (R, steps)
+    runner = step_runner(model, cache, mask, width, cfg.decode_graph)
     alive = torch.arange(rows, device=device)  # batch row → original row
     done = torch.zeros(rows, dtype=torch.bool, device=device)
     begun = torch.zeros(rows, dtype=torch.bool, device=device)  # answer text generated
@@ -164,13 +142,12 @@ def decode_batch(
             n_done = int(done.sum())
             if n_done == done.shape[0]:
                 break
-            if n_done and n_done * COMPACT_SHARE >= done.shape[0]:
+            if n_done and n_done * runner.compact_share >= done.shape[0]:
                 keep = (~done).nonzero().squeeze(1)  # (b',)
-                cache.batch_select_indices(keep)
-                alive, mask, next_pos, nxt, done, begun = (
-                    x[keep] for x in (alive, mask, next_pos, nxt, done, begun)
+                runner.select(keep)
+                alive, next_pos, nxt, done, begun = (
+                    x[keep] for x in (alive, next_pos, nxt, done, begun)
                 )
-        mask[:, width + t] = 1
-        logits = _forward(model, cache, nxt[:, None], mask[:, : width + t + 1], next_pos[:, None])
+        logits = runner.step(nxt, next_pos, t)  # (b, V)
         next_pos = next_pos + 1
     return tokens.cpu()

@@ -8,9 +8,11 @@ engine knows the final length up front (prompt width + max new tokens), so
 :class:`PreallocatedLayer` allocates that capacity at the prefill and writes each
 new token into its slot; attention reads a view of the filled part.
 
-Only plain full-attention layers (``DynamicLayer``) are replaced; sliding-window
-and other layer kinds, and transformers versions without cache layers, keep HF's
-cache unchanged.
+Plain full-attention layers (``DynamicLayer``) are replaced; so are sliding-window layers
+(``DynamicSlidingWindowLayer``, e.g. 15 of Gemma 3's 18) when the whole batch fits inside the
+window (capacity < window): then no token ever leaves the window, and HF's layer would copy
+its full cache with ``torch.cat`` at every step to the same effect.  Other layer kinds, longer
+batches, and transformers versions without cache layers keep HF's cache unchanged.
 
 A batch may also be prefilled in chunks of rows, each through its own small cache;
 :func:`place_prefill` copies a chunk's keys/values into the batch's cache,
@@ -38,6 +40,14 @@ def _dynamic_layer() -> type | None:
     return DynamicLayer
 
 
+def _sliding_layer() -> type | None:
+    try:
+        from transformers.cache_utils import DynamicSlidingWindowLayer
+    except ImportError:
+        return None
+    return DynamicSlidingWindowLayer
+
+
 def _expose(self: Any) -> None:
     """Point ``keys``/``values`` at the filled part of the buffers."""
     assert self._k is not None and self._v is not None
@@ -60,7 +70,13 @@ def _update(
     self: Any, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Write the new tokens' keys/values in place; return the filled views."""
+    if self._slot is not None:  # fixed addresses (fix_addresses): one token into its column
+        self._k.index_copy_(2, self._slot, key_states)  # (B, H, C, D) <- (B, H, 1, D)
+        self._v.index_copy_(2, self._slot, value_states)
+        return self._k, self._v
     b, h, q, d = key_states.shape  # new tokens: (B, H, q, D)
+    if getattr(self, "is_sliding", False) and self._len + q >= self.sliding_window:
+        raise RuntimeError(f"a preallocated sliding layer cannot hold {self._len + q} tokens")
     if self._k is None:
         self.device = key_states.device
         self.is_initialized = True
@@ -111,8 +127,9 @@ def _batch_select_indices(self: Any, indices: torch.Tensor) -> None:
 
 
 @functools.cache
-def _layer_class() -> type | None:
-    """``PreallocatedLayer``, built on this transformers' ``DynamicLayer`` (None without one)."""
+def _layer_classes() -> tuple[type, type] | None:
+    """(``PreallocatedLayer``, ``PreallocatedSlidingLayer``), built on this transformers'
+    ``DynamicLayer`` (None without one)."""
     base = _dynamic_layer()
     if base is None:
         return None
@@ -126,6 +143,7 @@ def _layer_class() -> type | None:
             self._k: torch.Tensor | None = None  # (B, H, capacity, D)
             self._v: torch.Tensor | None = None  # (B, H, capacity, Dv)
             self._len = 0
+            self._slot: torch.Tensor | None = None  # (1,) column of the next token (fixed mode)
 
         _expose = _expose
         _grow = _grow
@@ -136,22 +154,36 @@ def _layer_class() -> type | None:
         batch_repeat_interleave = _batch_repeat_interleave
         batch_select_indices = _batch_select_indices
 
-    return PreallocatedLayer
+    class PreallocatedSlidingLayer(PreallocatedLayer):
+        """A sliding-window layer whose batch never fills its window (capacity < window):
+        it keeps every token, as HF's sliding layer does below the window, without copying."""
+
+        is_sliding = True
+
+        def __init__(self, capacity: int, sliding_window: int) -> None:
+            if capacity >= sliding_window:
+                raise ValueError(f"capacity {capacity} does not fit a window of {sliding_window}")
+            super().__init__(capacity)
+            self.sliding_window = sliding_window
+
+    return PreallocatedLayer, PreallocatedSlidingLayer
 
 
-def preallocated_layer(capacity: int) -> Any:
-    """A new :class:`PreallocatedLayer` (a ``DynamicLayer`` subclass) of ``capacity`` tokens."""
-    layer = _layer_class()
-    if layer is None:
+def preallocated_layer(capacity: int, sliding_window: int | None = None) -> Any:
+    """A new :class:`PreallocatedLayer` (a ``DynamicLayer`` subclass) of ``capacity`` tokens;
+    with ``sliding_window`` (> capacity) a ``PreallocatedSlidingLayer``."""
+    classes = _layer_classes()
+    if classes is None:
         raise RuntimeError("this transformers version has no cache layers")
-    return layer(capacity)
+    full, sliding = classes
+    return full(capacity) if sliding_window is None else sliding(capacity, sliding_window)
 
 
 def is_preallocated(cache: Any) -> bool:
-    """True when every layer of ``cache`` is a :class:`PreallocatedLayer` (and there is one)."""
-    layer = _layer_class()
+    """True when every layer of ``cache`` is preallocated (and there is one)."""
+    classes = _layer_classes()
     layers = getattr(cache, "layers", None) or []
-    return layer is not None and bool(layers) and all(type(x) is layer for x in layers)
+    return classes is not None and bool(layers) and all(type(x) in classes for x in layers)
 
 
 def place_prefill(cache: Any, part: Any, rows: torch.Tensor, width: int, batch: int) -> None:
@@ -177,6 +209,20 @@ def place_prefill(cache: Any, part: Any, rows: torch.Tensor, width: int, batch: 
         big._expose()
 
 
+def fix_addresses(cache: Any, slot: torch.Tensor | None, width: int = 0) -> None:
+    """Switch every layer of a preallocated ``cache`` to fixed addresses (``slot`` given) or back
+    (``None``).  With fixed addresses a one-token update writes into column ``slot`` (a (1,)
+    long tensor the caller moves) and returns the whole (B, H, capacity, D) buffers, so every
+    decode step reads and writes the same tensors (what a CUDA graph replays); a mask hides
+    the unfilled columns, zeroed here from ``width`` on (0 x NaN would leak through attention).
+    """
+    for layer in cache.layers:
+        if slot is not None and layer._k is not None:
+            layer._k[:, :, width:].zero_()
+            layer._v[:, :, width:].zero_()
+        layer._slot = slot
+
+
 def new_cache(model: Any, capacity: int | None = None) -> Any:
     """A ``DynamicCache`` for ``model``; with ``capacity``, its full-attention layers preallocated."""
     from transformers import DynamicCache
@@ -185,11 +231,19 @@ def new_cache(model: Any, capacity: int | None = None) -> Any:
         cache = DynamicCache(config=model.config)
     except TypeError:  # transformers < 4.56
         return DynamicCache()
-    base = _dynamic_layer()
     layers = getattr(cache, "layers", None)
-    if capacity is None or base is None or not layers:
+    if capacity is None or _dynamic_layer() is None or not layers:
         return cache
-    cache.layers = [
-        preallocated_layer(capacity) if type(layer) is base else layer for layer in layers
-    ]
+    cache.layers = [_preallocated_or_same(layer, capacity) for layer in layers]
     return cache
+
+
+def _preallocated_or_same(layer: Any, capacity: int) -> Any:
+    """A preallocated layer in place of HF's full layer, or of its sliding layer whose window
+    the batch never fills; any other layer is kept."""
+    if type(layer) is _dynamic_layer():
+        return preallocated_layer(capacity)
+    window = getattr(layer, "sliding_window", None)
+    if type(layer) is _sliding_layer() and isinstance(window, int) and capacity < window:
+        return preallocated_layer(capacity, sliding_window=window)
+    return layer

@@ -10,7 +10,7 @@ import torch
 from sftlens.errors import ConfigError
 from sftlens.generation import GenerationConfig, generate
 from sftlens.generation.cap_hits import CapHits
-from sftlens.generation.generate import encode_prompts
+from sftlens.generation.generate import batch_decode, encode_prompts
 from sftlens.generation.sampling import pick_tokens, row_keys, row_uniforms
 from sftlens.generation.stops import eos_ids
 
@@ -199,3 +199,17 @@ def test_cap_hits_count_the_rows_that_no_stop_ended(
     naive(model, tok, prompts, cfg, capped=capped)
     assert hits.completions == len(capped) == 2 * len(prompts)
     assert hits.capped == sum(capped) and 0 < hits.capped < hits.completions
+
+
+def test_batch_decode_equals_the_tokenizers_own(
+    model_tok: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, tok = model_tok
+    rows = [list(range(i, i + 9)) for i in range(0, 240, 7)] + [[tok.eos_token_id, 5], []]
+    want = tok.batch_decode(rows, skip_special_tokens=True)
+    own: list[int] = []
+    slow = tok.batch_decode
+    monkeypatch.setattr(tok, "batch_decode", lambda r, **k: own.append(1) or slow(r, **k))
+    assert batch_decode(tok, rows) == want and own == []  # one call of the Rust backend
+    monkeypatch.setattr(tok, "clean_up_tokenization_spaces", True)  # decoding does more
+    assert batch_decode(tok, rows) == want and own == [1]  # the tokenizer's own path

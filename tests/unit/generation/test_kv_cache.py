@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import torch
 
 from sftlens.generation.kv_cache import new_cache, preallocated_layer
@@ -73,3 +74,16 @@ def test_layer_writes_in_place_and_exposes_views() -> None:
     torch.testing.assert_close(values[:, :, :3], k + 100)
     layer.crop(-2)
     assert layer.get_seq_length() == 2 and layer.keys.shape[2] == 2
+
+
+def test_sliding_layer_stays_inside_its_window() -> None:
+    layer = preallocated_layer(capacity=3, sliding_window=5)
+    assert layer.is_sliding and layer.sliding_window == 5
+    k = torch.zeros(1, 1, 3, 2)  # (B, H, 3, D)
+    layer.update(k, k)
+    layer.update(k[:, :, :1], k[:, :, :1])  # 4 tokens: grows, still inside the window
+    assert layer.get_seq_length() == 4
+    with pytest.raises(RuntimeError, match="cannot hold 5 tokens"):
+        layer.update(k[:, :, :1], k[:, :, :1])
+    with pytest.raises(ValueError, match="does not fit a window of 5"):
+        preallocated_layer(capacity=5, sliding_window=5)

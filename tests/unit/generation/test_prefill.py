@@ -46,11 +46,12 @@ def test_prefill_field_is_validated() -> None:
 
 @pytest.fixture(scope="module")
 def arch_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, Any]]:
-    """qwen3 (all layers full attention) and gemma2 (sliding-window layers: the fallback)."""
+    """qwen3 (all layers full attention); gemma2 and gemma3_text (sliding-window layers, a
+    window of 64: wider than these batches)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     out = {}
-    for arch in ("qwen3", "gemma2"):
+    for arch in ("qwen3", "gemma2", "gemma3_text"):
         path = build_tiny_arch(arch, tmp_path_factory.mktemp(arch))
         model = AutoModelForCausalLM.from_pretrained(path).eval()
         out[arch] = model, AutoTokenizer.from_pretrained(path)
@@ -58,7 +59,8 @@ def arch_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any
 
 
 def _compare(model: Any, tok: Any, monkeypatch: pytest.MonkeyPatch, chunked: bool) -> None:
-    """Greedy and sampled ids are the same bucketed and padded; chunks ran iff ``chunked``."""
+    """Greedy and sampled ids are the same bucketed, padded and through HF's own cache; chunks
+    ran iff ``chunked``."""
     monkeypatch.setattr(engine, "CPU_PREFILL_MIN_ROWS", 2)
     calls: list[int] = []
     place = kv_cache.place_prefill
@@ -74,6 +76,7 @@ def _compare(model: Any, tok: Any, monkeypatch: pytest.MonkeyPatch, chunked: boo
         got = generate(model, tok, MIXED, cfg)
         assert (len(calls) > 1) == chunked and sum(calls) == (len(MIXED) if chunked else 0)
         assert got == generate(model, tok, MIXED, dataclasses.replace(cfg, prefill="padded"))
+        assert got == generate(model, tok, MIXED, dataclasses.replace(cfg, kv_cache="dynamic"))
 
 
 def test_llama_bucketed_equals_padded(model_tok: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,8 +87,22 @@ def test_qwen3_bucketed_equals_padded(arch_models: Any, monkeypatch: pytest.Monk
     _compare(*arch_models["qwen3"], monkeypatch, chunked=True)
 
 
-def test_sliding_window_falls_back(arch_models: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    _compare(*arch_models["gemma2"], monkeypatch, chunked=False)
+@pytest.mark.parametrize("arch", ["gemma2", "gemma3_text"])
+def test_sliding_window_wider_than_the_batch_is_preallocated(
+    arch_models: Any, arch: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _compare(*arch_models[arch], monkeypatch, chunked=True)
+
+
+def test_sliding_window_narrower_than_the_batch_falls_back(
+    arch_models: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, tok = arch_models["gemma3_text"]
+    monkeypatch.setattr(model.config, "sliding_window", 6)  # prompts of up to 12 tokens + 5 new
+    cache = kv_cache.new_cache(model, capacity=17)
+    assert not kv_cache.is_preallocated(cache)
+    assert type(cache.layers[0]).__name__ == "DynamicSlidingWindowLayer"
+    _compare(model, tok, monkeypatch, chunked=False)
 
 
 def test_dynamic_cache_falls_back(model_tok: Any, monkeypatch: pytest.MonkeyPatch) -> None:
