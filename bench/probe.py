@@ -147,6 +147,7 @@ ENGINE_VARIANTS: dict[str, dict[str, Any]] = {
     "dynamic": {"kv_cache": "dynamic"},  # HF's DynamicCache (grows by torch.cat)
     "sync": {"mask_sync": True},  # HF's mask builder (a GPU sync per decode step)
     "padded": {"prefill": "padded"},  # one prefill pass padded to the longest prompt
+    "graph": {"decode_graph": True},  # decode steps replayed as CUDA graphs
     "previous": {
         "decode_kernel": "sdpa",
         "kv_cache": "dynamic",
@@ -223,7 +224,7 @@ def main() -> None:
     ap.add_argument(
         "--engine-variants",
         default="current",
-        help="engine variants to time at the first batch size: current,sdpa,efficient,dynamic,sync,padded,previous,"
+        help="engine variants to time at the first batch size: current,sdpa,efficient,dynamic,sync,padded,graph,previous,"
         "one-level-sampler,eager-sampler",
     )
     ap.add_argument("--peak-tflops", type=float, help="roofline peak (default: measured on GPU)")

@@ -162,9 +162,8 @@ def throughput(
             )
         )
     for rows in [None, *args.engine_batch_sizes]:
-        cfg = GenerationConfig(
-            max_new_tokens=max_new, n_samples=samples, temperature=temp, batch_size=rows
-        )
+        cfg = GenerationConfig(max_new_tokens=max_new, n_samples=samples, temperature=temp,
+                               batch_size=rows, decode_graph=not args.no_graph)  # fmt: skip
         runs.append(("sftlens", rows or "auto", lambda c=cfg: generate(model, tok, prompts, c)))
     best: dict[int, tuple[float, Any]] = {}
     for _ in range(args.repeats):  # interleaved repeats, the fastest of each kept (shared machines)
@@ -206,6 +205,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="torch threads on CPU (0: torch's)")
     p.add_argument("--repeats", type=int, default=1, help="interleaved runs; the fastest counts")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-graph", action="store_true", help="eager decode steps (no CUDA graph)")
     p.add_argument("--out", default="bench-out/real_model")
     args = p.parse_args()
     args.baseline_batch_sizes = [int(x) for x in args.baseline_batch_sizes.split(",") if x]
@@ -245,11 +245,12 @@ def main() -> None:
         if eq["first_mismatch"]:
             print("  first mismatch:", json.dumps(eq["first_mismatch"]))
     for part in ("evaluate", "probe"):
+        base = [x["seconds"] for x in result.get(part, []) if x["who"] == "generate"]
         for r in result.get(part, []):
-            best = min(x["seconds"] for x in result[part] if x["who"] == "generate")
+            ratio = f"x{min(base) / r['seconds']:.2f} vs best generate" if base else ""
             print(f"{part:9s} {r['who']:8s} batch={r['batch']!s:>5s} {r['seconds']:8.2f}s "
                   f"{r['completions_per_s']:9.1f} compl/s {r['tokens_per_s']:9.1f} tok/s "
-                  f"{r['pct_peak']:7.3f}% peak  x{best / r['seconds']:.2f} vs best generate")  # fmt: skip
+                  f"{r['pct_peak']:7.3f}% peak  {ratio}")  # fmt: skip
 
 
 if __name__ == "__main__":
