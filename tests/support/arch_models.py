@@ -18,6 +18,17 @@ TEXT = [
     "Where was Ada born ? Rome . Who does Cy work for ? Acme . Lima Paris Kyiv",
     "the quick brown fox jumps over the lazy dog 0 1 2 3 4 5 6 7 8 9",
 ]
+# prompts of mixed lengths in the tiny tokenizer's vocabulary (batches that need padding)
+MIXED_PROMPTS = [
+    "Ada was born in",
+    "Bo",
+    "Where was Ada born ? Rome . Who does",
+    "x y",
+    "the quick brown fox jumps",
+    "Cy works",
+    "Lima",
+    "Ada was born in Rome . Bo was",
+]
 _SIZES: dict[str, Any] = {
     "hidden_size": 32,
     "intermediate_size": 64,

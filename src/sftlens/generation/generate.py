@@ -56,22 +56,26 @@ def decode_answers(
 def batch_decode(tokenizer: Any, rows: list[list[int]]) -> list[str]:
     """``tokenizer.batch_decode(rows, skip_special_tokens=True)``, in one call of the Rust
     backend (all rows at once, several threads) where that is all the tokenizer's decoding
-    does: a fast tokenizer that does not override decoding and cleans up no spaces.
-    For 20,480 rows of 32 Gemma tokens: 0.19 s against 0.46 s row by row (2 cores)."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None or getattr(tokenizer, "clean_up_tokenization_spaces", True):
-        return list(tokenizer.batch_decode(rows, skip_special_tokens=True))
+    does.  For 20,480 rows of 32 Gemma tokens: 0.19 s against 0.46 s row by row (2 cores)."""
+    if _backend_decodes_alone(tokenizer):
+        texts: list[str] = tokenizer.backend_tokenizer.decode_batch(rows, skip_special_tokens=True)
+        return texts
+    return list(tokenizer.batch_decode(rows, skip_special_tokens=True))
+
+
+def _backend_decodes_alone(tokenizer: Any) -> bool:
+    """A fast tokenizer that cleans up no spaces and keeps transformers' own decoding."""
+    if getattr(tokenizer, "backend_tokenizer", None) is None:
+        return False
+    if getattr(tokenizer, "clean_up_tokenization_spaces", True):
+        return False
     from transformers import PreTrainedTokenizerFast
 
     cls = type(tokenizer)
-    plain = all(
+    return all(
         getattr(cls, m, None) is getattr(PreTrainedTokenizerFast, m, None)
         for m in ("decode", "_decode", "batch_decode")
     )
-    if not plain:
-        return list(tokenizer.batch_decode(rows, skip_special_tokens=True))
-    texts: list[str] = backend.decode_batch(rows, skip_special_tokens=True)
-    return texts
 
 
 class Progress(Protocol):
@@ -158,6 +162,10 @@ class _BatchRun:
     cap_hits: CapHits | None
     bar: Progress
 
+    @property
+    def rows_per_prompt(self) -> int:
+        return 1 if self.cfg.greedy else self.cfg.n_samples  # greedy: one row, copied
+
     def all(self, batches: list[list[int]]) -> list[list[str]]:
         results: list[list[str]] = [[] for _ in self.prompts]
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sftlens-answers") as pool:
@@ -174,8 +182,7 @@ class _BatchRun:
         return results
 
     def _decode(self, idx: list[int]) -> torch.Tensor:
-        cfg = self.cfg
-        n = 1 if cfg.greedy else cfg.n_samples
+        cfg, n = self.cfg, self.rows_per_prompt
         keys = None if cfg.greedy else row_keys([self.prompts[i] for i in idx], n, cfg.seed)
         seqs = [self.encoded[i] for i in idx]
         return decode_batch(self.model, seqs, keys, cfg, self.tables, pad_id(self.tokenizer))
@@ -185,7 +192,7 @@ class _BatchRun:
         return decode_answers(self.tokenizer, self.rule, rows, self.cfg, self.cap_hits)
 
     def _store(self, results: list[list[str]], idx: list[int], texts: list[str]) -> None:
-        n = 1 if self.cfg.greedy else self.cfg.n_samples
+        n = self.rows_per_prompt
         for j, i in enumerate(idx):
             chunk = texts[j * n : (j + 1) * n]
             results[i] = chunk * self.cfg.n_samples if n == 1 else chunk

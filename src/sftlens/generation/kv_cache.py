@@ -209,15 +209,14 @@ def place_prefill(cache: Any, part: Any, rows: torch.Tensor, width: int, batch: 
         big._expose()
 
 
-def fix_addresses(cache: Any, slot: torch.Tensor | None, width: int = 0) -> None:
-    """Switch every layer of a preallocated ``cache`` to fixed addresses (``slot`` given) or back
-    (``None``).  With fixed addresses a one-token update writes into column ``slot`` (a (1,)
-    long tensor the caller moves) and returns the whole (B, H, capacity, D) buffers, so every
-    decode step reads and writes the same tensors (what a CUDA graph replays); a mask hides
-    the unfilled columns, zeroed here from ``width`` on (0 x NaN would leak through attention).
-    """
+def fix_addresses(cache: Any, slot: torch.Tensor, width: int) -> None:
+    """Switch every layer of a preallocated ``cache``, filled to ``width``, to fixed addresses:
+    a one-token update then writes into column ``slot`` (a (1,) long tensor the caller moves)
+    and returns the whole (B, H, capacity, D) buffers, so every decode step reads and writes
+    the same tensors (what a CUDA graph replays).  A mask hides the unfilled columns, zeroed
+    here (0 x NaN would leak through attention)."""
     for layer in cache.layers:
-        if slot is not None and layer._k is not None:
+        if layer._k is not None:
             layer._k[:, :, width:].zero_()
             layer._v[:, :, width:].zero_()
         layer._slot = slot

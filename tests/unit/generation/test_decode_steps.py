@@ -10,16 +10,9 @@ import torch
 
 from sftlens.generation import GenerationConfig, decode_steps, engine, generate
 from sftlens.generation.kv_cache import new_cache
-from support.arch_models import build_tiny_arch
+from support.arch_models import MIXED_PROMPTS, build_tiny_arch
 
-PROMPTS = [
-    "Ada was born in",
-    "Bo",
-    "Where was Ada born ? Rome . Who does",
-    "x y",
-    "the quick brown fox jumps",
-    "Cy works",
-]
+PROMPTS = MIXED_PROMPTS[:6]
 CUDA = torch.cuda.is_available()
 
 

@@ -11,18 +11,9 @@ import torch
 from sftlens.errors import ConfigError
 from sftlens.generation import GenerationConfig, engine, generate, kv_cache
 from sftlens.generation.batching import prefill_chunks
-from support.arch_models import build_tiny_arch
+from support.arch_models import MIXED_PROMPTS, build_tiny_arch
 
-MIXED = [
-    "Ada was born in",
-    "Bo",
-    "Where was Ada born ? Rome . Who does",
-    "x y",
-    "the quick brown fox jumps",
-    "Cy works",
-    "Lima",
-    "Ada was born in Rome . Bo was",
-]
+MIXED = MIXED_PROMPTS
 
 
 def test_chunks_keep_lengths_together_and_respect_the_minimum() -> None:
