@@ -163,7 +163,7 @@ def throughput(
         )
     for rows in [None, *args.engine_batch_sizes]:
         cfg = GenerationConfig(max_new_tokens=max_new, n_samples=samples, temperature=temp,
-                               batch_size=rows, decode_graph=not args.no_graph)  # fmt: skip
+                               batch_size=rows, decode_graph=args.graph)  # fmt: skip
         runs.append(("sftlens", rows or "auto", lambda c=cfg: generate(model, tok, prompts, c)))
     best: dict[int, tuple[float, Any]] = {}
     for _ in range(args.repeats):  # interleaved repeats, the fastest of each kept (shared machines)
@@ -205,7 +205,9 @@ def parse() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="torch threads on CPU (0: torch's)")
     p.add_argument("--repeats", type=int, default=1, help="interleaved runs; the fastest counts")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-graph", action="store_true", help="eager decode steps (no CUDA graph)")
+    p.add_argument("--graph", action="store_true", help="decode steps as CUDA graphs (opt-in)")
+    p.add_argument("--graph-compact-share", type=int, default=None,
+                   help="graphed runs drop ended rows at 1/N of the batch ended (0: never)")  # fmt: skip
     p.add_argument("--out", default="bench-out/real_model")
     args = p.parse_args()
     args.baseline_batch_sizes = [int(x) for x in args.baseline_batch_sizes.split(",") if x]
@@ -216,6 +218,10 @@ def parse() -> argparse.Namespace:
 
 def main() -> None:
     args = parse()
+    if args.graph_compact_share is not None:  # a bench knob: the engine's policy is a constant
+        from sftlens.generation.decode_steps import GraphedSteps
+
+        GraphedSteps.compact_share = args.graph_compact_share
     if args.threads:
         torch.set_num_threads(args.threads)
     model, tok = load_model(args.model, args.dtype, args.device), load_tokenizer(args.model)
