@@ -107,3 +107,8 @@ class GenerationConfig:
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
+
+    @property
+    def rows_per_prompt(self) -> int:
+        """Rows decoded per prompt: ``n_samples``, or one when greedy (its answer is copied)."""
+        return 1 if self.greedy else self.n_samples

@@ -1,8 +1,7 @@
 """One decode step of the engine, eager or (opt-in, ``decode_graph``) replayed as a CUDA graph.
 
-A decode step of a small model is bound by the host: a Gemma 3 270M forward pass launches
-about 1,560 kernels, and at a few thousand rows the GPU finishes them faster than Python
-issues them.  :class:`GraphedSteps` runs the step over tensors whose addresses never change
+A Gemma 3 270M forward pass launches about 1,560 kernels; where the GPU finishes them faster
+than Python issues them, replaying them as one graph saves the launches.  :class:`GraphedSteps` runs the step over tensors whose addresses never change
 (the preallocated cache in fixed-address mode, ``kv_cache.fix_addresses``; the input ids,
 positions and a (rows, 1, 1, capacity) boolean mask kept as buffers), so after one eager
 warm-up step it captures the forward pass once and replays it for every later step: a few

@@ -113,7 +113,7 @@ def generate(
         return []
     if isinstance(model, (str, bytes)) or not hasattr(model, "parameters"):
         raise SftlensError(f"generate needs a loaded model, got {type(model).__name__}")
-    n = 1 if cfg.greedy else cfg.n_samples
+    n = cfg.rows_per_prompt
     device = next(model.parameters()).device
     encoded = encode_prompts(tokenizer, prompts)
     lengths = [len(e) for e in encoded]
@@ -162,10 +162,6 @@ class _BatchRun:
     cap_hits: CapHits | None
     bar: Progress
 
-    @property
-    def rows_per_prompt(self) -> int:
-        return 1 if self.cfg.greedy else self.cfg.n_samples  # greedy: one row, copied
-
     def all(self, batches: list[list[int]]) -> list[list[str]]:
         results: list[list[str]] = [[] for _ in self.prompts]
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sftlens-answers") as pool:
@@ -182,7 +178,7 @@ class _BatchRun:
         return results
 
     def _decode(self, idx: list[int]) -> torch.Tensor:
-        cfg, n = self.cfg, self.rows_per_prompt
+        cfg, n = self.cfg, self.cfg.rows_per_prompt
         keys = None if cfg.greedy else row_keys([self.prompts[i] for i in idx], n, cfg.seed)
         seqs = [self.encoded[i] for i in idx]
         return decode_batch(self.model, seqs, keys, cfg, self.tables, pad_id(self.tokenizer))
@@ -192,7 +188,7 @@ class _BatchRun:
         return decode_answers(self.tokenizer, self.rule, rows, self.cfg, self.cap_hits)
 
     def _store(self, results: list[list[str]], idx: list[int], texts: list[str]) -> None:
-        n = self.rows_per_prompt
+        n = self.cfg.rows_per_prompt
         for j, i in enumerate(idx):
             chunk = texts[j * n : (j + 1) * n]
             results[i] = chunk * self.cfg.n_samples if n == 1 else chunk
