@@ -14,7 +14,9 @@
 #   bash bench/device_gemma.sh study           # configs/paper-gemma3-270m.yaml into /tmp/gstudy, at most
 #                                              # STUDY_SECONDS (default 540) per call; call again to wait on.
 #                                              # Each call returns probe_units.tgz (finished probe chunks):
-#                                              # put in .devdata/ and carried, a fresh machine skips them
+#                                              # put in .devdata/ and carried, a fresh machine skips them.
+#                                              # SIZES=pool: the grid's sizes are the paper's up to the
+#                                              # smallest level pool of the probe (two passes)
 #
 # The modes run in the order given; state lives in /tmp (kept while the machine is held).
 # Results (JSON + logs) go to $OUT (default ./bench-out).
@@ -90,9 +92,16 @@ study() {
   if [ ! -d /tmp/gstudy ] && [ -f .devdata/probe_units.tgz ]; then
     mkdir -p /tmp/gstudy && tar xzf .devdata/probe_units.tgz -C /tmp/gstudy || exit 1
   fi
+  local run="python3 -m sftlens study configs/paper-gemma3-270m.yaml --out /tmp/gstudy \
+    --workers ${WORKERS:-4} model=$MODEL ${STUDY_ARGS:-}"
+  if [ "${SIZES:-}" = pool ]; then
+    # the paper's sizes up to the smallest level pool: a first pass probes (and runs the 60s),
+    # then the grid runs with the sizes every level's in-domain train pool holds
+    run="$run grid.sizes=[60] restore.enabled=false && $run \$(python3 bench/geo_probe.py \
+      --sizes-held /tmp/gstudy/units/probe/mastery.parquet)"
+  fi
   if [ ! -f /tmp/gstudy.rc ] && ! pgrep -f "sftlens study configs/paper-gemma3" >/dev/null; then
-    setsid nohup bash -c "python3 -m sftlens study configs/paper-gemma3-270m.yaml --out /tmp/gstudy \
-      --workers ${WORKERS:-4} model=$MODEL ${STUDY_ARGS:-} >>/tmp/study.log 2>&1; echo \$? >/tmp/gstudy.rc" \
+    setsid nohup bash -c "($run) >>/tmp/study.log 2>&1; echo \$? >/tmp/gstudy.rc" \
       </dev/null >/dev/null 2>&1 &
   fi
   local t0=$SECONDS

