@@ -1,4 +1,5 @@
-"""Where does the time go? torch.profiler tables for one probe batch and a few SFT steps.
+"""Where does the time go? torch.profiler tables for one probe batch, one evaluation call and
+a few SFT steps.
 
 Not a benchmark (no baseline): a diagnosis aid for the engine and the trainer.  Prints the
 top kernels / ops by device time and by host time, and the wall time of the profiled work.
@@ -7,6 +8,7 @@ Example::
 
     python bench/profile_gpu.py probe --shape 8b --prompts 344     # one engine batch, 10 x 32 tokens
     python bench/profile_gpu.py probe --model DIR --eq-dir EQ --prompts 2048   # a real checkpoint
+    python bench/profile_gpu.py evaluate --model DIR --eq-dir EQ --prompts 4096  # greedy, 16 tokens
     python bench/profile_gpu.py sft --shape 1b --samples 320       # sftlens trainer, 40 steps
 """
 
@@ -36,7 +38,7 @@ def _tables(prof: Any, rows: int) -> None:
     )
 
 
-def _profiled(fn: Any, rows: int) -> float:
+def _profiled(fn: Any, rows: int, trace: str = "") -> float:
     sync(DEVICE)
     start = time.perf_counter()
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
@@ -45,6 +47,8 @@ def _profiled(fn: Any, rows: int) -> float:
         sync(DEVICE)
     wall = time.perf_counter() - start
     _tables(prof, rows)
+    if trace:  # a Chrome trace (chrome://tracing, Perfetto) of the profiled call
+        prof.export_chrome_trace(trace)
     return wall
 
 
@@ -53,8 +57,9 @@ def _timed(fn: Any) -> float:
 
 
 def probe(args: argparse.Namespace) -> None:
-    """One probe call: random weights (``--shape``, every row 32 tokens) or a real checkpoint
-    (``--model``, EntityQuestions prompts, rows stop at EOS or the newline rule)."""
+    """One probe call (or, for ``evaluate``, one greedy call of <= 16 tokens): random weights
+    (``--shape``, every row 32 tokens) or a real checkpoint (``--model``, EntityQuestions
+    prompts, rows stop at EOS or the newline rule)."""
     if args.model:
         from real_model import eq_prompts
         from sftlens.models import load_model, load_tokenizer
@@ -62,6 +67,8 @@ def probe(args: argparse.Namespace) -> None:
         model, tok = load_model(args.model, args.dtype, DEVICE), load_tokenizer(args.model)
         prompts = eq_prompts(args.eq_dir, args.prompts, 0)
         cfg = GenerationConfig(max_new_tokens=32, n_samples=10, temperature=0.7)
+        if args.what == "evaluate":
+            cfg = GenerationConfig(max_new_tokens=16)
     else:
         tok = word_tokenizer(128256 if args.shape != "tiny" else 4096, ["was", "born", "in"])
         model = random_model(args.shape, DEVICE, tok, never_eos=True)
@@ -70,9 +77,13 @@ def probe(args: argparse.Namespace) -> None:
                                ignore_eos=True, batch_size=args.prompts * 10)  # fmt: skip
     generate(model, tok, prompts[:32], cfg)  # warm-up
     plain = _timed(lambda: generate(model, tok, prompts, cfg))
-    print(f"unprofiled: {plain:.2f}s, {args.prompts * 10 / plain:.0f} completions/s")
-    wall = _profiled(lambda: generate(model, tok, prompts, cfg), args.rows)
-    print(f"profiled: {wall:.2f}s for {args.prompts} prompts x 10 samples x <= 32 tokens")
+    rows = len(prompts) * cfg.rows_per_prompt
+    print(f"unprofiled: {plain:.2f}s, {rows / plain:.0f} completions/s")
+    wall = _profiled(lambda: generate(model, tok, prompts, cfg), args.rows, args.trace)
+    print(
+        f"profiled: {wall:.2f}s for {len(prompts)} prompts x {cfg.rows_per_prompt} rows x "
+        f"<= {cfg.max_new_tokens} tokens"
+    )
 
 
 def sft(args: argparse.Namespace) -> None:
@@ -96,7 +107,7 @@ def sft(args: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("what", choices=["probe", "sft"])
+    ap.add_argument("what", choices=["probe", "evaluate", "sft"])
     ap.add_argument("--shape", default="8b")
     ap.add_argument("--prompts", type=int, default=344)
     ap.add_argument("--samples", type=int, default=320)
@@ -104,8 +115,9 @@ def main() -> None:
     ap.add_argument("--model", default="", help="a checkpoint dir (probe only; default: random)")
     ap.add_argument("--eq-dir", default="../shared/data/entityquestions")
     ap.add_argument("--dtype", default="bfloat16")
+    ap.add_argument("--trace", default="", help="write a Chrome trace of the profiled call here")
     args = ap.parse_args()
-    probe(args) if args.what == "probe" else sft(args)
+    sft(args) if args.what == "sft" else probe(args)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,24 @@ def test_chunks_keep_lengths_together_and_respect_the_minimum() -> None:
     assert prefill_chunks([3, 3, 3], min_rows=1) == [[0, 1, 2]]  # equal lengths never split
 
 
+def test_left_pad_right_aligns_every_row() -> None:
+    ids, mask = engine._left_pad(
+        [[1, 2, 3], [4], [5, 6]], pad=0, extra=2, device=torch.device("cpu")
+    )
+    assert ids.tolist() == [[1, 2, 3], [0, 0, 4], [0, 5, 6]]
+    assert mask.tolist() == [[1, 1, 1, 0, 0], [0, 0, 1, 0, 0], [0, 1, 1, 0, 0]]
+    assert ids.dtype == mask.dtype == torch.long
+
+
+def test_cuda_prefill_has_at_most_four_wide_chunks() -> None:
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert engine.prefill_min_rows(4096, cuda) == 1024  # 4 chunks, not 16 of 256
+    assert engine.prefill_min_rows(300, cuda) == engine.CUDA_PREFILL_MIN_ROWS
+    assert engine.prefill_min_rows(4096, cpu) == engine.CPU_PREFILL_MIN_ROWS  # compute-bound
+    lengths = [n % 37 + 4 for n in range(4096)]
+    assert len(prefill_chunks(lengths, engine.prefill_min_rows(4096, cuda))) <= 4
+
+
 def test_prefill_field_is_validated() -> None:
     assert GenerationConfig().prefill == "bucketed"
     with pytest.raises(ConfigError, match="unknown prefill 'ragged'"):
