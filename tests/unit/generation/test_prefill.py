@@ -38,13 +38,14 @@ def test_left_pad_right_aligns_every_row() -> None:
     assert ids.dtype == mask.dtype == torch.long
 
 
-def test_cuda_prefill_has_at_most_four_wide_chunks() -> None:
-    cuda, cpu = torch.device("cuda"), torch.device("cpu")
-    assert engine.prefill_min_rows(4096, cuda) == 1024  # 4 chunks, not 16 of 256
-    assert engine.prefill_min_rows(300, cuda) == engine.CUDA_PREFILL_MIN_ROWS
-    assert engine.prefill_min_rows(4096, cpu) == engine.CPU_PREFILL_MIN_ROWS  # compute-bound
+def test_small_models_prefill_in_at_most_four_wide_chunks_on_cuda() -> None:
+    cuda, cpu, small, large = torch.device("cuda"), torch.device("cpu"), 268_000_000, 8_000_000_000
+    assert engine.prefill_min_rows(4096, cuda, small) == 1024  # 4 chunks, not 16 of 256
+    assert engine.prefill_min_rows(300, cuda, small) == engine.CUDA_PREFILL_MIN_ROWS
+    assert engine.prefill_min_rows(4096, cuda, large) == engine.CUDA_PREFILL_MIN_ROWS  # GPU-bound
+    assert engine.prefill_min_rows(4096, cpu, small) == engine.CPU_PREFILL_MIN_ROWS
     lengths = [n % 37 + 4 for n in range(4096)]
-    assert len(prefill_chunks(lengths, engine.prefill_min_rows(4096, cuda))) <= 4
+    assert len(prefill_chunks(lengths, engine.prefill_min_rows(4096, cuda, small))) <= 4
 
 
 def test_prefill_field_is_validated() -> None:
