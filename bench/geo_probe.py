@@ -30,8 +30,9 @@ from typing import Any
 import pandas as pd
 
 from sftlens.correlation import spearman
+from sftlens.study.sections import PAPER_SIZES
 
-SIZES = (60, 120, 240, 480, 960, 1920)  # the paper's grid (sftlens.study.config.PAPER_SIZES)
+SIZES = [int(s) for s in PAPER_SIZES]  # the paper's grid
 
 
 def run_probe(args: argparse.Namespace, data: str, out: Path, limit: int | None) -> float:
