@@ -74,12 +74,17 @@ def check_pools(
     for level, size in wanted:
         if isinstance(size, int):
             largest[level] = max(size, largest.get(level, 0))
+    pools = {level: len(pool_of(facts, levels, level)) for level in largest}
     for level, size in largest.items():
-        n = len(pool_of(facts, levels, level))
-        if size > n:
+        if size > pools[level]:
+            smallest = min(pools.values())
+            fit = sorted({s for _, s in wanted if isinstance(s, int) and s <= smallest})
+            held = (
+                f"the sizes every level's pool holds: {fit}" if fit else "no size fits every pool"
+            )
             raise DataError(
-                f"level {level}, size {size}: the level's pool holds only {n} in-domain train "
-                f"facts; lower the size or allow smaller sets (select.allow_smaller)"
+                f"level {level}, size {size}: the level's pool holds only {pools[level]} in-domain "
+                f"train facts; lower the sizes ({held}) or allow smaller sets (select.allow_smaller)"
             )
 
 

@@ -136,3 +136,6 @@ def test_check_pools_names_level_size_and_pool(world):
     with pytest.raises(DataError) as err:
         check_pools(facts, levels, [("0", 1), ("3", 5), ("3", n3 + 1)])
     assert str(err.value).startswith(f"level 3, size {n3 + 1}: the level's pool holds only {n3} ")
+    smallest = min(n3, len(pool_of(facts, levels, "0")))
+    fit = sorted(s for s in {1, 5, n3 + 1} if s <= smallest)
+    assert f"the sizes every level's pool holds: {fit})" in str(err.value)  # what would run
