@@ -75,8 +75,21 @@ def test_evaluate_takes_the_gguf_as_model(gemma_gguf, tmp_path, caplog) -> None:
     assert len(said) <= 1 and all(str(ckpt) in line for line in said)
 
 
+#: (GGUF tensor, Hugging Face tensor): one of each quantization type in this file, and a norm
+GGUF_PAIRS = [
+    ("blk.0.attn_q.weight", "model.layers.0.self_attn.q_proj.weight"),  # Q5_0
+    ("blk.0.attn_output.weight", "model.layers.0.self_attn.o_proj.weight"),  # Q4_K
+    ("blk.0.attn_v.weight", "model.layers.0.self_attn.v_proj.weight"),  # Q8_0
+    ("blk.0.ffn_down.weight", "model.layers.0.mlp.down_proj.weight"),  # Q6_K
+    ("blk.0.attn_norm.weight", "model.layers.0.input_layernorm.weight"),  # F32, stored as 1 + w
+]
+
+
 def test_convert_writes_a_checkpoint_plain_transformers_loads(gemma_gguf, tmp_path) -> None:
+    import gguf
+    import numpy as np
     import torch
+    from safetensors import safe_open
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from sftlens.cli import main
@@ -89,8 +102,16 @@ def test_convert_writes_a_checkpoint_plain_transformers_loads(gemma_gguf, tmp_pa
     ids = tok("The capital of France is", return_tensors="pt")["input_ids"]
     assert tok.decode(ids[0], skip_special_tokens=True) == "The capital of France is"
     plain = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
-    direct = AutoModelForCausalLM.from_pretrained(
-        str(path.parent), gguf_file=path.name, dtype=torch.float32
-    )
     with torch.no_grad():
-        assert torch.equal(plain(ids).logits, direct(ids).logits)
+        logits = plain(ids).logits  # [1, T, 262144]
+    assert logits.shape[-1] == 262_144 and torch.isfinite(logits).all()
+    # the weights are the gguf package's own dequantization, bit for bit
+    tensors = {t.name: t for t in gguf.GGUFReader(str(path)).tensors}
+    with safe_open(str(out / "model.safetensors"), "np") as saved:
+        for name, hf_name in GGUF_PAIRS:
+            t = tensors[name]
+            want = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
+            got = saved.get_tensor(hf_name)
+            if name.endswith("norm.weight"):
+                want = want - 1.0  # Gemma's GGUF stores RMSNorm weights as 1 + w
+            assert np.array_equal(got, want.reshape(got.shape)), hf_name
