@@ -9,6 +9,7 @@ Example::
     python bench/profile_gpu.py probe --shape 8b --prompts 344     # one engine batch, 10 x 32 tokens
     python bench/profile_gpu.py probe --model DIR --eq-dir EQ --prompts 2048   # a real checkpoint
     python bench/profile_gpu.py evaluate --model DIR --eq-dir EQ --prompts 4096  # greedy, 16 tokens
+    python bench/profile_gpu.py evaluate --shape 8b --prompts 2048   # bench/evaluate.py's questions
     python bench/profile_gpu.py sft --shape 1b --samples 320       # sftlens trainer, 40 steps
 """
 
@@ -69,6 +70,8 @@ def probe(args: argparse.Namespace) -> None:
         cfg = GenerationConfig(max_new_tokens=32, n_samples=10, temperature=0.7)
         if args.what == "evaluate":
             cfg = GenerationConfig(max_new_tokens=16)
+    elif args.what == "evaluate":
+        return evaluate_random(args)
     else:
         tok = word_tokenizer(128256 if args.shape != "tiny" else 4096, ["was", "born", "in"])
         model = random_model(args.shape, DEVICE, tok, never_eos=True)
@@ -84,6 +87,21 @@ def probe(args: argparse.Namespace) -> None:
         f"profiled: {wall:.2f}s for {len(prompts)} prompts x {cfg.rows_per_prompt} rows x "
         f"<= {cfg.max_new_tokens} tokens"
     )
+
+
+def evaluate_random(args: argparse.Namespace) -> None:
+    """One ``evaluate_model`` call on random weights (``bench/evaluate.py``'s questions and
+    settings: greedy, 16 tokens for every row, the engine's batch size)."""
+    from evaluate import WORDS, engine, random_facts
+
+    tok = word_tokenizer(128256 if args.shape != "tiny" else 4096, WORDS)
+    model = random_model(args.shape, DEVICE, tok, never_eos=True)
+    facts = random_facts(args.prompts)
+    engine(model, tok, facts[:32], None, 16)  # warm-up
+    plain = _timed(lambda: engine(model, tok, facts, None, 16))
+    print(f"unprofiled: {plain:.2f}s, {len(facts) / plain:.0f} questions/s")
+    wall = _profiled(lambda: engine(model, tok, facts, None, 16), args.rows, args.trace)
+    print(f"profiled: {wall:.2f}s for {len(facts)} questions x 16 tokens")
 
 
 def sft(args: argparse.Namespace) -> None:
