@@ -34,6 +34,7 @@ from sftlens.restoration.exact_cut import (
     apply_cut,
     tensor_salt,
 )
+from sftlens.restoration.flat_sweep import FLAT_MEMORY_SHARE, FlatRegion, flat_bytes
 from sftlens.restoration.io import CacheBudget, CachedSource, TensorSource, source_from_model
 from sftlens.restoration.restore import finish_stats
 from sftlens.restoration.settings import DEFAULT_SETTINGS, EngineSettings
@@ -86,6 +87,7 @@ def sweep_inplace(
     settings: EngineSettings = DEFAULT_SETTINGS,
     cache_base: bool | None = None,
     stats: RestoreStats | None = None,
+    flat: bool | None = None,
 ) -> dict[float, T]:
     """For each k (ascending): restore k% into ``model`` in place, call back, then undo.
 
@@ -97,7 +99,9 @@ def sweep_inplace(
     pass (``settings.candidate_bytes`` each; larger bins are refined once, for all k,
     after pass 1).  ``stats``, when given, is filled in (passes over the base source).
     ``settings`` gives chunk size, progress, ``candidate_bytes``, ``r_dtype`` and ``r_eps``; the
-    passes run on the model's device (``settings.device`` is not used).
+    passes run on the model's device (``settings.device`` is not used).  ``flat`` restores each
+    k from flat device buffers (:mod:`sftlens.restoration.flat_sweep`; the same values, a few
+    kernels per k); ``None`` does so on CUDA when they fit in a quarter of the free memory.
     """
     ks = sorted({check_k(k) for k in ks})
     STRATEGIES.get(strategy)
@@ -105,16 +109,26 @@ def sweep_inplace(
     engine = _live_engine(model, settings, stats or RestoreStats())
     _cache_base(pair, base, engine, cache_base)
     live = {n: pair.tuned.get(n) for n in pair.region}
-    snapshot = {n: p.detach().clone() for n, p in live.items()}
+    flat_region = None
+    if _flat_wanted(flat, pair, live):
+        flat_region = _flat_region(pair, live, strategy, seed, engine)
+        snapshot = flat_region.snapshot(live)
+    else:
+        snapshot = {n: p.detach().clone() for n, p in live.items()}
     results: dict[float, T] = {}
     cuts: dict[float, Cut] = {}
     try:
         pass1 = histogram_pass(pair, strategy, seed, engine, check_all=False)
         if warning := near_zero_warning(pass1.near_zero_share(), engine.r_eps):
             log.warning("%s", warning)
-        plan = two_pass_cuts(pair, pass1, ks, strategy, seed, engine, one_k_per_pass=True)
+        plan = {}
+        if flat_region is None:
+            plan = two_pass_cuts(pair, pass1, ks, strategy, seed, engine, one_k_per_pass=True)
         for k in ks:
-            cuts[k] = _apply_live(pair, live, snapshot, plan[k], strategy, seed, engine)
+            if flat_region is not None:
+                cuts[k] = flat_region.restore(k, pass1.hist, live)
+            else:
+                cuts[k] = _apply_live(pair, live, snapshot, plan[k], strategy, seed, engine)
             results[k] = callback(k, model)
     finally:
         for n, p in live.items():
@@ -122,6 +136,36 @@ def sweep_inplace(
         engine.close()
     finish_stats(engine.stats, pair, cuts)
     return results
+
+
+def _flat_wanted(flat: bool | None, pair: Pair, live: Mapping[str, torch.Tensor]) -> bool:
+    """Whether the sweep restores from flat buffers: ``flat`` when given, else on CUDA when the
+    region has one dtype and the buffers fit in a share of the free memory."""
+    dtypes = {t.dtype for t in live.values()}
+    if flat is not None:
+        if flat and len(dtypes) > 1:
+            raise SftlensError(
+                f"flat restore needs one dtype in the region, found {sorted(map(str, dtypes))}"
+            )
+        return flat
+    device = _model_device(live)
+    if device.type != "cuda" or len(dtypes) != 1:
+        return False
+    need = flat_bytes(pair.n, next(iter(dtypes)).itemsize)
+    return need < FLAT_MEMORY_SHARE * restore._free_bytes(device)
+
+
+def _flat_region(
+    pair: Pair, live: Mapping[str, torch.Tensor], strategy: str, seed: int, engine: Engine
+) -> FlatRegion:
+    """The region's keys, base and tuned values as flat buffers on the live tensors' device."""
+
+    def keys_of(name: str, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        salt = tensor_salt(seed, name)
+        return chunk_keys(strategy, b, t, salt, 0, engine.r_dtype, engine.r_eps)[0]
+
+    engine.stats.passes.append("flat: keys, base and tuned values in device memory")
+    return FlatRegion.build(pair.region, live, pair.base.get, keys_of)
 
 
 def _live_engine(model: Any, settings: EngineSettings, stats: RestoreStats) -> Engine:
@@ -203,6 +247,7 @@ def sweep_evaluate(
     *,
     settings: EngineSettings = DEFAULT_SETTINGS,
     timing: dict[str, float] | None = None,
+    flat: bool | None = None,
 ) -> dict[float, dict[str, Any]]:
     """Evaluate the restored model of every k on prepared evaluations: ``{k: {name: EvalResult}}``.
 
@@ -211,7 +256,8 @@ def sweep_evaluate(
     swapped into ``model`` in place (:func:`sweep_inplace`), so every k is evaluated by the
     same model object with the same batch plan: the results equal those of evaluating each
     restored checkpoint on its own.  ``timing``, when given, receives ``evaluate`` (seconds
-    spent evaluating) and ``restore`` (the rest of the sweep).
+    spent evaluating) and ``restore`` (the rest of the sweep); ``flat`` as in
+    :func:`sweep_inplace`.
     """
     spent = {"evaluate": 0.0}
     dev = _model_device(model)
@@ -225,7 +271,9 @@ def sweep_evaluate(
         return found
 
     t0 = time.perf_counter()
-    found = sweep_inplace(model, base, ks, strategy, region, seed, evaluate, settings=settings)
+    found = sweep_inplace(
+        model, base, ks, strategy, region, seed, evaluate, settings=settings, flat=flat
+    )
     if timing is not None:
         timing["evaluate"] = spent["evaluate"]
         timing["restore"] = time.perf_counter() - t0 - spent["evaluate"]

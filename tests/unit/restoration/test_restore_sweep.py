@@ -1,4 +1,5 @@
-"""sweep_inplace: restores like restore_checkpoint for every k, then undoes bit for bit."""
+"""sweep_inplace: restores like restore_checkpoint for every k, then undoes bit for bit, on the
+streaming path and from flat buffers (``flat=True``)."""
 
 from __future__ import annotations
 
@@ -33,11 +34,12 @@ def _state(model) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.state_dict().items()}
 
 
+@pytest.mark.parametrize("flat", [False, True])
 @pytest.mark.parametrize(
     ("strategy", "region", "tie"), [("top", "transformer", False), ("random", "all", True)]
 )
 def test_sweep_matches_checkpoints_and_undoes(
-    tiny_llama_dir, tmp_path, strategy, region, tie
+    tiny_llama_dir, tmp_path, strategy, region, tie, flat
 ) -> None:
     from transformers import AutoModelForCausalLM
 
@@ -58,6 +60,7 @@ def test_sweep_matches_checkpoints_and_undoes(
         5,
         lambda k, m: _state(m),
         settings=EngineSettings(chunk_elems=50, progress=False),
+        flat=flat,
     )
     assert list(seen) == ks
     for k in ks:
@@ -91,3 +94,53 @@ def test_sweep_undoes_when_callback_raises(tiny_llama_dir, tmp_path) -> None:
             settings=EngineSettings(progress=False),
         )
     assert all(torch.equal(model.state_dict()[n], before[n]) for n in before)
+
+
+@pytest.mark.parametrize("strategy", ["top", "bottom", "random"])
+def test_flat_sweep_equals_streaming_with_ties(tiny_llama_dir, tmp_path, strategy) -> None:
+    """Half the weights share one r (0.5 -> 0.625), so the cut falls inside a group of equal
+    keys whose restore changes values: both paths take the same (earliest) ones."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    g = torch.Generator().manual_seed(3)
+    tied = {}
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            tied[name] = torch.rand(p.shape, generator=g) < 0.5
+            p[tied[name]] = 0.5
+    model.save_pretrained(tmp_path / "base")
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.add_(0.01 * torch.randn(p.shape, generator=g))
+            p[tied[name]] = 0.625
+    seen = {}
+    for flat in (False, True):
+        seen[flat] = sweep_inplace(
+            model,
+            source_from_dir(tmp_path / "base"),
+            [1, 10, 40, 60],
+            strategy,
+            "transformer",
+            7,
+            lambda k, m: _state(m),
+            settings=EngineSettings(chunk_elems=64, progress=False),
+            flat=flat,
+        )
+    for k, state in seen[False].items():
+        for name, value in state.items():
+            assert torch.equal(value, seen[True][k][name]), (strategy, k, name)
+
+
+def test_flat_sweep_refuses_mixed_dtypes(tiny_llama_dir) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from sftlens.errors import SftlensError
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    model.model.layers[0].mlp.to(torch.bfloat16)
+    with pytest.raises(SftlensError, match="one dtype"):
+        sweep_inplace(
+            model, source_from_dir(tiny_llama_dir), [10], "top", "transformer", 0,
+            lambda k, m: None, settings=EngineSettings(progress=False), flat=True,
+        )  # fmt: skip
