@@ -18,8 +18,9 @@ GPU.  Identical prompts in one call therefore get identical samples.
 
 from __future__ import annotations
 
+from sftlens.generation.batching import plannable_memory
 from sftlens.generation.cap_hits import CapHits
 from sftlens.generation.config import GenerationConfig
 from sftlens.generation.generate import generate
 
-__all__ = ["CapHits", "GenerationConfig", "generate"]
+__all__ = ["CapHits", "GenerationConfig", "generate", "plannable_memory"]

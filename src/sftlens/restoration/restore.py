@@ -334,8 +334,12 @@ def restore_checkpoint(
 
 
 def _free_bytes(device: torch.device) -> int:
+    """Bytes this process may still use: on CUDA within its share of the GPU (several study
+    workers on one GPU each have one), else the host's available memory."""
     if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
+        from sftlens.generation import plannable_memory
+
+        return plannable_memory(device)
     import os
 
     try:

@@ -82,3 +82,26 @@ def test_chunked_equals_unchunked(tmp_path) -> None:
     assert open_pair(b, t, "transformer").n == sum(
         v.numel() for n, v in base.items() if ".layers." in n and "norm" not in n
     )
+
+
+def test_device_budget_is_this_process_share(monkeypatch) -> None:
+    """On CUDA the device cache and the flat sweep plan within the process's GPU share (several
+    study workers on one GPU), not the device's free memory."""
+    import sftlens.generation
+    from sftlens.restoration import restore
+
+    monkeypatch.setattr(sftlens.generation, "plannable_memory", lambda device: 12345)
+    assert restore._free_bytes(torch.device("cuda")) == 12345
+    assert restore._free_bytes(torch.device("cpu")) >= 0
+
+
+def test_flat_sweep_is_opt_in_off_cuda(tiny_llama_dir) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from sftlens.restoration import sweep
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    pair = sweep._live_pair(model, source_from_dir(tiny_llama_dir), "transformer")
+    live = {n: pair.tuned.get(n) for n in pair.region}
+    assert not sweep._flat_wanted(None, pair, live)  # CPU: the streaming path by default
+    assert sweep._flat_wanted(True, pair, live)
