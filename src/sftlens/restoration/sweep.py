@@ -95,13 +95,14 @@ def sweep_inplace(
     for all k; the region's tuned values are kept in a copy on the model's device
     and written back bit for bit at the end (also when the callback raises).
     ``cache_base=None`` keeps base tensors on the device when they fit in 40% of
-    its free memory.  Each k's threshold bin is resolved during its own restore
+    the memory this process may use there.  Each k's threshold bin is resolved during its own restore
     pass (``settings.candidate_bytes`` each; larger bins are refined once, for all k,
     after pass 1).  ``stats``, when given, is filled in (passes over the base source).
     ``settings`` gives chunk size, progress, ``candidate_bytes``, ``r_dtype`` and ``r_eps``; the
     passes run on the model's device (``settings.device`` is not used).  ``flat`` restores each
     k from flat device buffers (:mod:`sftlens.restoration.flat_sweep`; the same values, a few
-    kernels per k); ``None`` does so on CUDA when they fit in a quarter of the free memory.
+    kernels per k); ``None`` does so on CUDA when they fit in a quarter of the memory this
+    process may use there.
     """
     ks = sorted({check_k(k) for k in ks})
     STRATEGIES.get(strategy)
