@@ -5,6 +5,7 @@
 # each round and each copy's table line (old / new path seconds).
 #
 #   N=6 QUESTIONS=2500 bash bench/mps_contention.sh /tmp/mps
+#   SWEEP_ARGS="--flat off" bash bench/mps_contention.sh /tmp/mps   # the streaming restore
 #
 # MPS is started here with its pipe and log directories under DIR and stopped at the end
 # (`nvidia-cuda-mps-control -d` / `quit`); nothing on the GPU is reconfigured.
@@ -21,7 +22,7 @@ round() {  # round LABEL COPIES
   t0=$(date +%s.%N)
   for i in $(seq "$n"); do
     python3 bench/restore_sweep.py --device cuda --questions "${QUESTIONS:-2500}" --repeats 1 \
-      --out "$W/$label/$i" > "$W/$label/$i.log" 2>&1 &
+      ${SWEEP_ARGS:-} --out "$W/$label/$i" > "$W/$label/$i.log" 2>&1 &
   done
   wait
   t1=$(date +%s.%N)

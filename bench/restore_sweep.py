@@ -23,6 +23,7 @@ Example::
 
     python bench/restore_sweep.py --device cuda --out /tmp/rs            # 5,000 questions, gpu shape
     python bench/restore_sweep.py --device cpu --shape tiny --questions 200 --out /tmp/rs
+    python bench/restore_sweep.py --device cuda --flat off --out /tmp/rs  # the streaming restore
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ def tuned_copy(base: Any, scale: float = 0.01, seed: int = 1) -> Any:
 
 
 def old_path(tuned: Any, base: Any, tok: Any, facts: list[Fact], levels: dict[str, int],
-             strategy: str, max_new: int) -> tuple[dict[float, Any], dict[str, float]]:  # fmt: skip
+             strategy: str, max_new: int, flat: bool | None = None,
+             ) -> tuple[dict[float, Any], dict[str, float]]:  # fmt: skip
     """sweep_inplace + evaluate_model per k (the config built per k, as the study's unit did)."""
     spent = {"evaluate": 0.0, "generate": 0.0}
 
@@ -96,18 +98,19 @@ def old_path(tuned: Any, base: Any, tok: Any, facts: list[Fact], levels: dict[st
 
     quiet = EngineSettings(progress=False)
     found = sweep_inplace(tuned, source_from_model(base), PAPER_KS, strategy, "transformer", 0,
-                          evaluate, settings=quiet)  # fmt: skip
+                          evaluate, settings=quiet, flat=flat)  # fmt: skip
     return found, spent
 
 
 def new_path(tuned: Any, base: Any, tok: Any, facts: list[Fact], levels: dict[str, int],
-             strategy: str, max_new: int) -> tuple[dict[float, Any], dict[str, float]]:  # fmt: skip
+             strategy: str, max_new: int, flat: bool | None = None,
+             ) -> tuple[dict[float, Any], dict[str, float]]:  # fmt: skip
     cfg = build_config(EvaluateConfig, {"max_new_tokens": max_new, "split": "test"})
     quiet = EngineSettings(progress=False)
     timing: dict[str, float] = {}
     prepared = {"test": prepare_evaluation(tok, facts, levels, cfg)}
     found = sweep_evaluate(tuned, source_from_model(base), PAPER_KS, strategy, "transformer", 0,
-                           prepared, settings=quiet, timing=timing)  # fmt: skip
+                           prepared, settings=quiet, timing=timing, flat=flat)  # fmt: skip
     timing["generate"] = sum(v["test"].seconds for v in found.values())
     return {k: v["test"] for k, v in found.items()}, timing
 
@@ -126,8 +129,15 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=16)
     ap.add_argument("--strategies", default="top", help="comma list of top, random, bottom")
     ap.add_argument("--repeats", type=int, default=2, help="timed runs of each path (best kept)")
+    ap.add_argument(
+        "--flat",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="sweep restores from flat buffers (auto: on CUDA when they fit)",
+    )
     ap.add_argument("--out", type=Path, required=True, help="directory for restore_sweep.json")
     args = ap.parse_args()
+    flat = {"auto": None, "on": True, "off": False}[args.flat]
     device = torch.device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = True  # as sftlens.models.load_model for fp32 weights
     tok = word_tokenizer(SHAPES[args.shape]["vocab_size"], WORDS)
@@ -138,7 +148,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "shape": args.shape, "params": params, "questions": len(facts), "ks": list(PAPER_KS),
-        "max_new_tokens": args.max_new_tokens, "runs": [],
+        "max_new_tokens": args.max_new_tokens, "flat": args.flat, "runs": [],
     }  # fmt: skip
     paths = {"old": old_path, "new": new_path}
     # warm-up: kernels, allocator, the tokenizer's newline scan
@@ -149,7 +159,9 @@ def main() -> None:
             for name, fn in paths.items():
                 sync(device)
                 t0 = time.perf_counter()
-                found, parts = fn(tuned, base, tok, facts, levels, strategy, args.max_new_tokens)
+                found, parts = fn(
+                    tuned, base, tok, facts, levels, strategy, args.max_new_tokens, flat
+                )
                 sync(device)
                 secs = time.perf_counter() - t0
                 outs[name] = found
