@@ -110,12 +110,8 @@ def sweep_inplace(
     engine = _live_engine(model, settings, stats or RestoreStats())
     _cache_base(pair, base, engine, cache_base)
     live = {n: pair.tuned.get(n) for n in pair.region}
-    flat_region = None
-    if _flat_wanted(flat, pair, live):
-        flat_region = _flat_region(pair, live, strategy, seed, engine)
-        snapshot = flat_region.snapshot(live)
-    else:
-        snapshot = {n: p.detach().clone() for n, p in live.items()}
+    flat_region = _flat_region(pair, live, strategy, seed, engine, flat)
+    snapshot = flat_region.snapshot(live) if flat_region else _clones(live)
     results: dict[float, T] = {}
     cuts: dict[float, Cut] = {}
     try:
@@ -156,10 +152,22 @@ def _flat_wanted(flat: bool | None, pair: Pair, live: Mapping[str, torch.Tensor]
     return need < FLAT_MEMORY_SHARE * restore._free_bytes(device)
 
 
+def _clones(live: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in live.items()}
+
+
 def _flat_region(
-    pair: Pair, live: Mapping[str, torch.Tensor], strategy: str, seed: int, engine: Engine
-) -> FlatRegion:
-    """The region's keys, base and tuned values as flat buffers on the live tensors' device."""
+    pair: Pair,
+    live: Mapping[str, torch.Tensor],
+    strategy: str,
+    seed: int,
+    engine: Engine,
+    flat: bool | None,
+) -> FlatRegion | None:
+    """The region's keys, base and tuned values as flat buffers on the live tensors' device, or
+    None for the streaming path (:func:`_flat_wanted`)."""
+    if not _flat_wanted(flat, pair, live):
+        return None
 
     def keys_of(name: str, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         salt = tensor_salt(seed, name)
