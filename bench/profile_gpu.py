@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from common import random_model, sync, timed, word_tokenizer
+from common import SHAPES, random_model, sync, timed, word_tokenizer
 from probe import synthetic_prompts
 from sftlens.generation import GenerationConfig, generate
 
@@ -94,7 +94,7 @@ def evaluate_random(args: argparse.Namespace) -> None:
     settings: greedy, 16 tokens for every row, the engine's batch size)."""
     from evaluate import WORDS, engine, random_facts
 
-    tok = word_tokenizer(128256 if args.shape != "tiny" else 4096, WORDS)
+    tok = word_tokenizer(SHAPES[args.shape]["vocab_size"], WORDS)
     model = random_model(args.shape, DEVICE, tok, never_eos=True)
     facts = random_facts(args.prompts)
     engine(model, tok, facts[:32], None, 16)  # warm-up
