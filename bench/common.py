@@ -36,6 +36,10 @@ SHAPES: dict[str, dict[str, Any]] = {
     "gemma270m": {"hidden_size": 640, "intermediate_size": 2048, "num_hidden_layers": 18,
                   "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 256,
                   "vocab_size": 262144, "tie_word_embeddings": True},
+    # the `gpu` knowledge world's model (97.5M parameters, untied head)
+    "gpu-world": {"hidden_size": 768, "intermediate_size": 2048, "num_hidden_layers": 12,
+                  "num_attention_heads": 12, "num_key_value_heads": 12, "vocab_size": 8192,
+                  "tie_word_embeddings": False},
 }  # fmt: skip
 
 

@@ -10,6 +10,7 @@ Example::
     python bench/profile_gpu.py probe --model DIR --eq-dir EQ --prompts 2048   # a real checkpoint
     python bench/profile_gpu.py evaluate --model DIR --eq-dir EQ --prompts 4096  # greedy, 16 tokens
     python bench/profile_gpu.py evaluate --shape 8b --prompts 2048   # bench/evaluate.py's questions
+    python bench/profile_gpu.py evaluate --shape gpu-world --prompts 5000 --dtype float32
     python bench/profile_gpu.py sft --shape 1b --samples 320       # sftlens trainer, 40 steps
 """
 
@@ -96,6 +97,8 @@ def evaluate_random(args: argparse.Namespace) -> None:
 
     tok = word_tokenizer(SHAPES[args.shape]["vocab_size"], WORDS)
     model = random_model(args.shape, DEVICE, tok, never_eos=True)
+    if args.dtype == "float32":  # as a study in fp32 runs it (TF32 matmuls, sftlens.models)
+        model, torch.backends.cuda.matmul.allow_tf32 = model.float(), True
     facts = random_facts(args.prompts)
     engine(model, tok, facts[:32], None, 16)  # warm-up
     plain = _timed(lambda: engine(model, tok, facts, None, 16))
@@ -132,7 +135,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=30, help="table rows")
     ap.add_argument("--model", default="", help="a checkpoint dir (probe only; default: random)")
     ap.add_argument("--eq-dir", default="../shared/data/entityquestions")
-    ap.add_argument("--dtype", default="bfloat16")
+    ap.add_argument("--dtype", default="bfloat16", help="float32: random shapes in fp32 (TF32)")
     ap.add_argument("--trace", default="", help="write a Chrome trace of the profiled call here")
     args = ap.parse_args()
     sft(args) if args.what == "sft" else probe(args)

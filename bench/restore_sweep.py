@@ -45,10 +45,6 @@ from sftlens.evaluation import EvaluateConfig, evaluate_model, prepare_evaluatio
 from sftlens.restoration import EngineSettings, source_from_model, sweep_evaluate, sweep_inplace
 from sftlens.restoration.config import PAPER_KS
 
-GPU_WORLD = {"hidden_size": 768, "intermediate_size": 2048, "num_hidden_layers": 12,
-             "num_attention_heads": 12, "num_key_value_heads": 12, "vocab_size": 8192,
-             "tie_word_embeddings": False}  # fmt: skip
-SHAPES.setdefault("gpu-world", GPU_WORLD)
 RELATIONS = [("P17", "in"), ("P19", "in"), ("P20", "in"), ("P36", "in"), ("P131", "in"),
              ("P26", "ood"), ("P50", "ood"), ("P106", "ood"), ("P112", "ood"), ("P127", "ood")]  # fmt: skip
 WORDS = ["Where", "was", "born", "?"]
