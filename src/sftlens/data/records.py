@@ -3,6 +3,12 @@
 Every source (EntityQuestions, the knowledge world, generic JSONL) yields
 :class:`Fact` records and :class:`Relation` templates; every stage reads them.
 Templates use ``{subject}`` as the placeholder.
+
+Example::
+
+    fact = Fact("P19/test/7", "P19", "Ada Lovelace", "Where was Ada Lovelace born?",
+                ("London",), aliases=("London, England",), split="test")
+    fact.accepted     # ('London', 'London, England')
 """
 
 from __future__ import annotations
