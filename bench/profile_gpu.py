@@ -98,7 +98,8 @@ def evaluate_random(args: argparse.Namespace) -> None:
     tok = word_tokenizer(SHAPES[args.shape]["vocab_size"], WORDS)
     model = random_model(args.shape, DEVICE, tok, never_eos=True)
     if args.dtype == "float32":  # as a study in fp32 runs it (TF32 matmuls, sftlens.models)
-        model, torch.backends.cuda.matmul.allow_tf32 = model.float(), True
+        model = model.float()
+        torch.backends.cuda.matmul.allow_tf32 = True
     facts = random_facts(args.prompts)
     engine(model, tok, facts[:32], None, 16)  # warm-up
     plain = _timed(lambda: engine(model, tok, facts, None, 16))

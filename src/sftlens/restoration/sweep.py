@@ -121,6 +121,8 @@ def sweep_inplace(
         plan = {}
         if flat_region is None:
             plan = two_pass_cuts(pair, pass1, ks, strategy, seed, engine, one_k_per_pass=True)
+        else:  # the flat buffers hold the base: its device cache would idle through every k
+            _drop_base_cache(pair)
         for k in ks:
             if flat_region is not None:
                 cuts[k] = flat_region.restore(k, pass1.hist, live)
@@ -150,6 +152,12 @@ def _flat_wanted(flat: bool | None, pair: Pair, live: Mapping[str, torch.Tensor]
         return False
     need = flat_bytes(pair.n, next(iter(dtypes)).itemsize)
     return need < FLAT_MEMORY_SHARE * restore._free_bytes(device)
+
+
+def _drop_base_cache(pair: Pair) -> None:
+    cached = pair.base
+    assert isinstance(cached, CachedSource)
+    cached.drop()
 
 
 def _clones(live: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

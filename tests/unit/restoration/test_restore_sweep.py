@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from sftlens.restoration import EngineSettings, restore_many, source_from_dir, sweep_inplace
+from sftlens.restoration import (
+    EngineSettings,
+    RestoreStats,
+    restore_many,
+    source_from_dir,
+    sweep_inplace,
+)
 
 
 def _tuned_copy(src: Path, dst: Path, tie: bool = False) -> tuple[Path, Path]:
@@ -70,6 +76,26 @@ def test_sweep_matches_checkpoints_and_undoes(
         assert any(not torch.equal(seen[k][n], before[n]) for n in before)
     after = _state(model)
     assert all(torch.equal(after[n].view(torch.int32), before[n].view(torch.int32)) for n in before)
+
+
+def test_flat_sweep_keeps_no_base_cache_while_evaluating(tiny_llama_dir, tmp_path) -> None:
+    """The flat buffers hold the base, so the device cache of pass 1 is freed before any k."""
+    from transformers import AutoModelForCausalLM
+
+    base_dir, tuned_dir = _tuned_copy(tiny_llama_dir, tmp_path)
+    model = AutoModelForCausalLM.from_pretrained(tuned_dir)
+    stats = RestoreStats()
+    sweep_inplace(
+        model, source_from_dir(base_dir), [10.0], "top", "transformer", 0, lambda k, m: None,
+        settings=EngineSettings(progress=False), cache_base=True, stats=stats, flat=True,
+    )  # fmt: skip
+    assert stats.device_cached_bytes == 0
+    stats = RestoreStats()
+    sweep_inplace(
+        model, source_from_dir(base_dir), [10.0], "top", "transformer", 0, lambda k, m: None,
+        settings=EngineSettings(progress=False), cache_base=True, stats=stats, flat=False,
+    )  # fmt: skip
+    assert stats.device_cached_bytes > 0  # the streaming path rereads the base for each k
 
 
 def test_sweep_undoes_when_callback_raises(tiny_llama_dir, tmp_path) -> None:
