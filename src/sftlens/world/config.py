@@ -22,7 +22,8 @@ class WorldConfig(StageConfig):
 
     Attributes:
         preset: ``micro`` (tests) | ``tiny`` (demo, CPU) | ``small`` | ``gpu``.
-        seed: the world's seed (same seed and knobs: the same world).
+        seed: the world's seed (same seed and knobs: the same facts and corpus; the same
+            model on CPU only, docs/world.md#reproducibility).
         device: ``auto | cpu | cuda[:N]`` for pretraining.
         relations: relation ids of the world (EntityQuestions property ids).
         facts_per_relation: facts generated per relation.
