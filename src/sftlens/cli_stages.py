@@ -284,7 +284,7 @@ STAGES: dict[str, Stage] = {
 
 WORLD_BUILD = Stage(
     "generate a fictional world and pretrain a small Llama on it",
-    "Deterministic for a seed. Writes model/ (HF checkpoint) and world/ (facts, templates, stats).",
+    "Writes model/ (HF checkpoint) and world/ (facts, templates, stats); the same seed gives the same facts, and the same model unless compile=true.",
     "sftlens.world.config:WorldConfig",
     "sftlens.world.stage:build",
     (flag("--preset", key="preset", help="micro | tiny | small | gpu"), SEED, DEVICE),

@@ -23,7 +23,7 @@ class WorldConfig(StageConfig):
     Attributes:
         preset: ``micro`` (tests) | ``tiny`` (demo, CPU) | ``small`` | ``gpu``.
         seed: the world's seed (same seed and knobs: the same facts and corpus; the same
-            model on CPU only, docs/world.md#reproducibility).
+            model unless ``compile`` is on, docs/world.md#reproducibility).
         device: ``auto | cpu | cuda[:N]`` for pretraining.
         relations: relation ids of the world (EntityQuestions property ids).
         facts_per_relation: facts generated per relation.
@@ -52,7 +52,8 @@ class WorldConfig(StageConfig):
         warmup_frac: share of pretraining steps with linear warm-up.
         weight_decay: pretraining AdamW weight decay.
         dtype: ``auto | float32 | bfloat16`` of pretraining.
-        compile: ``torch.compile`` the model for pretraining.
+        compile: ``torch.compile`` the model for pretraining (on CUDA two compiled builds
+            of one seed differ in their weights; docs/world.md#reproducibility).
         threads: CPU threads of pretraining.
     """
 
