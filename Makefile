@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 CONSTRAINTS ?= constraints/cpu.txt
 PIP_FLAGS := $(if $(wildcard $(CONSTRAINTS)),-c $(CONSTRAINTS),)
 DEMO_OUT ?= runs/demo
+# pytest-xdist processes for `make test` (each one builds the session fixtures, among them the
+# Gemma conversion, so more workers need more memory); TEST_WORKERS=0 runs in this process
+TEST_WORKERS ?= 2
 
 .PHONY: setup demo test test-fast check format clean
 
@@ -21,10 +24,10 @@ demo: setup
 	$(BIN)/sftlens demo --out $(DEMO_OUT)
 
 test: setup
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q -n $(TEST_WORKERS) tests
 
 test-fast: setup
-	$(BIN)/pytest -q -m "not slow" tests
+	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not slow" tests
 
 check: setup
 	$(BIN)/ruff check src tests bench

@@ -96,7 +96,7 @@ def micro_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def gemma_gguf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
-    """(the real Gemma 3 270M .gguf, its dequantized checkpoint dir), converted once per run.
+    """(the real Gemma 3 270M .gguf, its dequantized checkpoint dir), converted once per test process.
 
     ``SFTLENS_CACHE`` points at a session temp dir for the rest of the run, so every
     stage given the .gguf loads that one conversion.  Skips without the

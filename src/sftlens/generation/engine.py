@@ -116,6 +116,25 @@ def _prefill(
     return cache, logits, mask
 
 
+def _start_rows(
+    model: Any, seqs: Sequence[Sequence[int]], keys: Any, cfg: GenerationConfig, pad: int
+) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Prefill once per prompt, then one row per sample: (cache, first logits (R, V),
+    mask (R, W + steps), next positions (R,), uniforms (R, steps) or ``None`` when greedy)."""
+    device = next(model.parameters()).device
+    n = 1 if keys is None else len(keys) // len(seqs)
+    steps = cfg.max_new_tokens
+    cache, logits, mask = _prefill(model, seqs, cfg, pad, device)  # (P, V), (P, W + steps)
+    next_pos = mask[:, : mask.shape[1] - steps].sum(-1)  # (P,) prompt lengths: the next position
+    if n > 1:  # share the prefill: repeat cache rows instead of re-encoding
+        cache.batch_repeat_interleave(n)
+        logits, mask, next_pos = (t.repeat_interleave(n, dim=0) for t in (logits, mask, next_pos))
+    uniforms = None
+    if keys is not None:
+        uniforms = torch.from_numpy(row_uniforms(keys, steps)).to(device, torch.float32)
+    return cache, logits, mask, next_pos, uniforms
+
+
 def decode_batch(
     model: Any,
     seqs: Sequence[Sequence[int]],
@@ -134,23 +153,11 @@ def decode_batch(
         (P * n, max_new_tokens) int64 on CPU; entries after a row's end are junk
         (``StopRule.cut`` finds the end).
     """
-    device = next(model.parameters()).device
-    n = 1 if keys is None else len(keys) // len(seqs)
     steps = cfg.max_new_tokens
-    cache, logits, mask = _prefill(model, seqs, cfg, pad, device)  # (P, V), (P, W + steps)
-    width = mask.shape[1] - steps
-    next_pos = mask[:, :width].sum(-1)  # (P,) prompt lengths: the next position
-    if n > 1:  # share the prefill: repeat cache rows instead of re-encoding
-        cache.batch_repeat_interleave(n)
-        logits, mask, next_pos = (t.repeat_interleave(n, dim=0) for t in (logits, mask, next_pos))
-    rows = logits.shape[0]
-    uniforms = None
-    if keys is not None:
-        uniforms = torch.from_numpy(row_uniforms(keys, steps)).to(
-            device, torch.float32
-        )  # (R, steps)
+    cache, logits, mask, next_pos, uniforms = _start_rows(model, seqs, keys, cfg, pad)
+    rows, device = logits.shape[0], logits.device
     tokens = torch.zeros((rows, steps), dtype=torch.long, device=device)  # (R, steps)
-    runner = step_runner(model, cache, mask, width, cfg.decode_graph)
+    runner = step_runner(model, cache, mask, mask.shape[1] - steps, cfg.decode_graph)
     alive = torch.arange(rows, device=device)  # batch row → original row
     done = torch.zeros(rows, dtype=torch.bool, device=device)
     begun = torch.zeros(rows, dtype=torch.bool, device=device)  # answer text generated

@@ -125,16 +125,7 @@ def generate(
     batches = length_batches(lengths, max(1, rows // n))
     was_training = model.training
     model.eval()
-    own = (
-        tqdm(
-            total=len(prompts) * cfg.n_samples,
-            disable=not progress or None,
-            desc="generate",
-            unit="completion",
-        )
-        if isinstance(progress, bool)
-        else None
-    )
+    own = _own_bar(progress, len(prompts) * cfg.n_samples)
     bar: Progress = own if own is not None else progress  # type: ignore[assignment]
     run = _BatchRun(model, tokenizer, prompts, encoded, cfg, rule, tables, cap_hits, bar)
     try:
@@ -144,6 +135,14 @@ def generate(
         if own is not None:
             own.close()
         model.train(was_training)
+
+
+def _own_bar(progress: bool | Progress, total: int) -> Any:
+    """A bar of ``total`` completions when ``progress`` is a bool (hidden when False);
+    ``None`` when the caller passed its own bar."""
+    if not isinstance(progress, bool):
+        return None
+    return tqdm(total=total, disable=not progress or None, desc="generate", unit="completion")
 
 
 @dataclass
