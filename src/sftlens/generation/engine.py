@@ -155,7 +155,7 @@ def decode_batch(
     """
     steps = cfg.max_new_tokens
     cache, logits, mask, next_pos, uniforms = _start_rows(model, seqs, keys, cfg, pad)
-    rows, device = logits.shape[0], logits.device
+    rows, device = logits.shape[0], next(model.parameters()).device
     tokens = torch.zeros((rows, steps), dtype=torch.long, device=device)  # (R, steps)
     runner = step_runner(model, cache, mask, mask.shape[1] - steps, cfg.decode_graph)
     alive = torch.arange(rows, device=device)  # batch row → original row
