@@ -117,11 +117,15 @@ def _prefill(
 
 
 def _start_rows(
-    model: Any, seqs: Sequence[Sequence[int]], keys: Any, cfg: GenerationConfig, pad: int
+    model: Any,
+    seqs: Sequence[Sequence[int]],
+    keys: Any,
+    cfg: GenerationConfig,
+    pad: int,
+    device: torch.device,
 ) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Prefill once per prompt, then one row per sample: (cache, first logits (R, V),
     mask (R, W + steps), next positions (R,), uniforms (R, steps) or ``None`` when greedy)."""
-    device = next(model.parameters()).device
     n = 1 if keys is None else len(keys) // len(seqs)
     steps = cfg.max_new_tokens
     cache, logits, mask = _prefill(model, seqs, cfg, pad, device)  # (P, V), (P, W + steps)
@@ -153,9 +157,10 @@ def decode_batch(
         (P * n, max_new_tokens) int64 on CPU; entries after a row's end are junk
         (``StopRule.cut`` finds the end).
     """
+    device = next(model.parameters()).device
     steps = cfg.max_new_tokens
-    cache, logits, mask, next_pos, uniforms = _start_rows(model, seqs, keys, cfg, pad)
-    rows, device = logits.shape[0], next(model.parameters()).device
+    cache, logits, mask, next_pos, uniforms = _start_rows(model, seqs, keys, cfg, pad, device)
+    rows = logits.shape[0]
     tokens = torch.zeros((rows, steps), dtype=torch.long, device=device)  # (R, steps)
     runner = step_runner(model, cache, mask, mask.shape[1] - steps, cfg.decode_graph)
     alive = torch.arange(rows, device=device)  # batch row → original row

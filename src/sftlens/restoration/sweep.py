@@ -122,7 +122,7 @@ def sweep_inplace(
         if flat_region is None:
             plan = two_pass_cuts(pair, pass1, ks, strategy, seed, engine, one_k_per_pass=True)
         else:  # the flat buffers hold the base: its device cache would idle through every k
-            _drop_base_cache(pair)
+            _cached_base(pair).drop()
         for k in ks:
             if flat_region is not None:
                 cuts[k] = flat_region.restore(k, pass1.hist, live)
@@ -154,10 +154,11 @@ def _flat_wanted(flat: bool | None, pair: Pair, live: Mapping[str, torch.Tensor]
     return need < FLAT_MEMORY_SHARE * restore._free_bytes(device)
 
 
-def _drop_base_cache(pair: Pair) -> None:
+def _cached_base(pair: Pair) -> CachedSource:
+    """The pair's base source: always the cache :func:`_live_pair` wrapped it in."""
     cached = pair.base
     assert isinstance(cached, CachedSource)
-    cached.drop()
+    return cached
 
 
 def _clones(live: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -198,8 +199,7 @@ def _live_engine(model: Any, settings: EngineSettings, stats: RestoreStats) -> E
 def _cache_base(pair: Pair, base: TensorSource, engine: Engine, cache: bool | None) -> None:
     """Keep the region's base tensors on the engine's device (``None``: when they fit in 40% of
     its free memory)."""
-    cached = pair.base
-    assert isinstance(cached, CachedSource)
+    cached = _cached_base(pair)
     region_bytes = sum(base.nbytes(n) for n in pair.region)
     if cache is None:
         cache = region_bytes < 0.4 * restore._free_bytes(engine.device)
