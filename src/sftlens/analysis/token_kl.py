@@ -9,17 +9,20 @@ teacher-forced answer `` {answer}``.  One forward pass per model and batch gives
 - the answer's log-probability under each model; ``logprob_shift`` = tuned − base.
 
 Batches are processed and reduced one at a time: only ``[batch, answer_len, vocab]`` logits
-live at once, never logits for the whole set.
+live at once, never logits for the whole set.  Several tuned models of one base share a
+:class:`PreparedTokenKL`: facts chosen and prompts tokenised once, and with ``keep_base`` the
+base model's forward pass run once (its ``[facts, vocab]`` first-answer-token logits kept).
 
 Example::
 
     result = token_kl(base, tuned, tok, facts, relations, levels, mastery_rows, TokenKLConfig())
     print(result.table())
+    prepared = prepare_token_kl(base, tok, facts, relations, levels, mastery_rows, cfg, keep_base=True)
+    results = [prepared.run(model) for model in tuned_models]   # the base runs once
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import statistics
@@ -32,6 +35,7 @@ from tqdm.auto import tqdm
 
 from sftlens.analysis.config import TokenKLConfig
 from sftlens.analysis.divergence import full_kl, rank_of, topk_kl
+from sftlens.analysis.forward import Encoded, answer_logits, answer_logprob, encode
 from sftlens.analysis.prompts import kl_prompts
 from sftlens.data.records import Fact, Relation
 from sftlens.errors import SftlensError
@@ -44,6 +48,7 @@ log = logging.getLogger(__name__)
 
 MEAN_KEYS = ("kl_top10", "kl_full_fwd", "kl_full_rev", "logprob_shift")
 CPU_BATCH, GPU_BATCH = 32, 256  # facts per forward pass when batch_size is None
+KEEP_BASE_BYTES = 512 * 2**20  # the most first-answer-token logits a prepared run keeps
 
 
 @dataclass
@@ -100,88 +105,40 @@ def _merges(tok: PreTrainedTokenizerBase) -> Any:
     return json.loads(backend.to_str()).get("model", {}).get("merges")
 
 
-def _keep_kwargs(model: PreTrainedModel, n: int) -> dict[str, int]:
-    """Ask the model for the last ``n`` positions' logits only, when it supports that."""
-    params = inspect.signature(model.forward).parameters
-    for name in ("logits_to_keep", "num_logits_to_keep"):
-        if name in params:
-            return {name: n}
-    return {}
+@dataclass(frozen=True)
+class BaseOutputs:
+    """What the measures need of the base model for one batch: ``first [B, V]``, its logits at
+    the first answer token (in the model's dtype), and ``logprob [B]``, the answers'
+    log-probabilities."""
+
+    first: torch.Tensor
+    logprob: torch.Tensor
 
 
-def encode(
-    tok: PreTrainedTokenizerBase, prompts: Sequence[str], answers: Sequence[str]
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Left-padded prompts followed by right-padded answers, so every prompt ends at column P-1.
-
-    Returns ``ids [B, P+A]``, ``mask [B, P+A]``, ``answer ids [B, A]``, ``answer mask [B, A]``, ``P``.
-    """
-    p_ids = [tok(p, add_special_tokens=True)["input_ids"] for p in prompts]
-    a_ids = [tok(" " + a, add_special_tokens=False)["input_ids"] for a in answers]
-    if any(not a for a in a_ids):
-        raise SftlensError("an answer tokenizes to no tokens")
-    P, A = max(map(len, p_ids)), max(map(len, a_ids))
-    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    ids = torch.full((len(prompts), P + A), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    ans = torch.full((len(prompts), A), pad, dtype=torch.long)
-    for b, (p, a) in enumerate(zip(p_ids, a_ids, strict=True)):
-        ids[b, P - len(p) : P] = torch.tensor(p)
-        ids[b, P : P + len(a)] = torch.tensor(a)
-        mask[b, P - len(p) : P + len(a)] = 1
-        ans[b, : len(a)] = torch.tensor(a)
-    return ids, mask, ans, mask[:, P:], P
-
-
-@torch.inference_mode()
-def answer_logits(
-    model: PreTrainedModel, ids: torch.Tensor, mask: torch.Tensor, P: int
-) -> torch.Tensor:
-    """Logits at the positions that predict the answer tokens: ``[B, P+A] -> [B, A, V]``."""
-    device = next(model.parameters()).device
-    ids, mask = ids.to(device), mask.to(device)
-    pos = (mask.cumsum(-1) - 1).clamp_min(0)  # [B, T]: positions restart after left padding
-    A = ids.shape[1] - P
-    out = model(
-        input_ids=ids,
-        attention_mask=mask,
-        position_ids=pos,
-        use_cache=False,
-        **_keep_kwargs(model, A + 1),
+def base_outputs(logits: torch.Tensor, batch: Encoded) -> BaseOutputs:
+    """:class:`BaseOutputs` of the base model's answer logits ``[B, A, V]`` (``first`` is a copy,
+    so the full logits can be freed)."""
+    return BaseOutputs(
+        logits[:, 0, :].clone(), answer_logprob(logits, batch.answer, batch.answer_mask)
     )
-    logits = out.logits  # [B, A+1, V] or [B, T, V]
-    return logits[:, logits.shape[1] - (A + 1) : logits.shape[1] - 1, :]  # [B, A, V]
-
-
-def answer_logprob(logits: torch.Tensor, ans: torch.Tensor, ans_mask: torch.Tensor) -> torch.Tensor:
-    """Teacher-forced log-probability of each answer: ``[B, A, V], [B, A], [B, A] -> [B]``."""
-    logits = logits.float()
-    token = logits.gather(-1, ans.unsqueeze(-1)).squeeze(-1)  # [B, A]
-    lp = token - torch.logsumexp(logits, dim=-1)  # [B, A]
-    return (lp * ans_mask).sum(-1)  # [B]
 
 
 def batch_measures(
-    base_logits: torch.Tensor,
-    tuned_logits: torch.Tensor,
-    ans: torch.Tensor,
-    ans_mask: torch.Tensor,
-    k: int,
+    base: BaseOutputs, tuned_logits: torch.Tensor, batch: Encoded, k: int
 ) -> dict[str, list[Any]]:
-    """All per-fact measures of one batch from both models' answer logits ``[B, A, V]``."""
-    ans, ans_mask = ans.to(base_logits.device), ans_mask.to(base_logits.device)
-    tuned_logits = tuned_logits.to(base_logits.device)
-    b0, t0 = base_logits[:, 0, :].float(), tuned_logits[:, 0, :].float()  # [B, V]
+    """All per-fact measures of one batch from the base model's outputs and the tuned model's
+    answer logits ``[B, A, V]``."""
+    tuned_logits = tuned_logits.to(base.first.device)
+    b0, t0 = base.first.float(), tuned_logits[:, 0, :].float()  # [B, V]
     t_top1 = t0.argmax(-1)  # [B]
-    lp_base = answer_logprob(base_logits, ans, ans_mask)
-    lp_tuned = answer_logprob(tuned_logits, ans, ans_mask)
+    lp_tuned = answer_logprob(tuned_logits, batch.answer, batch.answer_mask)  # [B]
     cols = {
         "kl_top10": topk_kl(t0, b0, k),
         "kl_full_fwd": full_kl(t0, b0),
         "kl_full_rev": full_kl(b0, t0),
-        "logprob_base": lp_base,
+        "logprob_base": base.logprob,
         "logprob_tuned": lp_tuned,
-        "logprob_shift": lp_tuned - lp_base,
+        "logprob_shift": lp_tuned - base.logprob,
         "tuned_top1": t_top1,
         "base_top1": b0.argmax(-1),
         "base_rank_of_tuned_top1": rank_of(b0, t_top1),
@@ -197,19 +154,106 @@ def select_kl_facts(
     return [f for f in facts if f.domain in cfg.domains and levels[f.id] in cfg.levels]
 
 
-def _measure_batch(
-    models: tuple[PreTrainedModel, PreTrainedModel],
+@dataclass(frozen=True)
+class _Batch:
+    """One batch of the plan: positions in its facts, and both models' prompts with the answers."""
+
+    idx: list[int]
+    base: Encoded
+    tuned: Encoded
+
+
+class PreparedTokenKL:
+    """A token-KL run without its tuned model, built once by :func:`prepare_token_kl`: the
+    chosen facts, both prompts of every fact tokenised in batches, and, with ``keep_base``, the
+    base model's outputs from its first run, so that every further tuned model costs one forward
+    pass of its own.  ``run(tuned)`` gives exactly what :func:`token_kl` gives for that model."""
+
+    def __init__(
+        self, base_model: PreTrainedModel, facts: list[Fact], levels: Mapping[str, int],
+        prompts: tuple[list[str], list[str]], batches: list[_Batch], cfg: TokenKLConfig,
+        keep_base: bool,
+    ) -> None:  # fmt: skip
+        self.base_model, self.facts, self.levels, self.prompts = base_model, facts, levels, prompts
+        self.batches, self.cfg, self.keep_base = batches, cfg, keep_base
+        self._base: dict[int, BaseOutputs] = {}
+
+    def base_for(self, i: int) -> BaseOutputs:
+        """The base model's outputs of batch ``i`` (computed once when ``keep_base``)."""
+        if i in self._base:
+            return self._base[i]
+        batch = self.batches[i].base
+        out = base_outputs(
+            answer_logits(self.base_model, batch.ids, batch.mask, batch.prompt_len), batch
+        )
+        if self.keep_base:
+            self._base[i] = out
+        return out
+
+    def run(self, tuned_model: PreTrainedModel, progress: bool = True) -> KLResult:
+        """Per-fact first-answer-token divergences between ``tuned_model`` and the base model."""
+        check_same_vocab(self.base_model, tuned_model)
+        rows: list[dict[str, Any] | None] = [None] * len(self.facts)
+        bar = tqdm(
+            total=len(self.facts), desc="token-kl", unit="fact", disable=not progress or None
+        )
+        for i, batch in enumerate(self.batches):
+            t = batch.tuned
+            tuned_logits = answer_logits(tuned_model, t.ids, t.mask, t.prompt_len)  # [B, A, V]
+            measures = batch_measures(self.base_for(i), tuned_logits, t, self.cfg.top_k)
+            for j, k in enumerate(batch.idx):
+                rows[k] = self._fact_row(k, {name: values[j] for name, values in measures.items()})
+            bar.update(len(batch.idx))
+        bar.close()
+        per_fact = [r for r in rows if r is not None]
+        return KLResult(per_fact, summarize_kl(per_fact, self.cfg.levels))
+
+    def _fact_row(self, k: int, measures: dict[str, Any]) -> dict[str, Any]:
+        f = self.facts[k]
+        return {
+            "id": f.id, "relation": f.relation, "domain": f.domain, "level": int(self.levels[f.id]),
+            "base_prompt": self.prompts[0][k], "tuned_prompt": self.prompts[1][k], "answer": f.object,
+            **measures,
+        }  # fmt: skip
+
+
+def prepare_token_kl(
+    base_model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    prompts: tuple[list[str], list[str]],
-    answers: list[str],
-    top_k: int,
-) -> dict[str, list[float]]:
-    """The measures of one batch: (base, tuned) models on their (base, tuned) prompts."""
-    b_ids, b_mask, ans, ans_mask, b_len = encode(tokenizer, prompts[0], answers)
-    t_ids, t_mask, _, _, t_len = encode(tokenizer, prompts[1], answers)
-    base_logits = answer_logits(models[0], b_ids, b_mask, b_len)
-    tuned_logits = answer_logits(models[1], t_ids, t_mask, t_len)
-    return batch_measures(base_logits, tuned_logits, ans, ans_mask, top_k)
+    facts: Sequence[Fact],
+    relations: Mapping[str, Relation],
+    levels: Mapping[str, int],
+    mastery_rows: Sequence[Mapping[str, Any]],
+    cfg: TokenKLConfig,
+    keep_base: bool = False,
+) -> PreparedTokenKL:
+    """Choose the facts, build both prompts and tokenise them in batches (arguments as in
+    :func:`token_kl`).  ``keep_base`` keeps the base model's first-answer-token logits of every
+    fact after the first run (``facts × vocabulary`` values; only when they fit in
+    :data:`KEEP_BASE_BYTES`, else each run recomputes them batch by batch)."""
+    chosen = select_kl_facts(facts, levels, cfg)
+    base_prompts, tuned_prompts = kl_prompts(chosen, relations, mastery_rows, cfg, tokenizer)
+    order = sorted(range(len(chosen)), key=lambda i: len(base_prompts[i]) + len(chosen[i].object))
+    on_gpu = next(base_model.parameters()).device.type == "cuda"
+    size = cfg.batch_size or (GPU_BATCH if on_gpu else CPU_BATCH)
+    batches = []
+    for start in range(0, len(order), size):
+        idx = order[start : start + size]
+        answers = [chosen[i].object for i in idx]
+        batches.append(
+            _Batch(
+                idx,
+                encode(tokenizer, [base_prompts[i] for i in idx], answers),
+                encode(tokenizer, [tuned_prompts[i] for i in idx], answers),
+            )
+        )
+    weights = base_model.get_output_embeddings().weight  # [V, H]
+    fits = len(chosen) * weights.shape[0] * weights.element_size() <= KEEP_BASE_BYTES
+    if keep_base and not fits:
+        log.info("token-kl: the base model's logits of %d facts do not fit in %d MiB; each run "
+                 "recomputes them", len(chosen), KEEP_BASE_BYTES >> 20)  # fmt: skip
+    prompts = (base_prompts, tuned_prompts)
+    return PreparedTokenKL(base_model, chosen, levels, prompts, batches, cfg, keep_base and fits)
 
 
 def token_kl(
@@ -235,31 +279,8 @@ def token_kl(
         cfg: prompts (and the SFT prompt format of ``qa`` prompts), levels, top-k, batch size.
         progress: show a progress bar.
     """
-    check_same_vocab(base_model, tuned_model)
-    chosen = select_kl_facts(facts, levels, cfg)
-    base_prompts, tuned_prompts = kl_prompts(chosen, relations, mastery_rows, cfg, tokenizer)
-    order = sorted(range(len(chosen)), key=lambda i: len(base_prompts[i]) + len(chosen[i].object))
-    rows: list[dict[str, Any] | None] = [None] * len(chosen)
-    on_gpu = next(tuned_model.parameters()).device.type == "cuda"
-    batch = cfg.batch_size or (GPU_BATCH if on_gpu else CPU_BATCH)
-    starts = range(0, len(order), batch)
-    bar = tqdm(total=len(order), desc="token-kl", unit="fact", disable=not progress or None)
-    for start in starts:
-        idx = order[start : start + batch]
-        prompts = ([base_prompts[i] for i in idx], [tuned_prompts[i] for i in idx])
-        answers = [chosen[i].object for i in idx]
-        measures = _measure_batch((base_model, tuned_model), tokenizer, prompts, answers, cfg.top_k)
-        for j, i in enumerate(idx):
-            f = chosen[i]
-            rows[i] = {
-                "id": f.id, "relation": f.relation, "domain": f.domain, "level": int(levels[f.id]),
-                "base_prompt": base_prompts[i], "tuned_prompt": tuned_prompts[i], "answer": f.object,
-                **{name: values[j] for name, values in measures.items()},
-            }  # fmt: skip
-        bar.update(len(idx))
-    bar.close()
-    per_fact = [r for r in rows if r is not None]
-    return KLResult(per_fact, summarize_kl(per_fact, cfg.levels))
+    prepared = prepare_token_kl(base_model, tokenizer, facts, relations, levels, mastery_rows, cfg)
+    return prepared.run(tuned_model, progress)
 
 
 def summarize_kl(

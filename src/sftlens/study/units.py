@@ -208,16 +208,24 @@ def run_eval(ctx: StudyContext, cell: Cell, tuned: Any, out: Path) -> dict[str, 
     return {"rows": len(rows)}
 
 
-def run_kl(ctx: StudyContext, cell: Cell, tuned: Any, out: Path) -> dict[str, Any]:
-    from sftlens.analysis import token_kl
+def kl_plan(ctx: StudyContext) -> Any:
+    """The token-KL run of the first evaluation split without its tuned model, built once per
+    study run: facts chosen, prompts tokenised, the base model's outputs kept after its first run."""
+    from sftlens.analysis import prepare_token_kl
 
-    split = ctx.cfg.eval_sets[0]
-    cfg = ctx.cfg.token_kl.config(**ctx.common(), split=split)
-    data = ctx.dataset()
-    result = token_kl(
-        ctx.base(), tuned, ctx.tokenizer(), ctx.eval_facts(split), data.relations,
-        ctx.levels(), ctx.mastery_rows(), cfg,
-    )  # fmt: skip
+    def make() -> Any:
+        split = ctx.cfg.eval_sets[0]
+        cfg = ctx.cfg.token_kl.config(**ctx.common(), split=split)
+        return prepare_token_kl(
+            ctx.base(), ctx.tokenizer(), ctx.eval_facts(split), ctx.dataset().relations,
+            ctx.levels(), ctx.mastery_rows(), cfg, keep_base=True,
+        )  # fmt: skip
+
+    return ctx._get("kl_plan", make)
+
+
+def run_kl(ctx: StudyContext, cell: Cell, tuned: Any, out: Path) -> dict[str, Any]:
+    result = kl_plan(ctx).run(tuned)
     size = len(ctx.set_examples(cell))
     rows = [{**cell_columns(cell, size), **r} for r in result.summary]
     write_table(out / "kl.parquet", rows)

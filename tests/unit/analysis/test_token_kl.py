@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 from analysis_cases import FACTS, LEVELS, MASTERY, RELATIONS
 
-from sftlens.analysis import TokenKLConfig, check_same_tokenizer, token_kl
-from sftlens.analysis.token_kl import answer_logits, answer_logprob, check_same_vocab, encode
+from sftlens.analysis import TokenKLConfig, check_same_tokenizer, prepare_token_kl, token_kl
+from sftlens.analysis.token_kl import check_same_vocab
 from sftlens.errors import DataError, SftlensError
 
 MEASURES = ("kl_top10", "kl_full_fwd", "kl_full_rev", "logprob_shift")
@@ -68,21 +67,48 @@ def test_values_do_not_depend_on_batching(tiny: tuple[Any, Any], tuned: Any) -> 
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5), key
 
 
-def test_answer_logprob_matches_unpadded_forward(tiny: tuple[Any, Any]) -> None:
+def _counting_forwards(model: Any) -> list[int]:
+    """A list that grows by one at every forward pass of ``model`` (batch sizes)."""
+    calls: list[int] = []
+    model.register_forward_hook(lambda mod, args, kw, out: calls.append(1), with_kwargs=True)
+    return calls
+
+
+def test_prepared_run_equals_token_kl_and_runs_the_base_once(
+    tiny: tuple[Any, Any], tuned: Any
+) -> None:
     model, tok = tiny
-    prompts, answers = (
-        ["Alice was born in", "<|question|> Where was Bob born ? <|answer|>"],
-        ["Paris", "the lazy dog"],
-    )
-    ids, mask, ans, ans_mask, p_len = encode(tok, prompts, answers)
-    got = answer_logprob(answer_logits(model, ids, mask, p_len), ans, ans_mask)
-    for b, (prompt, answer) in enumerate(zip(prompts, answers, strict=True)):
-        p = tok(prompt)["input_ids"]
-        a = tok(" " + answer, add_special_tokens=False)["input_ids"]
-        with torch.no_grad():
-            logp = torch.log_softmax(model(input_ids=torch.tensor([p + a])).logits[0], -1)  # [T, V]
-        want = sum(logp[len(p) - 1 + j, t].item() for j, t in enumerate(a))
-        assert got[b].item() == pytest.approx(want, rel=1e-4)
+    base = copy.deepcopy(model)  # its own hook
+    calls = _counting_forwards(base)
+    cfg = _cfg(batch_size=2)
+    prepared = prepare_token_kl(base, tok, FACTS, RELATIONS, LEVELS, MASTERY, cfg, keep_base=True)
+    assert calls == []  # preparing tokenises only
+    n_batches = len(prepared.batches)
+    got = [prepared.run(m, progress=False) for m in (tuned, model, tuned)]
+    assert len(calls) == n_batches  # the base ran once, for the first tuned model
+    for result, m in zip(got, (tuned, model, tuned), strict=True):
+        want = token_kl(base, m, tok, FACTS, RELATIONS, LEVELS, MASTERY, cfg, progress=False)
+        assert result.per_fact == want.per_fact  # exactly, value for value
+        assert result.summary == want.summary
+
+
+def test_prepared_run_recomputes_the_base_when_it_does_not_fit(
+    tiny: tuple[Any, Any], tuned: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    token_kl_module = importlib.import_module("sftlens.analysis.token_kl")  # the package's
+    # attribute of that name is the function
+    model, tok = tiny
+    base = copy.deepcopy(model)
+    calls = _counting_forwards(base)
+    monkeypatch.setattr(token_kl_module, "KEEP_BASE_BYTES", 0)
+    cfg = _cfg(batch_size=2)
+    prepared = prepare_token_kl(base, tok, FACTS, RELATIONS, LEVELS, MASTERY, cfg, keep_base=True)
+    assert not prepared.keep_base
+    first, second = (prepared.run(tuned, progress=False) for _ in range(2))
+    assert len(calls) == 2 * len(prepared.batches)
+    assert first.per_fact == second.per_fact
 
 
 def test_level_filter_and_missing_levels(tiny: tuple[Any, Any]) -> None:
