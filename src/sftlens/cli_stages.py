@@ -237,6 +237,17 @@ STAGES: dict[str, Stage] = {
         needs_out=False,
         positional=(("run_dir", "", "study run directory"),),
     ),
+    "compare": Stage(
+        "the four findings of several study runs side by side (world seeds, reruns)",
+        "Judges each run as `sftlens report` does, says how the verdicts agree and lists the "
+        "config keys in which the runs differ; writes comparison.md and comparison.csv.",
+        "sftlens.reporting.config:CompareConfig",
+        "sftlens.reporting.compare:run",
+        (
+            flag("--runs", key="runs", help="comma list of study run directories (two or more)"),
+            flag("--labels", key="labels", help="comma list of a short name per run"),
+        ),
+    ),
     "data": Stage(
         "load a data spec and print a summary (a quick data check)",
         "Bad records give a one-line error naming file and line (exit 2).",

@@ -33,7 +33,7 @@ INPUT_KEYS = frozenset(
     {"model", "base", "tuned", "train", "mastery", "relations", "world", "study_config"}
 )
 #: config keys holding lists of such paths (alias tables by name are skipped: not local paths)
-INPUT_LIST_KEYS = frozenset({"aliases"})
+INPUT_LIST_KEYS = frozenset({"aliases", "runs"})
 
 
 def spec_path(spec: str) -> str | None:

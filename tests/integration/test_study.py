@@ -115,6 +115,28 @@ def test_every_artifact_and_the_report(micro_study: tuple[Path, Path]):
     assert "base model" in page
 
 
+def test_compare_a_run_with_its_copy(micro_study: tuple[Path, Path], tmp_path: Path):
+    """``sftlens compare`` through the CLI: the same results twice agree on every finding and
+    their configs (and their world's build config) are the same; an --out inside a run fails."""
+    import shutil
+
+    _, out = micro_study
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    base = [sys.executable, "-m", "sftlens", "-q", "compare", "--runs", f"{out},{copy}"]
+    proc = subprocess.run([*base, "--out", str(tmp_path / "cmp")], capture_output=True,
+                          text=True, env=env(), timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count(" in both (R1 ") == 4
+    md = (tmp_path / "cmp" / "comparison.md").read_text()
+    assert "The configs of R1, R2 are the same." in md and "not found from here" not in md
+    assert "| 4. Restoring" in md
+    bad = subprocess.run([*base, "--out", str(copy / "cmp")], capture_output=True, text=True,
+                         env=env(), timeout=300)  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert "is inside input" in bad.stderr and not (copy / "cmp").exists()
+
+
 def test_per_question_results_add_up_to_the_accuracy_table(micro_study: tuple[Path, Path]):
     _, out = micro_study
     res = out / "results"

@@ -62,8 +62,8 @@ def select_facts(facts: Sequence[Fact], cfg: EvaluateConfig) -> list[Fact]:
 @dataclass(frozen=True)
 class PreparedEvaluation:
     """An evaluation without its model, built once by :func:`prepare_evaluation`: the chosen
-    facts, their prompts (tokenised on the first run, reused after), the matcher and the
-    generation settings.  ``run(model)`` evaluates one model on it; a sweep runs it on each
+    facts, their prompts (tokenised on the first run, reused after), the matcher, how many
+    questions contain their own answer and the generation settings.  ``run(model)`` evaluates one model on it; a sweep runs it on each
     of its restored models."""
 
     facts: list[Fact]
@@ -73,6 +73,7 @@ class PreparedEvaluation:
     matcher: Any
     gen: GenerationConfig
     tokenizer: Any  # a PromptEncodings over the model's tokenizer
+    answer_in_question: dict[str, int]  # per domain (the same for every model)
     warned: set[str] = field(default_factory=set, compare=False)  # cap warning: once a plan
 
     def run(self, model: PreTrainedModel, progress: bool = False) -> EvalResult:
@@ -99,7 +100,7 @@ class PreparedEvaluation:
             log.warning(warning)
         preds = score_outputs(self.facts, self.prompts, outputs, self.levels, self.matcher)
         metrics = summarize(preds, self.cfg.domains, self.cfg.matching, self.cfg.min_per_level)
-        metrics["answer_in_question"] = answers_in_questions(self.facts, self.cfg.domains)
+        metrics["answer_in_question"] = dict(self.answer_in_question)
         metrics["seconds"] = seconds
         metrics["answer_span"] = self.gen.answer_span
         metrics["cap_hit_share"] = hits.share
@@ -141,8 +142,9 @@ def prepare_evaluation(
     note_answer_span(cfg.prompt_format, cfg.answer_span)
     prompts = [fmt.prompt(tokenizer, f.question) for f in chosen]
     gen = generation_config(cfg)
+    in_question = answers_in_questions(chosen, cfg.domains)
     return PreparedEvaluation(
-        chosen, prompts, levels, cfg, matcher, gen, PromptEncodings(tokenizer)
+        chosen, prompts, levels, cfg, matcher, gen, PromptEncodings(tokenizer), in_question
     )
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 from sftlens.reporting import bootstrap as bs
 from sftlens.reporting.answers import PerQuestion
 from sftlens.reporting.bootstrap import HOLDS, INCONCLUSIVE, NOT
-from sftlens.reporting.config import ReportConfig
+from sftlens.reporting.config import FindingRules
 from sftlens.reporting.tables import Results, plain
 
 __all__ = ["HOLDS", "INCONCLUSIVE", "NOT", "Finding", "judge"]
@@ -129,7 +129,7 @@ def _accuracy_statistic(pq: PerQuestion, rows: pd.DataFrame) -> Statistic:
     return lambda w: bs.macro_accuracy(correct, pq.levels, w)
 
 
-def finding_peak(pq: PerQuestion | None, cfg: ReportConfig) -> Finding:
+def finding_peak(pq: PerQuestion | None, cfg: FindingRules) -> Finding:
     claim = CLAIMS[0]
     if pq is None:
         return Finding(1, claim, INCONCLUSIVE, NO_ANSWERS)
@@ -151,7 +151,7 @@ def finding_peak(pq: PerQuestion | None, cfg: ReportConfig) -> Finding:
     return Finding(1, claim, v, text, iv)
 
 
-def finding_swing(pq: PerQuestion | None, cfg: ReportConfig) -> Finding:
+def finding_swing(pq: PerQuestion | None, cfg: FindingRules) -> Finding:
     claim = CLAIMS[1].format(x=cfg.swing_points)
     if pq is None:
         return Finding(2, claim, INCONCLUSIVE, NO_ANSWERS)
@@ -174,7 +174,7 @@ def finding_swing(pq: PerQuestion | None, cfg: ReportConfig) -> Finding:
     return Finding(2, claim, v, text, iv)
 
 
-def finding_kl(kl: PerQuestion | None, cfg: ReportConfig) -> Finding:
+def finding_kl(kl: PerQuestion | None, cfg: FindingRules) -> Finding:
     claim = CLAIMS[2]
     if kl is None:
         return Finding(3, claim, INCONCLUSIVE, "No per-fact token-KL results in this run.")
@@ -201,7 +201,7 @@ def finding_kl(kl: PerQuestion | None, cfg: ReportConfig) -> Finding:
     return Finding(3, claim, v, text, f"fall {f_iv}; rise {r_iv}")
 
 
-def finding_restore(pq: PerQuestion | None, cfg: ReportConfig) -> Finding:
+def finding_restore(pq: PerQuestion | None, cfg: FindingRules) -> Finding:
     claim = CLAIMS[3].format(k=cfg.restore_max_k)
     if pq is None:
         return Finding(4, claim, INCONCLUSIVE, NO_ANSWERS)
@@ -252,7 +252,7 @@ def _with_note(finding: Finding, note: str) -> Finding:
     return replace(finding, evidence=finding.evidence + note) if note else finding
 
 
-def judge(res: Results, cfg: ReportConfig) -> list[Finding]:
+def judge(res: Results, cfg: FindingRules) -> list[Finding]:
     """The four findings in the paper's order; a finding whose arms include sets smaller
     than their size says so (:func:`short_sets`)."""
     pq = res.per_question(cfg.domain)
