@@ -5,7 +5,8 @@
 #
 #   bash bench/world_gpu_seeds.sh start /tmp/seeds         # returns at once (setsid)
 #   bash bench/world_gpu_seeds.sh wait /tmp/seeds 560      # until both are done or 560 s pass
-#   bash bench/world_gpu_seeds.sh collect /tmp/seeds "$OUT" # unit times, GPU use, a tarball
+#   bash bench/world_gpu_seeds.sh collect /tmp/seeds "$OUT" # unit times, GPU use, `sftlens compare`
+#                                                           # of the seeds, a tarball
 #
 # Env: PER_GPU (default 3), STUDY_ARGS (default "test_per_relation=500"), SEEDS (default "0 1").
 # A rerun of start resumes each seed (its world is kept once built; the study resumes).
@@ -52,10 +53,17 @@ collect() {
       > "$d/util.txt" 2>&1
     cat "$d/units.txt" "$d/util.txt"
   done
-  (cd "$W" && tar czf "$out/seeds.tgz" --ignore-failed-read steps.txt util.csv ./*.log \
+  set -- $SEEDS
+  if [ $# -ge 2 ]; then  # the findings of the world builds side by side
+    runs=$(for s in $SEEDS; do printf '%s,' "$W/seed$s/study"; done)
+    labels=$(for s in $SEEDS; do printf 'seed%s,' "$s"; done)
+    python3 -m sftlens -q compare --runs "${runs%,}" --labels "${labels%,}" --out "$W/compare" --force \
+      && cat "$W/compare/comparison.md"
+  fi
+  (cd "$W" && tar czf "$out/seeds.tgz" --ignore-failed-read steps.txt util.csv ./*.log compare \
      $(for s in $SEEDS; do echo "seed$s/steps.txt seed$s/world-check.txt seed$s/units.json" \
        "seed$s/units.txt seed$s/util.json seed$s/world/manifest.json seed$s/study/results" \
-       "seed$s/study/report"; done)) 2>/dev/null
+       "seed$s/study/report seed$s/study/manifest.json"; done)) 2>/dev/null
   ls -la "$out"
 }
 

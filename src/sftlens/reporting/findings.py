@@ -220,7 +220,8 @@ def finding_restore(pq: PerQuestion | None, cfg: FindingRules) -> Finding:
     est, reps = c.diff(ks, [0] * len(ks))
     lo, hi = bs.band(est, reps)
     v = bs.helps_without_harm(lo, hi)
-    i = int(np.argmax(est))
+    # the headline is the contrast that decides: a k that hurts, else the best k
+    i = int(np.argmin(hi)) if v == NOT and bool(np.any(hi < 0)) else int(np.argmax(est))
     per_k = "; ".join(
         f"k={c.labels[k]:g}%: {_iv(e, a, b)}" for k, e, a, b in zip(ks, est, lo, hi, strict=True)
     )

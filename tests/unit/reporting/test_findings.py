@@ -99,3 +99,20 @@ def test_sets_smaller_than_their_size_are_named_and_change_no_verdict():
     full = judge(Results(acc, plain_res.kl, answers=plain_res.answers, questions=plain_res.questions,
                          kl_facts=plain_res.kl_facts), ReportConfig())  # fmt: skip
     assert not any("smaller than their size" in f.evidence for f in full)
+
+
+def test_a_restoration_that_hurts_is_the_headline_of_its_verdict() -> None:
+    """Finding 4 that does not hold because one k hurts shows that k, not the k that helps most."""
+    t = synthetic_rows(gain=0.03)
+    for row in t["answers"]:
+        if row["restore_k"] == 20.0:  # k=20 loses a quarter of its correct answers
+            row["correct"] = "".join(
+                "0" if c == "1" and i % 4 == 0 else c for i, c in enumerate(row["correct"])
+            )
+    acc = pd.DataFrame(t["accuracy"])
+    acc["train_level"] = acc["train_level"].astype(str)
+    frames = {name: pd.DataFrame(t[name]) for name in ("answers", "questions", "kl_facts")}
+    restore = judge(Results(acc, pd.DataFrame(t["kl"]), **frames), ReportConfig())[3]
+    assert restore.verdict == NOT
+    assert "k=1%: +" in restore.evidence  # a k that helps is still listed
+    assert restore.interval.startswith("k=20%: -"), restore.interval
