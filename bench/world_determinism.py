@@ -1,6 +1,7 @@
 """Is a world build bit-reproducible on this machine?  Builds one preset and seed several times
 (each in its own process) and compares the SHA-256 of the pretrained weights, with torch's
-default kernels and, where asked, with ``torch.use_deterministic_algorithms(True)``.
+default kernels and, where asked, with ``deterministic=true`` (``sftlens.determinism``: torch's
+deterministic algorithms and Inductor's deterministic mode around pretraining).
 
 Example::
 
@@ -9,6 +10,7 @@ Example::
     # default        run 1    21.0 s  b15ac839ad9c…
     # default: identical over 2 runs
     python bench/world_determinism.py --preset tiny --device cuda --modes default compile=true
+    python bench/world_determinism.py --preset gpu --device cuda compile=true   # both modes
 """
 
 from __future__ import annotations
@@ -22,16 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-# the CLI in a child process, optionally in torch's deterministic mode (cuBLAS needs its
-# workspace setting before the first matmul)
+# the CLI in a child process (a fresh process per build: nothing compiled or cached is shared)
 CHILD = """
-import os, sys
-if sys.argv[1] == "deterministic":
-    os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
-    import torch
-    torch.use_deterministic_algorithms(True)
+import sys
 from sftlens.cli import main
-sys.exit(main(sys.argv[2:]))
+sys.exit(main(sys.argv[1:]))
 """
 
 
@@ -47,10 +44,11 @@ def build(
     mode: str, preset: str, seed: int, device: str, out: Path, overrides: list[str]
 ) -> dict[str, object]:
     """One world build in a child process → {mode, seconds, sha256 or error}."""
+    mode_setting = ["deterministic=true"] if mode == "deterministic" else []
     argv = ["world", "build", "--preset", preset, "--seed", str(seed), "--device", device,
-            "--out", str(out), "--force", *overrides]  # fmt: skip
+            "--out", str(out), "--force", *overrides, *mode_setting]  # fmt: skip
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", CHILD, mode, "-q", *argv],
+    proc = subprocess.run([sys.executable, "-c", CHILD, "-q", *argv],
                           capture_output=True, text=True)  # fmt: skip
     row: dict[str, object] = {"mode": mode, "seconds": round(time.perf_counter() - t0, 1)}
     if proc.returncode != 0:

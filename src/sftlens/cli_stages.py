@@ -295,7 +295,7 @@ STAGES: dict[str, Stage] = {
 
 WORLD_BUILD = Stage(
     "generate a fictional world and pretrain a small Llama on it",
-    "Writes model/ (HF checkpoint) and world/ (facts, templates, stats); the same seed gives the same facts, and the same model unless compile=true.",
+    "Writes model/ (HF checkpoint) and world/ (facts, templates, stats); the same seed gives the same facts, and the same model unless compile=true (deterministic=true: deterministic kernels, see docs/world.md).",
     "sftlens.world.config:WorldConfig",
     "sftlens.world.stage:build",
     (flag("--preset", key="preset", help="micro | tiny | small | gpu"), SEED, DEVICE),

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import time
 from pathlib import Path
 
 import pytest
@@ -17,14 +15,9 @@ def test_build_micro_via_cli_and_load_with_transformers(tmp_path: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     out = tmp_path / "w"
-    t0 = time.perf_counter()
     assert (
         main(["-q", "world", "build", "--preset", "micro", "--out", str(out), "--seed", "0"]) == 0
     )
-    seconds = time.perf_counter() - t0
-    # < 60 s on an idle 2-core machine; SFTLENS_TIME_FACTOR loosens it on a shared one
-    limit = 60 * float(os.environ.get("SFTLENS_TIME_FACTOR", "2"))
-    assert seconds < limit, f"micro build took {seconds:.0f}s (limit {limit:.0f}s)"
     model = AutoModelForCausalLM.from_pretrained(out / "model")
     tok = AutoTokenizer.from_pretrained(out / "model")
     assert model.config.model_type == "llama"

@@ -75,6 +75,7 @@ def build_world(
     """Generate the world for ``cfg`` and pretrain its model into ``out``."""
     import torch
 
+    from sftlens.determinism import deterministic_kernels
     from sftlens.world.pretrain import encode_lines, make_model, pretrain
     from sftlens.world.tokenizer import train_tokenizer
 
@@ -98,7 +99,8 @@ def build_world(
     with staged_out_dir(out, force, inputs) as staged:  # model, world and manifest appear together
         (staged / "world").mkdir()
         train_log = staged / "world" / "pretrain_log.jsonl"
-        rows = pretrain(model, encoded, spec, device, cfg.seed, train_log, progress)
+        with deterministic_kernels(cfg.deterministic):
+            rows = pretrain(model, encoded, spec, device, cfg.seed, train_log, progress)
         stats.update(n_params=n_params, train_seconds=round(time.perf_counter() - t0, 1))
         _write_world(staged / "world", world, lines, stats)
         model.to("cpu")  # type: ignore[arg-type]

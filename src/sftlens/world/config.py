@@ -23,7 +23,7 @@ class WorldConfig(StageConfig):
     Attributes:
         preset: ``micro`` (tests) | ``tiny`` (demo, CPU) | ``small`` | ``gpu``.
         seed: the world's seed (same seed and knobs: the same facts and corpus; the same
-            model unless ``compile`` is on, docs/world.md#reproducibility).
+            model unless ``compile`` is on without ``deterministic``, docs/world.md#reproducibility).
         device: ``auto | cpu | cuda[:N]`` for pretraining.
         relations: relation ids of the world (EntityQuestions property ids).
         facts_per_relation: facts generated per relation.
@@ -55,6 +55,10 @@ class WorldConfig(StageConfig):
         compile: ``torch.compile`` the model for pretraining (on CUDA two compiled builds
             of one seed differ in their weights; docs/world.md#reproducibility).
         threads: CPU threads of pretraining.
+        deterministic: pretrain with deterministic kernels (``sftlens.determinism``: torch's
+            deterministic algorithms and Inductor's deterministic mode), so that builds on
+            CUDA, compiled ones too, can be bit-identical; slower, and a different model
+            than a build without it (docs/world.md#reproducibility).
     """
 
     preset: str = "tiny"
@@ -93,6 +97,7 @@ class WorldConfig(StageConfig):
     dtype: str | None = None  # auto | float32 | bfloat16
     compile: bool | None = None
     threads: int | None = Field(default=None, ge=1)
+    deterministic: bool = False
 
 
 class WorldCheckConfig(StageConfig):
