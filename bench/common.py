@@ -70,9 +70,10 @@ def random_model(
     max_positions: int = 8192,
     attn: str | None = None,
     seed: int | None = None,
+    dtype: torch.dtype | None = None,
 ) -> Any:
     """A random-weight Llama of ``shape`` (a :data:`SHAPES` name or its dict) built directly on
-    ``device``, bf16 on CUDA and fp32 elsewhere.
+    ``device`` in ``dtype`` (default: bf16 on CUDA, fp32 elsewhere).
 
     ``never_eos`` zeroes the EOS row of the output head so every completion runs to its
     fixed length (random weights otherwise stop at arbitrary points); ``attn`` is the
@@ -89,7 +90,9 @@ def random_model(
     if seed is not None:
         torch.manual_seed(seed)
     old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.bfloat16 if device.startswith("cuda") else torch.float32)
+    if dtype is None:
+        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    torch.set_default_dtype(dtype)
     try:
         with torch.device(device):
             model = LlamaForCausalLM(cfg)

@@ -96,10 +96,11 @@ def evaluate_random(args: argparse.Namespace) -> None:
     from evaluate import WORDS, engine, random_facts
 
     tok = word_tokenizer(SHAPES[args.shape]["vocab_size"], WORDS)
-    model = random_model(args.shape, DEVICE, tok, never_eos=True)
-    if args.dtype == "float32":  # as a study in fp32 runs it (TF32 matmuls, sftlens.models)
-        model = model.float()
-        torch.backends.cuda.matmul.allow_tf32 = True
+    fp32 = args.dtype == "float32"  # as a study in fp32 runs it (TF32 matmuls, sftlens.models)
+    model = random_model(
+        args.shape, DEVICE, tok, never_eos=True, dtype=torch.float32 if fp32 else None
+    )
+    torch.backends.cuda.matmul.allow_tf32 = fp32 or torch.backends.cuda.matmul.allow_tf32
     facts = random_facts(args.prompts)
     engine(model, tok, facts[:32], None, 16)  # warm-up
     plain = _timed(lambda: engine(model, tok, facts, None, 16))

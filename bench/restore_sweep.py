@@ -137,7 +137,9 @@ def main() -> None:
     device = torch.device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = True  # as sftlens.models.load_model for fp32 weights
     tok = word_tokenizer(SHAPES[args.shape]["vocab_size"], WORDS)
-    base = random_model(args.shape, args.device, tok).float()  # the gpu world's study runs fp32
+    base = random_model(
+        args.shape, args.device, tok, dtype=torch.float32
+    )  # the gpu world's study runs fp32
     tuned = tuned_copy(base)
     facts, levels = synthetic_facts(args.questions)
     params = sum(p.numel() for p in base.parameters())

@@ -65,7 +65,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = True  # as sftlens.models.load_model for fp32 weights
     tok = word_tokenizer(SHAPES[args.shape]["vocab_size"], [*WORDS, "in"])
-    base = random_model(args.shape, args.device, tok).float()
+    base = random_model(args.shape, args.device, tok, dtype=torch.float32)
     tuned = [tuned_copy(base, seed=1 + i) for i in range(args.models)]
     facts, levels = synthetic_facts(args.facts)
     relations, mastery = relations_and_mastery(facts, levels)
