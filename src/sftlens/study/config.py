@@ -93,6 +93,9 @@ class StudyConfig(DataOptions):
         report: write the HTML report at the end.
         workers: worker processes on this host (spread over the GPUs, or the CPU cores).
         workers_per_gpu: most workers sharing one GPU.
+        deterministic: run every unit with deterministic kernels (``sftlens.determinism``),
+            so that a rerun on CUDA can repeat the numbers; slower.  It enters every unit's
+            key: a run with it is a different run.
     """
 
     name: str = "study"
@@ -119,6 +122,7 @@ class StudyConfig(DataOptions):
     report: bool = True
     workers: int | None = Field(default=None, ge=1)
     workers_per_gpu: int = Field(default=1, ge=1)
+    deterministic: bool = False
 
     @model_validator(mode="before")
     @classmethod

@@ -68,6 +68,8 @@ def probe_key(cfg: StudyConfig) -> str:
                     "test_per_relation": cfg.test_per_relation}  # fmt: skip
     if cfg.backend != "hf":  # another engine samples differently (the default is left out)
         probe_inputs["backend"] = cfg.backend
+    if cfg.deterministic:  # other kernels, other numbers on CUDA (every key hangs off this one)
+        probe_inputs["deterministic"] = True
     files = [f for f in (cfg.relations, *cfg.aliases) if f and Path(f).is_file()]
     if files or cfg.aliases or cfg.limit:  # only when set, like the backend
         probe_inputs["data_options"] = {"limit": cfg.limit, "aliases": cfg.aliases,

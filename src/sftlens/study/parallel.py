@@ -33,6 +33,7 @@ from typing import Any
 
 from sftlens.cli_errors import explain
 from sftlens.config import dump_config
+from sftlens.determinism import deterministic_kernels
 from sftlens.errors import SftlensError
 from sftlens.outdir import ensure_out_dir, input_paths
 from sftlens.runstore import RunDir, content_hash
@@ -158,8 +159,17 @@ def run_ranked(
     force: bool = False,
     placed: StudyConfig | None = None,
 ) -> StudyResult:
-    """This process's share of the study (every process calls it; rank 0 also assembles).
+    """This process's share of the study (every process calls it; rank 0 also assembles),
+    with deterministic kernels when ``cfg.deterministic``.
     ``placed``: ``cfg`` with this process's own device (the run's config is ``cfg``)."""
+    with deterministic_kernels(cfg.deterministic):
+        return _run_share(cfg, out, comm, force, placed)
+
+
+def _run_share(
+    cfg: StudyConfig, out: Path, comm: Comm, force: bool, placed: StudyConfig | None
+) -> StudyResult:
+    """:func:`run_ranked`'s body."""
     start = time.monotonic()
     where = [""]
     with reported(comm, where):

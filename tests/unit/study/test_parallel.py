@@ -93,3 +93,19 @@ def test_a_full_disk_in_a_worker_is_one_line_without_a_traceback(
     with pytest.raises(SftlensError), reported(a, ["cell x"]):
         raise KeyError("a bug")  # an unknown error keeps its traceback in the log
     assert "Traceback" in caplog.text
+
+
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_a_share_runs_with_the_studys_kernels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, deterministic: bool
+):
+    import torch
+
+    from sftlens.study import parallel
+
+    monkeypatch.setattr(
+        parallel, "_run_share", lambda *args: torch.are_deterministic_algorithms_enabled()
+    )
+    cfg = load_config(StudyConfig, values={**CFG, "deterministic": deterministic})
+    assert parallel.run_ranked(cfg, tmp_path, comms(1)[0]) is deterministic
+    assert not torch.are_deterministic_algorithms_enabled()  # restored after the share

@@ -73,6 +73,14 @@ def test_the_probe_backend_is_part_of_the_probe_key(
     assert units_of(tmp_path)["probe"].key == hf["probe"].key
 
 
+def test_deterministic_kernels_change_every_key_only_when_on(tmp_path: Path):
+    plain = units_of(tmp_path)
+    off = units_of(tmp_path, deterministic=False)
+    on = units_of(tmp_path, deterministic=True)
+    assert all(off[n].key == plain[n].key for n in plain)  # the default leaves keys as they were
+    assert all(on[n].key != plain[n].key for n in plain)
+
+
 def test_probe_is_chunked_over_the_pool_and_eval_facts(tmp_path: Path):
     units = units_of(tmp_path, probe={"chunk_size": 2})
     chunks = [n for n in units if n.startswith("probe/chunk-")]
