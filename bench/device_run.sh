@@ -21,6 +21,8 @@
 #   bash bench/device_run.sh world-build # build + check the gpu world in /tmp/world-gpu
 #   bash bench/device_run.sh world-study # run configs/world-gpu.yaml on it for at most STUDY_SECONDS
 #                                        # (default 540); call again to resume; packs results each time
+#   bash bench/device_run.sh study-determinism # a reduced demo study rerun on one tiny world, default and
+#                                        # deterministic kernels: do reruns repeat every answer?
 #   bash bench/device_run.sh token-kl # token KL of 4 fine-tunes at the gpu world's shape: a call each vs one prepared run
 #   bash bench/device_run.sh study-scale # the grid of configs/world-gpu.yaml with 1 and PER_GPU workers per GPU
 #                                        # (default "1,4"; STUDY_SETS="--set grid.seeds=[0]" shrinks the grid;
@@ -130,6 +132,13 @@ world-study)
 study-scale)
   step study-scale; timeout "${STUDY_SECONDS:-580}" $PY bench/study.py configs/world-gpu.yaml --world /tmp/world-gpu \
     --per-gpu "${PER_GPU:-1,4}" ${STUDY_SETS:-} --workdir /tmp/bench-study --json "$OUT/study-scale.json" 2>&1 | grep -v "/s]" | tail -20
+  ;;
+study-determinism)
+  step world-tiny; $PY -m sftlens -q world build --preset tiny --device cuda --out /tmp/world-tiny --force
+  step study-determinism; timeout 540 $PY bench/study_determinism.py configs/demo-tiny.yaml --world /tmp/world-tiny \
+    --out /tmp/sdet device=cuda 'grid.seeds=[0,1]' 'grid.sizes=[10,40]' 'grid.levels=[0,4]' \
+    controls.steps_matched=false 'controls.lr_sensitivity=[]' 2>&1 | tail -12
+  cp /tmp/sdet/study_determinism.json /tmp/sdet/compare/comparison.md "$OUT/" 2>/dev/null
   ;;
 token-kl)
   step token-kl; timeout 300 $PY bench/token_kl.py --device cuda --out "$OUT/token-kl" 2>&1 | tail -12
