@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 MEAN_KEYS = ("kl_top10", "kl_full_fwd", "kl_full_rev", "logprob_shift")
 CPU_BATCH, GPU_BATCH = 32, 256  # facts per forward pass when batch_size is None
-KEEP_BASE_BYTES = 512 * 2**20  # the most first-answer-token logits a prepared run keeps
+KEEP_BASE_BYTES = 512 * 2**20  # most bytes of base-model logits a prepared run keeps
 
 
 @dataclass
