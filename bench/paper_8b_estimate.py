@@ -37,10 +37,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "paper-llama3-8b.yaml"
 TARGET_H = 3.0
 LLAMA3_8B_PARAMS = 8.03e9
+LLAMA3_VOCAB = 128_256
 
 #: per-unit rates: (default, source, what the number is); ``measured`` ones are in docs/benchmarks.md
 RATES: dict[str, tuple[float, str, str]] = {
@@ -177,12 +180,25 @@ class Row:
     seconds: float
 
 
+def kl_forward_passes(work: Work) -> int:
+    """Model forward passes over the token-KL facts: one per fine-tune, and the base model's
+    once when its logits are kept (``sftlens.analysis.token_kl.keep_location`` on a GPU, bf16),
+    else once per fine-tune too."""
+    from sftlens.analysis.token_kl import keep_location
+
+    kept_on = keep_location(work.kl_facts * LLAMA3_VOCAB * 2, torch.device("cuda"))
+    if work.kl_units == 0:
+        return 0
+    return work.kl_units + 1 if kept_on is not None else 2 * work.kl_units
+
+
 def estimate(work: Work, rates: dict[str, float]) -> list[Row]:
     """Seconds per kind of unit (pure)."""
     step_s = (
         rates["sft_tokens_per_sample"] * 8 / rates["sft_tokens_per_s"]
     )  # the measured run's batch 8
-    kl_fact_s = 2 * 2 * LLAMA3_8B_PARAMS * rates["kl_tokens_per_fact"] / rates["kl_flops_per_s"]
+    kl_pass_s = 2 * LLAMA3_8B_PARAMS * rates["kl_tokens_per_fact"] / rates["kl_flops_per_s"]
+    kl_passes = kl_forward_passes(work)
     q = work.questions
     src = {k: v[1] for k, v in RATES.items()}
     return [
@@ -195,8 +211,9 @@ def estimate(work: Work, rates: dict[str, float]) -> list[Row]:
             f"questions ({work.base_evaluations + work.tuned_evaluations} x {q:,})",
             f"{rates['eval_per_s']:,.1f} /s", src["eval_per_s"],
             (work.base_evaluations + work.tuned_evaluations) * q / rates["eval_per_s"]),
-        Row("token KL", work.kl_units * work.kl_facts, f"facts ({work.kl_units} x {work.kl_facts:,})",
-            f"{1 / kl_fact_s:,.0f} /s", "estimate", work.kl_units * work.kl_facts * kl_fact_s),
+        Row("token KL", kl_passes * work.kl_facts,
+            f"fact passes ({kl_passes} models x {work.kl_facts:,})", f"{1 / kl_pass_s:,.0f} /s",
+            "estimate", kl_passes * work.kl_facts * kl_pass_s),
         Row("diff-stats", work.diff_units, "fine-tunes", f"{rates['diff_s']:.1f} s each", src["diff_s"],
             work.diff_units * rates["diff_s"]),
         Row("restore (in memory)", work.restored_evaluations, f"restored models ({work.restore_sweeps} sweeps)",

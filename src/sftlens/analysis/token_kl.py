@@ -48,7 +48,11 @@ log = logging.getLogger(__name__)
 
 MEAN_KEYS = ("kl_top10", "kl_full_fwd", "kl_full_rev", "logprob_shift")
 CPU_BATCH, GPU_BATCH = 32, 256  # facts per forward pass when batch_size is None
-KEEP_BASE_BYTES = 512 * 2**20  # most bytes of base-model logits a prepared run keeps
+# where a prepared run keeps the base model's first-answer-token logits: on the model's device up
+# to KEEP_DEVICE_BYTES; beyond that, for a model on a GPU, in host memory up to KEEP_HOST_BYTES
+# (copied back per batch: far cheaper than the base model's forward pass); beyond, recomputed
+KEEP_DEVICE_BYTES = 512 * 2**20
+KEEP_HOST_BYTES = 16 * 2**30
 
 
 @dataclass
@@ -172,22 +176,29 @@ class PreparedTokenKL:
     def __init__(
         self, base_model: PreTrainedModel, facts: list[Fact], levels: Mapping[str, int],
         prompts: tuple[list[str], list[str]], batches: list[_Batch], cfg: TokenKLConfig,
-        keep_base: bool,
+        keep_on: torch.device | None,
     ) -> None:  # fmt: skip
         self.base_model, self.facts, self.levels, self.prompts = base_model, facts, levels, prompts
-        self.batches, self.cfg, self.keep_base = batches, cfg, keep_base
+        self.batches, self.cfg, self.keep_on = batches, cfg, keep_on
         self._base: dict[int, BaseOutputs] = {}
 
+    @property
+    def keep_base(self) -> bool:
+        """Whether the base model's outputs are kept after its first run."""
+        return self.keep_on is not None
+
     def base_for(self, i: int) -> BaseOutputs:
-        """The base model's outputs of batch ``i`` (computed once when ``keep_base``)."""
+        """The base model's outputs of batch ``i`` on its device (computed once when kept)."""
+        device = next(self.base_model.parameters()).device
         if i in self._base:
-            return self._base[i]
+            kept = self._base[i]
+            return BaseOutputs(kept.first.to(device), kept.logprob.to(device))
         batch = self.batches[i].base
         out = base_outputs(
             answer_logits(self.base_model, batch.ids, batch.mask, batch.prompt_len), batch
         )
-        if self.keep_base:
-            self._base[i] = out
+        if self.keep_on is not None:
+            self._base[i] = BaseOutputs(out.first.to(self.keep_on), out.logprob.to(self.keep_on))
         return out
 
     def run(self, tuned_model: PreTrainedModel, progress: bool = True) -> KLResult:
@@ -229,8 +240,8 @@ def prepare_token_kl(
 ) -> PreparedTokenKL:
     """Choose the facts, build both prompts and tokenise them in batches (arguments as in
     :func:`token_kl`).  ``keep_base`` keeps the base model's first-answer-token logits of every
-    fact after the first run (``facts × vocabulary`` values; only when they fit in
-    :data:`KEEP_BASE_BYTES`, else each run recomputes them batch by batch)."""
+    fact after the first run (``facts × vocabulary`` values, where :func:`keep_location` puts
+    them; where they do not fit, each run recomputes them batch by batch)."""
     chosen = select_kl_facts(facts, levels, cfg)
     base_prompts, tuned_prompts = kl_prompts(chosen, relations, mastery_rows, cfg, tokenizer)
     order = sorted(range(len(chosen)), key=lambda i: len(base_prompts[i]) + len(chosen[i].object))
@@ -248,12 +259,24 @@ def prepare_token_kl(
             )
         )
     weights = base_model.get_output_embeddings().weight  # [V, H]
-    fits = len(chosen) * weights.shape[0] * weights.element_size() <= KEEP_BASE_BYTES
-    if keep_base and not fits:
-        log.info("token-kl: the base model's logits of %d facts do not fit in %d MiB; each run "
-                 "recomputes them", len(chosen), KEEP_BASE_BYTES >> 20)  # fmt: skip
+    size = len(chosen) * weights.shape[0] * weights.element_size()
+    keep_on = keep_location(size, weights.device) if keep_base else None
+    if keep_base and keep_on is None:
+        log.info("token-kl: the base model's logits of %d facts (%.1f GiB) are not kept; each run "
+                 "recomputes them", len(chosen), size / 2**30)  # fmt: skip
     prompts = (base_prompts, tuned_prompts)
-    return PreparedTokenKL(base_model, chosen, levels, prompts, batches, cfg, keep_base and fits)
+    return PreparedTokenKL(base_model, chosen, levels, prompts, batches, cfg, keep_on)
+
+
+def keep_location(size: int, device: torch.device) -> torch.device | None:
+    """Where ``size`` bytes of kept base-model logits go: the model's ``device`` up to
+    :data:`KEEP_DEVICE_BYTES`, host memory for a GPU model up to :data:`KEEP_HOST_BYTES`, else
+    nowhere (None: recomputed each run)."""
+    if size <= KEEP_DEVICE_BYTES:
+        return device
+    if device.type == "cuda" and size <= KEEP_HOST_BYTES:
+        return torch.device("cpu")
+    return None
 
 
 def token_kl(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from analysis_cases import FACTS, LEVELS, MASTERY, RELATIONS
 
 from sftlens.analysis import TokenKLConfig, check_same_tokenizer, prepare_token_kl, token_kl
@@ -102,7 +103,7 @@ def test_prepared_run_recomputes_the_base_when_it_does_not_fit(
     model, tok = tiny
     base = copy.deepcopy(model)
     calls = _counting_forwards(base)
-    monkeypatch.setattr(token_kl_module, "KEEP_BASE_BYTES", 0)
+    monkeypatch.setattr(token_kl_module, "KEEP_DEVICE_BYTES", 0)  # and a CPU model has no host tier
     cfg = _cfg(batch_size=2)
     prepared = prepare_token_kl(base, tok, FACTS, RELATIONS, LEVELS, MASTERY, cfg, keep_base=True)
     assert not prepared.keep_base
@@ -145,3 +146,14 @@ def test_different_tokenizers_are_refused(tiny: tuple[Any, Any], tiny_llama_dir:
         check_same_vocab(model, bigger)
     with pytest.raises(SftlensError, match="different vocabularies"):
         token_kl(model, bigger, tok, FACTS, RELATIONS, LEVELS, MASTERY, _cfg())
+
+
+def test_kept_logits_go_to_the_device_then_host_memory_then_nowhere() -> None:
+    from sftlens.analysis.token_kl import KEEP_DEVICE_BYTES, KEEP_HOST_BYTES, keep_location
+
+    gpu, cpu = torch.device("cuda", 1), torch.device("cpu")
+    assert keep_location(KEEP_DEVICE_BYTES, gpu) == gpu
+    assert keep_location(KEEP_DEVICE_BYTES + 1, gpu) == cpu  # host memory beside a GPU
+    assert keep_location(KEEP_HOST_BYTES + 1, gpu) is None
+    assert keep_location(KEEP_DEVICE_BYTES, cpu) == cpu
+    assert keep_location(KEEP_DEVICE_BYTES + 1, cpu) is None  # a CPU model: host memory is its own

@@ -90,6 +90,9 @@ def test_estimate_rows_and_a_missing_eq_dir(
     rows = {r.kind: r for r in est.estimate(work, rates)}
     assert rows["probe"].seconds == pytest.approx(10.0) and rows["probe"].source == "measured"
     assert rows["evaluate (restored)"].count == 40 and rows["token KL"].source == "estimate"
+    assert rows["token KL"].count == (2 + 1) * 5  # each fine-tune, and the kept base once
+    huge = est.Work(**{**work.__dict__, "kl_facts": 10**6})  # 1M facts x 128k tokens: not kept
+    assert est.kl_forward_passes(huge) == 2 * 2
     assert "target <= 3 h: met" in est.table(list(rows.values()))
     assert est.main(["--eq-dir", str(tmp_path / "nowhere")]) == 2
     assert "EntityQuestions not found" in capsys.readouterr().err
