@@ -134,4 +134,8 @@ def _library_error(err: BaseException) -> str | None:
         return f"unreadable safetensors file: {text}"
     if isinstance(err, RuntimeError) and "device" in text.lower() and "string" in text.lower():
         return f"bad device: {text}"
+    if isinstance(err, RuntimeError) and "does not have a deterministic implementation" in text:
+        op = text.split(" does not have")[0]
+        return (f"deterministic=true: {op} has no deterministic kernel on this device; "
+                "run without deterministic=true")  # fmt: skip
     return None

@@ -49,6 +49,20 @@ def test_decode_and_library_errors():
     assert "safetensors" in explain(SafetensorError("HeaderTooLarge"))
 
 
+def test_an_operation_without_a_deterministic_kernel_is_one_line():
+    import torch
+
+    from sftlens.determinism import deterministic_kernels
+
+    target = torch.zeros(4)
+    with pytest.raises(RuntimeError) as raised, deterministic_kernels():
+        target.put_(torch.tensor([0, 0]), torch.tensor([1.0, 2.0]), accumulate=False)
+    assert explain(raised.value) == (
+        "deterministic=true: put_ has no deterministic kernel on this device; "
+        "run without deterministic=true"
+    )
+
+
 def test_bugs_keep_their_traceback():
     assert explain(KeyError("x")) is None
     assert explain(ZeroDivisionError()) is None
