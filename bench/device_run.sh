@@ -135,7 +135,7 @@ study-scale)
   ;;
 study-determinism)
   step world-tiny; $PY -m sftlens -q world build --preset tiny --device cuda --out /tmp/world-tiny --force
-  step study-determinism; timeout 540 $PY bench/study_determinism.py configs/demo-tiny.yaml --world /tmp/world-tiny \
+  step study-determinism; timeout 540 $PY bench/study_determinism.py configs/demo-tiny.yaml --world /tmp/world-tiny --workers-per-gpu 2 \
     --out /tmp/sdet device=cuda 'grid.seeds=[0,1]' 'grid.sizes=[10,40]' 'grid.levels=[0,4]' \
     controls.steps_matched=false 'controls.lr_sensitivity=[]' 2>&1 | tail -12
   cp /tmp/sdet/study_determinism.json /tmp/sdet/compare/comparison.md "$OUT/" 2>/dev/null
