@@ -40,6 +40,7 @@ from sftlens.runstore import RunDir, atomic_write_text
 log = logging.getLogger(__name__)
 
 VERDICT_ORDER = (HOLDS, NOT, INCONCLUSIVE)  # how a mixed agreement lists its counts
+WORLD_BUILD = "world-build."  # prefix of a world run's build settings
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,14 @@ def differences(settings: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
     }
 
 
+def comparable(settings: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """``settings`` without the ``world-build.`` keys unless every run has them (a world not
+    found is named in the notes, not listed as a difference of every build key)."""
+    if all(any(k.startswith(WORLD_BUILD) for k in s) for s in settings):
+        return list(settings)
+    return [{k: v for k, v in s.items() if not k.startswith(WORLD_BUILD)} for s in settings]
+
+
 def run_settings(run_dir: Path) -> tuple[dict[str, Any] | None, str]:
     """A study run's config from its manifest, flattened, plus its world's build config under
     ``world-build.`` (when the run names a world found from here), and a note on what is not
@@ -115,7 +124,7 @@ def run_settings(run_dir: Path) -> tuple[dict[str, Any] | None, str]:
         build = _manifest_config(Path(str(world)) / RunDir.MANIFEST)
         if build is None:
             return found, f"its world {world} is not found from here: world-build keys not compared"
-        found.update(flatten(build, "world-build"))
+        found.update(flatten(build, WORLD_BUILD.rstrip(".")))
     return found, ""
 
 
@@ -190,7 +199,7 @@ def comparison_markdown(
     ]  # fmt: skip
     known = [(r, found) for r, (found, _) in zip(runs, settings, strict=True) if found is not None]
     lines += [f"- {r.label}: {note}" for r, (_, note) in zip(runs, settings, strict=True) if note]
-    diffs = differences([found for _, found in known])
+    diffs = differences(comparable([found for _, found in known]))
     lines += [""] if lines[-1] else []
     if len(known) < 2:
         lines.append("Fewer than two runs have a known config: nothing to compare.")

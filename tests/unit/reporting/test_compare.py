@@ -37,10 +37,11 @@ def _run(path: Path, gain: float, config: dict | None = None) -> Path:
 
 
 def test_compare_writes_verdicts_agreement_and_differences(tmp_path: Path) -> None:
-    world = tmp_path / "world-s1"
-    RunDir.create(world, config={"preset": "tiny", "seed": 1})
-    helps = _run(tmp_path / "a", 0.03, {"grid": {"seeds": [0, 1, 2]}, "world": None})
-    hurts = _run(tmp_path / "b", -0.08, {"grid": {"seeds": [0, 1, 2]}, "world": str(world)})
+    worlds = [tmp_path / "world-s0", tmp_path / "world-s1"]
+    for seed, world in enumerate(worlds):
+        RunDir.create(world, config={"preset": "tiny", "seed": seed})
+    helps = _run(tmp_path / "a", 0.03, {"grid": {"seeds": [0, 1, 2]}, "world": str(worlds[0])})
+    hurts = _run(tmp_path / "b", -0.08, {"grid": {"seeds": [0, 1, 2]}, "world": str(worlds[1])})
     cfg = CompareConfig(runs=[str(helps), str(hurts)], labels=["helps", "hurts"])
     result = run(cfg, tmp_path / "cmp")
     verdicts = {r.label: [f.verdict for f in r.findings] for r in result.runs}
@@ -49,10 +50,20 @@ def test_compare_writes_verdicts_agreement_and_differences(tmp_path: Path) -> No
     assert result.agreement[2] == f"{verdicts['helps'][1]} in both"
     md = (tmp_path / "cmp" / "comparison.md").read_text()
     assert "| 4. Restoring" in md and "mixed: holds in 1, does not hold in 1 |" in md
-    assert "| world-build.seed | null | 1 |" in md  # the world of run b, not run a's
+    assert "| world-build.seed | 0 | 1 |" in md and "world-build.preset" not in md
     assert "grid.seeds" not in md  # the same in both
     csv = (tmp_path / "cmp" / "comparison.csv").read_text().splitlines()
     assert len(csv) == 1 + 2 * 4 and csv[0].startswith("label,run,finding,claim,verdict")
+
+
+def test_build_keys_are_compared_only_when_every_run_has_them() -> None:
+    from sftlens.reporting.compare import comparable
+
+    with_build = {"world": "w0", "world-build.seed": 0}
+    without = {"world": "w1"}  # its world was not found
+    assert differences(comparable([with_build, without])) == {"world": ["w0", "w1"]}
+    other = {"world": "w1", "world-build.seed": 1}
+    assert differences(comparable([with_build, other]))["world-build.seed"] == [0, 1]
 
 
 def test_runs_without_a_manifest_are_named_not_called_equal(tmp_path: Path) -> None:
