@@ -63,8 +63,8 @@ def select_facts(facts: Sequence[Fact], cfg: EvaluateConfig) -> list[Fact]:
 class PreparedEvaluation:
     """An evaluation without its model, built once by :func:`prepare_evaluation`: the chosen
     facts, their prompts (tokenised on the first run, reused after), the matcher, how many
-    questions contain their own answer and the generation settings.  ``run(model)`` evaluates one model on it; a sweep runs it on each
-    of its restored models."""
+    questions contain their own answer and the generation settings.  ``run(model)`` evaluates
+    one model on it; a sweep runs it on each of its restored models."""
 
     facts: list[Fact]
     prompts: list[str]
