@@ -335,13 +335,21 @@ def restore_checkpoint(
 
 def _free_bytes(device: torch.device) -> int:
     """Bytes this process may still use: on CUDA within its share of the GPU (several study
-    workers on one GPU each have one), else the host's available memory."""
+    workers on one GPU each have one), else the host's available memory (Linux's
+    ``MemAvailable``, which counts the reclaimable page cache; elsewhere the free pages)."""
     if device.type == "cuda":
         from sftlens.generation import plannable_memory
 
         return plannable_memory(device)
     import os
 
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
     try:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import weakref
+from pathlib import Path
 
+import pytest
 import torch
 from restoration_fixtures import perturb, save_dir, tiny_state
 
@@ -105,3 +107,18 @@ def test_flat_sweep_is_opt_in_off_cuda(tiny_llama_dir) -> None:
     live = {n: pair.tuned.get(n) for n in pair.region}
     assert not sweep._flat_wanted(None, pair, live)  # CPU: the streaming path by default
     assert sweep._flat_wanted(True, pair, live)
+
+
+@pytest.mark.skipif(not Path("/proc/meminfo").is_file(), reason="Linux /proc/meminfo only")
+def test_host_budget_counts_the_reclaimable_page_cache() -> None:
+    """On the CPU the budget is MemAvailable, not only the free pages (a full page cache after
+    reading checkpoints would otherwise leave no room for the device cache)."""
+    import os
+
+    from sftlens.restoration import restore
+
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    want = next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
+    free_pages = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    got = restore._free_bytes(torch.device("cpu"))
+    assert abs(got - want) < 256 << 20 and got >= free_pages - (256 << 20)
