@@ -34,7 +34,7 @@ if int(os.environ.get("RANK", "0")) == 0:
 """
 
 
-def _one_and_two(tiny_llama_dir, tmp_path: Path, dtype: str, port: int) -> tuple[dict, dict]:
+def _one_and_two(tiny_llama_dir, tmp_path: Path, dtype: str) -> tuple[dict, dict]:
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
     if torchrun is None:
         pytest.skip("torchrun not installed")
@@ -48,10 +48,12 @@ def _one_and_two(tiny_llama_dir, tmp_path: Path, dtype: str, port: int) -> tuple
         env=env,
         timeout=300,
     )
-    subprocess.run(
-        [torchrun, "--nproc_per_node", "2", "--master_port", str(port), str(script), str(tiny_llama_dir), str(tmp_path / "two"), dtype],
-        check=True, env=env, timeout=300, capture_output=True,
+    proc = subprocess.run(
+        [torchrun, "--standalone", "--nproc_per_node", "2", str(script), str(tiny_llama_dir), str(tmp_path / "two"), dtype],
+        env=env, timeout=300, capture_output=True, text=True,
     )  # fmt: skip
+    # --standalone: torchrun picks a free port itself
+    assert proc.returncode == 0, proc.stderr[-4000:]
     one = json.loads((tmp_path / "one.json").read_text())
     two = json.loads((tmp_path / "two.json").read_text())
     assert (
@@ -65,7 +67,7 @@ def test_two_processes_match_one(tiny_llama_dir, tmp_path: Path):
     import torch
     from safetensors.torch import load_file
 
-    one, two = _one_and_two(tiny_llama_dir, tmp_path, "float32", 29517)
+    one, two = _one_and_two(tiny_llama_dir, tmp_path, "float32")
     torch.testing.assert_close(
         torch.tensor(two["loss"]), torch.tensor(one["loss"]), rtol=1e-5, atol=1e-5
     )
@@ -79,7 +81,7 @@ def test_two_processes_with_fp32_masters_match_one(tiny_llama_dir, tmp_path: Pat
     import torch
     from safetensors.torch import load_file
 
-    one, two = _one_and_two(tiny_llama_dir, tmp_path, "bfloat16", 29518)
+    one, two = _one_and_two(tiny_llama_dir, tmp_path, "bfloat16")
     assert two["precision"]["precision"] == "fp32-master"
     torch.testing.assert_close(
         torch.tensor(two["loss"]), torch.tensor(one["loss"]), rtol=2e-2, atol=2e-2

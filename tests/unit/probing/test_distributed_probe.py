@@ -31,7 +31,7 @@ def test_two_processes_write_the_same_table(
     if not Path(torchrun).exists():
         pytest.skip("torchrun not installed")
     _probe([sys.executable, "-m", "sftlens"], tiny_llama_dir, facts_jsonl, tmp_path / "one")
-    two = [torchrun, "--nproc_per_node", "2", "--master_port", "29533", "-m", "sftlens"]
+    two = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "sftlens"]  # a free port
     _probe(two, tiny_llama_dir, facts_jsonl, tmp_path / "two")
     one_rows = read_table(tmp_path / "one" / "mastery.parquet")
     two_rows = read_table(tmp_path / "two" / "mastery.parquet")
