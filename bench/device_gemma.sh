@@ -7,7 +7,7 @@
 #                                              # unpack EntityQuestions from .devdata/eq.tar.xz
 #   bash bench/device_gemma.sh engine          # bench/real_model.py: bf16 agreement with generate,
 #                                              # evaluate and probe vs generate at its best batch
-#                                              # (best of 2 runs each)
+#                                              # (best of 2 runs each), eager and fused norms
 #   bash bench/device_gemma.sh sweep           # bench/restore_sweep.py (gpu-world shape)
 #   bash bench/device_gemma.sh geo             # bench/geo_probe.py: paper-protocol probe of geo:
 #                                              # (GEO_LIMIT facts per relation and split, default 1000)
@@ -59,7 +59,8 @@ engine() {
   # once; the probe up to 1,024 prompts (10,240 rows; 2,048 was slower; a run asking for 4,096
   # ended without output, likely out of memory at 40,960 rows of 262k logits)
   step "engine: bf16"
-  local args=(--model "$MODEL" --device cuda --dtype bfloat16 --eq-dir "$EQ" --repeats 2)
+  # --fuse-norms both: each engine run eagerly and with its RMS norms compiled, same call
+  local args=(--model "$MODEL" --device cuda --dtype bfloat16 --eq-dir "$EQ" --repeats 2 --fuse-norms both)
   python3 bench/real_model.py "${args[@]}" --parts equality,evaluate --equality 500 \
     --eval-prompts 4096 --baseline-batch-sizes 1024,2048,4096 --out "$OUT/real_model_eval" \
     2>&1 | tee "$OUT/real_model_eval.log"

@@ -126,7 +126,7 @@ def engine_tokens(
 
 
 def equality(model: Any, tok: Any, prompts: list[str], args: argparse.Namespace) -> dict[str, Any]:
-    cfg = GenerationConfig(max_new_tokens=args.eval_tokens)
+    cfg = GenerationConfig(max_new_tokens=args.eval_tokens, fuse_norms=args.fuse_norms == "on")
     ours = engine_tokens(model, tok, prompts, cfg)
     theirs = baseline(model, tok, prompts, args.equality_batch, args.eval_tokens, 1, 0.0)
     same = [a == b for a, b in zip(ours, theirs, strict=True)]
@@ -161,10 +161,13 @@ def throughput(
                 lambda b=batch: baseline(model, tok, prompts, b, max_new, samples, temp),
             )
         )
+    fuse = {"off": [False], "on": [True], "both": [False, True]}[args.fuse_norms]
     for rows in [None, *args.engine_batch_sizes]:
-        cfg = GenerationConfig(max_new_tokens=max_new, n_samples=samples, temperature=temp,
-                               batch_size=rows, decode_graph=args.graph)  # fmt: skip
-        runs.append(("sftlens", rows or "auto", lambda c=cfg: generate(model, tok, prompts, c)))
+        for fused in fuse:
+            cfg = GenerationConfig(max_new_tokens=max_new, n_samples=samples, temperature=temp,
+                                   batch_size=rows, decode_graph=args.graph, fuse_norms=fused)  # fmt: skip
+            who = "sftlens+fused" if fused else "sftlens"
+            runs.append((who, rows or "auto", lambda c=cfg: generate(model, tok, prompts, c)))
     best: dict[int, tuple[float, Any]] = {}
     for _ in range(args.repeats):  # interleaved repeats, the fastest of each kept (shared machines)
         for i, (_who, _batch, fn) in enumerate(runs):
@@ -174,7 +177,7 @@ def throughput(
         secs, res = best[i]
         if who == "generate":
             row(who, batch, secs, sum(len(t) for t in res))
-        else:  # tokens from the text (+1 for the stop token)
+        else:  # sftlens runs: tokens from the text (+1 for the stop token)
             row(
                 who,
                 batch,
@@ -206,6 +209,9 @@ def parse() -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=1, help="interleaved runs; the fastest counts")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--graph", action="store_true", help="decode steps as CUDA graphs (opt-in)")
+    p.add_argument("--fuse-norms", choices=("off", "on", "both"), default="off",
+                   help="RMS norms compiled (GenerationConfig.fuse_norms); both: each engine run twice; "
+                        "equality uses them for on only")  # fmt: skip
     p.add_argument("--graph-compact-share", type=int, default=None,
                    help="graphed runs drop ended rows at 1/N of the batch ended (0: never)")  # fmt: skip
     p.add_argument("--out", default="bench-out/real_model")
@@ -229,6 +235,8 @@ def main() -> None:
     n = max(args.equality, args.eval_prompts, args.probe_prompts)
     prompts = eq_prompts(args.eq_dir, n, args.seed)
     generate(model, tok, prompts[:4], GenerationConfig(max_new_tokens=2))  # warm-up, newline table
+    if args.fuse_norms != "off":  # compiles the norms outside the timed runs
+        generate(model, tok, prompts[:4], GenerationConfig(max_new_tokens=2, fuse_norms=True))
     baseline(model, tok, prompts[:4], 4, 2, 1, 0.0)
     result: dict[str, Any] = {"args": vars(args), "device": str(next(model.parameters()).device),
                               "params": sum(p.numel() for p in model.parameters())}  # fmt: skip
@@ -254,7 +262,7 @@ def main() -> None:
         base = [x["seconds"] for x in result.get(part, []) if x["who"] == "generate"]
         for r in result.get(part, []):
             ratio = f"x{min(base) / r['seconds']:.2f} vs best generate" if base else ""
-            print(f"{part:9s} {r['who']:8s} batch={r['batch']!s:>5s} {r['seconds']:8.2f}s "
+            print(f"{part:9s} {r['who']:13s} batch={r['batch']!s:>5s} {r['seconds']:8.2f}s "
                   f"{r['completions_per_s']:9.1f} compl/s {r['tokens_per_s']:9.1f} tok/s "
                   f"{r['pct_peak']:7.3f}% peak  {ratio}")  # fmt: skip
 

@@ -53,6 +53,9 @@ class GenerationConfig:
             (``generation/decode_steps.py``; needs every cache layer preallocated: the static
             cache, and sliding windows wider than the batch); off by default (eager steps):
             on an H200 it gained nothing consistent (docs/benchmarks.md).
+        fuse_norms: run the model's RMS norms through ``torch.compile`` (one fused kernel
+            each instead of up to ten; ``generation/fused_norms.py``); off by default: logits
+            move in their last bits, so a near-tied greedy token may differ from ``generate``.
     """
 
     max_new_tokens: int = 32
@@ -70,6 +73,7 @@ class GenerationConfig:
     mask_sync: bool = False
     prefill: str = "bucketed"
     decode_graph: bool = False
+    fuse_norms: bool = False
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:

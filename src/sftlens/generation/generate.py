@@ -23,6 +23,7 @@ from sftlens.generation.batching import auto_batch_size, length_batches
 from sftlens.generation.cap_hits import CapHits
 from sftlens.generation.config import GenerationConfig
 from sftlens.generation.engine import decode_batch
+from sftlens.generation.fused_norms import fused_norms
 from sftlens.generation.sampling import row_keys
 from sftlens.generation.stops import StopRule, pad_id, stop_rule
 from sftlens.newline_rule import answer_text
@@ -129,7 +130,11 @@ def generate(
     bar: Progress = own if own is not None else progress  # type: ignore[assignment]
     run = _BatchRun(model, tokenizer, prompts, encoded, cfg, rule, tables, cap_hits, bar)
     try:
-        with torch.inference_mode(), gqa_decode_attention(model, cfg.decode_kernel, cfg.mask_sync):
+        with (
+            torch.inference_mode(),
+            gqa_decode_attention(model, cfg.decode_kernel, cfg.mask_sync),
+            fused_norms(model, cfg.fuse_norms),
+        ):
             return run.all(batches)
     finally:
         if own is not None:
