@@ -8,7 +8,8 @@
 #   bash bench/device_gemma.sh engine          # bench/real_model.py: bf16 agreement with generate,
 #                                              # evaluate and probe vs generate at its best batch
 #                                              # (best of 2 runs each), eager and fused norms
-#   bash bench/device_gemma.sh sweep           # bench/restore_sweep.py (gpu-world shape)
+#   bash bench/device_gemma.sh sweep           # bench/restore_sweep.py (gpu-world shape), also with
+#                                              # the RMS norms compiled
 #   bash bench/device_gemma.sh geo             # bench/geo_probe.py: paper-protocol probe of geo:
 #                                              # (GEO_LIMIT facts per relation and split, default 1000)
 #   bash bench/device_gemma.sh study           # configs/paper-gemma3-270m.yaml into /tmp/gstudy, at most
@@ -70,7 +71,7 @@ engine() {
 
 sweep() {
   step "restore sweep"
-  python3 bench/restore_sweep.py --device cuda --strategies top,random,bottom --out "$OUT/sweep" \
+  python3 bench/restore_sweep.py --device cuda --strategies top,random,bottom --fuse-norms --out "$OUT/sweep" \
     2>&1 | tee "$OUT/restore_sweep.log"
 }
 

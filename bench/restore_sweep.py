@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import random
 import time
@@ -99,16 +100,32 @@ def old_path(tuned: Any, base: Any, tok: Any, facts: list[Fact], levels: dict[st
 
 
 def new_path(tuned: Any, base: Any, tok: Any, facts: list[Fact], levels: dict[str, int],
-             strategy: str, max_new: int, flat: bool | None = None,
+             strategy: str, max_new: int, flat: bool | None = None, fuse: bool = False,
              ) -> tuple[dict[float, Any], dict[str, float]]:  # fmt: skip
     cfg = build_config(EvaluateConfig, {"max_new_tokens": max_new, "split": "test"})
     quiet = EngineSettings(progress=False)
     timing: dict[str, float] = {}
-    prepared = {"test": prepare_evaluation(tok, facts, levels, cfg)}
+    plan = prepare_evaluation(tok, facts, levels, cfg)
+    if fuse:  # the engine's opt-in fused RMS norms (GenerationConfig.fuse_norms)
+        plan = dataclasses.replace(plan, gen=dataclasses.replace(plan.gen, fuse_norms=True))
+    prepared = {"test": plan}
     found = sweep_evaluate(tuned, source_from_model(base), PAPER_KS, strategy, "transformer", 0,
                            prepared, settings=quiet, timing=timing, flat=flat)  # fmt: skip
     timing["generate"] = sum(v["test"].seconds for v in found.values())
     return {k: v["test"] for k, v in found.items()}, timing
+
+
+def fused_path(tuned: Any, base: Any, tok: Any, facts: list[Fact], levels: dict[str, int],
+               strategy: str, max_new: int, flat: bool | None = None,
+               ) -> tuple[dict[float, Any], dict[str, float]]:  # fmt: skip
+    """The new path with the RMS norms compiled (``--fuse-norms``)."""
+    return new_path(tuned, base, tok, facts, levels, strategy, max_new, flat, fuse=True)
+
+
+def agreement(a: dict[float, Any], b: dict[float, Any]) -> float:
+    """Share of per-question predictions equal between two paths, over every k."""
+    pairs = [(p, q) for k in a for p, q in zip(a[k].predictions, b[k].predictions, strict=True)]
+    return sum(p == q for p, q in pairs) / max(1, len(pairs))
 
 
 def same_results(a: dict[float, Any], b: dict[float, Any]) -> bool:
@@ -131,6 +148,8 @@ def main() -> None:
         default="auto",
         help="sweep restores from flat buffers (auto: on CUDA when they fit)",
     )
+    ap.add_argument("--fuse-norms", action="store_true",
+                    help="also time the new path with the RMS norms compiled (fuse_norms)")  # fmt: skip
     ap.add_argument("--out", type=Path, required=True, help="directory for restore_sweep.json")
     args = ap.parse_args()
     flat = {"auto": None, "on": True, "off": False}[args.flat]
@@ -151,6 +170,10 @@ def main() -> None:
     paths = {"old": old_path, "new": new_path}
     # warm-up: kernels, allocator, the tokenizer's newline scan
     evaluate_model(tuned, tok, facts[:64], levels, EvaluateConfig(max_new_tokens=2), progress=False)
+    if args.fuse_norms:
+        paths["fused"] = fused_path
+        warm = prepare_evaluation(tok, facts[:64], levels, EvaluateConfig(max_new_tokens=2))
+        dataclasses.replace(warm, gen=dataclasses.replace(warm.gen, fuse_norms=True)).run(tuned)
     for strategy in args.strategies.split(","):
         outs: dict[str, Any] = {}
         for rep in range(args.repeats):
@@ -169,6 +192,9 @@ def main() -> None:
         if not same_results(outs["old"], outs["new"]):
             raise SystemExit(f"{strategy}: the new path's predictions differ from the old path's")
         result.setdefault("identical", {})[strategy] = True
+        if "fused" in outs:  # fused norms round differently: agreement reported, not required
+            share = agreement(outs["new"], outs["fused"])
+            result.setdefault("fused_agreement", {})[strategy] = share
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "restore_sweep.json").write_text(json.dumps(result, indent=2))
     print(f"\n{result['device']}, {params / 1e6:.1f}M params, {len(facts)} questions, "
@@ -184,6 +210,11 @@ def main() -> None:
         old, new = runs["old"]["seconds"], runs["new"]["seconds"]
         print(f"{strategy:>8} {old:7.2f} {new:7.2f} {old / new:7.2f}x {runs['new']['evaluate']:10.2f} "
               f"{runs['new']['restore']:13.2f}  yes")  # fmt: skip
+        if "fused" in runs:
+            fused = runs["fused"]["seconds"]
+            share = result["fused_agreement"][strategy]
+            print(f"{'':>8} fused norms: {fused:7.2f} s, {new / fused:.2f}x the new path; "
+                  f"{share:.2%} of predictions equal to it")  # fmt: skip
 
 
 if __name__ == "__main__":
