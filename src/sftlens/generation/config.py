@@ -53,9 +53,10 @@ class GenerationConfig:
             (``generation/decode_steps.py``; needs every cache layer preallocated: the static
             cache, and sliding windows wider than the batch); off by default (eager steps):
             on an H200 it gained nothing consistent (docs/benchmarks.md).
-        fuse_norms: run the model's RMS norms through ``torch.compile`` (one fused kernel
-            each instead of up to ten; ``generation/fused_norms.py``); off by default: logits
-            move in their last bits, so a near-tied greedy token may differ from ``generate``.
+        fuse_norms: run the model's RMS norms through ``torch.compile`` (one compiled call
+            each instead of up to ten kernels; ``generation/fused_norms.py``); off by default:
+            logits move in their last bits, so a near-tied greedy token may differ from
+            ``generate``.
     """
 
     max_new_tokens: int = 32
