@@ -29,6 +29,8 @@ class EvaluateSettings(DomainChoice):
         batch_size: generation batch size; ``None`` lets the engine choose.
         min_per_level: a level with fewer questions is flagged (``low_n``), and so is the
             macro over it; the summary warns.
+        fuse_norms: run the model's RMS norms compiled (``GenerationConfig.fuse_norms``;
+            opt-in: logits move in their last bits, so a near-tied greedy token may differ).
         domains: which domains to evaluate (``in``, ``ood``).
     """
 
@@ -38,6 +40,7 @@ class EvaluateSettings(DomainChoice):
     answer_span: AnswerSpan = DEFAULT_ANSWER_SPAN
     batch_size: PositiveInt | None = None
     min_per_level: PositiveInt = 20
+    fuse_norms: bool = False
 
 
 class EvaluateConfig(FactSelectionConfig, EvaluateSettings):

@@ -157,6 +157,7 @@ def generation_config(cfg: EvaluateConfig) -> GenerationConfig:
         temperature=0.0,
         answer_span=cfg.answer_span,
         batch_size=cfg.batch_size,
+        fuse_norms=cfg.fuse_norms,
     )
 
 

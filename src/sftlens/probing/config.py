@@ -67,6 +67,8 @@ class ProbeSettings(StageConfig):
         batch_size: sequences decoded at once (``None`` = from free memory).
         chunk_size: facts per resumable chunk.
         save_completions: also store the raw completions in the mastery table.
+        fuse_norms: run the model's RMS norms compiled (``GenerationConfig.fuse_norms``;
+            opt-in: logits move in their last bits, so a near-tied draw may differ).
         slick: SliCK settings.
     """
 
@@ -86,6 +88,7 @@ class ProbeSettings(StageConfig):
     batch_size: PositiveInt | None = None
     chunk_size: PositiveInt = 2000
     save_completions: bool = False
+    fuse_norms: bool = False
     slick: SlickConfig = Field(default_factory=SlickConfig)  # type: ignore[arg-type]
 
     @classmethod

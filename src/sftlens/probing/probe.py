@@ -79,6 +79,7 @@ def generation_config(cfg: ProbeConfig) -> GenerationConfig:
         batch_size=cfg.batch_size,
         seed=cfg.seed,
         backend=cfg.backend,
+        fuse_norms=cfg.fuse_norms,
     )
 
 

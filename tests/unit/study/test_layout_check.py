@@ -69,3 +69,24 @@ def test_r_eps_enters_the_keys_of_ranking_units_only_when_set() -> None:
     assert r_eps_key(bounded) == {"r_eps": 1e-4}
     with pytest.raises(Exception, match="r_eps"):
         build_config(StudyConfig, {"model": "m", "data": "jsonl:x", "restore": {"r_eps": 0}})
+
+
+def test_fuse_norms_enters_the_section_keys_only_when_set(tmp_path: Path) -> None:
+    from sftlens.config import build_config
+    from sftlens.evaluation.evaluate import generation_config
+    from sftlens.probing.probe import generation_config as probe_generation
+    from sftlens.runstore import RunDir
+    from sftlens.study.context import StudyContext
+
+    values = {"model": "m", "data": "jsonl:x"}
+    fixed = {"model": "m", "data": "jsonl:x", "mastery": "m.parquet"}
+    plain = build_config(StudyConfig, values)
+    assert "fuse_norms" not in plain.evaluate.given() | plain.probe.given()  # keys as before
+    fused = build_config(StudyConfig, {**values, "evaluate": {"fuse_norms": True}})
+    assert fused.evaluate.given() == {"fuse_norms": True}  # every evaluation key changes
+    assert fused.probe.given() == plain.probe.given()  # the probe's does not
+    common = StudyContext(fused, RunDir(tmp_path / "run")).common()
+    assert generation_config(fused.evaluate.config(**common, **fixed)).fuse_norms is True
+    assert probe_generation(fused.probe.config(**common, **fixed)).fuse_norms is False
+    probed = build_config(StudyConfig, {**values, "probe": {"fuse_norms": True}})
+    assert probe_generation(probed.probe.config(**common, **fixed)).fuse_norms is True
