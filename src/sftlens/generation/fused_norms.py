@@ -11,7 +11,7 @@ every norm module of the model through it for the duration of a ``with`` block: 
 call per norm, its ops fused by Inductor.
 
 The fused reduction rounds differently from the eager chain, so logits move in their last
-bits (float32 Gemma 3 270M: 1.8e-5 at most on a batch of 8 prompts) and a near-tied greedy
+bits (float32 Gemma 3 270M: 1.8e-5 at most on one prompt) and a near-tied greedy
 token may change; that is why it is opt-in.  Modules whose ``forward`` was already replaced
 on the instance (accelerate offload hooks) are left alone; if compiling fails (no C++
 compiler on CPU, no Triton on CUDA), the block runs eagerly after one warning.
