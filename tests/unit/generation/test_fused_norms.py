@@ -111,3 +111,35 @@ def test_real_gemma_greedy_answers_equal_with_fused_norms(gemma_real: tuple[Any,
     fused = generate(model, tok, prompts, GenerationConfig(max_new_tokens=8, fuse_norms=True))
     assert fused == eager
     assert sum(len(o[0]) for o in eager) > 4 * len(prompts)  # real answers, not empty ones
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3_text"])
+def test_fused_norms_over_fixed_buffers_give_the_fused_eager_tokens(
+    arch: str,
+    model_tok: tuple[Any, Any],
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a GPU run with ``decode_graph`` and ``fuse_norms`` decodes through (the graph's
+    fixed buffers, run eagerly here) gives the tokens of fused norms with eager steps."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from sftlens.generation import decode_steps, engine
+    from support.arch_models import MIXED_PROMPTS, build_tiny_arch
+
+    model, tok = model_tok
+    if arch != "llama":
+        path = build_tiny_arch(arch, tmp_path / arch)
+        model = AutoModelForCausalLM.from_pretrained(path).to(torch.float64).eval()
+        tok = AutoTokenizer.from_pretrained(path)
+    cfg = GenerationConfig(max_new_tokens=6, batch_size=4, fuse_norms=True)
+    want = generate(model, tok, MIXED_PROMPTS[:6], cfg)
+    made: list[Any] = []
+
+    def fixed(model: Any, cache: Any, mask: torch.Tensor, width: int, _: bool) -> Any:
+        made.append(decode_steps.GraphedSteps(model, cache, mask, width, graph=False))
+        return made[-1]
+
+    monkeypatch.setattr(engine, "step_runner", fixed)
+    assert generate(model, tok, MIXED_PROMPTS[:6], cfg) == want
+    assert made
