@@ -27,7 +27,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from common import random_model, word_tokenizer
 from sftlens.generation.attention import gqa_decode_attention
-from sftlens.generation.fused_norms import norm_modules
+from sftlens.generation.fused_norms import NORM_SUFFIX, norm_modules
+from sftlens.models import load_model
 
 NOT_KERNELS = {  # views, aliases and bare allocations: no kernel runs for them
     "view", "_unsafe_view", "as_strided", "t", "transpose", "slice", "unsqueeze", "squeeze",
@@ -93,7 +94,7 @@ def summary(model: Any, counts: collections.Counter[tuple[str, str]]) -> dict[st
         by_module[module] += n
     total = sum(by_module.values())
     norms = norm_modules(model)
-    norm_ops = sum(n for (module, _op), n in counts.items() if module.endswith("RMSNorm"))
+    norm_ops = sum(n for (module, _op), n in counts.items() if module.endswith(NORM_SUFFIX))
     return {
         "ops_per_step": total,
         "by_module": dict(by_module.most_common()),
@@ -115,9 +116,7 @@ def main() -> None:
     args = p.parse_args()
     dtype = getattr(torch, args.dtype)
     if args.model:
-        from transformers import AutoModelForCausalLM
-
-        model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype).eval()
+        model = load_model(args.model, args.dtype, "cpu")
     else:
         tok = word_tokenizer(256)
         model = random_model(args.shape, "cpu", tok, dtype=dtype)
