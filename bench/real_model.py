@@ -37,7 +37,7 @@ from typing import Any
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from common import timed
+from common import FUSE_NORMS_RUNS, timed
 from sftlens.data import load_dataset
 from sftlens.generation import GenerationConfig, generate
 from sftlens.generation.stops import StopTables, eos_ids, stop_rule
@@ -161,7 +161,7 @@ def throughput(
                 lambda b=batch: baseline(model, tok, prompts, b, max_new, samples, temp),
             )
         )
-    fuse = {"off": [False], "on": [True], "both": [False, True]}[args.fuse_norms]
+    fuse = FUSE_NORMS_RUNS[args.fuse_norms]
     for rows in [None, *args.engine_batch_sizes]:
         for fused in fuse:
             cfg = GenerationConfig(max_new_tokens=max_new, n_samples=samples, temperature=temp,
@@ -209,7 +209,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=1, help="interleaved runs; the fastest counts")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--graph", action="store_true", help="decode steps as CUDA graphs (opt-in)")
-    p.add_argument("--fuse-norms", choices=("off", "on", "both"), default="off",
+    p.add_argument("--fuse-norms", choices=tuple(FUSE_NORMS_RUNS), default="off",
                    help="RMS norms compiled (GenerationConfig.fuse_norms); both: each engine run twice; "
                         "equality uses them for on only")  # fmt: skip
     p.add_argument("--graph-compact-share", type=int, default=None,
